@@ -1,0 +1,279 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/paymtech/leadgate/config"
+	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/integrations"
+	"github.com/paymtech/leadgate/integrations/crm/file"
+	"github.com/paymtech/leadgate/integrations/crm/webhook"
+	"github.com/paymtech/leadgate/jobs"
+	"github.com/paymtech/leadgate/templates"
+)
+
+// Role is which parts of leadgate a process runs.
+type Role string
+
+func (r Role) web() bool    { return r == "serve" || r == "web" }
+func (r Role) worker() bool { return r == "serve" || r == "worker" }
+func (r Role) clock() bool  { return r == "serve" || r == "clock" }
+
+// shutdownGrace bounds how long in-flight requests and tasks may finish.
+const shutdownGrace = 20 * time.Second
+
+// Main wires every package into a running process. End-to-end tests use it
+// as the binary does: Run, then Close.
+type Main struct {
+	Config *config.Config
+	Stdout io.Writer        // where development notices (tokens) are printed
+	Log    *slog.Logger     // nil: JSON in production, text in development, to stderr
+	Now    func() time.Time // nil: time.Now
+
+	rdb       redis.UniversalClient
+	mini      *miniredis.Miniredis
+	stopTicks chan struct{}
+	listener  net.Listener
+	http      *http.Server
+	client    *asynq.Client
+	worker    *asynq.Server
+	scheduler *asynq.Scheduler
+	closeOnce sync.Once
+}
+
+// Run starts the parts of leadgate that role names and returns once they run.
+func (m *Main) Run(ctx context.Context, role Role) error {
+	cfg := m.Config
+	if m.Now == nil {
+		m.Now = time.Now
+	}
+	if m.Log == nil {
+		m.Log = newLogger(os.Stderr, cfg.Production)
+	}
+	if !cfg.Production {
+		notes, err := cfg.ApplyDevelopmentDefaults()
+		if err != nil {
+			return err
+		}
+		for _, n := range notes {
+			fmt.Fprintln(m.Stdout, n)
+		}
+	}
+	if err := m.openRedis(role); err != nil {
+		return err
+	}
+	keys, err := intake.NewKeys(cfg.DataKey, cfg.OldDataKeys, cfg.IndexKey)
+	if err != nil {
+		return err
+	}
+	store := intake.NewStore(m.rdb, keys, m.Now)
+	m.client = asynq.NewClientFromRedisClient(m.rdb)
+	queue := jobs.NewQueue(m.client)
+	if role.worker() {
+		crm, err := m.crm()
+		if err != nil {
+			return err
+		}
+		m.worker = asynq.NewServerFromRedisClient(m.rdb, jobs.ServerConfig(cfg.RetryBaseDelay, m.Log))
+		mux := jobs.NewMux(
+			&jobs.Router{Leads: store, CRM: crm, MaxAge: cfg.RetryMaxAge, Now: m.Now, Log: m.Log},
+			&jobs.Sweeper{Leads: store, Queue: queue, Now: m.Now, Log: m.Log})
+		if err := m.worker.Start(mux); err != nil {
+			return fmt.Errorf("start worker: %w", err)
+		}
+	}
+	if role.clock() {
+		m.scheduler = asynq.NewSchedulerFromRedisClient(m.rdb, &asynq.SchedulerOpts{Logger: nil, LogLevel: asynq.WarnLevel})
+		if err := jobs.Schedule(m.scheduler); err != nil {
+			return fmt.Errorf("clock: %w", err)
+		}
+		if err := m.scheduler.Start(); err != nil {
+			return fmt.Errorf("start clock: %w", err)
+		}
+	}
+	if role.web() {
+		if err := m.serveHTTP(store, queue); err != nil {
+			return err
+		}
+	}
+	m.Log.Info("leadgate started", "role", string(role), "version", version, "production", cfg.Production)
+	return nil
+}
+
+// openRedis connects to REDIS_URL, or in development starts the embedded
+// in-memory Redis — only for serve, where every part shares one process.
+func (m *Main) openRedis(role Role) error {
+	cfg := m.Config
+	if cfg.RedisURL == "" {
+		if role != "serve" {
+			return fmt.Errorf("REDIS_URL is required for %s (the in-memory Redis exists only inside serve)", role)
+		}
+		m.mini = miniredis.NewMiniRedis()
+		if err := m.mini.Start(); err != nil {
+			return fmt.Errorf("embedded Redis: %w", err)
+		}
+		m.stopTicks = make(chan struct{})
+		go m.tickMiniredis()
+		m.rdb = redis.NewClient(&redis.Options{Addr: m.mini.Addr()})
+		m.Log.Warn("development setup: embedded in-memory Redis (everything is lost on exit); set REDIS_URL for a real one")
+		return nil
+	}
+	rdb, err := cfg.NewRedisClient()
+	if err != nil {
+		return err
+	}
+	m.rdb = rdb
+	if cfg.Production {
+		m.checkRedisDurability()
+	}
+	return nil
+}
+
+// tickMiniredis advances the embedded Redis's clock, which otherwise never
+// expires keys on its own.
+func (m *Main) tickMiniredis() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-m.stopTicks:
+			return
+		case now := <-t.C:
+			m.mini.FastForward(now.Sub(last))
+			last = now
+		}
+	}
+}
+
+// checkRedisDurability warns when Redis would lose or evict accepted leads.
+// Managed Redis may refuse CONFIG; then the operator is reminded instead.
+func (m *Main) checkRedisDurability() {
+	for _, want := range [][2]string{{"appendonly", "yes"}, {"maxmemory-policy", "noeviction"}} {
+		got, err := m.rdb.ConfigGet(context.Background(), want[0]).Result()
+		switch {
+		case err != nil:
+			m.Log.Warn("cannot read Redis configuration; make sure it runs with appendonly yes and maxmemory-policy noeviction", "setting", want[0])
+		case got[want[0]] != want[1]:
+			m.Log.Error("Redis is not configured as a database: accepted leads may be lost or evicted", "setting", want[0], "have", got[want[0]], "want", want[1])
+		}
+	}
+}
+
+func (m *Main) crm() (jobs.CRM, error) {
+	cfg := m.Config
+	switch cfg.CRMDriver {
+	case "webhook":
+		return webhook.New(cfg.CRMWebhookURL, cfg.CRMWebhookSecret, integrations.NewHTTPClient(15*time.Second))
+	case "file":
+		dir := filepath.Join(cfg.VarDir, "crm")
+		m.Log.Warn("development setup: leads are written in clear to " + dir)
+		return file.New(dir), nil
+	}
+	return nil, fmt.Errorf("CRM_DRIVER %q is not available", cfg.CRMDriver)
+}
+
+func (m *Main) serveHTTP(store *intake.Store, queue intake.Queue) error {
+	cfg := m.Config
+	tokens := make([]intake.Token, len(cfg.AdminTokens))
+	for i, t := range cfg.AdminTokens {
+		tokens[i] = intake.Token{Role: t.Role, Name: t.Name, Secret: t.Secret}
+	}
+	lang, _ := templates.ParseLang(cfg.DefaultLang)
+	srv := intake.NewServer(store, queue, intake.Options{
+		PublicOrigin:   strings.ToLower(cfg.PublicBaseURL.Scheme + "://" + cfg.PublicBaseURL.Host),
+		AllowedOrigins: cfg.CORSAllowedOrigins,
+		TrustedProxies: cfg.TrustedProxies,
+		DefaultLang:    lang,
+		Products:       slices.Clone(cfg.ProductCatalog),
+		CaptureCookies: cfg.CaptureCookies,
+		PolicyVersion:  cfg.PolicyVersion,
+		PolicyURL:      cfg.PolicyURL,
+		PerIP:          intake.Limit(cfg.IntakeRateLimit),
+		PerEmail:       intake.Limit(cfg.IntakeRateLimitEmail),
+		AdminTokens:    tokens,
+	}, m.Log, m.Now)
+	mux := http.NewServeMux()
+	srv.Register(mux)
+	registerOps(mux, store)
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	m.listener = ln
+	m.http = &http.Server{
+		Handler:           withAccessLog(m.Log, mux),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(m.Log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := m.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Log.Error("http server stopped", "err", err)
+		}
+	}()
+	if !cfg.Production {
+		fmt.Fprintf(m.Stdout, "leadgate (development setup) serves the form at http://%s/\n", displayAddr(ln.Addr()))
+	}
+	return nil
+}
+
+// Addr is the address the HTTP server listens on, once Run has returned.
+func (m *Main) Addr() string { return displayAddr(m.listener.Addr()) }
+
+func displayAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if ok && tcp.IP.IsUnspecified() {
+		return fmt.Sprintf("localhost:%d", tcp.Port)
+	}
+	return a.String()
+}
+
+// Close stops accepting work, lets in-flight requests and tasks finish
+// (bounded by shutdownGrace), and releases everything.
+func (m *Main) Close() error {
+	var errs []error
+	m.closeOnce.Do(func() {
+		if m.http != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+			errs = append(errs, m.http.Shutdown(ctx))
+			cancel()
+		}
+		if m.scheduler != nil {
+			m.scheduler.Shutdown()
+		}
+		if m.worker != nil {
+			m.worker.Shutdown()
+		}
+		if m.client != nil {
+			m.client.Close()
+		}
+		if m.rdb != nil {
+			m.rdb.Close()
+		}
+		if m.mini != nil {
+			close(m.stopTicks)
+			m.mini.Close()
+		}
+	})
+	return errors.Join(errs...)
+}

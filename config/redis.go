@@ -1,0 +1,37 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// NewRedisClient builds the one Redis client a process shares with asynq from
+// REDIS_URL: redis:// and rediss:// through go-redis (which keeps the ACL
+// username), redis-sentinel:// through asynq's parser. It does not connect.
+func (c *Config) NewRedisClient() (redis.UniversalClient, error) {
+	switch {
+	case c.RedisURL == "":
+		return nil, errors.New("REDIS_URL is empty")
+	case strings.HasPrefix(c.RedisURL, "redis-sentinel://"):
+		opt, err := asynq.ParseRedisURI(c.RedisURL)
+		if err != nil {
+			return nil, errors.New("REDIS_URL: not a valid redis-sentinel:// URL") // the URL may hold a password
+		}
+		made := opt.MakeRedisClient()
+		client, ok := made.(redis.UniversalClient)
+		if !ok {
+			return nil, fmt.Errorf("REDIS_URL: unexpected client type %T", made)
+		}
+		return client, nil
+	default:
+		opt, err := redis.ParseURL(c.RedisURL)
+		if err != nil {
+			return nil, errors.New("REDIS_URL: not a valid redis:// or rediss:// URL")
+		}
+		return redis.NewClient(opt), nil
+	}
+}

@@ -1,0 +1,58 @@
+package intake
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Code classifies an Error; each maps to one HTTP status in exactly one place
+// (statusOf).
+type Code string
+
+// The error codes of the public and admin API.
+const (
+	EInvalid         Code = "validation_failed"
+	EBadRequest      Code = "bad_request"
+	ETooLarge        Code = "too_large"
+	EUnsupported     Code = "unsupported_media_type"
+	EForbiddenOrigin Code = "forbidden_origin"
+	ERateLimited     Code = "rate_limited"
+	EUnavailable     Code = "unavailable"
+	ENotFound        Code = "not_found"
+	EUnauthorized    Code = "unauthorized"
+	EForbidden       Code = "forbidden"
+)
+
+// Error is the one error type intake's callers branch on. Message is English
+// for operators and API clients and never holds personal data.
+type Error struct {
+	Code       Code
+	Message    string
+	Fields     FieldErrors   // EInvalid: what is wrong with each field
+	RetryAfter time.Duration // ERateLimited
+	Err        error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrorCode returns the Code of an *Error in err's chain, or "" for others.
+func ErrorCode(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+// unavailable wraps a Redis failure: the request may be retried later.
+func unavailable(op string, err error) error {
+	return &Error{Code: EUnavailable, Message: op, Err: err}
+}

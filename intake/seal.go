@@ -1,0 +1,97 @@
+package intake
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+)
+
+// Keys protects personal data at rest: AES-256-GCM for the values, and an
+// HMAC for the lookups (by email, phone, IP) that must work without
+// decrypting anything.
+type Keys struct {
+	current cipher.AEAD
+	id      [4]byte
+	byID    map[[4]byte]cipher.AEAD
+	index   []byte
+}
+
+// NewKeys takes the current data key, older data keys that must still
+// decrypt (rotation), and the index key. All keys are 32 bytes.
+func NewKeys(data []byte, old [][]byte, index []byte) (*Keys, error) {
+	if len(index) != 32 {
+		return nil, errors.New("index key must be 32 bytes")
+	}
+	k := &Keys{byID: map[[4]byte]cipher.AEAD{}, index: index}
+	for i, key := range append([][]byte{data}, old...) {
+		if len(key) != 32 {
+			return nil, errors.New("data keys must be 32 bytes")
+		}
+		block, err := aes.NewCipher(key)
+		if err != nil {
+			return nil, err
+		}
+		aead, err := cipher.NewGCM(block)
+		if err != nil {
+			return nil, err
+		}
+		id := keyID(key)
+		if i == 0 {
+			k.current, k.id = aead, id
+		}
+		if _, dup := k.byID[id]; !dup {
+			k.byID[id] = aead
+		}
+	}
+	return k, nil
+}
+
+// keyID names a key in the ciphertext without revealing it, so rotation can
+// find the key that sealed a value.
+func keyID(key []byte) [4]byte {
+	sum := sha256.Sum256(append([]byte("leadgate key id\x00"), key...))
+	return [4]byte(sum[:4])
+}
+
+// Seal encrypts plaintext bound to context (a record id, say): a sealed value
+// moved to another record does not open there.
+func (k *Keys) Seal(plaintext []byte, context string) []byte {
+	nonce := make([]byte, k.current.NonceSize())
+	rand.Read(nonce)
+	out := append(k.id[:], nonce...)
+	return k.current.Seal(out, nonce, plaintext, []byte(context))
+}
+
+// Open decrypts a value sealed by Seal with any known key.
+func (k *Keys) Open(sealed []byte, context string) ([]byte, error) {
+	if len(sealed) < 4+12+16 {
+		return nil, errors.New("sealed value too short")
+	}
+	aead, ok := k.byID[[4]byte(sealed[:4])]
+	if !ok {
+		return nil, errors.New("sealed with an unknown data key (is LEADGATE_OLD_DATA_KEYS missing one?)")
+	}
+	nonce := sealed[4 : 4+aead.NonceSize()]
+	plain, err := aead.Open(nil, nonce, sealed[4+aead.NonceSize():], []byte(context))
+	if err != nil {
+		return nil, fmt.Errorf("open sealed value: %w", err)
+	}
+	return plain, nil
+}
+
+// Index returns the keyed hash of a value of a kind ("email", "phone", …):
+// stable for as long as the index key, and useless without it.
+func (k *Keys) Index(kind string, parts ...string) string {
+	m := hmac.New(sha256.New, k.index)
+	m.Write([]byte(kind))
+	for _, p := range parts {
+		m.Write([]byte{0})
+		m.Write([]byte(p))
+	}
+	return hex.EncodeToString(m.Sum(nil)[:20])
+}

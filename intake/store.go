@@ -1,0 +1,352 @@
+package intake
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis keys. Everything leadgate keeps is under "lg:"; personal values
+// appear in keys only as Keys.Index hashes.
+const (
+	keyLeadPrefix = "lg:lead:"        // hash: clear bookkeeping fields + "pii", the sealed record
+	keyAll        = "lg:leads"        // zset id → last change (ms): the purge's time index
+	keyStatePfx   = "lg:leads:state:" // zset per state, id → time it entered the state (ms)
+	keyPersonPfx  = "lg:person:"      // hash per email hash: marketing consent state
+	keyPhonePfx   = "lg:phone:"       // zset per phone hash: its lead ids
+	keyDedupePfx  = "lg:dedupe:"      // string: lead id of the same person+phone+entity, 24 h
+	keyIdemPfx    = "lg:idem:"        // string: "id fingerprint" per Idempotency-Key, 24 h
+	keyRatePfx    = "lg:rate:"        // counters per window, per IP hash and per email hash
+	keyTransfers  = ":transfers"      // list after a lead key: the disclosure log
+	keyLeads      = ":leads"          // zset after a person key: the person's lead ids
+	keyConsents   = ":consents"       // list after a person key: sealed marketing-consent events
+	replayWindow  = 24 * time.Hour    // duplicates and Idempotency-Keys are remembered this long
+	sealedRecord  = "pii"             // the lead hash field holding the sealed personal record
+)
+
+func leadKey(id string) string { return keyLeadPrefix + id }
+func stateKey(s State) string  { return keyStatePfx + string(s) }
+
+// Limit is an allowance of N accepted submissions per Per.
+type Limit struct {
+	N   int
+	Per time.Duration
+}
+
+// Store keeps leads in Redis, personal fields sealed with Keys.
+type Store struct {
+	rdb  redis.UniversalClient
+	keys *Keys
+	now  func() time.Time
+}
+
+// NewStore returns a Store over rdb. now is the clock (time.Now in production).
+func NewStore(rdb redis.UniversalClient, keys *Keys, now func() time.Time) *Store {
+	return &Store{rdb: rdb, keys: keys, now: now}
+}
+
+// record is the sealed part of a lead: everything personal.
+type record struct {
+	Name    string   `json:"name,omitempty"`
+	Phone   string   `json:"phone"`
+	Email   string   `json:"email"`
+	TaxID   string   `json:"tax_id,omitempty"`
+	Message string   `json:"message,omitempty"`
+	Consent Consent  `json:"consent"`
+	Meta    Metadata `json:"meta"`
+}
+
+// consentEvent is one entry of a person's marketing-consent history.
+type consentEvent struct {
+	Kind          string    `json:"kind"`
+	LeadID        string    `json:"lead_id"`
+	At            time.Time `json:"at"`
+	PolicyVersion string    `json:"policy_version"`
+	IP            string    `json:"ip"`
+	UserAgent     string    `json:"user_agent"`
+	PageURL       string    `json:"page_url,omitempty"`
+}
+
+// Application is what Accept needs to store one submission.
+type Application struct {
+	Submission     *Submission
+	Consent        Consent
+	Meta           Metadata
+	IdempotencyKey string // optional
+	PerIP          Limit
+	PerEmail       Limit
+}
+
+// Admission is the outcome of Accept.
+type Admission struct {
+	ID        string
+	Duplicate bool  // a repeat within 24 h, or a replayed Idempotency-Key: nothing new was stored
+	State     State // the lead's state now
+	undo      func(context.Context) error
+}
+
+// acceptScript does every check and write of one submission in one round
+// trip, atomically: idempotency replay, rate limits, duplicate, then the lead
+// and its indexes, and the person's marketing opt-in.
+var acceptScript = redis.NewScript(`
+local id, now, ttl = ARGV[1], tonumber(ARGV[2]), ARGV[5]
+if ARGV[3] == '1' then
+  local v = redis.call('GET', KEYS[1])
+  if v then
+    local sep = string.find(v, ' ', 1, true)
+    if string.sub(v, sep + 1) ~= ARGV[4] then return {'idem_mismatch'} end
+    return {'duplicate', string.sub(v, 1, sep - 1)}
+  end
+end
+for i, k in ipairs({KEYS[3], KEYS[4]}) do
+  local limit, window = tonumber(ARGV[4 + 2 * i]), tonumber(ARGV[5 + 2 * i])
+  if tonumber(redis.call('GET', k) or '0') >= limit then
+    local left = redis.call('PTTL', k)
+    if left < 0 then redis.call('PEXPIRE', k, window); left = window end
+    return {'rate', tostring(left)}
+  end
+end
+for i, k in ipairs({KEYS[3], KEYS[4]}) do
+  if redis.call('INCR', k) == 1 then redis.call('PEXPIRE', k, ARGV[5 + 2 * i]) end
+end
+local lead, result = redis.call('GET', KEYS[2]), 'duplicate'
+if not lead then
+  lead, result = id, 'accepted'
+  redis.call('HSET', KEYS[5], unpack(ARGV, 12))
+  redis.call('ZADD', KEYS[6], now, id)
+  redis.call('ZADD', KEYS[7], now, id)
+  redis.call('ZADD', KEYS[9], now, id)
+  redis.call('ZADD', KEYS[10], now, id)
+  redis.call('SET', KEYS[2], id, 'PX', ttl)
+end
+if ARGV[3] == '1' then redis.call('SET', KEYS[1], lead .. ' ' .. ARGV[4], 'PX', ttl) end
+if ARGV[10] == '1' then
+  if redis.call('HGET', KEYS[8], 'marketing') ~= 'active' then
+    redis.call('HSET', KEYS[8], 'marketing', 'pending', 'marketing_at', now)
+  end
+  redis.call('RPUSH', KEYS[11], ARGV[11])
+end
+return {result, lead}
+`)
+
+// Accept stores a submission as a new lead in state Received, or recognises
+// it as a duplicate or replay. It does not enqueue: the caller does, and
+// calls Admission.Undo when that fails.
+func (s *Store) Accept(ctx context.Context, a Application) (*Admission, error) {
+	sub, now := a.Submission, s.now()
+	id, err := uuid.NewV7() // time-ordered: newest-first listings sort by id
+	if err != nil {
+		return nil, err
+	}
+	lead := id.String()
+	person := s.keys.Index("email", sub.EmailKey)
+	phone := s.keys.Index("phone", sub.Phone)
+	rec, err := json.Marshal(record{Name: sub.Name, Phone: sub.Phone, Email: sub.Email, TaxID: sub.TaxID,
+		Message: sub.Message, Consent: a.Consent, Meta: a.Meta})
+	if err != nil {
+		return nil, err
+	}
+	var event []byte
+	if sub.ConsentMarketing {
+		ev, _ := json.Marshal(consentEvent{Kind: "marketing_opt_in", LeadID: lead, At: now,
+			PolicyVersion: a.Consent.PolicyVersion, IP: a.Consent.IP, UserAgent: a.Consent.UserAgent, PageURL: a.Consent.PageURL})
+		event = s.keys.Seal(ev, person)
+	}
+	idemKey, hasIdem := keyIdemPfx+"-", "0"
+	if a.IdempotencyKey != "" {
+		idemKey, hasIdem = keyIdemPfx+s.keys.Index("idempotency", a.IdempotencyKey), "1"
+	}
+	ms := now.UnixMilli()
+	keys := []string{
+		idemKey,
+		keyDedupePfx + s.keys.Index("dedupe", sub.EmailKey, sub.Phone, sub.EntityType),
+		keyRatePfx + "ip:" + s.keys.Index("ip", a.Meta.IP),
+		keyRatePfx + "email:" + person,
+		leadKey(lead), keyAll, stateKey(Received),
+		keyPersonPfx + person, keyPersonPfx + person + keyLeads, keyPhonePfx + phone, keyPersonPfx + person + keyConsents,
+	}
+	args := []any{lead, ms, hasIdem, s.keys.Index("fingerprint", sub.fingerprint()), replayWindow.Milliseconds(),
+		a.PerIP.N, a.PerIP.Per.Milliseconds(), a.PerEmail.N, a.PerEmail.Per.Milliseconds(),
+		boolArg(sub.ConsentMarketing), event,
+		"state", string(Received), "entity_type", sub.EntityType, "lang", sub.Lang,
+		"products", strings.Join(sub.Products, ","), "person", person, "phone", phone,
+		"created", ms, "updated", ms, "route_since", ms, sealedRecord, s.keys.Seal(rec, lead)}
+	res, err := acceptScript.Run(ctx, s.rdb, keys, args...).StringSlice()
+	if err != nil {
+		return nil, unavailable("store lead", err)
+	}
+	switch res[0] {
+	case "idem_mismatch":
+		return nil, &Error{Code: EInvalid, Message: "Idempotency-Key reused with a different body",
+			Fields: FieldErrors{"idempotency_key": {Key: "idempotency.reused"}}}
+	case "rate":
+		left, _ := strconv.ParseInt(res[1], 10, 64)
+		return nil, &Error{Code: ERateLimited, Message: "too many submissions", RetryAfter: time.Duration(left) * time.Millisecond}
+	case "duplicate":
+		state, err := s.rdb.HGet(ctx, leadKey(res[1]), "state").Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, unavailable("read duplicate", err)
+		}
+		return &Admission{ID: res[1], Duplicate: true, State: State(state)}, nil
+	}
+	return &Admission{ID: lead, State: Received, undo: func(ctx context.Context) error {
+		return undoScript.Run(ctx, s.rdb, []string{leadKey(lead), keyAll, stateKey(Received), keys[8], keys[9],
+			keys[1], idemKey, keys[10]}, lead, event).Err()
+	}}, nil
+}
+
+// undoScript removes a lead that Accept stored but could not be queued, so
+// the answer "nothing accepted" is true and a retry is not a duplicate.
+var undoScript = redis.NewScript(`
+local id = ARGV[1]
+redis.call('DEL', KEYS[1], KEYS[1] .. ':transfers')
+for i = 2, 5 do redis.call('ZREM', KEYS[i], id) end
+if redis.call('GET', KEYS[6]) == id then redis.call('DEL', KEYS[6]) end
+local idem = redis.call('GET', KEYS[7])
+if idem and string.sub(idem, 1, #id + 1) == id .. ' ' then redis.call('DEL', KEYS[7]) end
+if ARGV[2] ~= '' then redis.call('LREM', KEYS[8], 1, ARGV[2]) end
+return 1
+`)
+
+// Undo removes a newly accepted lead whose enqueue failed. If Redis is gone
+// too, the lead stays Received and the sweeper queues it later: it is never
+// lost, at worst routed although the person saw an error.
+func (a *Admission) Undo(ctx context.Context) error {
+	if a.undo == nil {
+		return nil
+	}
+	return a.undo(ctx)
+}
+
+func boolArg(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// Get loads a lead with its personal fields decrypted, or ENotFound.
+func (s *Store) Get(ctx context.Context, id string) (*Lead, error) {
+	var fields *redis.MapStringStringCmd
+	var transfers *redis.StringSliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		fields = p.HGetAll(ctx, leadKey(id))
+		transfers = p.LRange(ctx, leadKey(id)+keyTransfers, 0, -1)
+		return nil
+	})
+	if err != nil {
+		return nil, unavailable("load lead", err)
+	}
+	h := fields.Val()
+	if len(h) == 0 {
+		return nil, &Error{Code: ENotFound, Message: "no such lead"}
+	}
+	plain, err := s.keys.Open([]byte(h[sealedRecord]), id)
+	if err != nil {
+		return nil, fmt.Errorf("lead %s: %w", id, err)
+	}
+	var rec record
+	if err := json.Unmarshal(plain, &rec); err != nil {
+		return nil, fmt.Errorf("lead %s: %w", id, err)
+	}
+	l := &Lead{ID: id, State: State(h["state"]), EntityType: h["entity_type"], Lang: h["lang"],
+		Name: rec.Name, Phone: rec.Phone, Email: rec.Email, TaxID: rec.TaxID, Message: rec.Message,
+		Consent: rec.Consent, Meta: rec.Meta, CreatedAt: msTime(h["created"]), UpdatedAt: msTime(h["updated"]),
+		Route: Route{Since: msTime(h["route_since"]), System: h["route_system"], Ref: h["route_ref"], At: msTime(h["route_at"]), Error: h["route_error"]}}
+	if h["products"] != "" {
+		l.Products = strings.Split(h["products"], ",")
+	}
+	for _, t := range transfers.Val() {
+		var tr Transfer
+		if json.Unmarshal([]byte(t), &tr) == nil {
+			l.Transfers = append(l.Transfers, tr)
+		}
+	}
+	return l, nil
+}
+
+func msTime(v string) time.Time {
+	ms, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+// transitionScript moves a lead from one state to another atomically with
+// its state indexes, bookkeeping fields and disclosure log — only if it is
+// still in the expected state, so a late retry cannot undo a block.
+var transitionScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing', ''} end
+local cur = redis.call('HGET', KEYS[1], 'state')
+if ARGV[5] ~= '' and cur ~= ARGV[5] then return {'conflict', cur} end
+for i = 4, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
+redis.call('ZADD', KEYS[3 + tonumber(ARGV[3])], ARGV[4], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+redis.call('HSET', KEYS[1], 'state', ARGV[2], 'updated', ARGV[4], unpack(ARGV, 7))
+if ARGV[6] ~= '' then redis.call('RPUSH', KEYS[1] .. ':transfers', ARGV[6]) end
+return {'ok', ARGV[2]}
+`)
+
+// Transition is one change of a lead's state.
+type Transition struct {
+	From     State     // required current state; "" accepts any
+	To       State     // new state
+	Route    Route     // recorded when To is Routed or Failed
+	Transfer *Transfer // appended to the disclosure log when data left
+}
+
+// Transition applies t and returns the lead's state afterwards: t.To, or the
+// state it was found in when that was not t.From (nothing changed then). It
+// returns ENotFound when the lead is gone (erased or purged).
+func (s *Store) Transition(ctx context.Context, id string, t Transition) (State, error) {
+	idx := slices.Index(States, t.To)
+	if idx < 0 {
+		return "", fmt.Errorf("unknown state %q", t.To)
+	}
+	keys := []string{leadKey(id), keyAll}
+	for _, st := range States {
+		keys = append(keys, stateKey(st))
+	}
+	var transfer []byte
+	if t.Transfer != nil {
+		transfer, _ = json.Marshal(t.Transfer)
+	}
+	args := []any{id, string(t.To), idx + 1, s.now().UnixMilli(), string(t.From), transfer,
+		"route_system", t.Route.System, "route_ref", t.Route.Ref, "route_error", t.Route.Error}
+	if !t.Route.At.IsZero() {
+		args = append(args, "route_at", t.Route.At.UnixMilli())
+	}
+	res, err := transitionScript.Run(ctx, s.rdb, keys, args...).StringSlice()
+	if err != nil {
+		return "", unavailable("change lead state", err)
+	}
+	if res[0] == "missing" {
+		return "", &Error{Code: ENotFound, Message: "no such lead"}
+	}
+	return State(res[1]), nil
+}
+
+// ReceivedBefore lists up to n leads still Received since before t: leads a
+// crash left unqueued, for the sweeper.
+func (s *Store) ReceivedBefore(ctx context.Context, t time.Time, n int) ([]string, error) {
+	ids, err := s.rdb.ZRangeByScore(ctx, stateKey(Received), &redis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(t.UnixMilli(), 10), Count: int64(n)}).Result()
+	if err != nil {
+		return nil, unavailable("list received leads", err)
+	}
+	return ids, nil
+}
+
+// Ping reports whether Redis answers, for readiness.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.rdb.Ping(ctx).Err()
+}

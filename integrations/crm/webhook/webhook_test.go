@@ -1,0 +1,503 @@
+package webhook
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/paymtech/leadgate/integrations"
+	"github.com/paymtech/leadgate/integrations/crm"
+)
+
+// specSecret is the example secret of the Standard Webhooks specification.
+const specSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// otherSecret is a valid secret with a different key.
+var otherSecret = "whsec_" + base64.StdEncoding.EncodeToString([]byte("another-key-of-32-bytes-length!!"))
+
+func testLead() crm.Lead {
+	at := time.Date(2025, 4, 15, 9, 30, 0, 0, time.UTC)
+	return crm.Lead{
+		ID:         "01964c2e-7b1a-7cc3-9f7e-3a1d2b4c5d6e",
+		EntityType: "legal_entity",
+		Name:       "Test Testov",
+		Phone:      "+77010000000",
+		Email:      "test@example.com",
+		Products:   []string{"acquiring"},
+		Lang:       "ru",
+		ReceivedAt: at,
+		Consent:    crm.Consent{Processing: true, PolicyVersion: "1", PolicyURL: "https://example.com/privacy", GivenAt: at},
+		Metadata:   crm.Metadata{IP: "203.0.113.7", Timezone: "Asia/Almaty"},
+	}
+}
+
+// testBody is testLead's lead.created body, written out by hand.
+const testBody = `{"type":"lead.created","timestamp":"2025-04-15T09:30:00Z","data":{` +
+	`"id":"01964c2e-7b1a-7cc3-9f7e-3a1d2b4c5d6e","entity_type":"legal_entity","name":"Test Testov",` +
+	`"phone":"+77010000000","email":"test@example.com","products":["acquiring"],"lang":"ru",` +
+	`"received_at":"2025-04-15T09:30:00Z","consent":{"processing":true,"marketing":false,"policy_version":"1",` +
+	`"policy_url":"https://example.com/privacy","given_at":"2025-04-15T09:30:00Z"},` +
+	`"metadata":{"ip":"203.0.113.7","timezone":"Asia/Almaty"}}}`
+
+// received is one request as the fake receiver saw it.
+type received struct {
+	method, path, query string
+	header              http.Header
+	body                []byte
+}
+
+// receiver is a fake endpoint: it records every request and answers with
+// respond (200 when nil).
+type receiver struct {
+	*httptest.Server
+	mu      sync.Mutex
+	got     []received
+	respond func(w http.ResponseWriter, r *http.Request, body []byte)
+}
+
+func newReceiver(t *testing.T, respond func(w http.ResponseWriter, r *http.Request, body []byte)) *receiver {
+	t.Helper()
+	rc := &receiver{respond: respond}
+	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, "read", http.StatusBadRequest)
+			return
+		}
+		rc.mu.Lock()
+		rc.got = append(rc.got, received{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), body})
+		rc.mu.Unlock()
+		if rc.respond != nil {
+			rc.respond(w, r, body)
+		}
+	}))
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+func (rc *receiver) requests() []received {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]received(nil), rc.got...)
+}
+
+func newClient(t *testing.T, url, secret string, timeout time.Duration) *Client {
+	t.Helper()
+	c, err := New(url, secret, integrations.NewHTTPClient(timeout))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return c
+}
+
+func TestSignSpecVector(t *testing.T) {
+	t.Parallel()
+	// From the Standard Webhooks specification and its reference libraries:
+	// a receiver's library accepts what we send only if this matches.
+	const (
+		id   = "msg_p5jXN8AQM9LWM0D4loKWxJek"
+		ts   = "1614265330"
+		body = `{"test": 2432232314}`
+		want = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+	)
+	key, err := decodeSecret(specSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := "v1," + base64.StdEncoding.EncodeToString(sign(key, id, ts, []byte(body))); got != want {
+		t.Errorf("signature = %s, want %s", got, want)
+	}
+	h := http.Header{}
+	h.Set("webhook-id", id)
+	h.Set("webhook-timestamp", ts)
+	h.Set("webhook-signature", want)
+	if err := Verify(specSecret, h, []byte(body), 0, time.Unix(1614265330, 0)); err != nil {
+		t.Errorf("Verify(spec vector) = %v", err)
+	}
+}
+
+func TestPushKnownAnswer(t *testing.T) {
+	t.Parallel()
+	rc := newReceiver(t, nil)
+	c := newClient(t, rc.URL+"/hooks/leads?tenant=7", specSecret, 0)
+	c.now = func() time.Time { return time.Unix(1700000000, 0) }
+
+	r, err := c.Push(t.Context(), testLead())
+	if err != nil {
+		t.Fatalf("Push: %v", err)
+	}
+	if want := (crm.Receipt{System: "webhook", Ref: testLead().ID}); r != want {
+		t.Errorf("Receipt = %+v, want %+v", r, want)
+	}
+	reqs := rc.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("receiver got %d requests, want 1", len(reqs))
+	}
+	got := reqs[0]
+	if string(got.body) != testBody {
+		t.Errorf("body =\n%s\nwant\n%s", got.body, testBody)
+	}
+
+	// The signature, computed here by hand from the published recipe.
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(specSecret, "whsec_"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(testLead().ID + ".1700000000." + testBody))
+	wantSig := "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+
+	for name, want := range map[string]string{
+		"Content-Type":      "application/json",
+		"User-Agent":        "leadgate",
+		"webhook-id":        testLead().ID,
+		"webhook-timestamp": "1700000000",
+		"webhook-signature": wantSig,
+	} {
+		if v := got.header.Get(name); v != want {
+			t.Errorf("header %s = %q, want %q", name, v, want)
+		}
+	}
+	if got.method != http.MethodPost || got.path != "/hooks/leads" || got.query != "tenant=7" {
+		t.Errorf("request = %s %s?%s, want POST /hooks/leads?tenant=7", got.method, got.path, got.query)
+	}
+}
+
+func TestPushVerifiedByReceiver(t *testing.T) {
+	t.Parallel()
+	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		if err := Verify(specSecret, r.Header, body, time.Minute, time.Now()); err != nil {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	c := newClient(t, rc.URL, specSecret, 0)
+
+	// A retry of the same lead, loaded with its times in another zone, must
+	// still send the same bytes under the same webhook-id.
+	almaty := time.FixedZone("Asia/Almaty", 5*3600)
+	again := testLead()
+	again.ReceivedAt = again.ReceivedAt.In(almaty)
+	again.Consent.GivenAt = again.Consent.GivenAt.In(almaty)
+	for _, l := range []crm.Lead{testLead(), again} {
+		if _, err := c.Push(t.Context(), l); err != nil {
+			t.Fatalf("Push: %v", err)
+		}
+	}
+	reqs := rc.requests()
+	if len(reqs) != 2 {
+		t.Fatalf("receiver got %d requests, want 2", len(reqs))
+	}
+	if string(reqs[0].body) != string(reqs[1].body) {
+		t.Errorf("bodies differ across retries:\n%s\n%s", reqs[0].body, reqs[1].body)
+	}
+	if string(reqs[0].body) != testBody {
+		t.Errorf("body =\n%s\nwant\n%s", reqs[0].body, testBody)
+	}
+	if a, b := reqs[0].header.Get("webhook-id"), reqs[1].header.Get("webhook-id"); a != b || a != testLead().ID {
+		t.Errorf("webhook-id = %q then %q, want %q both times", a, b, testLead().ID)
+	}
+
+	// The receiver refuses a sender with the wrong key.
+	wrong := newClient(t, rc.URL, otherSecret, 0)
+	_, err := wrong.Push(t.Context(), testLead())
+	if e, ok := errors.AsType[*integrations.Error](err); !ok || e.Status != http.StatusUnauthorized {
+		t.Errorf("Push with the wrong key = %v, want HTTP 401", err)
+	}
+}
+
+func TestPushStatus(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		status     int
+		retryAfter string
+		kind       integrations.Kind // 0: delivered
+		wait       time.Duration
+	}{
+		{status: 200},
+		{status: 201},
+		{status: 202},
+		{status: 204},
+		{status: 400, kind: integrations.Permanent},
+		{status: 401, kind: integrations.Permanent},
+		{status: 404, kind: integrations.Permanent},
+		{status: 410, kind: integrations.Permanent},
+		{status: 413, kind: integrations.Permanent},
+		{status: 422, kind: integrations.Permanent},
+		{status: 408, kind: integrations.Temporary},
+		{status: 429, kind: integrations.RateLimited},
+		{status: 429, retryAfter: "12", kind: integrations.RateLimited, wait: 12 * time.Second},
+		{status: 500, kind: integrations.Temporary},
+		{status: 502, kind: integrations.Temporary},
+		{status: 503, kind: integrations.Temporary},
+		{status: 503, retryAfter: "30", kind: integrations.RateLimited, wait: 30 * time.Second},
+		{status: 504, kind: integrations.Temporary},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%d %s", tt.status, tt.retryAfter), func(t *testing.T) {
+			t.Parallel()
+			rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+				if tt.retryAfter != "" {
+					w.Header().Set("Retry-After", tt.retryAfter)
+				}
+				w.WriteHeader(tt.status)
+				// Bodies echo what was sent; none of it may reach the error.
+				_, _ = w.Write(body)
+			})
+			c := newClient(t, rc.URL+"/in?token=s3cr3tT0kenXYZ", specSecret, 0)
+			r, err := c.Push(t.Context(), testLead())
+			if tt.kind == 0 {
+				if err != nil {
+					t.Fatalf("Push = %v, want delivered", err)
+				}
+				if r.System != "webhook" || r.Ref != testLead().ID {
+					t.Errorf("Receipt = %+v", r)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Push succeeded on HTTP %d", tt.status)
+			}
+			if got := integrations.KindOf(err); got != tt.kind {
+				t.Errorf("KindOf = %v, want %v", got, tt.kind)
+			}
+			if got := integrations.RetryAfter(err); got != tt.wait {
+				t.Errorf("RetryAfter = %v, want %v", got, tt.wait)
+			}
+			if e, ok := errors.AsType[*integrations.Error](err); !ok || e.Status != tt.status || e.System != "webhook" {
+				t.Errorf("error = %#v, want an *integrations.Error for webhook with status %d", err, tt.status)
+			}
+			assertClean(t, err, rc.URL)
+		})
+	}
+}
+
+// assertClean fails when err's message holds the URL, the secret or any
+// personal data of testLead.
+func assertClean(t *testing.T, err error, serverURL string) {
+	t.Helper()
+	msg := err.Error()
+	for _, s := range []string{serverURL, "s3cr3tT0kenXYZ", strings.TrimPrefix(specSecret, "whsec_"),
+		"Test Testov", "test@example.com", "+77010000000", "203.0.113.7"} {
+		if strings.Contains(msg, s) {
+			t.Errorf("error %q contains %q", msg, s)
+		}
+	}
+}
+
+func TestPushTimeout(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		select { // slower than the client will wait
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	t.Cleanup(func() { close(release) }) // runs before the server closes
+
+	c := newClient(t, rc.URL+"/in?token=s3cr3tT0kenXYZ", specSecret, 100*time.Millisecond)
+	start := time.Now()
+	_, err := c.Push(t.Context(), testLead())
+	if err == nil {
+		t.Fatal("Push succeeded against a server that never answers")
+	}
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Errorf("Push took %v; the client timeout is 100ms", elapsed)
+	}
+	if got := integrations.KindOf(err); got != integrations.Temporary {
+		t.Errorf("KindOf = %v, want temporary", got)
+	}
+	if got, want := err.Error(), "webhook push: timeout (temporary)"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	assertClean(t, err, rc.URL)
+}
+
+func TestPushCanceled(t *testing.T) {
+	t.Parallel()
+	rc := newReceiver(t, nil)
+	c := newClient(t, rc.URL, specSecret, 0)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := c.Push(ctx, testLead())
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Push with a cancelled context = %v, want context.Canceled in the chain", err)
+	}
+	if n := len(rc.requests()); n != 0 {
+		t.Errorf("receiver got %d requests, want 0", n)
+	}
+}
+
+func TestPushUnsendable(t *testing.T) {
+	t.Parallel()
+	noID := testLead()
+	noID.ID = ""
+	farFuture := testLead()
+	farFuture.ReceivedAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) // JSON cannot encode it
+
+	tests := []struct {
+		name string
+		lead crm.Lead
+	}{
+		{"no id", noID},
+		{"unencodable time", farFuture},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rc := newReceiver(t, nil)
+			c := newClient(t, rc.URL, specSecret, 0)
+			_, err := c.Push(t.Context(), tt.lead)
+			if got := integrations.KindOf(err); got != integrations.Permanent {
+				t.Errorf("Push = %v (kind %v), want a permanent error", err, got)
+			}
+			if n := len(rc.requests()); n != 0 {
+				t.Errorf("receiver got %d requests, want 0", n)
+			}
+			if err != nil {
+				assertClean(t, err, rc.URL)
+			}
+		})
+	}
+}
+
+func TestNew(t *testing.T) {
+	t.Parallel()
+	key32 := []byte("0123456789abcdef0123456789abcdef")
+	tests := []struct {
+		name, url, secret string
+		wantErr           error // nil: valid; ErrSecret; errBadURL for any URL error
+	}{
+		{"valid", "https://crm.example.com/hooks", specSecret, nil},
+		{"plain http", "http://127.0.0.1:8081/in", specSecret, nil},
+		{"padded key", "https://crm.example.com/", "whsec_" + base64.StdEncoding.EncodeToString(key32), nil},
+		{"unpadded key", "https://crm.example.com/", "whsec_" + base64.RawStdEncoding.EncodeToString(key32), nil},
+		{"empty secret", "https://crm.example.com/", "", ErrSecret},
+		{"prefix only", "https://crm.example.com/", "whsec_", ErrSecret},
+		{"no prefix", "https://crm.example.com/", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", ErrSecret},
+		{"wrong prefix", "https://crm.example.com/", "whsek_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", ErrSecret},
+		{"not base64", "https://crm.example.com/", "whsec_MfKQ9r8GKYqr!wjUPD8ILPZIo2LaLaSw", ErrSecret},
+		{"url-safe alphabet", "https://crm.example.com/", "whsec_" + base64.URLEncoding.EncodeToString([]byte("\xfb\xff\xfe0123456789abcdef0123456")), ErrSecret},
+		{"key too short", "https://crm.example.com/", "whsec_" + base64.StdEncoding.EncodeToString([]byte("short-key")), ErrSecret},
+		{"empty url", "", specSecret, errBadURL},
+		{"relative url", "/hooks", specSecret, errBadURL},
+		{"no host", "https:///hooks", specSecret, errBadURL},
+		{"other scheme", "ftp://crm.example.com/s3cr3tT0kenXYZ", specSecret, errBadURL},
+		{"unparsable", "http://crm.example.com/%zz?s3cr3tT0kenXYZ", specSecret, errBadURL},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := New(tt.url, tt.secret, nil)
+			switch {
+			case tt.wantErr == nil:
+				if err != nil || c == nil {
+					t.Fatalf("New = %v, %v; want a client", c, err)
+				}
+				if c.client == nil || c.client == http.DefaultClient || c.client.Timeout == 0 {
+					t.Errorf("nil client became %+v, want one with a timeout", c.client)
+				}
+				return
+			case err == nil:
+				t.Fatal("New accepted it")
+			case tt.wantErr == ErrSecret && !errors.Is(err, ErrSecret):
+				t.Errorf("New = %v, want ErrSecret", err)
+			case tt.wantErr == errBadURL && errors.Is(err, ErrSecret):
+				t.Errorf("New = %v, want a URL error", err)
+			}
+			if b64 := strings.TrimPrefix(tt.secret, "whsec_"); b64 != "" && strings.Contains(err.Error(), b64) {
+				t.Errorf("error %q quotes the secret", err)
+			}
+			if strings.Contains(err.Error(), "s3cr3tT0kenXYZ") {
+				t.Errorf("error %q quotes the URL", err)
+			}
+		})
+	}
+}
+
+// errBadURL marks the cases of TestNew where the URL is at fault.
+var errBadURL = errors.New("bad URL")
+
+func TestVerify(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1700000000, 0)
+	body := []byte(testBody)
+	key, err := decodeSecret(specSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := func(ts int64, b []byte) string {
+		return "v1," + base64.StdEncoding.EncodeToString(sign(key, "msg_1", strconv.FormatInt(ts, 10), b))
+	}
+	header := func(id string, ts int64, sigs string) http.Header {
+		h := http.Header{}
+		if id != "" {
+			h.Set("webhook-id", id)
+		}
+		if ts != 0 {
+			h.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
+		}
+		if sigs != "" {
+			h.Set("webhook-signature", sigs)
+		}
+		return h
+	}
+	t0 := now.Unix()
+	tests := []struct {
+		name      string
+		secret    string
+		header    http.Header
+		body      []byte
+		tolerance time.Duration
+		want      error
+	}{
+		{"valid", specSecret, header("msg_1", t0, sig(t0, body)), body, time.Minute, nil},
+		{"valid among several", specSecret, header("msg_1", t0, "v1,bm9wZQ== v1a,xyz v2,"+sig(t0, body)[3:]+" "+sig(t0, body)), body, time.Minute, nil},
+		{"only another version", specSecret, header("msg_1", t0, "v2,"+sig(t0, body)[3:]), body, time.Minute, ErrSignature},
+		{"malformed entries", specSecret, header("msg_1", t0, "v1 v1,!!! ,"), body, time.Minute, ErrSignature},
+		{"tampered body", specSecret, header("msg_1", t0, sig(t0, body)), []byte(strings.Replace(testBody, "ru", "en", 1)), time.Minute, ErrSignature},
+		{"other id", specSecret, header("msg_2", t0, sig(t0, body)), body, time.Minute, ErrSignature},
+		{"wrong key", otherSecret, header("msg_1", t0, sig(t0, body)), body, time.Minute, ErrSignature},
+		{"signature for another timestamp", specSecret, header("msg_1", t0, sig(t0-1, body)), body, time.Minute, ErrSignature},
+		{"just inside tolerance", specSecret, header("msg_1", t0-60, sig(t0-60, body)), body, time.Minute, nil},
+		{"too old", specSecret, header("msg_1", t0-61, sig(t0-61, body)), body, time.Minute, ErrTimestamp},
+		{"too new", specSecret, header("msg_1", t0+61, sig(t0+61, body)), body, time.Minute, ErrTimestamp},
+		{"default tolerance keeps 4m", specSecret, header("msg_1", t0-240, sig(t0-240, body)), body, 0, nil},
+		{"default tolerance drops 6m", specSecret, header("msg_1", t0-360, sig(t0-360, body)), body, 0, ErrTimestamp},
+		{"no id", specSecret, header("", t0, sig(t0, body)), body, time.Minute, ErrMissingHeader},
+		{"no timestamp", specSecret, header("msg_1", 0, sig(t0, body)), body, time.Minute, ErrMissingHeader},
+		{"no signature", specSecret, header("msg_1", t0, ""), body, time.Minute, ErrMissingHeader},
+		{"bad secret", "whsec_", header("msg_1", t0, sig(t0, body)), body, time.Minute, ErrSecret},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := Verify(tt.secret, tt.header, tt.body, tt.tolerance, now)
+			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
+				t.Errorf("Verify = %v, want %v", err, tt.want)
+			}
+		})
+	}
+
+	t.Run("unreadable timestamp", func(t *testing.T) {
+		t.Parallel()
+		h := header("msg_1", t0, sig(t0, body))
+		h.Set("webhook-timestamp", "2023-11-14T22:13:20Z")
+		if err := Verify(specSecret, h, body, time.Minute, now); !errors.Is(err, ErrTimestamp) {
+			t.Errorf("Verify = %v, want ErrTimestamp", err)
+		}
+	})
+}

@@ -1,0 +1,283 @@
+package integrations_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/paymtech/leadgate/integrations"
+)
+
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	inTwoMinutes := time.Now().Add(2 * time.Minute).UTC().Format(http.TimeFormat)
+	anHourAgo := time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)
+
+	tests := []struct {
+		status     int
+		retryAfter string
+		kind       integrations.Kind // 0: success
+		minWait    time.Duration
+		maxWait    time.Duration
+	}{
+		{status: 200},
+		{status: 201},
+		{status: 204},
+		{status: 400, kind: integrations.Permanent},
+		{status: 404, kind: integrations.Permanent},
+		{status: 408, kind: integrations.Temporary},
+		{status: 410, kind: integrations.Permanent},
+		{status: 422, kind: integrations.Permanent},
+		{status: 429, kind: integrations.RateLimited},
+		{status: 429, retryAfter: "30", kind: integrations.RateLimited, minWait: 30 * time.Second, maxWait: 30 * time.Second},
+		{status: 429, retryAfter: " 0 ", kind: integrations.RateLimited},
+		{status: 429, retryAfter: inTwoMinutes, kind: integrations.RateLimited, minWait: 2*time.Minute - 5*time.Second, maxWait: 2 * time.Minute},
+		{status: 429, retryAfter: "soon", kind: integrations.RateLimited},
+		{status: 429, retryAfter: "-5", kind: integrations.RateLimited},
+		{status: 429, retryAfter: "99999999999999999999", kind: integrations.RateLimited},
+		{status: 500, kind: integrations.Temporary},
+		{status: 502, kind: integrations.Temporary},
+		{status: 503, kind: integrations.Temporary},
+		{status: 503, retryAfter: "120", kind: integrations.RateLimited, minWait: 2 * time.Minute, maxWait: 2 * time.Minute},
+		{status: 503, retryAfter: inTwoMinutes, kind: integrations.RateLimited, minWait: 2*time.Minute - 5*time.Second, maxWait: 2 * time.Minute},
+		{status: 503, retryAfter: anHourAgo, kind: integrations.RateLimited}, // the date passed: go now, still not a failure
+		{status: 503, retryAfter: "later", kind: integrations.Temporary},     // unreadable: the server did not ask us to wait
+		{status: 504, kind: integrations.Temporary},
+		{status: 500, retryAfter: "7", kind: integrations.Temporary, minWait: 7 * time.Second, maxWait: 7 * time.Second},
+		{status: 304, kind: integrations.Permanent},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%d %q", tt.status, tt.retryAfter), func(t *testing.T) {
+			t.Parallel()
+			resp := &http.Response{StatusCode: tt.status, Header: http.Header{}}
+			if tt.retryAfter != "" {
+				resp.Header.Set("Retry-After", tt.retryAfter)
+			}
+			err := integrations.Check("crm", "push", resp)
+			if tt.kind == 0 {
+				if err != nil {
+					t.Fatalf("Check = %v, want nil", err)
+				}
+				return
+			}
+			e, ok := errors.AsType[*integrations.Error](err)
+			if !ok {
+				t.Fatalf("Check = %v (%T), want *Error", err, err)
+			}
+			if e.Status != tt.status || e.System != "crm" || e.Op != "push" {
+				t.Errorf("Error = %+v, want status %d, system crm, op push", e, tt.status)
+			}
+			if got := integrations.KindOf(err); got != tt.kind {
+				t.Errorf("KindOf = %v, want %v", got, tt.kind)
+			}
+			if got := integrations.RetryAfter(err); got < tt.minWait || got > tt.maxWait {
+				t.Errorf("RetryAfter = %v, want within [%v, %v]", got, tt.minWait, tt.maxWait)
+			}
+		})
+	}
+}
+
+func TestErrorMessage(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		err  *integrations.Error
+		want string
+	}{
+		{&integrations.Error{System: "webhook", Op: "push", Status: 503, Kind: integrations.RateLimited, RetryAfter: 30 * time.Second},
+			"webhook push: HTTP 503 (rate limited, retry after 30s)"},
+		{&integrations.Error{System: "webhook", Op: "push", Status: 410, Kind: integrations.Permanent},
+			"webhook push: HTTP 410 (permanent)"},
+		{&integrations.Error{System: "bitrix24", Op: "crm.lead.add", Status: 503, Code: "QUERY_LIMIT_EXCEEDED", Kind: integrations.RateLimited},
+			"bitrix24 crm.lead.add: HTTP 503 QUERY_LIMIT_EXCEEDED (rate limited)"},
+		{&integrations.Error{System: "telegram", Op: "sendMessage", Code: "timeout", Kind: integrations.Temporary, Err: context.DeadlineExceeded},
+			"telegram sendMessage: timeout (temporary)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			t.Parallel()
+			if got := tt.err.Error(); got != tt.want {
+				t.Errorf("Error() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestKindOf(t *testing.T) {
+	t.Parallel()
+	wrapped := fmt.Errorf("route lead: %w", &integrations.Error{Kind: integrations.RateLimited, RetryAfter: time.Second})
+	tests := []struct {
+		name string
+		err  error
+		kind integrations.Kind
+		wait time.Duration
+	}{
+		{"nil", nil, 0, 0},
+		{"plain error", errors.New("boom"), integrations.Temporary, 0},
+		{"wrapped *Error", wrapped, integrations.RateLimited, time.Second},
+		{"joined", errors.Join(errors.New("boom"), &integrations.Error{Kind: integrations.Permanent}), integrations.Permanent, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := integrations.KindOf(tt.err); got != tt.kind {
+				t.Errorf("KindOf = %v, want %v", got, tt.kind)
+			}
+			if got := integrations.RetryAfter(tt.err); got != tt.wait {
+				t.Errorf("RetryAfter = %v, want %v", got, tt.wait)
+			}
+		})
+	}
+}
+
+// secretPath stands for a Bitrix24 inbound webhook path, whose middle is the
+// token: it must never reach an error message.
+const secretPath = "/rest/1/s3cr3tT0kenXYZ/crm.lead.add.json"
+
+// assertNoURL fails when any error in err's chain quotes the request URL.
+func assertNoURL(t *testing.T, err error, serverURL string) {
+	t.Helper()
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		msg := e.Error()
+		if strings.Contains(msg, "s3cr3tT0kenXYZ") || strings.Contains(msg, serverURL) || strings.Contains(msg, "http://") {
+			t.Errorf("error chain quotes the URL: %q (in %T)", msg, e)
+		}
+	}
+}
+
+func TestTransport(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select { // hang until the client gives up
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(func() { close(release); srv.Close() })
+
+	tests := []struct {
+		name   string
+		ctx    func() (context.Context, context.CancelFunc)
+		client *http.Client
+		is     error
+		code   string
+		notIs  error
+	}{
+		{
+			name: "caller deadline",
+			ctx: func() (context.Context, context.CancelFunc) {
+				return context.WithTimeout(t.Context(), 50*time.Millisecond)
+			},
+			client: integrations.NewHTTPClient(0),
+			is:     context.DeadlineExceeded,
+			notIs:  context.Canceled,
+			code:   "timeout",
+		},
+		{
+			name: "caller cancelled",
+			ctx: func() (context.Context, context.CancelFunc) {
+				ctx, cancel := context.WithCancel(t.Context())
+				time.AfterFunc(50*time.Millisecond, cancel)
+				return ctx, cancel
+			},
+			client: integrations.NewHTTPClient(0),
+			is:     context.Canceled,
+			notIs:  context.DeadlineExceeded,
+			code:   "canceled",
+		},
+		{
+			name:   "client timeout",
+			ctx:    func() (context.Context, context.CancelFunc) { return context.WithCancel(t.Context()) },
+			client: integrations.NewHTTPClient(50 * time.Millisecond),
+			notIs:  context.Canceled,
+			code:   "timeout",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := tt.ctx()
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+secretPath, strings.NewReader("{}"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := tt.client.Do(req)
+			if err == nil {
+				resp.Body.Close()
+				t.Fatal("Do succeeded against a hanging server")
+			}
+			err = integrations.Transport("bitrix24", "crm.lead.add", err)
+			if got := integrations.KindOf(err); got != integrations.Temporary {
+				t.Errorf("KindOf = %v, want temporary", got)
+			}
+			if tt.is != nil && !errors.Is(err, tt.is) {
+				t.Errorf("errors.Is(%v, %v) = false", err, tt.is)
+			}
+			if errors.Is(err, tt.notIs) {
+				t.Errorf("errors.Is(%v, %v) = true", err, tt.notIs)
+			}
+			if want := "bitrix24 crm.lead.add: " + tt.code + " (temporary)"; err.Error() != want {
+				t.Errorf("Error() = %q, want %q", err.Error(), want)
+			}
+			assertNoURL(t, err, srv.URL)
+		})
+	}
+}
+
+func TestTransportRefused(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.NotFoundHandler())
+	addr := srv.URL
+	srv.Close() // nothing listens there any more
+
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, addr+secretPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := integrations.NewHTTPClient(time.Second).Do(req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("Do succeeded against a closed server")
+	}
+	err = integrations.Transport("bitrix24", "crm.lead.add", err)
+	if got, want := err.Error(), "bitrix24 crm.lead.add: network error (temporary)"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	if integrations.KindOf(err) != integrations.Temporary {
+		t.Errorf("KindOf = %v, want temporary", integrations.KindOf(err))
+	}
+	assertNoURL(t, err, addr)
+}
+
+func TestNewHTTPClient(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in, want time.Duration
+	}{
+		{0, 15 * time.Second},
+		{-time.Second, 15 * time.Second},
+		{3 * time.Second, 3 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in.String(), func(t *testing.T) {
+			t.Parallel()
+			c := integrations.NewHTTPClient(tt.in)
+			if c.Timeout != tt.want {
+				t.Errorf("Timeout = %v, want %v", c.Timeout, tt.want)
+			}
+			tr, ok := c.Transport.(*http.Transport)
+			if !ok || tr == http.DefaultTransport {
+				t.Fatalf("Transport = %T, want a transport of its own", c.Transport)
+			}
+			if tr.TLSHandshakeTimeout <= 0 || tr.TLSHandshakeTimeout > tt.want {
+				t.Errorf("TLSHandshakeTimeout = %v, want within (0, %v]", tr.TLSHandshakeTimeout, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,65 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+var routeFailures = promauto.NewCounter(prometheus.CounterOpts{
+	Name: "leadgate_leads_failed_total",
+	Help: "Leads that could not be handed to sales and wait for an operator's redrive.",
+})
+
+// NewMux registers every task handler explicitly.
+func NewMux(r *Router, s *Sweeper) *asynq.ServeMux {
+	mux := asynq.NewServeMux()
+	mux.Handle(RouteLead{}.Kind(), r)
+	mux.Handle(SweepLeads{}.Kind(), s)
+	return mux
+}
+
+// ServerConfig is the worker configuration: our queues, the retry rule, and
+// error logs that name the task but never its payload.
+func ServerConfig(retryBase time.Duration, log *slog.Logger) asynq.Config {
+	return asynq.Config{
+		Concurrency:     20, // tasks wait on outside HTTP calls, not on CPU
+		Queues:          map[string]int{QueueLeads: 6, QueueMaintenance: 1},
+		RetryDelayFunc:  RetryDelay(retryBase),
+		IsFailure:       IsFailure,
+		ShutdownTimeout: 20 * time.Second,
+		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			id, _ := asynq.GetTaskID(ctx)
+			log.Warn("task failed", "type", t.Type(), "task", id, "err", err)
+		}),
+		Logger:   asynqLogger{log},
+		LogLevel: asynq.WarnLevel,
+	}
+}
+
+// Schedule registers the clock's periodic tasks.
+func Schedule(s *asynq.Scheduler) error {
+	_, err := s.Register("@every 1m", asynq.NewTask(SweepLeads{}.Kind(), nil),
+		asynq.Queue(QueueMaintenance), asynq.Unique(50*time.Second), asynq.MaxRetry(0))
+	return err
+}
+
+// asynqLogger sends asynq's own logs to slog.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...)) }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...)) }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...)) }
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...)) }
+
+// Fatal is asynq giving up entirely; like log.Fatal, it ends the process.
+func (a asynqLogger) Fatal(args ...any) {
+	a.l.Error(fmt.Sprint(args...))
+	os.Exit(1)
+}

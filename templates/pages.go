@@ -1,0 +1,211 @@
+package templates
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"io"
+	"slices"
+	"strings"
+)
+
+// pageFiles holds the shared layout and one file per page; each page file
+// defines the "title" and "content" templates the layout calls.
+//
+//go:embed pages/*.html
+var pageFiles embed.FS
+
+// The page templates are parsed once; like the catalogue they are compiled
+// in, so a parse error is a build defect that the package tests catch.
+var (
+	formTemplate   = template.Must(template.ParseFS(pageFiles, "pages/layout.html", "pages/form.html"))
+	thanksTemplate = template.Must(template.ParseFS(pageFiles, "pages/layout.html", "pages/thanks.html"))
+)
+
+// Product is one catalogue entry as the form shows it.
+type Product struct {
+	Code    string // the value posted in "products"
+	Label   string // what the person reads; see ProductLabel
+	Checked bool   // ticked, e.g. when the form comes back with errors
+}
+
+// FormPage is everything the connection-request form needs. The texts in
+// Errors and Notice are shown as given, so they must already be in Lang
+// (see Message).
+type FormPage struct {
+	Lang Lang
+	// Action is where the form posts, normally "/v1/leads".
+	Action string
+	// Path is the form page's own path ("/"). The language links point
+	// there, which matters when the form is the answer to a failed post and
+	// the browser's address is Action; empty keeps them relative ("?lang=kk").
+	Path string
+	// Values re-fill the form after an error, by field name: entity_type,
+	// name, phone, email, tax_id, message, consent_processing and
+	// consent_marketing ("true", "on" or "1" when ticked).
+	Values map[string]string
+	// Products are the catalogue entries in the order to show them.
+	Products []Product
+	// Errors maps a field name to its message, shown next to the field.
+	// Messages for names that have no field on the page (lang,
+	// redirect_url, …) are listed above the form so none is lost.
+	Errors map[string]string
+	// Notice is a general message above the form. When it is empty and
+	// there are Errors, the form.has_errors summary is shown.
+	Notice string
+	// PolicyURL and PolicyVersion identify the privacy policy the
+	// processing consent refers to.
+	PolicyURL     string
+	PolicyVersion string
+}
+
+// ThanksPage is the page shown after a request was accepted.
+type ThanksPage struct {
+	Lang Lang
+}
+
+// page is what the layout needs from every page.
+type page struct {
+	Lang Lang
+	Path string
+}
+
+// T returns the catalogue text for key in the page language.
+func (p page) T(key string, args ...any) string {
+	return Message(p.Lang, key, args...)
+}
+
+// langLink is one entry of the language switcher.
+type langLink struct {
+	Lang    Lang
+	Label   string
+	Href    string
+	Current bool
+}
+
+// Languages lists the switcher links. Each language is named in itself, so
+// a person who cannot read the current page still finds their own.
+func (p page) Languages() []langLink {
+	links := make([]langLink, 0, len(languages))
+	for _, l := range languages {
+		links = append(links, langLink{
+			Lang:    l,
+			Label:   Message(l, "switcher."+string(l)),
+			Href:    p.Path + "?lang=" + string(l),
+			Current: l == p.Lang,
+		})
+	}
+	return links
+}
+
+// fieldNames are the fields that show their own error next to them.
+var fieldNames = []string{
+	"entity_type", "name", "phone", "email", "tax_id", "products", "message",
+	"consent_processing", "consent_marketing",
+}
+
+// entityTypes are the values of the entity_type radio buttons; each has the
+// catalogue label "entity.<value>".
+var entityTypes = []string{"legal_entity", "sole_proprietor"}
+
+// formView adapts a FormPage to the template.
+type formView struct {
+	page
+	Form FormPage
+}
+
+// Value returns the re-filled value of a field.
+func (v formView) Value(name string) string {
+	return v.Form.Values[name]
+}
+
+// Checked reports whether a checkbox was ticked, accepting the same booleans
+// as the intake ("true", "on", "1").
+func (v formView) Checked(name string) bool {
+	switch strings.ToLower(v.Form.Values[name]) {
+	case "true", "on", "1":
+		return true
+	}
+	return false
+}
+
+// Error returns the message for a field, or "".
+func (v formView) Error(name string) string {
+	return v.Form.Errors[name]
+}
+
+// entityOption is one entity_type radio button.
+type entityOption struct {
+	Value   string
+	Label   string
+	Checked bool
+}
+
+// EntityOptions lists the entity_type radio buttons with their state.
+func (v formView) EntityOptions() []entityOption {
+	opts := make([]entityOption, 0, len(entityTypes))
+	for _, t := range entityTypes {
+		opts = append(opts, entityOption{
+			Value:   t,
+			Label:   v.T("entity." + t),
+			Checked: v.Form.Values["entity_type"] == t,
+		})
+	}
+	return opts
+}
+
+// Notice is the message above the form.
+func (v formView) Notice() string {
+	if v.Form.Notice == "" && len(v.Form.Errors) > 0 {
+		return v.T("form.has_errors")
+	}
+	return v.Form.Notice
+}
+
+// OtherErrors are the error messages for names without a field on the page,
+// in a stable order.
+func (v formView) OtherErrors() []string {
+	var keys []string
+	for k := range v.Form.Errors {
+		if !slices.Contains(fieldNames, k) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	msgs := make([]string, 0, len(keys))
+	for _, k := range keys {
+		msgs = append(msgs, v.Form.Errors[k])
+	}
+	return msgs
+}
+
+// RenderForm writes the connection-request form. Nothing is written when
+// rendering fails, so the caller can still answer with an error page.
+func RenderForm(w io.Writer, p FormPage) error {
+	if !p.Lang.valid() {
+		return fmt.Errorf("templates: render form: unsupported language %q", p.Lang)
+	}
+	return render(w, "form", formTemplate, formView{page: page{Lang: p.Lang, Path: p.Path}, Form: p})
+}
+
+// RenderThanks writes the thank-you page.
+func RenderThanks(w io.Writer, p ThanksPage) error {
+	if !p.Lang.valid() {
+		return fmt.Errorf("templates: render thanks: unsupported language %q", p.Lang)
+	}
+	return render(w, "thanks", thanksTemplate, page{Lang: p.Lang})
+}
+
+// render executes t into a buffer first so that a failure half-way never
+// sends half a page.
+func render(w io.Writer, name string, t *template.Template, data any) error {
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, data); err != nil {
+		return fmt.Errorf("templates: execute %s: %w", name, err)
+	}
+	if _, err := buf.WriteTo(w); err != nil {
+		return fmt.Errorf("templates: write %s: %w", name, err)
+	}
+	return nil
+}
