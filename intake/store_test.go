@@ -1,0 +1,307 @@
+package intake
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/paymtech/leadgate/config/redistest"
+)
+
+// clock is a test clock that moves only when told.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func testKeys(t testing.TB) *Keys {
+	k, err := NewKeys([]byte(strings.Repeat("d", 32)), nil, []byte(strings.Repeat("i", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+type storeFixture struct {
+	store *Store
+	rdb   redis.UniversalClient
+	clock *clock
+	srv   *redistest.Server
+}
+
+func setupStore(t *testing.T) storeFixture {
+	t.Helper()
+	srv := redistest.Start(t)
+	c := &clock{t: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}
+	rdb := srv.Client(t)
+	return storeFixture{store: NewStore(rdb, testKeys(t), c.Now), rdb: rdb, clock: c, srv: srv}
+}
+
+// fakePerson is an obviously fake applicant.
+func fakePerson() *Submission {
+	return &Submission{EntityType: LegalEntity, Name: "Тест Тестов", Phone: "+77010000001",
+		Email: "Test.Person@Example.com", EmailKey: "test.person@example.com", TaxID: "210840004064",
+		Products: []string{"acquiring", "pos"}, Message: "Тестовое сообщение", Lang: "ru"}
+}
+
+func application(sub *Submission) Application {
+	return Application{Submission: sub,
+		Consent:  Consent{Processing: true, PolicyVersion: "1", IP: "192.0.2.10", UserAgent: "test-agent"},
+		Meta:     Metadata{IP: "192.0.2.10", UserAgent: "test-agent"},
+		PerIP:    Limit{N: 100, Per: time.Hour},
+		PerEmail: Limit{N: 100, Per: time.Hour}}
+}
+
+func TestAcceptStoresSealedLead(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	adm, err := f.store.Accept(ctx, application(fakePerson()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if adm.Duplicate || adm.State != Received || adm.ID == "" {
+		t.Fatalf("admission = %+v", adm)
+	}
+	l, err := f.store.Get(ctx, adm.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fakePerson()
+	if l.State != Received || l.Name != want.Name || l.Phone != want.Phone || l.Email != want.Email ||
+		l.TaxID != want.TaxID || l.Message != want.Message || strings.Join(l.Products, ",") != "acquiring,pos" ||
+		l.Consent.IP != "192.0.2.10" || !l.CreatedAt.Equal(f.clock.Now()) || !l.Route.Since.Equal(f.clock.Now()) {
+		t.Fatalf("lead = %+v", l)
+	}
+	raw, err := f.rdb.HGet(ctx, leadKey(adm.ID), sealedRecord).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(raw, "Тест") || strings.Contains(raw, "7010000001") {
+		t.Fatal("the stored record holds personal data in clear")
+	}
+	if _, err := f.store.Get(ctx, "no-such-id"); ErrorCode(err) != ENotFound {
+		t.Fatalf("Get(unknown) = %v, want ENotFound", err)
+	}
+}
+
+func TestAcceptDuplicates(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	first, err := f.store.Accept(ctx, application(fakePerson()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := fakePerson()
+	again.Email, again.Name = "TEST.PERSON@example.COM", "Другое имя" // the same person: the email key decides
+	dup, err := f.store.Accept(ctx, application(again))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !dup.Duplicate || dup.ID != first.ID || dup.State != Received {
+		t.Fatalf("repeat = %+v, want duplicate of %s", dup, first.ID)
+	}
+	other := fakePerson()
+	other.EntityType = SoleProprietor
+	if adm, err := f.store.Accept(ctx, application(other)); err != nil || adm.Duplicate {
+		t.Fatalf("another entity type = %+v, %v; want a new lead", adm, err)
+	}
+	f.clock.Add(25 * time.Hour)
+	// TTLs run on Redis's clock, not ours: expire the dedupe window by hand.
+	keys, _ := f.rdb.Keys(ctx, keyDedupePfx+"*").Result()
+	f.rdb.Del(ctx, keys...)
+	if adm, err := f.store.Accept(ctx, application(fakePerson())); err != nil || adm.Duplicate {
+		t.Fatalf("after the window = %+v, %v; want a new lead", adm, err)
+	}
+}
+
+func TestDuplicateMayAddMarketingOptIn(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	first, _ := f.store.Accept(ctx, application(fakePerson()))
+	opt := fakePerson()
+	opt.ConsentMarketing = true
+	dup, err := f.store.Accept(ctx, application(opt))
+	if err != nil || !dup.Duplicate || dup.ID != first.ID {
+		t.Fatalf("repeat with opt-in = %+v, %v", dup, err)
+	}
+	person := keyPersonPfx + testKeys(t).Index("email", opt.EmailKey)
+	if m, _ := f.rdb.HGet(ctx, person, "marketing").Result(); m != "pending" {
+		t.Fatalf("marketing = %q, want pending", m)
+	}
+	events, _ := f.rdb.LRange(ctx, person+keyConsents, 0, -1).Result()
+	if len(events) != 1 {
+		t.Fatalf("consent events = %d, want 1", len(events))
+	}
+	if _, err := testKeys(t).Open([]byte(events[0]), testKeys(t).Index("email", opt.EmailKey)); err != nil {
+		t.Fatalf("consent proof does not open: %v", err)
+	}
+	// A confirmed subscriber is never lowered back to pending by a new form.
+	f.rdb.HSet(ctx, person, "marketing", "active")
+	f.store.Accept(ctx, application(opt))
+	if m, _ := f.rdb.HGet(ctx, person, "marketing").Result(); m != "active" {
+		t.Fatalf("marketing = %q after a repeat, want active kept", m)
+	}
+}
+
+func TestIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	a := application(fakePerson())
+	a.IdempotencyKey = "key-1"
+	first, err := f.store.Accept(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := application(fakePerson())
+	same.IdempotencyKey = "key-1"
+	same.Submission.Name = "Тест Тестов " // trimmed elsewhere; Fold makes spacing irrelevant
+	replay, err := f.store.Accept(ctx, same)
+	if err != nil || !replay.Duplicate || replay.ID != first.ID {
+		t.Fatalf("replay = %+v, %v", replay, err)
+	}
+	changed := application(fakePerson())
+	changed.IdempotencyKey = "key-1"
+	changed.Submission.Products = []string{"payouts"}
+	_, err = f.store.Accept(ctx, changed)
+	var e *Error
+	if ErrorCode(err) != EInvalid || !errors.As(err, &e) || e.Fields["idempotency_key"].Key != "idempotency.reused" {
+		t.Fatalf("reused key with another body = %v, want validation_failed on idempotency_key", err)
+	}
+}
+
+func TestRateLimits(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	submit := func(email, ip string) error {
+		sub := fakePerson()
+		sub.Email, sub.EmailKey = email, email
+		a := application(sub)
+		a.Meta.IP, a.PerIP, a.PerEmail = ip, Limit{N: 3, Per: time.Hour}, Limit{N: 2, Per: time.Hour}
+		_, err := f.store.Accept(ctx, a)
+		return err
+	}
+	for i, email := range []string{"a@example.com", "b@example.com", "c@example.com"} {
+		if err := submit(email, "192.0.2.1"); err != nil {
+			t.Fatalf("submission %d: %v", i, err)
+		}
+	}
+	err := submit("d@example.com", "192.0.2.1")
+	var e *Error
+	if !errors.As(err, &e) || e.Code != ERateLimited || e.RetryAfter <= 0 || e.RetryAfter > time.Hour {
+		t.Fatalf("fourth from one IP = %v, want rate_limited with a Retry-After within the hour", err)
+	}
+	// Per person: a's first lead above, then one more from elsewhere, then refused.
+	if err := submit("a@example.com", "192.0.2.2"); err != nil {
+		t.Fatalf("second for one email: %v", err)
+	}
+	if err := submit("a@example.com", "192.0.2.3"); ErrorCode(err) != ERateLimited {
+		t.Fatalf("third for one email = %v, want rate_limited", err)
+	}
+}
+
+func TestUndoRemovesUnqueuedLead(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	a := application(fakePerson())
+	a.IdempotencyKey = "key-undo"
+	a.Submission.ConsentMarketing = true
+	adm, err := f.store.Accept(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := adm.Undo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.Get(ctx, adm.ID); ErrorCode(err) != ENotFound {
+		t.Fatalf("Get after Undo = %v, want ENotFound", err)
+	}
+	if ids, _ := f.store.ReceivedBefore(ctx, f.clock.Now().Add(time.Hour), 10); len(ids) != 0 {
+		t.Fatalf("received index still lists %v", ids)
+	}
+	person := keyPersonPfx + testKeys(t).Index("email", a.Submission.EmailKey)
+	if n, _ := f.rdb.LLen(ctx, person+keyConsents).Result(); n != 0 {
+		t.Fatalf("consent events after Undo = %d, want 0", n)
+	}
+	retry, err := f.store.Accept(ctx, a) // the person tries again: a new lead, not a duplicate of nothing
+	if err != nil || retry.Duplicate {
+		t.Fatalf("retry after Undo = %+v, %v", retry, err)
+	}
+}
+
+func TestTransition(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	adm, _ := f.store.Accept(ctx, application(fakePerson()))
+	f.clock.Add(time.Minute)
+	at := f.clock.Now()
+	state, err := f.store.Transition(ctx, adm.ID, Transition{From: Received, To: Routed,
+		Route:    Route{System: "file", Ref: "ref-1", At: at},
+		Transfer: &Transfer{Recipient: "crm:file", At: at, Purpose: "sales", Ref: "ref-1"}})
+	if err != nil || state != Routed {
+		t.Fatalf("Transition = %s, %v", state, err)
+	}
+	l, _ := f.store.Get(ctx, adm.ID)
+	if l.State != Routed || l.Route.Ref != "ref-1" || !l.Route.At.Equal(at) || !l.UpdatedAt.Equal(at) ||
+		len(l.Transfers) != 1 || l.Transfers[0].Recipient != "crm:file" {
+		t.Fatalf("lead after routing = %+v", l)
+	}
+	if n, _ := f.rdb.ZCard(ctx, stateKey(Received)).Result(); n != 0 {
+		t.Fatalf("received index has %d entries after routing", n)
+	}
+	if n, _ := f.rdb.ZCard(ctx, stateKey(Routed)).Result(); n != 1 {
+		t.Fatalf("routed index has %d entries", n)
+	}
+	// A late retry that expects Received changes nothing.
+	state, err = f.store.Transition(ctx, adm.ID, Transition{From: Received, To: Failed, Route: Route{Error: "late"}})
+	if err != nil || state != Routed {
+		t.Fatalf("late transition = %s, %v; want routed unchanged", state, err)
+	}
+	if _, err := f.store.Transition(ctx, "gone", Transition{To: Failed}); ErrorCode(err) != ENotFound {
+		t.Fatalf("transition of a missing lead = %v", err)
+	}
+}
+
+func TestReceivedBefore(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	old, _ := f.store.Accept(ctx, application(fakePerson()))
+	f.clock.Add(10 * time.Minute)
+	young := fakePerson()
+	young.Email, young.EmailKey = "other@example.com", "other@example.com"
+	f.store.Accept(ctx, application(young))
+	ids, err := f.store.ReceivedBefore(ctx, f.clock.Now().Add(-5*time.Minute), 10)
+	if err != nil || len(ids) != 1 || ids[0] != old.ID {
+		t.Fatalf("ReceivedBefore = %v, %v; want only %s", ids, err, old.ID)
+	}
+}
+
+func TestStoreRedisDown(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	f.srv.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := f.store.Accept(ctx, application(fakePerson())); ErrorCode(err) != EUnavailable {
+		t.Fatalf("Accept with Redis down = %v, want unavailable", err)
+	}
+}
