@@ -43,8 +43,6 @@ type Rate struct {
 	Per time.Duration
 }
 
-func (r Rate) String() string { return fmt.Sprintf("%d/%s", r.N, r.Per) }
-
 // Config is the validated configuration of every leadgate process.
 type Config struct {
 	Production bool   // LEADGATE_ENV=production
@@ -197,14 +195,14 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.RiskReviewThreshold = r.int("RISK_REVIEW_THRESHOLD", 70, 0, 100)
 	c.RoutingRules = r.str("ROUTING_RULES", "")
 
-	c.RetryBaseDelay = r.duration("RETRY_BASE_DELAY", "5s")
-	c.RetryMaxAge = r.duration("RETRY_MAX_AGE", "72h")
+	c.RetryBaseDelay = r.positiveDuration("RETRY_BASE_DELAY", "5s")
+	c.RetryMaxAge = r.positiveDuration("RETRY_MAX_AGE", "72h")
 	c.DoubleOptIn = r.bool("DOUBLE_OPT_IN", true)
-	c.LeadRetention = r.duration("LEAD_RETENTION", "365d")
-	c.UnconfirmedOptinTTL = r.duration("UNCONFIRMED_OPTIN_TTL", "7d")
+	c.LeadRetention = r.positiveDuration("LEAD_RETENTION", "365d")
+	c.UnconfirmedOptinTTL = r.positiveDuration("UNCONFIRMED_OPTIN_TTL", "7d")
 	c.TaskRetention = r.duration("TASK_RETENTION", "7d")
 	c.PurgeSchedule = r.str("PURGE_SCHEDULE", "@hourly")
-	c.AuditRetention = r.duration("AUDIT_RETENTION", "1095d")
+	c.AuditRetention = r.positiveDuration("AUDIT_RETENTION", "1095d")
 	c.SubjectRequestDue = r.int("SUBJECT_REQUEST_DUE", 3, 1, 30)
 	c.IntakeRateLimit = r.rate("INTAKE_RATE_LIMIT", "20/h")
 	c.IntakeRateLimitEmail = r.rate("INTAKE_RATE_LIMIT_EMAIL", "5/h")
@@ -268,7 +266,12 @@ func NormalizeOrigin(s string) (string, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
 		return "", fmt.Errorf("%q is not an origin like https://example.kz", s)
 	}
-	return strings.ToLower(u.Scheme + "://" + u.Host), nil
+	scheme, host := strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+	// Browsers leave the scheme's default port out of Origin.
+	if port := u.Port(); (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		host = strings.TrimSuffix(host, ":"+port)
+	}
+	return scheme + "://" + host, nil
 }
 
 // ParseDuration accepts Go durations ("90s", "72h") and whole days ("365d").
@@ -392,6 +395,16 @@ func (r *reader) duration(name, def string) time.Duration {
 	return d
 }
 
+// positiveDuration is duration for the settings where zero would destroy data
+// at the next purge or give up at the first failure: always a typo.
+func (r *reader) positiveDuration(name, def string) time.Duration {
+	d := r.duration(name, def)
+	if d == 0 {
+		r.fail(name, errors.New("must be more than zero"))
+	}
+	return d
+}
+
 func (r *reader) rate(name, def string) Rate {
 	v, err := ParseRate(r.str(name, def))
 	r.check(name, err)
@@ -440,7 +453,7 @@ func (r *reader) tokens(name string) []Token {
 			return nil
 		}
 		if !slices.Contains([]string{RoleSales, RoleMarketing, RolePrivacy, RoleAdmin}, parts[0]) {
-			r.fail(name, fmt.Errorf("entry %d: role %q is not sales, marketing, privacy or admin", i+1, parts[0]))
+			r.fail(name, fmt.Errorf("entry %d: the role is not sales, marketing, privacy or admin", i+1)) // the text there may be a misplaced token
 			return nil
 		}
 		out = append(out, Token{Role: parts[0], Name: parts[1], Secret: parts[2]})

@@ -55,7 +55,10 @@ func (c *Config) ApplyDevelopmentDefaults() ([]string, error) {
 			return nil, err
 		}
 		r := reader{getenv: func(string) string { return strings.ReplaceAll(strings.TrimSpace(v), "\n", ",") }}
-		if c.AdminTokens = r.tokens("admin-tokens"); r.err != nil {
+		if c.AdminTokens = r.tokens("admin-tokens"); r.err == nil && len(c.AdminTokens) == 0 {
+			r.err = errors.New("holds no tokens")
+		}
+		if r.err != nil {
 			return nil, fmt.Errorf("development defaults: %s: %w", filepath.Join(c.VarDir, "admin-tokens"), r.err)
 		}
 		if created {
@@ -71,7 +74,7 @@ func (c *Config) ApplyDevelopmentDefaults() ([]string, error) {
 }
 
 // keepOnce returns the content of VarDir/name, creating it with generate the
-// first time. O_EXCL makes two processes starting together agree on one value.
+// first time; two processes starting together agree on one value.
 func (c *Config) keepOnce(name string, generate func() (string, error)) (content string, created bool, err error) {
 	path := filepath.Join(c.VarDir, name)
 	if b, err := os.ReadFile(path); err == nil {
@@ -83,19 +86,31 @@ func (c *Config) keepOnce(name string, generate func() (string, error)) (content
 	if err != nil {
 		return "", false, err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		b, err := os.ReadFile(path)
-		return string(b), false, err
-	}
+	// Write a private temporary file, then link it into place: the link
+	// fails if another process got there first, and nobody ever reads a
+	// file that is created but not yet written.
+	f, err := os.CreateTemp(c.VarDir, name+".tmp*")
 	if err != nil {
 		return "", false, fmt.Errorf("development defaults: %w", err)
 	}
+	defer os.Remove(f.Name())
 	if _, err := f.WriteString(v); err != nil {
 		f.Close()
 		return "", false, fmt.Errorf("development defaults: %w", err)
 	}
-	return v, true, f.Close()
+	if err := f.Close(); err != nil {
+		return "", false, fmt.Errorf("development defaults: %w", err)
+	}
+	if err := os.Link(f.Name(), path); errors.Is(err, fs.ErrExist) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", false, fmt.Errorf("development defaults: %w", err)
+		}
+		return string(b), false, nil
+	} else if err != nil {
+		return "", false, fmt.Errorf("development defaults: %w", err)
+	}
+	return v, true, nil
 }
 
 func randomBytes(n int) []byte {

@@ -21,6 +21,9 @@ func (c *Config) NewRedisClient() (redis.UniversalClient, error) {
 		if err != nil {
 			return nil, errors.New("REDIS_URL: not a valid redis-sentinel:// URL") // the URL may hold a password
 		}
+		if fo, ok := opt.(asynq.RedisFailoverClientOpt); !ok || fo.MasterName == "" {
+			return nil, errors.New("REDIS_URL: a redis-sentinel:// URL needs ?master=name")
+		}
 		made := opt.MakeRedisClient()
 		client, ok := made.(redis.UniversalClient)
 		if !ok {

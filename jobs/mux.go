@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -34,11 +35,13 @@ func ServerConfig(retryBase time.Duration, log *slog.Logger) asynq.Config {
 		RetryDelayFunc:  RetryDelay(retryBase),
 		IsFailure:       IsFailure,
 		ShutdownTimeout: 20 * time.Second,
+		// A retry or a Retry-After wait is due to the second, not asynq's default 5 s.
+		DelayedTaskCheckInterval: time.Second,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			id, _ := asynq.GetTaskID(ctx)
 			log.Warn("task failed", "type", t.Type(), "task", id, "err", err)
 		}),
-		Logger:   asynqLogger{log},
+		Logger:   AsynqLogger(log),
 		LogLevel: asynq.WarnLevel,
 	}
 }
@@ -50,13 +53,23 @@ func Schedule(s *asynq.Scheduler) error {
 	return err
 }
 
-// asynqLogger sends asynq's own logs to slog.
+// AsynqLogger sends asynq's own logs to slog.
+func AsynqLogger(log *slog.Logger) asynq.Logger { return asynqLogger{log} }
+
 type asynqLogger struct{ l *slog.Logger }
 
 func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...)) }
 func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...)) }
 func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...)) }
-func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...)) }
+func (a asynqLogger) Error(args ...any) {
+	msg := fmt.Sprint(args...)
+	// asynq's Scheduler tries to close a Redis client it was given and
+	// complains that it may not; the client is ours and closed by us.
+	if strings.Contains(msg, "redis connection is shared") {
+		return
+	}
+	a.l.Error(msg)
+}
 
 // Fatal is asynq giving up entirely; like log.Fatal, it ends the process.
 func (a asynqLogger) Fatal(args ...any) {

@@ -99,7 +99,7 @@ func (m *Main) Run(ctx context.Context, role Role) error {
 		}
 	}
 	if role.clock() {
-		m.scheduler = asynq.NewSchedulerFromRedisClient(m.rdb, &asynq.SchedulerOpts{Logger: nil, LogLevel: asynq.WarnLevel})
+		m.scheduler = asynq.NewSchedulerFromRedisClient(m.rdb, &asynq.SchedulerOpts{Logger: jobs.AsynqLogger(m.Log), LogLevel: asynq.WarnLevel})
 		if err := jobs.Schedule(m.scheduler); err != nil {
 			return fmt.Errorf("clock: %w", err)
 		}

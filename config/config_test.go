@@ -1,0 +1,601 @@
+package config
+
+import (
+	"bufio"
+	"encoding/base64"
+	"maps"
+	"net/netip"
+	"net/url"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// mapEnv is a getenv over m; a missing name reads as empty, like an unset
+// variable.
+func mapEnv(m map[string]string) func(string) string {
+	return func(name string) string { return m[name] }
+}
+
+// Keys and tokens of the test environments. They are fake, but the tests
+// treat them as secrets: no error may contain them.
+var (
+	testDataKey  = []byte("data-key-for-tests-only-32-bytes")
+	testIndexKey = []byte("index-key-for-tests-only-32bytes")
+	testOldKey   = []byte("old-data-key-for-tests-32-bytes!")
+	testToken    = "s3cr3t-admin-token-0123456789"
+	testWhsec    = "whsec_" + base64.StdEncoding.EncodeToString([]byte("webhook-key-for-tests-32-bytes!!"))
+	testSendGrid = "SG.s3cr3t-sendgrid-key"
+)
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// productionEnv is a complete production environment that Load accepts; each
+// production test case removes or changes one thing in a fresh copy.
+func productionEnv() map[string]string {
+	return map[string]string{
+		"LEADGATE_ENV":          "production",
+		"REDIS_URL":             "redis://leadgate:s3cr3t-redis-pass@redis.internal:6379/0",
+		"LEADGATE_DATA_KEY":     b64(testDataKey),
+		"LEADGATE_INDEX_KEY":    b64(testIndexKey),
+		"LEADGATE_ADMIN_TOKENS": "admin:ops:" + testToken,
+		"CRM_DRIVER":            "webhook",
+		"CRM_WEBHOOK_URL":       "https://crm.example.kz/hooks/leads",
+		"CRM_WEBHOOK_SECRET":    testWhsec,
+		"SENDGRID_API_KEY":      testSendGrid,
+		"PUBLIC_BASE_URL":       "https://leads.example.kz",
+	}
+}
+
+// secretsOf lists the values of env that no error may repeat.
+func secretsOf(env map[string]string) []string {
+	var out []string
+	for _, name := range []string{"LEADGATE_DATA_KEY", "LEADGATE_INDEX_KEY", "LEADGATE_OLD_DATA_KEYS",
+		"SENDGRID_API_KEY", "CRM_WEBHOOK_SECRET", "AMOCRM_TOKEN", "TELEGRAM_BOT_TOKEN"} {
+		if v := env[name]; v != "" {
+			out = append(out, v)
+		}
+	}
+	for _, entry := range strings.Split(env["LEADGATE_ADMIN_TOKENS"], ",") {
+		// Whatever the shape of the entry, any long part of it may be a token.
+		for _, part := range strings.Split(entry, ":") {
+			if len(strings.TrimSpace(part)) >= 16 {
+				out = append(out, strings.TrimSpace(part))
+			}
+		}
+	}
+	if u, err := url.Parse(env["REDIS_URL"]); err == nil {
+		if p, ok := u.User.Password(); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
+	got, err := Load(mapEnv(nil))
+	if err != nil {
+		t.Fatalf("Load(empty) = %v", err)
+	}
+	want := &Config{
+		Addr:                 ":8080",
+		VarDir:               "var",
+		PublicBaseURL:        &url.URL{Scheme: "http", Host: "localhost:8080"},
+		PolicyVersion:        "1",
+		PolicyURL:            "https://paymtech.kz/kz/privacy-policy/",
+		DefaultLang:          "ru",
+		ProductCatalog:       []string{"acquiring", "payment_links", "recurring", "payouts", "pos"},
+		CaptureCookies:       []string{"_ga", "_ym_uid"},
+		MailDriver:           "file",
+		SendGridAPIHost:      "https://api.sendgrid.com",
+		CRMDriver:            "file",
+		TelegramAPIURL:       "https://api.telegram.org",
+		RiskReviewThreshold:  70,
+		RetryBaseDelay:       5 * time.Second,
+		RetryMaxAge:          72 * time.Hour,
+		DoubleOptIn:          true,
+		LeadRetention:        365 * 24 * time.Hour,
+		UnconfirmedOptinTTL:  7 * 24 * time.Hour,
+		TaskRetention:        7 * 24 * time.Hour,
+		PurgeSchedule:        "@hourly",
+		AuditRetention:       1095 * 24 * time.Hour,
+		SubjectRequestDue:    3,
+		IntakeRateLimit:      Rate{N: 20, Per: time.Hour},
+		IntakeRateLimitEmail: Rate{N: 5, Per: time.Hour},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Load(empty) =\n%+v\nwant\n%+v", got, want)
+	}
+	// Keys and tokens stay unset for ApplyDevelopmentDefaults to fill.
+	if got.DataKey != nil || got.IndexKey != nil || got.AdminTokens != nil || got.Production {
+		t.Errorf("Load(empty) set development secrets or production: %+v", got)
+	}
+}
+
+func TestLoadValues(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		env   map[string]string
+		check func(*Config) bool
+	}{
+		{"PORT moves the address and the public URL", map[string]string{"PORT": "9000"},
+			func(c *Config) bool { return c.Addr == ":9000" && c.PublicBaseURL.String() == "http://localhost:9000" }},
+		{"LEADGATE_ADDR overrides PORT", map[string]string{"PORT": "9000", "LEADGATE_ADDR": "127.0.0.1:9999"},
+			func(c *Config) bool { return c.Addr == "127.0.0.1:9999" }},
+		{"values are trimmed", map[string]string{"LEADGATE_ENV": " development ", "PORT": " 8081 "},
+			func(c *Config) bool { return c.Addr == ":8081" && !c.Production }},
+		{"a SendGrid key makes sendgrid the mail driver", map[string]string{"SENDGRID_API_KEY": testSendGrid},
+			func(c *Config) bool { return c.MailDriver == "sendgrid" && c.SendGridAPIKey == testSendGrid }},
+		{"MAIL_DRIVER wins over the key and is case-blind", map[string]string{"SENDGRID_API_KEY": testSendGrid, "MAIL_DRIVER": "FILE"},
+			func(c *Config) bool { return c.MailDriver == "file" }},
+		{"webhook CRM driver", map[string]string{"CRM_DRIVER": "webhook", "CRM_WEBHOOK_URL": "https://crm.example.kz/h", "CRM_WEBHOOK_SECRET": testWhsec},
+			func(c *Config) bool {
+				return c.CRMDriver == "webhook" && c.CRMWebhookURL == "https://crm.example.kz/h" && c.CRMWebhookSecret == testWhsec
+			}},
+		{"keys, raw base64 included", map[string]string{
+			"LEADGATE_DATA_KEY":      b64(testDataKey),
+			"LEADGATE_INDEX_KEY":     base64.RawStdEncoding.EncodeToString(testIndexKey),
+			"LEADGATE_OLD_DATA_KEYS": b64(testOldKey) + " , " + base64.RawStdEncoding.EncodeToString(testDataKey),
+		}, func(c *Config) bool {
+			return slices.Equal(c.DataKey, testDataKey) && slices.Equal(c.IndexKey, testIndexKey) &&
+				reflect.DeepEqual(c.OldDataKeys, [][]byte{testOldKey, testDataKey})
+		}},
+		{"admin tokens keep names with spaces and tokens with colons", map[string]string{
+			"LEADGATE_ADMIN_TOKENS": "sales:Test Testov:0123456789abcdef, admin:ops:" + testToken + ":with:colons",
+		}, func(c *Config) bool {
+			return reflect.DeepEqual(c.AdminTokens, []Token{
+				{Role: RoleSales, Name: "Test Testov", Secret: "0123456789abcdef"},
+				{Role: RoleAdmin, Name: "ops", Secret: testToken + ":with:colons"},
+			})
+		}},
+		{"trusted proxies: CIDRs masked, addresses as single hosts, IPv4-mapped unmapped", map[string]string{
+			"TRUSTED_PROXIES": "10.1.2.3/8, 192.168.1.7, ::ffff:10.1.2.3, 2001:db8::1/32",
+		}, func(c *Config) bool {
+			return slices.Equal(c.TrustedProxies, []netip.Prefix{
+				netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32"),
+				netip.MustParsePrefix("10.1.2.3/32"), netip.MustParsePrefix("2001:db8::/32"),
+			})
+		}},
+		{"CORS origins normalised", map[string]string{"CORS_ALLOWED_ORIGINS": "HTTPS://Example.KZ/, http://localhost:3000"},
+			func(c *Config) bool {
+				return slices.Equal(c.CORSAllowedOrigins, []string{"https://example.kz", "http://localhost:3000"})
+			}},
+		{"lists skip empty entries", map[string]string{"PRODUCT_CATALOG": "acquiring,,pos,", "CAPTURE_COOKIES": " _ga "},
+			func(c *Config) bool {
+				return slices.Equal(c.ProductCatalog, []string{"acquiring", "pos"}) && slices.Equal(c.CaptureCookies, []string{"_ga"})
+			}},
+		{"numbers, booleans, durations and rates", map[string]string{
+			"RISK_REVIEW_THRESHOLD": "0", "SUBJECT_REQUEST_DUE": "30", "SENDGRID_ASM_GROUP_ID": "12345",
+			"DOUBLE_OPT_IN": "false", "TELEGRAM_INCLUDE_CONTACTS": "true", "LEAD_RETENTION": "30d",
+			"RETRY_BASE_DELAY": "1m30s", "INTAKE_RATE_LIMIT": "100/m", "DEFAULT_LANG": "KK",
+		}, func(c *Config) bool {
+			return c.RiskReviewThreshold == 0 && c.SubjectRequestDue == 30 && c.SendGridASMGroupID == 12345 &&
+				!c.DoubleOptIn && c.TelegramIncludeContacts && c.LeadRetention == 30*24*time.Hour &&
+				c.RetryBaseDelay == 90*time.Second && c.IntakeRateLimit == Rate{N: 100, Per: time.Minute} &&
+				c.DefaultLang == "kk"
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := Load(mapEnv(tt.env))
+			if err != nil {
+				t.Fatalf("Load = %v", err)
+			}
+			if !tt.check(c) {
+				t.Errorf("Load(%v) = %+v", tt.env, c)
+			}
+		})
+	}
+}
+
+// envExampleEntry is one NAME=value line of .env.example.
+type envExampleEntry struct {
+	name, value string
+	dev         bool // the comment right above it marks it [dev]
+}
+
+func readEnvExample(t *testing.T) []envExampleEntry {
+	t.Helper()
+	f, err := os.Open("../.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []envExampleEntry
+	var comment strings.Builder
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		line := strings.TrimSpace(s.Text())
+		switch {
+		case line == "":
+			comment.Reset()
+		case strings.HasPrefix(line, "#"):
+			comment.WriteString(line + "\n")
+		default:
+			name, value, ok := strings.Cut(line, "=")
+			if !ok {
+				t.Fatalf(".env.example: %q is neither a comment nor NAME=value", line)
+			}
+			out = append(out, envExampleEntry{name: name, value: value, dev: strings.Contains(comment.String(), "[dev]")})
+			comment.Reset()
+		}
+	}
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// namesLoadReads is every variable Load asks getenv for, plus every quoted
+// variable name handed to the reader in config.go, in case a later change reads
+// one only under some condition.
+func namesLoadReads(t *testing.T) map[string]bool {
+	t.Helper()
+	names := map[string]bool{}
+	if _, err := Load(func(name string) string {
+		names[name] = true
+		return ""
+	}); err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("config.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`\br\.\w+\("([A-Z][A-Z0-9_]*)"`).FindAllSubmatch(src, -1) {
+		names[string(m[1])] = true
+	}
+	return names
+}
+
+func TestEnvExampleListsEveryVariable(t *testing.T) {
+	t.Parallel()
+	documented := map[string]bool{}
+	for _, e := range readEnvExample(t) {
+		if documented[e.name] {
+			t.Errorf(".env.example lists %s twice", e.name)
+		}
+		documented[e.name] = true
+	}
+	read := namesLoadReads(t)
+	if len(read) < 40 {
+		t.Fatalf("found only %d variables read by Load; the scan is broken", len(read))
+	}
+	for _, name := range slices.Sorted(maps.Keys(read)) {
+		if !documented[name] {
+			t.Errorf("Load reads %s but .env.example does not list it", name)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(documented)) {
+		if !read[name] {
+			t.Errorf(".env.example lists %s but Load never reads it", name)
+		}
+	}
+}
+
+func TestEnvExampleDefaultsAreTheDefaults(t *testing.T) {
+	t.Parallel()
+	want, err := Load(mapEnv(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := map[string]string{}
+	for _, e := range readEnvExample(t) {
+		if e.value == "" || e.dev {
+			continue
+		}
+		all[e.name] = e.value
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := Load(mapEnv(map[string]string{e.name: e.value}))
+			if err != nil {
+				t.Fatalf("%s=%s: %v", e.name, e.value, err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s=%s gives\n%+v\nwant the default\n%+v", e.name, e.value, got, want)
+			}
+		})
+	}
+	if len(all) < 20 {
+		t.Fatalf("only %d defaults found in .env.example; the parser is broken", len(all))
+	}
+	got, err := Load(mapEnv(all))
+	if err != nil {
+		t.Fatalf("every .env.example default at once: %v", err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("every .env.example default at once gives\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+func TestLoadRejects(t *testing.T) {
+	t.Parallel()
+	webhook := func(url, secret string) map[string]string {
+		return map[string]string{"CRM_DRIVER": "webhook", "CRM_WEBHOOK_URL": url, "CRM_WEBHOOK_SECRET": secret}
+	}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantVar string // the error must name it
+	}{
+		{"data key of 31 bytes", map[string]string{"LEADGATE_DATA_KEY": b64(testDataKey[:31])}, "LEADGATE_DATA_KEY"},
+		{"data key of 33 bytes", map[string]string{"LEADGATE_DATA_KEY": b64(append(slices.Clone(testDataKey), 'x'))}, "LEADGATE_DATA_KEY"},
+		{"data key not base64", map[string]string{"LEADGATE_DATA_KEY": "s3cr3t!not*base64#0123456789abcdefgh"}, "LEADGATE_DATA_KEY"},
+		{"index key of 31 bytes", map[string]string{"LEADGATE_INDEX_KEY": b64(testIndexKey[:31])}, "LEADGATE_INDEX_KEY"},
+		{"old data key damaged", map[string]string{"LEADGATE_OLD_DATA_KEYS": b64(testOldKey) + "," + b64(testDataKey[:16])}, "LEADGATE_OLD_DATA_KEYS"},
+		{"token with a bad role", map[string]string{"LEADGATE_ADMIN_TOKENS": "root:ops:" + testToken}, "LEADGATE_ADMIN_TOKENS"},
+		{"token without a name", map[string]string{"LEADGATE_ADMIN_TOKENS": "admin::" + testToken}, "LEADGATE_ADMIN_TOKENS"},
+		{"token too short", map[string]string{"LEADGATE_ADMIN_TOKENS": "admin:ops:s3cr3t-short15"}, "LEADGATE_ADMIN_TOKENS"},
+		{"token alone", map[string]string{"LEADGATE_ADMIN_TOKENS": testToken}, "LEADGATE_ADMIN_TOKENS"},
+		{"second token bad", map[string]string{"LEADGATE_ADMIN_TOKENS": "admin:ops:" + testToken + ",sales:desk:s3cr3t-tiny"}, "LEADGATE_ADMIN_TOKENS"},
+		// An operator who writes token:role:name puts the token where the role goes.
+		{"token in the role's place", map[string]string{"LEADGATE_ADMIN_TOKENS": testToken + ":admin:Test Testov sales desk"}, "LEADGATE_ADMIN_TOKENS"},
+		{"PORT not a number", map[string]string{"PORT": "abc"}, "PORT"},
+		{"PORT too large", map[string]string{"PORT": "70000"}, "PORT"},
+		{"PORT zero", map[string]string{"PORT": "0"}, "PORT"},
+		{"DEFAULT_LANG de", map[string]string{"DEFAULT_LANG": "de"}, "DEFAULT_LANG"},
+		{"duration with a bad unit", map[string]string{"RETRY_BASE_DELAY": "5x"}, "RETRY_BASE_DELAY"},
+		{"negative duration", map[string]string{"RETRY_MAX_AGE": "-1s"}, "RETRY_MAX_AGE"},
+		{"duration without unit", map[string]string{"LEAD_RETENTION": "365"}, "LEAD_RETENTION"},
+		{"negative days", map[string]string{"AUDIT_RETENTION": "-1d"}, "AUDIT_RETENTION"},
+		{"bad TTL", map[string]string{"UNCONFIRMED_OPTIN_TTL": "week"}, "UNCONFIRMED_OPTIN_TTL"},
+		{"bad task retention", map[string]string{"TASK_RETENTION": "7days"}, "TASK_RETENTION"},
+		{"rate without unit", map[string]string{"INTAKE_RATE_LIMIT": "20"}, "INTAKE_RATE_LIMIT"},
+		{"rate of zero", map[string]string{"INTAKE_RATE_LIMIT_EMAIL": "0/h"}, "INTAKE_RATE_LIMIT_EMAIL"},
+		{"rate per week", map[string]string{"INTAKE_RATE_LIMIT": "5/w"}, "INTAKE_RATE_LIMIT"},
+		{"risk threshold 101", map[string]string{"RISK_REVIEW_THRESHOLD": "101"}, "RISK_REVIEW_THRESHOLD"},
+		{"risk threshold -1", map[string]string{"RISK_REVIEW_THRESHOLD": "-1"}, "RISK_REVIEW_THRESHOLD"},
+		{"subject request due 0", map[string]string{"SUBJECT_REQUEST_DUE": "0"}, "SUBJECT_REQUEST_DUE"},
+		{"subject request due 31", map[string]string{"SUBJECT_REQUEST_DUE": "31"}, "SUBJECT_REQUEST_DUE"},
+		{"ASM group not a number", map[string]string{"SENDGRID_ASM_GROUP_ID": "abc"}, "SENDGRID_ASM_GROUP_ID"},
+		{"pipeline negative", map[string]string{"AMOCRM_PIPELINE_ID": "-1"}, "AMOCRM_PIPELINE_ID"},
+		{"boolean yes", map[string]string{"DOUBLE_OPT_IN": "yes"}, "DOUBLE_OPT_IN"},
+		{"boolean maybe", map[string]string{"TELEGRAM_INCLUDE_CONTACTS": "maybe"}, "TELEGRAM_INCLUDE_CONTACTS"},
+		{"CIDR /33", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES"},
+		{"proxy not an address", map[string]string{"TRUSTED_PROXIES": "10.0.0.1,proxy.internal"}, "TRUSTED_PROXIES"},
+		{"origin without scheme", map[string]string{"CORS_ALLOWED_ORIGINS": "example.kz"}, "CORS_ALLOWED_ORIGINS"},
+		{"origin with a path", map[string]string{"CORS_ALLOWED_ORIGINS": "https://x.kz/path"}, "CORS_ALLOWED_ORIGINS"},
+		{"product code with a space and capitals", map[string]string{"PRODUCT_CATALOG": "acquiring,Bad Code"}, "PRODUCT_CATALOG"},
+		{"LEADGATE_ENV staging", map[string]string{"LEADGATE_ENV": "staging"}, "LEADGATE_ENV"},
+		{"public URL without scheme", map[string]string{"PUBLIC_BASE_URL": "leads.example.kz"}, "PUBLIC_BASE_URL"},
+		{"policy URL not http", map[string]string{"POLICY_URL": "ftp://paymtech.kz/policy"}, "POLICY_URL"},
+		{"SendGrid host without scheme", map[string]string{"SENDGRID_API_HOST": "api.sendgrid.com"}, "SENDGRID_API_HOST"},
+		{"Telegram URL without host", map[string]string{"TELEGRAM_API_URL": "https://"}, "TELEGRAM_API_URL"},
+		{"unknown CRM driver", map[string]string{"CRM_DRIVER": "salesforce"}, "CRM_DRIVER"},
+		{"CRM driver not yet available", map[string]string{"CRM_DRIVER": "bitrix24", "BITRIX24_WEBHOOK_URL": "https://b24.example.kz/rest/1/s3cr3t/"}, "CRM_DRIVER"},
+		{"webhook without URL", webhook("", testWhsec), "CRM_WEBHOOK_URL"},
+		{"webhook secret without whsec_", webhook("https://crm.example.kz/h", "s3cr3t-webhook-secret-0123"), "CRM_WEBHOOK_SECRET"},
+		{"webhook without secret", webhook("https://crm.example.kz/h", ""), "CRM_WEBHOOK_SECRET"},
+		{"unknown mail driver", map[string]string{"MAIL_DRIVER": "smtp"}, "MAIL_DRIVER"},
+		{"sendgrid without key", map[string]string{"MAIL_DRIVER": "sendgrid"}, "SENDGRID_API_KEY"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := Load(mapEnv(tt.env))
+			if err == nil {
+				t.Fatalf("Load(%v) = %+v, want an error naming %s", tt.env, c, tt.wantVar)
+			}
+			if !strings.Contains(err.Error(), tt.wantVar) {
+				t.Errorf("error %q does not name %s", err, tt.wantVar)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %q spans lines", err)
+			}
+			secrets := secretsOf(tt.env)
+			secrets = append(secrets, "s3cr3t") // every fake secret above contains it
+			for _, s := range secrets {
+				if strings.Contains(err.Error(), s) {
+					t.Errorf("error %q repeats the secret %q", err, s)
+				}
+			}
+		})
+	}
+}
+
+// Zero would make the purge destroy every lead or audit event at once, drop
+// every opt-in before its link can be followed, or give up retrying at the
+// first failure: a typo, never a wish.
+func TestLoadRejectsZeroDurations(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"RETRY_BASE_DELAY", "RETRY_MAX_AGE", "LEAD_RETENTION", "UNCONFIRMED_OPTIN_TTL", "AUDIT_RETENTION"} {
+		for _, zero := range []string{"0", "0s", "0d"} {
+			t.Run(name+"="+zero, func(t *testing.T) {
+				t.Parallel()
+				_, err := Load(mapEnv(map[string]string{name: zero}))
+				if err == nil || !strings.Contains(err.Error(), name) {
+					t.Errorf("Load(%s=%s) error = %v, want one naming %s", name, zero, err, name)
+				}
+			})
+		}
+	}
+}
+
+func TestLoadProduction(t *testing.T) {
+	t.Parallel()
+	c, err := Load(mapEnv(productionEnv()))
+	if err != nil {
+		t.Fatalf("complete production environment: %v", err)
+	}
+	if !c.Production || c.RedisURL == "" || !slices.Equal(c.DataKey, testDataKey) || !slices.Equal(c.IndexKey, testIndexKey) ||
+		len(c.AdminTokens) != 1 || c.CRMDriver != "webhook" || c.MailDriver != "sendgrid" ||
+		c.PublicBaseURL.String() != "https://leads.example.kz" {
+		t.Errorf("complete production environment loaded as %+v", c)
+	}
+
+	tests := []struct {
+		name    string
+		change  func(env map[string]string)
+		wantVar string
+	}{
+		{"no Redis", func(e map[string]string) { delete(e, "REDIS_URL") }, "REDIS_URL"},
+		{"no data key", func(e map[string]string) { delete(e, "LEADGATE_DATA_KEY") }, "LEADGATE_DATA_KEY"},
+		{"no index key", func(e map[string]string) { delete(e, "LEADGATE_INDEX_KEY") }, "LEADGATE_INDEX_KEY"},
+		{"no admin tokens", func(e map[string]string) { delete(e, "LEADGATE_ADMIN_TOKENS") }, "LEADGATE_ADMIN_TOKENS"},
+		{"blank admin tokens", func(e map[string]string) { e["LEADGATE_ADMIN_TOKENS"] = " , " }, "LEADGATE_ADMIN_TOKENS"},
+		{"default CRM driver", func(e map[string]string) { delete(e, "CRM_DRIVER") }, "CRM_DRIVER"},
+		{"file CRM driver", func(e map[string]string) { e["CRM_DRIVER"] = "file" }, "CRM_DRIVER"},
+		{"no SendGrid key", func(e map[string]string) { delete(e, "SENDGRID_API_KEY") }, "MAIL_DRIVER"},
+		{"file mail driver", func(e map[string]string) { e["MAIL_DRIVER"] = "file" }, "MAIL_DRIVER"},
+		{"default public URL", func(e map[string]string) { delete(e, "PUBLIC_BASE_URL") }, "PUBLIC_BASE_URL"},
+		{"localhost public URL", func(e map[string]string) { e["PUBLIC_BASE_URL"] = "http://localhost:8080" }, "PUBLIC_BASE_URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env := productionEnv()
+			tt.change(env)
+			c, err := Load(mapEnv(env))
+			if err == nil {
+				t.Fatalf("Load = %+v, want an error naming %s", c, tt.wantVar)
+			}
+			if !strings.Contains(err.Error(), tt.wantVar) {
+				t.Errorf("error %q does not name %s", err, tt.wantVar)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %q spans lines", err)
+			}
+			for _, s := range secretsOf(productionEnv()) {
+				if strings.Contains(err.Error(), s) {
+					t.Errorf("error %q repeats the secret %q", err, s)
+				}
+			}
+			// The same change in development is fine: only production refuses it.
+			env["LEADGATE_ENV"] = "development"
+			if _, err := Load(mapEnv(env)); err != nil {
+				t.Errorf("the same environment in development: %v", err)
+			}
+		})
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in      string
+		want    time.Duration
+		wantErr bool
+	}{
+		{"365d", 365 * 24 * time.Hour, false},
+		{"7d", 7 * 24 * time.Hour, false},
+		{"1095d", 1095 * 24 * time.Hour, false},
+		{"0d", 0, false},
+		{"90s", 90 * time.Second, false},
+		{"72h", 72 * time.Hour, false},
+		{"1h30m", 90 * time.Minute, false},
+		{"0", 0, false},
+		{"", 0, true},
+		{"d", 0, true},
+		{"1.5d", 0, true},
+		{"-1d", 0, true},
+		{"36501d", 0, true}, // beyond 100 years
+		{"1d2h", 0, true},
+		{"5x", 0, true},
+		{"-1s", 0, true},
+		{"365", 0, true},
+		{"seven days", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			t.Parallel()
+			got, err := ParseDuration(tt.in)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("ParseDuration(%q) = %v, %v; want %v, error %t", tt.in, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestParseRate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in      string
+		want    Rate
+		wantErr bool
+	}{
+		{"20/h", Rate{20, time.Hour}, false},
+		{"5/h", Rate{5, time.Hour}, false},
+		{"1/s", Rate{1, time.Second}, false},
+		{"100/m", Rate{100, time.Minute}, false},
+		{"3/d", Rate{3, 24 * time.Hour}, false},
+		{"20", Rate{}, true},
+		{"0/h", Rate{}, true},
+		{"-1/h", Rate{}, true},
+		{"5/w", Rate{}, true},
+		{"5/H", Rate{}, true},
+		{"/h", Rate{}, true},
+		{"20/", Rate{}, true},
+		{"x/h", Rate{}, true},
+		{"20/h/m", Rate{}, true},
+		{"", Rate{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			t.Parallel()
+			got, err := ParseRate(tt.in)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("ParseRate(%q) = %v, %v; want %v, error %t", tt.in, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestNormalizeOrigin(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in      string
+		want    string
+		wantErr bool
+	}{
+		{"HTTPS://Example.KZ/", "https://example.kz", false},
+		{"https://example.kz", "https://example.kz", false},
+		{" https://example.kz ", "https://example.kz", false},
+		{"http://localhost:3000", "http://localhost:3000", false},
+		{"https://Example.kz:8443/", "https://example.kz:8443", false},
+		{"http://[::1]:8080", "http://[::1]:8080", false},
+		{"example.kz", "", true},
+		{"https://x.kz/path", "", true},
+		{"https://x.kz?q=1", "", true},
+		{"ftp://x.kz", "", true},
+		{"https://", "", true},
+		{"//example.kz", "", true},
+		{"", "", true},
+		{"https://exa mple.kz", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			t.Parallel()
+			got, err := NormalizeOrigin(tt.in)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("NormalizeOrigin(%q) = %q, %v; want %q, error %t", tt.in, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+// Browsers leave the scheme's default port out of the Origin header, so an
+// origin configured with it must lose it or it will never match.
+func TestNormalizeOriginDropsDefaultPort(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"https://example.kz:443", "https://example.kz"},
+		{"HTTP://Example.kz:80/", "http://example.kz"},
+		{"http://example.kz:443", "http://example.kz:443"},
+		{"https://[2001:db8::1]:443", "https://[2001:db8::1]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			t.Parallel()
+			if got, err := NormalizeOrigin(tt.in); err != nil || got != tt.want {
+				t.Errorf("NormalizeOrigin(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
