@@ -15,6 +15,11 @@ import (
 // "8 701 000 00 00", "701 000 0000", "+7 (727) 000-00-00", or any number with
 // its country code — and returns it in E.164.
 func NormalizePhone(s string) (string, error) {
+	// libphonenumber reads letters as keypad digits ("8 701 ABC…"); on a form
+	// they are typos, and a number must be what the person meant.
+	if strings.IndexFunc(s, unicode.IsLetter) >= 0 {
+		return "", errors.New("not a valid phone number")
+	}
 	n, err := phonenumbers.Parse(s, "KZ")
 	if err != nil || !phonenumbers.IsValidNumber(n) {
 		return "", errors.New("not a valid phone number")

@@ -270,10 +270,15 @@ func TestTransition(t *testing.T) {
 	if n, _ := f.rdb.ZCard(ctx, stateKey(Routed)).Result(); n != 1 {
 		t.Fatalf("routed index has %d entries", n)
 	}
-	// A late retry that expects Received changes nothing.
-	state, err = f.store.Transition(ctx, adm.ID, Transition{From: Received, To: Failed, Route: Route{Error: "late"}})
+	// A late retry that expects Received changes nothing, but data that left
+	// meanwhile is still logged.
+	state, err = f.store.Transition(ctx, adm.ID, Transition{From: Received, To: Failed, Route: Route{Error: "late"},
+		Transfer: &Transfer{Recipient: "crm:webhook", At: at, Purpose: "sales"}})
 	if err != nil || state != Routed {
 		t.Fatalf("late transition = %s, %v; want routed unchanged", state, err)
+	}
+	if l, _ := f.store.Get(ctx, adm.ID); l.State != Routed || l.Route.Error != "" || len(l.Transfers) != 2 {
+		t.Fatalf("after a late transition: state %s, error %q, %d transfers; want routed, none, 2", l.State, l.Route.Error, len(l.Transfers))
 	}
 	if _, err := f.store.Transition(ctx, "gone", Transition{To: Failed}); ErrorCode(err) != ENotFound {
 		t.Fatalf("transition of a missing lead = %v", err)

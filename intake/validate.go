@@ -1,6 +1,7 @@
 package intake
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -102,6 +103,13 @@ type Problem struct {
 // FieldErrors maps a field name to its problem.
 type FieldErrors map[string]Problem
 
+// normalized carries what the phone and email rules computed out of the
+// validator, so each value is parsed once per request (phone parsing is the
+// most expensive step of intake).
+type normalized struct{ phone, email string }
+
+type normalizedKey struct{}
+
 // Validator checks forms against the contract's rules.
 type Validator struct {
 	v   *validator.Validate
@@ -123,8 +131,16 @@ func NewValidator(catalog []string, now func() time.Time) *Validator {
 		return func(fl validator.FieldLevel) bool { return check(fl.Field().String()) }
 	}
 	must(v.RegisterValidation("text", str(isText)))
-	must(v.RegisterValidation("phone", str(func(s string) bool { _, err := NormalizePhone(s); return err == nil })))
-	must(v.RegisterValidation("email1", str(func(s string) bool { _, err := NormalizeEmail(s); return err == nil })))
+	must(v.RegisterValidationCtx("phone", func(ctx context.Context, fl validator.FieldLevel) bool {
+		p, err := NormalizePhone(fl.Field().String())
+		ctx.Value(normalizedKey{}).(*normalized).phone = p
+		return err == nil
+	}))
+	must(v.RegisterValidationCtx("email1", func(ctx context.Context, fl validator.FieldLevel) bool {
+		e, err := NormalizeEmail(fl.Field().String())
+		ctx.Value(normalizedKey{}).(*normalized).email = e
+		return err == nil
+	}))
 	must(v.RegisterValidation("taxid", str(func(s string) bool { _, err := taxid.Parse(s, now()); return err == nil })))
 	must(v.RegisterValidation("product", str(func(s string) bool { return slices.Contains(catalog, s) })))
 	must(v.RegisterValidation("consent", func(fl validator.FieldLevel) bool { return fl.Field().Bool() }))
@@ -146,7 +162,8 @@ func NewValidator(catalog []string, now func() time.Time) *Validator {
 // to fool a bot.
 func (v *Validator) Validate(f Form) (*Submission, FieldErrors) {
 	f.trim()
-	if err := v.v.Struct(f); err != nil {
+	n := &normalized{}
+	if err := v.v.StructCtx(context.WithValue(context.Background(), normalizedKey{}, n), f); err != nil {
 		var verrs validator.ValidationErrors
 		if !errors.As(err, &verrs) {
 			panic(err) // only a programming error (not a struct) gets here
@@ -166,8 +183,7 @@ func (v *Validator) Validate(f Form) (*Submission, FieldErrors) {
 		PageURL: f.PageURL, Timezone: f.Timezone, UTMSource: f.UTMSource, UTMMedium: f.UTMMedium,
 		UTMCampaign: f.UTMCampaign, RedirectURL: f.RedirectURL,
 	}
-	s.Phone, _ = NormalizePhone(f.Phone)
-	s.EmailKey, _ = NormalizeEmail(f.Email)
+	s.Phone, s.EmailKey = n.phone, n.email
 	if f.TaxID != "" {
 		id, _ := taxid.Parse(f.TaxID, v.now())
 		s.TaxID = id.String()
@@ -253,9 +269,11 @@ func (f *Form) trim() {
 	}
 	f.EntityType = strings.ToLower(f.EntityType)
 	f.Lang = strings.ToLower(f.Lang)
-	for i := range f.Products {
-		f.Products[i] = strings.TrimSpace(f.Products[i])
+	products := make([]string, len(f.Products)) // a copy: the caller's slice stays as it was
+	for i, p := range f.Products {
+		products[i] = strings.TrimSpace(p)
 	}
+	f.Products = products
 }
 
 // fingerprint is the canonical form of a submission that decides whether a

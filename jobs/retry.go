@@ -19,8 +19,8 @@ const maxRetryDelay = time.Hour
 func RetryDelay(base time.Duration) asynq.RetryDelayFunc {
 	return func(n int, err error, _ *asynq.Task) time.Duration {
 		d := integrations.RetryAfter(err)
-		if d <= 0 {
-			d = base << min(n, 30)
+		if d <= 0 && base <= maxRetryDelay>>min(n, 63) { // compare before shifting: base<<n may overflow
+			d = base << n
 		}
 		if d <= 0 || d > maxRetryDelay {
 			d = maxRetryDelay

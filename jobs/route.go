@@ -114,9 +114,13 @@ func (rt *Router) pushFailed(ctx context.Context, lead *intake.Lead, err error) 
 		rt.Log.Warn("CRM push failed; will retry", "lead", lead.ID, "retried", retried, "err", err)
 		return err
 	}
-	if _, terr := rt.Leads.Transition(ctx, lead.ID, intake.Transition{From: intake.Received, To: intake.Failed,
-		Route: intake.Route{Error: err.Error(), At: rt.Now().UTC()}}); terr != nil {
+	state, terr := rt.Leads.Transition(ctx, lead.ID, intake.Transition{From: intake.Received, To: intake.Failed,
+		Route: intake.Route{Error: err.Error(), At: rt.Now().UTC()}})
+	if terr != nil {
 		return terr // retried, so the failure is recorded once Redis is back
+	}
+	if state != intake.Failed { // blocked or redriven meanwhile: not ours to fail
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	routeFailures.Inc()
 	rt.Log.Error("lead failed: not handed to sales; redrive it once the cause is fixed",

@@ -1,0 +1,112 @@
+package jobs_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/integrations"
+	"github.com/paymtech/leadgate/jobs"
+)
+
+func TestMuxDispatches(t *testing.T) {
+	t.Parallel()
+	var got []string
+	leads := &fakeLeads{
+		GetFn: func(_ context.Context, id string) (*intake.Lead, error) {
+			got = append(got, "get "+id)
+			return nil, &intake.Error{Code: intake.ENotFound, Message: "no such lead"}
+		},
+		ReceivedBeforeFn: func(context.Context, time.Time, int) ([]string, error) {
+			got = append(got, "sweep")
+			return nil, nil
+		},
+	}
+	log := slog.New(slog.DiscardHandler)
+	mux := jobs.NewMux(&jobs.Router{Leads: leads, CRM: &fakeCRM{}, MaxAge: time.Hour, Now: time.Now, Log: log},
+		&jobs.Sweeper{Leads: leads, Queue: &fakeQueue{}, Now: time.Now, Log: log})
+	ctx := context.Background()
+	if err := mux.ProcessTask(ctx, jobs.NewRouteLeadTask("lead-1")); err != nil {
+		t.Errorf("lead:route: %v", err)
+	}
+	if err := mux.ProcessTask(ctx, asynq.NewTask("lead:sweep", nil)); err != nil {
+		t.Errorf("lead:sweep: %v", err)
+	}
+	if err := mux.ProcessTask(ctx, asynq.NewTask("lead:unknown", nil)); err == nil {
+		t.Error("an unknown task type was handled")
+	}
+	if want := []string{"get lead-1", "sweep"}; !slices.Equal(got, want) {
+		t.Errorf("handlers saw %q, want %q", got, want)
+	}
+}
+
+func TestServerConfig(t *testing.T) {
+	t.Parallel()
+	var logged bytes.Buffer
+	cfg := jobs.ServerConfig(5*time.Second, slog.New(slog.NewTextHandler(&logged, nil)))
+	if want := map[string]int{"leads": 6, "maintenance": 1}; !maps.Equal(cfg.Queues, want) {
+		t.Errorf("queues = %v, want %v", cfg.Queues, want)
+	}
+	limited := &integrations.Error{System: "webhook", Op: "push", Status: 429, Kind: integrations.RateLimited}
+	if cfg.IsFailure(limited) {
+		t.Error("IsFailure counts a rate limit as a failure")
+	}
+	if d := cfg.RetryDelayFunc(0, limited, nil); d < 3750*time.Millisecond || d > 6250*time.Millisecond {
+		t.Errorf("first retry after %v, want about the 5s base", d)
+	}
+	task := asynq.NewTask("lead:route", []byte(`{"lead_id":"payload-marker"}`))
+	cfg.ErrorHandler.HandleError(context.Background(), task, errors.New("webhook push: HTTP 502 (temporary)"))
+	if line := logged.String(); !strings.Contains(line, "lead:route") || strings.Contains(line, "payload-marker") {
+		t.Errorf("error log %q: want the task type and not its payload", line)
+	}
+}
+
+func TestSchedule(t *testing.T) {
+	t.Parallel()
+	e := setupRedis(t, time.Now)
+	s := asynq.NewSchedulerFromRedisClient(e.rdb, &asynq.SchedulerOpts{
+		HeartbeatInterval: 20 * time.Millisecond, // how soon entries show in Redis
+		LogLevel:          asynq.FatalLevel,      // Shutdown complains that it may not close the shared client
+	})
+	if err := jobs.Schedule(s); err != nil {
+		t.Fatalf("Schedule: %v", err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Shutdown)
+
+	var entries []*asynq.SchedulerEntry
+	waitFor(t, "the scheduler's entries", func() bool {
+		var err error
+		entries, err = e.insp.SchedulerEntries()
+		if err != nil {
+			t.Fatalf("SchedulerEntries: %v", err)
+		}
+		return len(entries) > 0
+	})
+	if len(entries) != 1 {
+		t.Fatalf("%d entries, want 1", len(entries))
+	}
+	entry := entries[0]
+	if entry.Spec != "@every 1m" || entry.Task.Type() != "lead:sweep" {
+		t.Errorf("entry = %s %s", entry.Spec, entry.Task.Type())
+	}
+	var opts []string
+	for _, o := range entry.Opts {
+		opts = append(opts, o.String())
+	}
+	slices.Sort(opts)
+	if want := []string{`MaxRetry(0)`, `Queue("maintenance")`, `Unique(50s)`}; !slices.Equal(opts, want) {
+		t.Errorf("options = %q, want %q", opts, want)
+	}
+}

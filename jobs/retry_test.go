@@ -1,0 +1,119 @@
+package jobs_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/paymtech/leadgate/integrations"
+	"github.com/paymtech/leadgate/jobs"
+)
+
+// samples is how many delays a jitter check draws: enough that a jitter
+// which never strays far from the centre fails (the chance that 1000 draws
+// all miss the outer fifths of the range is about 0.7^1000).
+const samples = 1000
+
+// checkJitter draws delays and fails unless all lie within ±25% of want and
+// they actually spread over that range.
+func checkJitter(t *testing.T, delay func() time.Duration, want time.Duration) {
+	t.Helper()
+	lo, hi := want-want/4, want+want/4
+	low, high := false, false
+	for range samples {
+		d := delay()
+		if d < lo || d > hi {
+			t.Fatalf("delay %v outside [%v, %v]", d, lo, hi)
+		}
+		low = low || d < want-want/10
+		high = high || d > want+want/10
+	}
+	if !low || !high {
+		t.Errorf("%d delays around %v never strayed 10%% below (%v) or above (%v): no jitter", samples, want, low, high)
+	}
+}
+
+func TestRetryDelayDoubles(t *testing.T) {
+	t.Parallel()
+	delay := jobs.RetryDelay(5 * time.Second)
+	task := jobs.NewRouteLeadTask("01959a3c-8f00-7000-8000-000000000001")
+	for _, tc := range []struct {
+		n    int
+		want time.Duration
+	}{
+		{0, 5 * time.Second}, {1, 10 * time.Second}, {2, 20 * time.Second}, {3, 40 * time.Second},
+		{4, 80 * time.Second}, {5, 160 * time.Second}, {6, 320 * time.Second}, {7, 640 * time.Second},
+		{8, 1280 * time.Second}, {9, 2560 * time.Second}, {10, time.Hour}, {11, time.Hour}, {12, time.Hour},
+		// Far past the cap the shift must not overflow into a short delay.
+		{30, time.Hour}, {31, time.Hour}, {64, time.Hour}, {499, time.Hour},
+	} {
+		t.Run(fmt.Sprint(tc.n), func(t *testing.T) {
+			t.Parallel()
+			err := &integrations.Error{System: "webhook", Op: "push", Status: 502, Kind: integrations.Temporary}
+			checkJitter(t, func() time.Duration { return delay(tc.n, err, task) }, tc.want)
+		})
+	}
+}
+
+// A base that is not a power-of-two fraction of an hour once wrapped around
+// to a short delay when shifted far enough.
+func TestRetryDelayLargeBaseDoesNotOverflow(t *testing.T) {
+	t.Parallel()
+	delay := jobs.RetryDelay(1<<34 + 1)
+	err := &integrations.Error{System: "webhook", Op: "push", Status: 502, Kind: integrations.Temporary}
+	checkJitter(t, func() time.Duration { return delay(30, err, nil) }, time.Hour)
+}
+
+func TestRetryDelayHonoursRetryAfter(t *testing.T) {
+	t.Parallel()
+	delay := jobs.RetryDelay(5 * time.Second)
+	task := jobs.NewRouteLeadTask("01959a3c-8f00-7000-8000-000000000001")
+	for _, tc := range []struct {
+		name string
+		n    int
+		err  error
+		want time.Duration
+	}{
+		{"rate limited", 0, &integrations.Error{System: "bitrix24", Op: "crm.lead.add", Status: 429,
+			Kind: integrations.RateLimited, RetryAfter: 30 * time.Second}, 30 * time.Second},
+		// What the system asked for wins over the backoff, either way.
+		{"shorter than backoff", 8, &integrations.Error{System: "webhook", Op: "push", Status: 503,
+			Kind: integrations.RateLimited, RetryAfter: 30 * time.Second}, 30 * time.Second},
+		{"wrapped", 0, fmt.Errorf("route: %w", &integrations.Error{System: "webhook", Op: "push", Status: 429,
+			Kind: integrations.RateLimited, RetryAfter: 2 * time.Minute}), 2 * time.Minute},
+		{"capped", 0, &integrations.Error{System: "webhook", Op: "push", Status: 429,
+			Kind: integrations.RateLimited, RetryAfter: 26 * time.Hour}, time.Hour},
+		{"no retry after", 1, &integrations.Error{System: "webhook", Op: "push", Status: 429,
+			Kind: integrations.RateLimited}, 10 * time.Second},
+		{"plain error", 2, errors.New("connection reset"), 20 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			checkJitter(t, func() time.Duration { return delay(tc.n, tc.err, task) }, tc.want)
+		})
+	}
+}
+
+func TestIsFailure(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"rate limited", &integrations.Error{System: "bitrix24", Op: "crm.lead.add", Status: 429, Kind: integrations.RateLimited}, false},
+		{"rate limited, wrapped", fmt.Errorf("route: %w", &integrations.Error{System: "webhook", Op: "push", Status: 503,
+			Kind: integrations.RateLimited, RetryAfter: time.Second}), false},
+		{"temporary", &integrations.Error{System: "webhook", Op: "push", Status: 502, Kind: integrations.Temporary}, true},
+		{"permanent", &integrations.Error{System: "webhook", Op: "push", Status: 422, Kind: integrations.Permanent}, true},
+		{"plain", errors.New("connection reset"), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := jobs.IsFailure(tc.err); got != tc.want {
+				t.Errorf("IsFailure(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+		})
+	}
+}

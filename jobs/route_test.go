@@ -1,0 +1,400 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/integrations"
+	"github.com/paymtech/leadgate/integrations/crm"
+	"github.com/paymtech/leadgate/jobs"
+)
+
+var (
+	_ jobs.Leads   = (*fakeLeads)(nil)
+	_ jobs.CRM     = (*fakeCRM)(nil)
+	_ intake.Queue = (*fakeQueue)(nil)
+)
+
+// errUnexpected is what a fake answers when a test did not set the function
+// being called: the code under test took a path the test did not expect.
+var errUnexpected = errors.New("unexpected call")
+
+// fakeLeads is a jobs.Leads whose methods call the matching field.
+type fakeLeads struct {
+	GetFn            func(ctx context.Context, id string) (*intake.Lead, error)
+	TransitionFn     func(ctx context.Context, id string, t intake.Transition) (intake.State, error)
+	ReceivedBeforeFn func(ctx context.Context, t time.Time, n int) ([]string, error)
+}
+
+func (f *fakeLeads) Get(ctx context.Context, id string) (*intake.Lead, error) {
+	if f.GetFn == nil {
+		return nil, fmt.Errorf("Leads.Get: %w", errUnexpected)
+	}
+	return f.GetFn(ctx, id)
+}
+
+func (f *fakeLeads) Transition(ctx context.Context, id string, t intake.Transition) (intake.State, error) {
+	if f.TransitionFn == nil {
+		return "", fmt.Errorf("Leads.Transition: %w", errUnexpected)
+	}
+	return f.TransitionFn(ctx, id, t)
+}
+
+func (f *fakeLeads) ReceivedBefore(ctx context.Context, t time.Time, n int) ([]string, error) {
+	if f.ReceivedBeforeFn == nil {
+		return nil, fmt.Errorf("Leads.ReceivedBefore: %w", errUnexpected)
+	}
+	return f.ReceivedBeforeFn(ctx, t, n)
+}
+
+// fakeCRM is a jobs.CRM whose Push calls PushFn.
+type fakeCRM struct {
+	PushFn func(ctx context.Context, l crm.Lead) (crm.Receipt, error)
+}
+
+func (f *fakeCRM) Push(ctx context.Context, l crm.Lead) (crm.Receipt, error) {
+	if f.PushFn == nil {
+		return crm.Receipt{}, fmt.Errorf("CRM.Push: %w", errUnexpected)
+	}
+	return f.PushFn(ctx, l)
+}
+
+// fakeQueue is an intake.Queue whose EnqueueLead calls EnqueueLeadFn.
+type fakeQueue struct {
+	EnqueueLeadFn func(ctx context.Context, id string) error
+}
+
+func (f *fakeQueue) EnqueueLead(ctx context.Context, id string) error {
+	if f.EnqueueLeadFn == nil {
+		return fmt.Errorf("Queue.EnqueueLead: %w", errUnexpected)
+	}
+	return f.EnqueueLeadFn(ctx, id)
+}
+
+// fixture is a Router over fakes, with a fixed clock.
+type fixture struct {
+	leads  *fakeLeads
+	crm    *fakeCRM
+	router *jobs.Router
+	now    time.Time
+	lead   *intake.Lead // what leads.Get answers unless a test changes GetFn
+}
+
+const maxAge = 72 * time.Hour
+
+// setup returns a Router whose store holds one Received lead. The clock is
+// in Almaty's zone so that a missing conversion to UTC shows.
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	now := time.Date(2025, 3, 14, 9, 30, 0, 0, time.FixedZone("Asia/Almaty", 5*60*60))
+	f := &fixture{leads: &fakeLeads{}, crm: &fakeCRM{}, now: now, lead: testLead(now)}
+	f.leads.GetFn = func(_ context.Context, id string) (*intake.Lead, error) {
+		if id != f.lead.ID {
+			return nil, &intake.Error{Code: intake.ENotFound, Message: "no such lead"}
+		}
+		return f.lead, nil
+	}
+	f.router = &jobs.Router{Leads: f.leads, CRM: f.crm, MaxAge: maxAge,
+		Now: func() time.Time { return now }, Log: slog.New(slog.DiscardHandler)}
+	return f
+}
+
+// task is the lead:route task of the fixture's lead.
+func (f *fixture) task() *asynq.Task { return jobs.NewRouteLeadTask(f.lead.ID) }
+
+// testLead is a Received lead of an obviously fake person, every field set.
+func testLead(now time.Time) *intake.Lead {
+	given := now.Add(-time.Minute).UTC()
+	return &intake.Lead{
+		ID: "01959a3c-8f00-7000-8000-000000000001", State: intake.Received, EntityType: intake.LegalEntity,
+		Name: "Test Testov", Phone: "+77010000000", Email: "test@example.com", TaxID: "123456789012",
+		Products: []string{"acquiring", "pos"}, Message: "Please call after ten", Lang: "ru",
+		Consent: intake.Consent{Processing: true, Marketing: true, PolicyVersion: "2025-01",
+			PolicyURL: "https://example.com/privacy", GivenAt: given, IP: "203.0.113.7",
+			UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0", PageURL: "https://example.com/connect"},
+		Meta: intake.Metadata{IP: "203.0.113.7", UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
+			Browser: "Firefox", OS: "Linux", Timezone: "Asia/Almaty", PageURL: "https://example.com/connect",
+			UTMSource: "newsletter", UTMMedium: "email", UTMCampaign: "spring",
+			Cookies: map[string]string{"_ga": "GA1.1.123.456"}},
+		CreatedAt: given, UpdatedAt: given,
+		Route: intake.Route{Since: given},
+	}
+}
+
+// assertNoPII fails when err's message carries the lead's personal data.
+func assertNoPII(t *testing.T, err error, l *intake.Lead) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	for _, v := range []string{l.Name, l.Phone, l.Email, l.TaxID, l.Message} {
+		if v != "" && strings.Contains(err.Error(), v) {
+			t.Errorf("error %q carries personal data", err)
+		}
+	}
+}
+
+func TestKindsAreStable(t *testing.T) {
+	t.Parallel()
+	// Task types are stored in Redis with every queued task: renaming one
+	// orphans the tasks already queued.
+	if got := (jobs.RouteLead{}).Kind(); got != "lead:route" {
+		t.Errorf("RouteLead kind = %q", got)
+	}
+	if got := (jobs.SweepLeads{}).Kind(); got != "lead:sweep" {
+		t.Errorf("SweepLeads kind = %q", got)
+	}
+}
+
+func TestNewRouteLeadTaskCarriesOnlyTheID(t *testing.T) {
+	t.Parallel()
+	task := jobs.NewRouteLeadTask("01959a3c-8f00-7000-8000-000000000001")
+	if task.Type() != "lead:route" {
+		t.Errorf("type = %q", task.Type())
+	}
+	if got, want := string(task.Payload()), `{"lead_id":"01959a3c-8f00-7000-8000-000000000001"}`; got != want {
+		t.Errorf("payload = %s, want %s", got, want)
+	}
+}
+
+func TestDocument(t *testing.T) {
+	t.Parallel()
+	l := testLead(time.Date(2025, 3, 14, 9, 30, 0, 0, time.UTC))
+	want := crm.Lead{
+		ID: "01959a3c-8f00-7000-8000-000000000001", EntityType: "legal_entity", Name: "Test Testov",
+		Phone: "+77010000000", Email: "test@example.com", TaxID: "123456789012",
+		Products: []string{"acquiring", "pos"}, Message: "Please call after ten", Lang: "ru",
+		ReceivedAt: time.Date(2025, 3, 14, 9, 29, 0, 0, time.UTC),
+		Consent: crm.Consent{Processing: true, Marketing: true, PolicyVersion: "2025-01",
+			PolicyURL: "https://example.com/privacy", GivenAt: time.Date(2025, 3, 14, 9, 29, 0, 0, time.UTC)},
+		Metadata: crm.Metadata{IP: "203.0.113.7", UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
+			Browser: "Firefox", OS: "Linux", Timezone: "Asia/Almaty", PageURL: "https://example.com/connect",
+			UTMSource: "newsletter", UTMMedium: "email", UTMCampaign: "spring",
+			Cookies: map[string]string{"_ga": "GA1.1.123.456"}},
+	}
+	if got := jobs.Document(l); !reflect.DeepEqual(got, want) {
+		t.Errorf("Document =\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+func TestRouterRoutes(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	var pushed []crm.Lead
+	f.crm.PushFn = func(_ context.Context, l crm.Lead) (crm.Receipt, error) {
+		pushed = append(pushed, l)
+		return crm.Receipt{System: "webhook", Ref: "wh-42"}, nil
+	}
+	var transitions []intake.Transition
+	f.leads.TransitionFn = func(_ context.Context, id string, tr intake.Transition) (intake.State, error) {
+		if id != f.lead.ID {
+			t.Errorf("Transition of lead %q, want %q", id, f.lead.ID)
+		}
+		transitions = append(transitions, tr)
+		return tr.To, nil
+	}
+
+	if err := f.router.ProcessTask(context.Background(), f.task()); err != nil {
+		t.Fatalf("ProcessTask: %v", err)
+	}
+
+	if len(pushed) != 1 {
+		t.Fatalf("CRM got %d pushes, want 1", len(pushed))
+	}
+	p := pushed[0]
+	if p.ID != f.lead.ID || p.Phone != "+77010000000" || p.Email != "test@example.com" || p.Name != "Test Testov" {
+		t.Errorf("pushed identity = %q %q %q %q", p.ID, p.Phone, p.Email, p.Name)
+	}
+	wantConsent := crm.Consent{Processing: true, Marketing: true, PolicyVersion: "2025-01",
+		PolicyURL: "https://example.com/privacy", GivenAt: f.lead.Consent.GivenAt}
+	if p.Consent != wantConsent {
+		t.Errorf("pushed consent = %+v, want %+v", p.Consent, wantConsent)
+	}
+	if p.Metadata.IP != "203.0.113.7" || p.Metadata.UTMCampaign != "spring" || p.Metadata.Cookies["_ga"] != "GA1.1.123.456" {
+		t.Errorf("pushed metadata = %+v", p.Metadata)
+	}
+	if !reflect.DeepEqual(p, jobs.Document(f.lead)) {
+		t.Errorf("pushed %+v, want Document(lead)", p)
+	}
+
+	at := f.now.UTC()
+	want := intake.Transition{From: intake.Received, To: intake.Routed,
+		Route:    intake.Route{System: "webhook", Ref: "wh-42", At: at},
+		Transfer: &intake.Transfer{Recipient: "crm:webhook", At: at, Purpose: jobs.PurposeSales, Ref: "wh-42"}}
+	if len(transitions) != 1 || !reflect.DeepEqual(transitions[0], want) {
+		t.Errorf("transitions = %+v, want one %+v (transfer %+v)", transitions, want, *want.Transfer)
+	}
+}
+
+func TestRouterSkipsLeadsNotToRoute(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		state intake.State // "" for a lead that is gone
+	}{
+		{"gone", ""},
+		{"routed", intake.Routed},
+		{"failed", intake.Failed},
+		{"blocked", intake.Blocked},
+		{"review", intake.Review},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := setup(t)
+			id := f.lead.ID
+			if tc.state == "" {
+				id = "01959a3c-8f00-7000-8000-0000000000ff" // erased or purged
+			} else {
+				f.lead.State = tc.state
+			}
+			pushes := 0
+			f.crm.PushFn = func(context.Context, crm.Lead) (crm.Receipt, error) {
+				pushes++
+				return crm.Receipt{System: "webhook"}, nil
+			}
+			if err := f.router.ProcessTask(context.Background(), jobs.NewRouteLeadTask(id)); err != nil {
+				t.Errorf("ProcessTask = %v, want nil", err)
+			}
+			if pushes != 0 {
+				t.Errorf("CRM got %d pushes, want none", pushes)
+			}
+		})
+	}
+}
+
+func TestRouterStoreUnavailableRetries(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	down := &intake.Error{Code: intake.EUnavailable, Message: "load lead", Err: errors.New("connection refused")}
+	f.leads.GetFn = func(context.Context, string) (*intake.Lead, error) { return nil, down }
+	err := f.router.ProcessTask(context.Background(), f.task())
+	if !errors.Is(err, down) || errors.Is(err, asynq.SkipRetry) {
+		t.Errorf("ProcessTask = %v, want the store's error, retried", err)
+	}
+}
+
+func TestRouterMalformedPayload(t *testing.T) {
+	t.Parallel()
+	for _, payload := range []string{``, `not json`, `{}`, `{"lead_id":""}`, `null`, `{"lead_id":42}`} {
+		t.Run(payload, func(t *testing.T) {
+			t.Parallel()
+			f := setup(t)
+			f.leads.GetFn = nil // the store must not be asked
+			err := f.router.ProcessTask(context.Background(), asynq.NewTask("lead:route", []byte(payload)))
+			if !errors.Is(err, asynq.SkipRetry) {
+				t.Errorf("ProcessTask = %v, want SkipRetry", err)
+			}
+			if errors.Is(err, errUnexpected) {
+				t.Errorf("ProcessTask reached the store: %v", err)
+			}
+		})
+	}
+}
+
+func TestRouterRetriesWhileYoung(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		err   error
+		since time.Duration // age of the attempt
+	}{
+		{"temporary", &integrations.Error{System: "webhook", Op: "push", Status: 503, Kind: integrations.Temporary}, time.Minute},
+		{"rate limited", &integrations.Error{System: "bitrix24", Op: "crm.lead.add", Status: 429, Kind: integrations.RateLimited, RetryAfter: time.Second}, time.Minute},
+		{"plain error", errors.New("connection reset"), time.Minute},
+		{"just under max age", &integrations.Error{System: "webhook", Op: "push", Code: "timeout", Kind: integrations.Temporary}, maxAge - time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := setup(t)
+			f.lead.Route.Since = f.now.Add(-tc.since)
+			f.crm.PushFn = func(context.Context, crm.Lead) (crm.Receipt, error) { return crm.Receipt{}, tc.err }
+			// TransitionFn stays nil: recording anything would be wrong.
+			err := f.router.ProcessTask(context.Background(), f.task())
+			if !errors.Is(err, tc.err) {
+				t.Errorf("ProcessTask = %v, want the CRM's error", err)
+			}
+			if errors.Is(err, asynq.SkipRetry) {
+				t.Errorf("ProcessTask = %v: SkipRetry while the lead is young", err)
+			}
+			if errors.Is(err, errUnexpected) {
+				t.Errorf("ProcessTask changed the lead's state: %v", err)
+			}
+		})
+	}
+}
+
+func TestRouterGivesUp(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		err   error
+		since time.Duration
+	}{
+		{"permanent", &integrations.Error{System: "webhook", Op: "push", Status: 422, Kind: integrations.Permanent}, time.Minute},
+		{"temporary at max age", &integrations.Error{System: "webhook", Op: "push", Status: 502, Kind: integrations.Temporary}, maxAge},
+		{"temporary past max age", &integrations.Error{System: "webhook", Op: "push", Code: "timeout", Kind: integrations.Temporary}, maxAge + time.Hour},
+		{"rate limited past max age", &integrations.Error{System: "bitrix24", Op: "crm.lead.add", Status: 429, Kind: integrations.RateLimited}, maxAge + time.Hour},
+		{"plain error past max age", errors.New("connection reset"), maxAge + time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := setup(t)
+			f.lead.Route.Since = f.now.Add(-tc.since)
+			f.crm.PushFn = func(context.Context, crm.Lead) (crm.Receipt, error) { return crm.Receipt{}, tc.err }
+			var transitions []intake.Transition
+			f.leads.TransitionFn = func(_ context.Context, _ string, tr intake.Transition) (intake.State, error) {
+				transitions = append(transitions, tr)
+				return tr.To, nil
+			}
+
+			err := f.router.ProcessTask(context.Background(), f.task())
+
+			if !errors.Is(err, asynq.SkipRetry) || !errors.Is(err, tc.err) {
+				t.Errorf("ProcessTask = %v, want the CRM's error wrapped with SkipRetry", err)
+			}
+			assertNoPII(t, err, f.lead)
+			want := intake.Transition{From: intake.Received, To: intake.Failed,
+				Route: intake.Route{Error: tc.err.Error(), At: f.now.UTC()}}
+			if len(transitions) != 1 || !reflect.DeepEqual(transitions[0], want) {
+				t.Errorf("transitions = %+v, want one %+v", transitions, want)
+			}
+		})
+	}
+}
+
+func TestRouterRetriesWhenTheOutcomeIsNotRecorded(t *testing.T) {
+	t.Parallel()
+	down := &intake.Error{Code: intake.EUnavailable, Message: "change lead state", Err: errors.New("i/o timeout")}
+	for _, tc := range []struct {
+		name   string
+		result error // what the CRM answers
+	}{
+		// The push succeeded: the retry pushes again, which the CRM takes
+		// idempotently, and then records the transfer.
+		{"routed", nil},
+		// The failure must be recorded once Redis is back, not lost.
+		{"failed", &integrations.Error{System: "webhook", Op: "push", Status: 422, Kind: integrations.Permanent}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := setup(t)
+			f.crm.PushFn = func(context.Context, crm.Lead) (crm.Receipt, error) {
+				return crm.Receipt{System: "webhook", Ref: "wh-42"}, tc.result
+			}
+			f.leads.TransitionFn = func(context.Context, string, intake.Transition) (intake.State, error) { return "", down }
+			err := f.router.ProcessTask(context.Background(), f.task())
+			if !errors.Is(err, down) || errors.Is(err, asynq.SkipRetry) {
+				t.Errorf("ProcessTask = %v, want the store's error, retried", err)
+			}
+		})
+	}
+}

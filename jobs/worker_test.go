@@ -1,0 +1,309 @@
+package jobs_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/paymtech/leadgate/config/redistest"
+	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/integrations"
+	"github.com/paymtech/leadgate/integrations/crm"
+	"github.com/paymtech/leadgate/jobs"
+)
+
+// redisEnv is a lead store and an asynq queue over a private redis-server.
+type redisEnv struct {
+	rdb    redis.UniversalClient
+	store  *intake.Store
+	client *asynq.Client
+	queue  *jobs.Queue
+	insp   *asynq.Inspector
+}
+
+// setupRedis starts a redis-server for t. now is the store's clock.
+func setupRedis(t *testing.T, now func() time.Time) *redisEnv {
+	t.Helper()
+	rdb := redistest.Start(t).Client(t)
+	keys, err := intake.NewKeys(bytes.Repeat([]byte{0x11}, 32), nil, bytes.Repeat([]byte{0x22}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The asynq client and inspector share rdb, which the test closes.
+	client := asynq.NewClientFromRedisClient(rdb)
+	return &redisEnv{rdb: rdb, store: intake.NewStore(rdb, keys, now), client: client,
+		queue: jobs.NewQueue(client), insp: asynq.NewInspectorFromRedisClient(rdb)}
+}
+
+// accept stores the n-th obviously fake person's request and returns its id.
+func (e *redisEnv) accept(t *testing.T, n int) string {
+	t.Helper()
+	email := fmt.Sprintf("test%d@example.com", n)
+	meta := intake.Metadata{IP: "203.0.113.7", UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
+		Browser: "Firefox", OS: "Linux", Timezone: "Asia/Almaty", PageURL: "https://example.com/connect"}
+	adm, err := e.store.Accept(context.Background(), intake.Application{
+		Submission: &intake.Submission{EntityType: intake.SoleProprietor, Name: "Test Testov",
+			Phone: fmt.Sprintf("+7701%07d", n), Email: email, EmailKey: email,
+			Products: []string{"acquiring"}, Lang: "ru", PageURL: meta.PageURL, Timezone: meta.Timezone},
+		Consent: intake.Consent{Processing: true, PolicyVersion: "2025-01", PolicyURL: "https://example.com/privacy",
+			GivenAt: time.Now().UTC(), IP: meta.IP, UserAgent: meta.UserAgent, PageURL: meta.PageURL},
+		Meta:     meta,
+		PerIP:    intake.Limit{N: 100, Per: time.Hour},
+		PerEmail: intake.Limit{N: 100, Per: time.Hour},
+	})
+	if err != nil {
+		t.Fatalf("Accept: %v", err)
+	}
+	if adm.Duplicate || adm.State != intake.Received {
+		t.Fatalf("Accept = %+v, want a new Received lead", adm)
+	}
+	return adm.ID
+}
+
+// get loads a lead, failing the test when it cannot.
+func (e *redisEnv) get(t *testing.T, id string) *intake.Lead {
+	t.Helper()
+	l, err := e.store.Get(context.Background(), id)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	return l
+}
+
+// startWorker runs an asynq server with the production configuration over
+// e, routing to c. Only asynq's polling intervals are shortened (they default
+// to seconds), so retries happen within the test's time.
+func (e *redisEnv) startWorker(t *testing.T, c jobs.CRM) {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	router := &jobs.Router{Leads: e.store, CRM: c, MaxAge: time.Hour, Now: time.Now, Log: log}
+	sweeper := &jobs.Sweeper{Leads: e.store, Queue: e.queue, Now: time.Now, Log: log}
+	cfg := jobs.ServerConfig(10*time.Millisecond, log)
+	cfg.TaskCheckInterval = 10 * time.Millisecond
+	cfg.DelayedTaskCheckInterval = 10 * time.Millisecond
+	srv := asynq.NewServerFromRedisClient(e.rdb, cfg)
+	if err := srv.Start(jobs.NewMux(router, sweeper)); err != nil {
+		t.Fatalf("start worker: %v", err)
+	}
+	t.Cleanup(srv.Shutdown)
+}
+
+// waitFor polls cond every 20 ms for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// taskGone reports whether the lead's task has left the queue, which a
+// task does once it succeeds.
+func (e *redisEnv) taskGone(t *testing.T, id string) bool {
+	t.Helper()
+	_, err := e.insp.GetTaskInfo(jobs.QueueLeads, "lead:route:"+id)
+	if err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+		t.Fatalf("GetTaskInfo: %v", err)
+	}
+	return err != nil
+}
+
+// scriptedCRM answers pushes in turn from answers (the last one repeats)
+// and records each push with the retry count asynq gave the handler.
+type scriptedCRM struct {
+	fakeCRM
+	mu      sync.Mutex
+	pushes  []crm.Lead
+	retried []int
+}
+
+// newScriptedCRM returns a CRM answering errs in turn and then accepting
+// every push with a receipt; a nil entry in errs is an acceptance too.
+func newScriptedCRM(errs ...error) *scriptedCRM {
+	c := &scriptedCRM{}
+	c.PushFn = func(ctx context.Context, l crm.Lead) (crm.Receipt, error) {
+		n, _ := asynq.GetRetryCount(ctx)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		attempt := len(c.pushes)
+		c.pushes = append(c.pushes, l)
+		c.retried = append(c.retried, n)
+		if attempt < len(errs) && errs[attempt] != nil {
+			return crm.Receipt{}, errs[attempt]
+		}
+		return crm.Receipt{System: "webhook", Ref: "wh-" + l.ID}, nil
+	}
+	return c
+}
+
+// seen returns the pushes so far and the retry count of each.
+func (c *scriptedCRM) seen() ([]crm.Lead, []int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.pushes), slices.Clone(c.retried)
+}
+
+// checkPushes fails unless every push was the same document of lead id.
+func checkPushes(t *testing.T, pushes []crm.Lead, id string) {
+	t.Helper()
+	for i, p := range pushes {
+		if p.ID != id || p.Phone != "+77010000001" || p.Email != "test1@example.com" || !p.Consent.Processing {
+			t.Errorf("push %d = %+v, not the lead accepted", i, p)
+		}
+		if !reflect.DeepEqual(p, pushes[0]) {
+			t.Errorf("push %d differs from push 0:\n%+v\n%+v", i, p, pushes[0])
+		}
+	}
+}
+
+// checkRouted fails unless lead id is Routed to the scripted CRM with one
+// entry in its disclosure log.
+func (e *redisEnv) checkRouted(t *testing.T, id string) {
+	t.Helper()
+	l := e.get(t, id)
+	if l.State != intake.Routed || l.Route.System != "webhook" || l.Route.Ref != "wh-"+id || l.Route.At.IsZero() || l.Route.Error != "" {
+		t.Errorf("lead state %s, route %+v; want routed to webhook", l.State, l.Route)
+	}
+	if len(l.Transfers) != 1 {
+		t.Fatalf("transfers = %+v, want one", l.Transfers)
+	}
+	if tr := l.Transfers[0]; tr.Recipient != "crm:webhook" || tr.Purpose != jobs.PurposeSales || tr.Ref != "wh-"+id || tr.At.IsZero() {
+		t.Errorf("transfer = %+v", tr)
+	}
+}
+
+// inState reports whether lead id is in state s.
+func (e *redisEnv) inState(t *testing.T, id string, s intake.State) func() bool {
+	return func() bool { return e.get(t, id).State == s }
+}
+
+func TestWorkerRetriesTemporaryFailures(t *testing.T) {
+	t.Parallel()
+	e := setupRedis(t, time.Now)
+	id := e.accept(t, 1)
+	ctx := context.Background()
+	for range 2 { // the second enqueue is a harmless no-op
+		if err := e.queue.EnqueueLead(ctx, id); err != nil {
+			t.Fatalf("EnqueueLead: %v", err)
+		}
+	}
+	info, err := e.insp.GetTaskInfo(jobs.QueueLeads, "lead:route:"+id)
+	if err != nil {
+		t.Fatalf("GetTaskInfo: %v", err)
+	}
+	if info.Type != "lead:route" || info.State != asynq.TaskStatePending || info.MaxRetry != 500 || info.Timeout != 2*time.Minute {
+		t.Errorf("task = type %s, state %s, max retry %d, timeout %v", info.Type, info.State, info.MaxRetry, info.Timeout)
+	}
+	if pending, err := e.insp.ListPendingTasks(jobs.QueueLeads); err != nil || len(pending) != 1 {
+		t.Fatalf("pending tasks = %d (%v), want 1", len(pending), err)
+	}
+
+	temporary := &integrations.Error{System: "webhook", Op: "push", Status: 502, Kind: integrations.Temporary}
+	c := newScriptedCRM(temporary, temporary)
+	e.startWorker(t, c)
+
+	waitFor(t, "the lead routed and its task done", func() bool {
+		return e.inState(t, id, intake.Routed)() && e.taskGone(t, id)
+	})
+	e.checkRouted(t, id)
+	pushes, retried := c.seen()
+	if len(pushes) != 3 {
+		t.Fatalf("CRM got %d pushes, want 3", len(pushes))
+	}
+	checkPushes(t, pushes, id)
+	if !slices.Equal(retried, []int{0, 1, 2}) {
+		t.Errorf("retry counts = %v, want [0 1 2]: temporary failures count", retried)
+	}
+}
+
+func TestWorkerWaitsOutRateLimits(t *testing.T) {
+	t.Parallel()
+	e := setupRedis(t, time.Now)
+	id := e.accept(t, 1)
+	// With MaxRetry 2, five rate-limited attempts would exhaust the task if
+	// they counted as failures.
+	if _, err := e.client.Enqueue(jobs.NewRouteLeadTask(id), asynq.MaxRetry(2)); err != nil {
+		t.Fatalf("Enqueue: %v", err)
+	}
+	limited := &integrations.Error{System: "webhook", Op: "push", Status: 429, Kind: integrations.RateLimited,
+		RetryAfter: 20 * time.Millisecond}
+	c := newScriptedCRM(limited, limited, limited, limited, limited)
+	e.startWorker(t, c)
+
+	waitFor(t, "the lead routed and its task done", func() bool {
+		return e.inState(t, id, intake.Routed)() && e.taskGone(t, id)
+	})
+	e.checkRouted(t, id)
+	pushes, retried := c.seen()
+	if len(pushes) != 6 {
+		t.Fatalf("CRM got %d pushes, want 6", len(pushes))
+	}
+	checkPushes(t, pushes, id)
+	if !slices.Equal(retried, []int{0, 0, 0, 0, 0, 0}) {
+		t.Errorf("retry counts = %v, want all 0: rate limits are not failures", retried)
+	}
+}
+
+func TestWorkerGivesUp(t *testing.T) {
+	t.Parallel()
+	permanent := &integrations.Error{System: "webhook", Op: "push", Status: 422, Kind: integrations.Permanent}
+	temporary := &integrations.Error{System: "webhook", Op: "push", Code: "timeout", Kind: integrations.Temporary}
+	for _, tc := range []struct {
+		name     string
+		err      error
+		opts     []asynq.Option
+		attempts int
+	}{
+		{"permanent", permanent, nil, 1},
+		// asynq tells the handler the retry count and limit only inside a
+		// server; the task's own limit of 500 is lowered for the test.
+		{"out of retries", temporary, []asynq.Option{asynq.MaxRetry(1)}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := setupRedis(t, time.Now)
+			id := e.accept(t, 1)
+			if _, err := e.client.Enqueue(jobs.NewRouteLeadTask(id), tc.opts...); err != nil {
+				t.Fatalf("Enqueue: %v", err)
+			}
+			c := newScriptedCRM(tc.err, tc.err, tc.err)
+			e.startWorker(t, c)
+
+			var archived *asynq.TaskInfo
+			waitFor(t, "the lead failed and its task archived", func() bool {
+				tasks, err := e.insp.ListArchivedTasks(jobs.QueueLeads)
+				if err != nil {
+					t.Fatalf("ListArchivedTasks: %v", err)
+				}
+				for _, task := range tasks {
+					if task.ID == "lead:route:"+id {
+						archived = task
+					}
+				}
+				return archived != nil && e.inState(t, id, intake.Failed)()
+			})
+			l := e.get(t, id)
+			if l.Route.Error != tc.err.Error() || l.Route.At.IsZero() || l.Route.System != "" {
+				t.Errorf("route = %+v, want the error %q recorded", l.Route, tc.err)
+			}
+			if len(l.Transfers) != 0 {
+				t.Errorf("transfers = %+v, want none: nothing left leadgate", l.Transfers)
+			}
+			if pushes, _ := c.seen(); len(pushes) != tc.attempts {
+				t.Errorf("CRM got %d pushes, want %d", len(pushes), tc.attempts)
+			}
+			assertNoPII(t, errors.New(archived.LastErr), l)
+		})
+	}
+}
