@@ -41,7 +41,7 @@ func NormalizeEmail(s string) (string, error) {
 		return "", ErrEmailMultiple
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) || unicode.IsSpace(r) {
+		if unicode.IsControl(r) || unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) { // Cf: invisible, e.g. zero-width space
 			return "", ErrEmailInvalid
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -89,8 +90,8 @@ func (k *Keys) Open(sealed []byte, context string) ([]byte, error) {
 func (k *Keys) Index(kind string, parts ...string) string {
 	m := hmac.New(sha256.New, k.index)
 	m.Write([]byte(kind))
-	for _, p := range parts {
-		m.Write([]byte{0})
+	for _, p := range parts { // length-prefixed: no two part lists hash alike
+		m.Write(binary.BigEndian.AppendUint32(nil, uint32(len(p))))
 		m.Write([]byte(p))
 	}
 	return hex.EncodeToString(m.Sum(nil)[:20])

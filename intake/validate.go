@@ -20,7 +20,7 @@ import (
 // urlencoded posts use the same names; unknown fields are ignored.
 type Form struct {
 	EntityType        string   `json:"entity_type" validate:"required,oneof=legal_entity sole_proprietor"`
-	Name              string   `json:"name" validate:"max=200,text"`
+	Name              string   `json:"name" validate:"max=200,line"`
 	Phone             string   `json:"phone" validate:"required,max=40,phone"`
 	Email             string   `json:"email" validate:"required,max=254,email1"`
 	TaxID             string   `json:"tax_id" validate:"omitempty,max=20,taxid"`
@@ -29,11 +29,11 @@ type Form struct {
 	Lang              string   `json:"lang" validate:"omitempty,oneof=kk ru en"`
 	ConsentProcessing Flag     `json:"consent_processing" validate:"consent"`
 	ConsentMarketing  Flag     `json:"consent_marketing"`
-	PageURL           string   `json:"page_url" validate:"max=2000,text"`
-	Timezone          string   `json:"timezone" validate:"max=64,text"`
-	UTMSource         string   `json:"utm_source" validate:"max=200,text"`
-	UTMMedium         string   `json:"utm_medium" validate:"max=200,text"`
-	UTMCampaign       string   `json:"utm_campaign" validate:"max=200,text"`
+	PageURL           string   `json:"page_url" validate:"max=2000,line"`
+	Timezone          string   `json:"timezone" validate:"max=64,line"`
+	UTMSource         string   `json:"utm_source" validate:"max=200,line"`
+	UTMMedium         string   `json:"utm_medium" validate:"max=200,line"`
+	UTMCampaign       string   `json:"utm_campaign" validate:"max=200,line"`
 	RedirectURL       string   `json:"redirect_url" validate:"max=2000"`
 	Website           string   `json:"website"` // the honeypot: people never see it
 }
@@ -130,7 +130,8 @@ func NewValidator(catalog []string, now func() time.Time) *Validator {
 	str := func(check func(string) bool) validator.Func {
 		return func(fl validator.FieldLevel) bool { return check(fl.Field().String()) }
 	}
-	must(v.RegisterValidation("text", str(isText)))
+	must(v.RegisterValidation("text", str(func(s string) bool { return isText(s, true) })))
+	must(v.RegisterValidation("line", str(func(s string) bool { return isText(s, false) })))
 	must(v.RegisterValidationCtx("phone", func(ctx context.Context, fl validator.FieldLevel) bool {
 		p, err := NormalizePhone(fl.Field().String())
 		ctx.Value(normalizedKey{}).(*normalized).phone = p
@@ -217,7 +218,7 @@ func (v *Validator) messageKey(field string, fe validator.FieldError, f Form) st
 		return field + ".too_long"
 	case "oneof":
 		return field + ".invalid"
-	case "text":
+	case "text", "line":
 		if field == "name" {
 			return "name.invalid"
 		}
@@ -251,11 +252,11 @@ func taxidCode(err error) string {
 	return "checksum"
 }
 
-// isText refuses control characters (other than line breaks and tabs in long
-// text) and invalid UTF-8; any script is welcome.
-func isText(s string) bool {
+// isText refuses control characters (but line breaks and tabs where
+// multiline is allowed) and invalid UTF-8; any script is welcome.
+func isText(s string, multiline bool) bool {
 	for _, r := range s {
-		if r == unicode.ReplacementChar || (unicode.IsControl(r) && r != '\n' && r != '\r' && r != '\t') {
+		if r == unicode.ReplacementChar || (unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\r' || r == '\t'))) {
 			return false
 		}
 	}
@@ -280,6 +281,7 @@ func (f *Form) trim() {
 // reused Idempotency-Key came with "the same body": matching forms of each
 // value, so "Əлия" and "Әлия" or two spellings of one phone are the same.
 func (s *Submission) fingerprint() string {
+	products := slices.Sorted(slices.Values(s.Products)) // the same set in another order is the same request
 	return strings.Join([]string{s.EntityType, Fold(s.Name), s.Phone, s.EmailKey, s.TaxID,
-		strings.Join(s.Products, ","), Fold(s.Message), s.Lang, strconv.FormatBool(s.ConsentMarketing)}, "\x00")
+		strings.Join(products, ","), Fold(s.Message), s.Lang, strconv.FormatBool(s.ConsentMarketing)}, "\x00")
 }
