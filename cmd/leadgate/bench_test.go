@@ -48,6 +48,27 @@ func BenchmarkIntake(b *testing.B) {
 	b.Run("leadgate", func(b *testing.B) {
 		benchPost(b, m.http.Handler, body)
 	})
+	b.Run("leadgate-loopback-http", func(b *testing.B) {
+		// The same through the real listener and a keep-alive client: what
+		// the website would see, HTTP parsing and the loopback included.
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+		url := "http://" + m.Addr() + "/v1/leads"
+		b.ReportAllocs()
+		b.SetParallelism(4)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				resp, err := client.Post(url, "application/json", bytes.NewReader(body()))
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusAccepted {
+					b.Fatalf("status %d", resp.StatusCode)
+				}
+			}
+		})
+	})
 	b.Run("bare-enqueue", func(b *testing.B) {
 		client := asynq.NewClientFromRedisClient(srv.Client(b))
 		bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
