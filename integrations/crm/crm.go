@@ -33,6 +33,16 @@
 //	metadata.utm_medium     string   campaign tag (omitted when empty)
 //	metadata.utm_campaign   string   campaign tag (omitted when empty)
 //	metadata.cookies        object   allow-listed cookies (CAPTURE_COOKIES), name to value (omitted when empty)
+//	assignment.rule         string   the routing rule (ROUTING_RULES) that matched, or "fallback" when none did
+//	assignment.team         string   the sales team the rule names
+//	assignment.owner        string   the salesperson responsible, by their name in the routing rules
+//	assignment.crm_user_id  string   the owner's user id in the CRM (omitted when empty: the CRM's default owner gets the lead)
+//	risk.score              int      anti-fraud score from 0 (ordinary) to 100 (certainly abuse); a lead reaching
+//	                                 RISK_REVIEW_THRESHOLD is only sent after a person released it
+//	risk.signals            []string what raised the score, e.g. "disposable_email", "fast_submit" (omitted when empty)
+//
+// The assignment object is left out for a lead routed before routing rules
+// existed; risk is always present.
 //
 // For example:
 //
@@ -63,11 +73,29 @@
 //	    "page_url": "https://example.com/connect",
 //	    "utm_source": "newsletter",
 //	    "cookies": {"_ga": "GA1.1.000000000.0000000000"}
+//	  },
+//	  "assignment": {
+//	    "rule": "fallback",
+//	    "team": "smb",
+//	    "owner": "aigerim",
+//	    "crm_user_id": "12"
+//	  },
+//	  "risk": {
+//	    "score": 20,
+//	    "signals": ["repeat_email"]
 //	  }
 //	}
 package crm
 
-import "time"
+import (
+	"errors"
+	"time"
+)
+
+// ErrUnsupported is returned by a driver asked for something its CRM cannot
+// do (amoCRM's API, for one, cannot delete a lead); the caller records that
+// the request could not be passed on.
+var ErrUnsupported = errors.New("not supported by this CRM")
 
 // Lead is a connection request as the sales CRM receives it: the fields as
 // submitted (phone in E.164), the consent given with it and the metadata
@@ -85,6 +113,28 @@ type Lead struct {
 	ReceivedAt time.Time `json:"received_at"`
 	Consent    Consent   `json:"consent"`
 	Metadata   Metadata  `json:"metadata"`
+	// Assignment is who in sales gets the lead; nil only for a lead routed
+	// before routing rules existed.
+	Assignment *Assignment `json:"assignment,omitempty"`
+	Risk       Risk        `json:"risk"`
+}
+
+// Assignment is the routing rules' decision: which rule matched, the team,
+// and the salesperson responsible.
+type Assignment struct {
+	Rule  string `json:"rule"`
+	Team  string `json:"team"`
+	Owner string `json:"owner"` // the salesperson's name in the routing rules
+	// CRMUserID is the owner's user id in the CRM (Bitrix24 ASSIGNED_BY_ID,
+	// amoCRM responsible_user_id); empty leaves the CRM's default.
+	CRMUserID string `json:"crm_user_id,omitempty"`
+}
+
+// Risk is the anti-fraud score of a request (privacy policy 2.5): 0 is
+// ordinary, 100 certainly abuse; Signals name what raised it.
+type Risk struct {
+	Score   int      `json:"score"`
+	Signals []string `json:"signals,omitempty"`
 }
 
 // Consent is what the person agreed to with this request, under which
@@ -118,4 +168,5 @@ type Metadata struct {
 type Receipt struct {
 	System string `json:"system"`
 	Ref    string `json:"ref,omitempty"`
+	URL    string `json:"url,omitempty"` // a link to the lead in the CRM, for notifications
 }

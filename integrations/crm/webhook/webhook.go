@@ -1,21 +1,55 @@
-// Package webhook is the CRM driver that posts each lead to a URL of the
-// customer's choosing as a signed Standard Webhooks (standardwebhooks.com)
-// event, so any receiver with a Standard Webhooks library can verify it.
+// Package webhook is the CRM driver that posts lead events to a URL of the
+// customer's choosing as signed Standard Webhooks (standardwebhooks.com,
+// spec/standard-webhooks.md) events, so any receiver with a Standard Webhooks
+// library can verify them.
 //
-// Each lead is one POST with Content-Type application/json and the body
+// # Events
 //
-//	{"type":"lead.created","timestamp":"<received_at, RFC 3339 UTC>","data":<lead>}
+// Each event is one POST with Content-Type application/json and one of the
+// bodies
 //
-// where <lead> is the crm.Lead document. The body depends only on the lead,
-// so a retry sends the same bytes; the headers are
+//	{"type":"lead.created","timestamp":"<received_at>","data":<lead>}
+//	{"type":"lead.updated","timestamp":"<when sent>","data":<lead>}
+//	{"type":"lead.erased","timestamp":"<when sent>","data":{"id":"<lead id>"}}
 //
-//	webhook-id:        the lead id (the same on every retry: receivers dedupe on it)
+// where <lead> is the crm.Lead document (assignment left out when the lead
+// has none, risk always present) and timestamps are RFC 3339 in UTC.
+// lead.created follows Push, lead.updated a rectification (the whole document
+// as it now is: the receiver overwrites its copy), lead.erased the person's
+// request for erasure (the receiver deletes everything it holds on the lead).
+// lead.created depends only on the lead, so its retries send the same bytes;
+// the others carry the time they were sent, because the caller does not
+// pass the time of the change.
+//
+// # Headers
+//
+//	webhook-id:        the event's id, the same on every retry of that event: receivers dedupe on it
 //	webhook-timestamp: Unix seconds when this attempt was signed
 //	webhook-signature: v1,<base64 HMAC-SHA256(key, id + "." + timestamp + "." + body)>
 //
-// with key the base64-decoded part of the "whsec_…" secret. Any 2xx answer
-// means delivered; 410 Gone is a Permanent failure (the receiver asks us to
-// stop); other failures follow package integrations.
+// with key the base64-decoded part of the "whsec_…" secret. The webhook-id
+// of lead.created is the lead id. That of lead.updated and lead.erased is
+//
+//	<lead id>.updated.<h>    <lead id>.erased.<h>
+//
+// with h the hex of the first 16 bytes of an HMAC-SHA256 of the event's data
+// object, under a key derived from the secret (keyed, so the id cannot be
+// used to test guesses about the personal data in it). A retried update
+// therefore keeps its id and a different update gets a new one. Two
+// consequences a receiver should know: a lead changed back to an earlier
+// state repeats that state's id, so a receiver that still remembers the id
+// drops the change; and a new secret gives new ids, so an update retried
+// across a rotation may arrive twice (harmless: it is an overwrite).
+//
+// # Answers
+//
+// Any 2xx means delivered. Failures are *integrations.Error values with
+// System "webhook" and Op "push", "update" or "erase", classified as package
+// integrations does with the spec's status handling on top: 410 Gone is
+// Permanent with Code CodeGone (the receiver wants no more events: disable
+// the endpoint); 502 and 504 with a Retry-After asking for a wait are
+// RateLimited like 429 (the receiver is under load: throttle), without one
+// they stay Temporary.
 package webhook
 
 import (
@@ -24,6 +58,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,8 +77,20 @@ import (
 // a lead's disclosure log records as the recipient.
 const System = "webhook"
 
-// EventLeadCreated is the event type of a new lead.
-const EventLeadCreated = "lead.created"
+// The event types this driver sends.
+const (
+	// EventLeadCreated is a new lead (Push).
+	EventLeadCreated = "lead.created"
+	// EventLeadUpdated is a lead whose person's data was rectified (Update).
+	EventLeadUpdated = "lead.updated"
+	// EventLeadErased is a lead whose person asked for erasure (Erase).
+	EventLeadErased = "lead.erased"
+)
+
+// CodeGone is the Code of the error for a 410 Gone answer: the receiver asks
+// never to be sent anything again, so the caller disables the endpoint and
+// alerts an operator instead of retrying.
+const CodeGone = "endpoint_gone"
 
 // DefaultTolerance is how far a webhook-timestamp may be from the
 // receiver's clock when Verify is given no tolerance (the Standard Webhooks
@@ -72,9 +119,10 @@ var (
 // Client posts leads to one endpoint. It is safe for concurrent use.
 type Client struct {
 	url    string
-	key    []byte
+	key    []byte // signs every attempt
+	idKey  []byte // derived from key; hashes event data into webhook-ids
 	client *http.Client
-	now    func() time.Time // the signing clock; tests fix it
+	now    func() time.Time // the signing clock and lead.updated/lead.erased timestamps; tests fix it
 }
 
 // New returns a Client posting to rawURL (http or https) signed with secret
@@ -92,7 +140,16 @@ func New(rawURL, secret string, client *http.Client) (*Client, error) {
 	if client == nil {
 		client = integrations.NewHTTPClient(0)
 	}
-	return &Client{url: rawURL, key: key, client: client, now: time.Now}, nil
+	return &Client{url: rawURL, key: key, idKey: deriveIDKey(key), client: client, now: time.Now}, nil
+}
+
+// deriveIDKey returns the key for webhook-id hashes. It is not the signing
+// key itself so that no value computed for an id can ever serve as, or
+// reveal anything about, a signature.
+func deriveIDKey(key []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("leadgate webhook-id v1"))
+	return m.Sum(nil)
 }
 
 // decodeSecret returns the key of a "whsec_…" secret. Padding is optional,
@@ -112,41 +169,129 @@ func decodeSecret(secret string) ([]byte, error) {
 	return key, nil
 }
 
-// event is the envelope of every webhook body.
+// event is the envelope of every webhook body. Data is encoded first, on its
+// own, because the webhook-id of an update or erasure is a hash of it.
 type event struct {
-	Type      string   `json:"type"`
-	Timestamp string   `json:"timestamp"`
-	Data      crm.Lead `json:"data"`
+	Type      string          `json:"type"`
+	Timestamp string          `json:"timestamp"`
+	Data      json.RawMessage `json:"data"`
 }
 
 // Push posts l as a lead.created event and returns Receipt{System: "webhook",
-// Ref: l.ID} on any 2xx. Failures are *integrations.Error values with System
-// "webhook" and Op "push"; a lead that cannot be sent at all (no id, a time
-// JSON cannot encode) is Permanent.
+// Ref: l.ID} on any 2xx. Its webhook-id is l.ID, so a retry after a crash
+// between "delivered" and "recorded" is dropped by the receiver as a
+// duplicate instead of creating a second lead. A lead that cannot be sent at
+// all (no id, a time JSON cannot encode) is a Permanent error.
 func (c *Client) Push(ctx context.Context, l crm.Lead) (crm.Receipt, error) {
+	const op = "push"
 	if l.ID == "" {
-		return crm.Receipt{}, &integrations.Error{System: System, Op: "push", Code: "lead without id", Kind: integrations.Permanent}
+		return crm.Receipt{}, &integrations.Error{System: System, Op: op, Code: "lead without id", Kind: integrations.Permanent}
 	}
-	body, err := leadCreated(l)
+	data, err := leadDocument(l)
 	if err != nil {
-		return crm.Receipt{}, &integrations.Error{System: System, Op: "push", Code: "unencodable lead", Kind: integrations.Permanent, Err: err}
+		return crm.Receipt{}, &integrations.Error{System: System, Op: op, Code: "unencodable lead", Kind: integrations.Permanent, Err: err}
+	}
+	// The timestamp is when the lead arrived, not now: the body then
+	// depends only on the lead and every retry sends the same bytes.
+	if err := c.send(ctx, op, l.ID, EventLeadCreated, l.ReceivedAt, data); err != nil {
+		return crm.Receipt{}, err
+	}
+	return crm.Receipt{System: System, Ref: l.ID}, nil
+}
+
+// Update posts l as a lead.updated event: the whole document as it now is,
+// which the receiver puts in place of its copy. ref is the Receipt.Ref that
+// Push returned, which for this driver is always the lead id; any other ref
+// (a lead pushed through another driver, a caller's mix-up) is a Permanent
+// error and nothing is sent, since the receiver knows the lead only by its id.
+func (c *Client) Update(ctx context.Context, l crm.Lead, ref string) error {
+	const op = "update"
+	if err := checkRef(op, l.ID, ref); err != nil {
+		return err
+	}
+	data, err := leadDocument(l)
+	if err != nil {
+		return &integrations.Error{System: System, Op: op, Code: "unencodable lead", Kind: integrations.Permanent, Err: err}
+	}
+	return c.send(ctx, op, c.eventID(l.ID, "updated", data), EventLeadUpdated, c.now(), data)
+}
+
+// Erase posts a lead.erased event for the lead leadID, whose Receipt.Ref
+// was ref (the lead id, as for Update). The event carries the id and nothing
+// else: the person's data is exactly what must not travel any more.
+func (c *Client) Erase(ctx context.Context, leadID, ref string) error {
+	const op = "erase"
+	if err := checkRef(op, leadID, ref); err != nil {
+		return err
+	}
+	data, err := json.Marshal(struct {
+		ID string `json:"id"`
+	}{leadID})
+	if err != nil {
+		return &integrations.Error{System: System, Op: op, Code: "unencodable lead", Kind: integrations.Permanent, Err: err}
+	}
+	return c.send(ctx, op, c.eventID(leadID, "erased", data), EventLeadErased, c.now(), data)
+}
+
+// checkRef refuses an event that cannot name its lead: no id, or a ref that
+// is not the id this driver's Push returned as the Receipt.Ref.
+func checkRef(op, leadID, ref string) error {
+	switch {
+	case leadID == "":
+		return &integrations.Error{System: System, Op: op, Code: "lead without id", Kind: integrations.Permanent}
+	case ref != leadID:
+		return &integrations.Error{System: System, Op: op, Code: "ref is not the lead id", Kind: integrations.Permanent}
+	}
+	return nil
+}
+
+// leadDocument is l's crm.Lead document. Times are put in UTC first so that
+// the same lead gives the same bytes however it was loaded: lead.created
+// retries depend on it, and so do the webhook-ids of updates.
+func leadDocument(l crm.Lead) ([]byte, error) {
+	l.ReceivedAt = l.ReceivedAt.UTC()
+	l.Consent.GivenAt = l.Consent.GivenAt.UTC()
+	data, err := json.Marshal(l)
+	if err != nil {
+		return nil, fmt.Errorf("encode lead: %w", err)
+	}
+	return data, nil
+}
+
+// eventID is the webhook-id of an update or erasure of lead leadID:
+// "<leadID>.<what>.<hex of 16 bytes of HMAC-SHA256(idKey, data)>" (see the
+// package comment for why).
+func (c *Client) eventID(leadID, what string, data []byte) string {
+	m := hmac.New(sha256.New, c.idKey)
+	m.Write(data)
+	return leadID + "." + what + "." + hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// send posts one signed event: the envelope of typ, at and data, under
+// webhook-id id. Failures are *integrations.Error values for op.
+func (c *Client) send(ctx context.Context, op, id, typ string, at time.Time, data []byte) error {
+	body, err := json.Marshal(event{Type: typ, Timestamp: at.UTC().Format(time.RFC3339), Data: data})
+	if err != nil {
+		// data came from json.Marshal and the timestamp is a string, so
+		// this does not happen; it is reported rather than ignored.
+		return &integrations.Error{System: System, Op: op, Code: "unencodable event", Kind: integrations.Permanent, Err: err}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
 	if err != nil {
 		// The URL parsed in New, so only a nil context gets here; the
 		// cause is left out because net/http quotes the URL in it.
-		return crm.Receipt{}, &integrations.Error{System: System, Op: "push", Code: "invalid request", Kind: integrations.Permanent}
+		return &integrations.Error{System: System, Op: op, Code: "invalid request", Kind: integrations.Permanent}
 	}
 	ts := strconv.FormatInt(c.now().Unix(), 10)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "leadgate")
-	req.Header.Set("webhook-id", l.ID)
+	req.Header.Set("webhook-id", id)
 	req.Header.Set("webhook-timestamp", ts)
-	req.Header.Set("webhook-signature", "v1,"+base64.StdEncoding.EncodeToString(sign(c.key, l.ID, ts, body)))
+	req.Header.Set("webhook-signature", "v1,"+base64.StdEncoding.EncodeToString(sign(c.key, id, ts, body)))
 
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return crm.Receipt{}, integrations.Transport(System, "push", err)
+		return integrations.Transport(System, op, err)
 	}
 	defer func() {
 		// Drain a little so the connection can be reused; what the receiver
@@ -154,22 +299,26 @@ func (c *Client) Push(ctx context.Context, l crm.Lead) (crm.Receipt, error) {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		_ = resp.Body.Close()
 	}()
-	if err := integrations.Check(System, "push", resp); err != nil {
-		return crm.Receipt{}, err
-	}
-	return crm.Receipt{System: System, Ref: l.ID}, nil
+	return classify(integrations.Check(System, op, resp))
 }
 
-// leadCreated is the body of l's lead.created event. Times are put in UTC
-// first so that the same lead gives the same bytes however it was loaded.
-func leadCreated(l crm.Lead) ([]byte, error) {
-	l.ReceivedAt = l.ReceivedAt.UTC()
-	l.Consent.GivenAt = l.Consent.GivenAt.UTC()
-	body, err := json.Marshal(event{Type: EventLeadCreated, Timestamp: l.ReceivedAt.Format(time.RFC3339), Data: l})
-	if err != nil {
-		return nil, fmt.Errorf("encode lead.created: %w", err)
+// classify adds the Standard Webhooks status handling to what Check made of
+// a failed answer: 410 Gone means "stop sending" (CodeGone), and a 502 or
+// 504 that says how long to wait means "throttle" rather than "failed".
+// A Retry-After asking for no wait at all (0, a date in the past) leaves a
+// 502 or 504 Temporary: there is nothing to honour.
+func classify(err error) error {
+	e, ok := errors.AsType[*integrations.Error](err)
+	if !ok {
+		return err
 	}
-	return body, nil
+	switch {
+	case e.Status == http.StatusGone:
+		e.Code = CodeGone
+	case (e.Status == http.StatusBadGateway || e.Status == http.StatusGatewayTimeout) && e.RetryAfter > 0:
+		e.Kind = integrations.RateLimited
+	}
+	return e
 }
 
 // sign is the Standard Webhooks v1 signature: HMAC-SHA256 over

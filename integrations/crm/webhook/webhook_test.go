@@ -5,11 +5,14 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,7 +51,7 @@ const testBody = `{"type":"lead.created","timestamp":"2025-04-15T09:30:00Z","dat
 	`"phone":"+77010000000","email":"test@example.com","products":["acquiring"],"lang":"ru",` +
 	`"received_at":"2025-04-15T09:30:00Z","consent":{"processing":true,"marketing":false,"policy_version":"1",` +
 	`"policy_url":"https://example.com/privacy","given_at":"2025-04-15T09:30:00Z"},` +
-	`"metadata":{"ip":"203.0.113.7","timezone":"Asia/Almaty"}}}`
+	`"metadata":{"ip":"203.0.113.7","timezone":"Asia/Almaty"},"risk":{"score":0}}}`
 
 // received is one request as the fake receiver saw it.
 type received struct {
@@ -218,13 +221,32 @@ func TestPushVerifiedByReceiver(t *testing.T) {
 	}
 }
 
-func TestPushStatus(t *testing.T) {
+// ops are the three calls of the driver, each on testLead.
+var ops = []struct {
+	name string
+	call func(ctx context.Context, c *Client) error
+}{
+	{"push", func(ctx context.Context, c *Client) error {
+		r, err := c.Push(ctx, testLead())
+		if err == nil && (r != crm.Receipt{System: "webhook", Ref: testLead().ID}) {
+			return fmt.Errorf("receipt %+v", r)
+		}
+		return err
+	}},
+	{"update", func(ctx context.Context, c *Client) error { return c.Update(ctx, testLead(), testLead().ID) }},
+	{"erase", func(ctx context.Context, c *Client) error { return c.Erase(ctx, testLead().ID, testLead().ID) }},
+}
+
+func TestStatus(t *testing.T) {
 	t.Parallel()
+	inAMinute := time.Now().Add(time.Minute).UTC().Format(http.TimeFormat)
 	tests := []struct {
 		status     int
 		retryAfter string
 		kind       integrations.Kind // 0: delivered
-		wait       time.Duration
+		code       string
+		minWait    time.Duration
+		maxWait    time.Duration
 	}{
 		{status: 200},
 		{status: 201},
@@ -233,54 +255,57 @@ func TestPushStatus(t *testing.T) {
 		{status: 400, kind: integrations.Permanent},
 		{status: 401, kind: integrations.Permanent},
 		{status: 404, kind: integrations.Permanent},
-		{status: 410, kind: integrations.Permanent},
+		{status: 410, kind: integrations.Permanent, code: CodeGone},
+		{status: 410, retryAfter: "60", kind: integrations.Permanent, code: CodeGone, minWait: time.Minute, maxWait: time.Minute},
 		{status: 413, kind: integrations.Permanent},
 		{status: 422, kind: integrations.Permanent},
 		{status: 408, kind: integrations.Temporary},
 		{status: 429, kind: integrations.RateLimited},
-		{status: 429, retryAfter: "12", kind: integrations.RateLimited, wait: 12 * time.Second},
+		{status: 429, retryAfter: "12", kind: integrations.RateLimited, minWait: 12 * time.Second, maxWait: 12 * time.Second},
 		{status: 500, kind: integrations.Temporary},
 		{status: 502, kind: integrations.Temporary},
+		{status: 502, retryAfter: "20", kind: integrations.RateLimited, minWait: 20 * time.Second, maxWait: 20 * time.Second},
+		{status: 502, retryAfter: "0", kind: integrations.Temporary},     // no wait asked for: nothing to honour
+		{status: 502, retryAfter: "later", kind: integrations.Temporary}, // unreadable
 		{status: 503, kind: integrations.Temporary},
-		{status: 503, retryAfter: "30", kind: integrations.RateLimited, wait: 30 * time.Second},
+		{status: 503, retryAfter: "30", kind: integrations.RateLimited, minWait: 30 * time.Second, maxWait: 30 * time.Second},
 		{status: 504, kind: integrations.Temporary},
+		{status: 504, retryAfter: "45", kind: integrations.RateLimited, minWait: 45 * time.Second, maxWait: 45 * time.Second},
+		{status: 504, retryAfter: inAMinute, kind: integrations.RateLimited, minWait: 50 * time.Second, maxWait: time.Minute},
 	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%d %s", tt.status, tt.retryAfter), func(t *testing.T) {
-			t.Parallel()
-			rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
-				if tt.retryAfter != "" {
-					w.Header().Set("Retry-After", tt.retryAfter)
+	for _, op := range ops {
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("%s %d %s", op.name, tt.status, tt.retryAfter), func(t *testing.T) {
+				t.Parallel()
+				rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+					if tt.retryAfter != "" {
+						w.Header().Set("Retry-After", tt.retryAfter)
+					}
+					w.WriteHeader(tt.status)
+					// Bodies echo what was sent; none of it may reach the error.
+					_, _ = w.Write(body)
+				})
+				c := newClient(t, rc.URL+"/in?token=s3cr3tT0kenXYZ", specSecret, 0)
+				err := op.call(t.Context(), c)
+				if tt.kind == 0 {
+					if err != nil {
+						t.Fatalf("%s = %v, want delivered", op.name, err)
+					}
+					return
 				}
-				w.WriteHeader(tt.status)
-				// Bodies echo what was sent; none of it may reach the error.
-				_, _ = w.Write(body)
+				e, ok := errors.AsType[*integrations.Error](err)
+				if !ok {
+					t.Fatalf("%s = %v on HTTP %d, want an *integrations.Error", op.name, err, tt.status)
+				}
+				if e.Kind != tt.kind || e.Code != tt.code || e.Status != tt.status || e.System != "webhook" || e.Op != op.name {
+					t.Errorf("error = %+v, want {System: webhook, Op: %s, Status: %d, Code: %q, Kind: %v}", e, op.name, tt.status, tt.code, tt.kind)
+				}
+				if e.RetryAfter < tt.minWait || e.RetryAfter > tt.maxWait {
+					t.Errorf("RetryAfter = %v, want %v to %v", e.RetryAfter, tt.minWait, tt.maxWait)
+				}
+				assertClean(t, err, rc.URL)
 			})
-			c := newClient(t, rc.URL+"/in?token=s3cr3tT0kenXYZ", specSecret, 0)
-			r, err := c.Push(t.Context(), testLead())
-			if tt.kind == 0 {
-				if err != nil {
-					t.Fatalf("Push = %v, want delivered", err)
-				}
-				if r.System != "webhook" || r.Ref != testLead().ID {
-					t.Errorf("Receipt = %+v", r)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("Push succeeded on HTTP %d", tt.status)
-			}
-			if got := integrations.KindOf(err); got != tt.kind {
-				t.Errorf("KindOf = %v, want %v", got, tt.kind)
-			}
-			if got := integrations.RetryAfter(err); got != tt.wait {
-				t.Errorf("RetryAfter = %v, want %v", got, tt.wait)
-			}
-			if e, ok := errors.AsType[*integrations.Error](err); !ok || e.Status != tt.status || e.System != "webhook" {
-				t.Errorf("error = %#v, want an *integrations.Error for webhook with status %d", err, tt.status)
-			}
-			assertClean(t, err, rc.URL)
-		})
+		}
 	}
 }
 
@@ -326,22 +351,7 @@ func TestPushTimeout(t *testing.T) {
 	assertClean(t, err, rc.URL)
 }
 
-func TestPushCanceled(t *testing.T) {
-	t.Parallel()
-	rc := newReceiver(t, nil)
-	c := newClient(t, rc.URL, specSecret, 0)
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	_, err := c.Push(ctx, testLead())
-	if !errors.Is(err, context.Canceled) {
-		t.Errorf("Push with a cancelled context = %v, want context.Canceled in the chain", err)
-	}
-	if n := len(rc.requests()); n != 0 {
-		t.Errorf("receiver got %d requests, want 0", n)
-	}
-}
-
-func TestPushUnsendable(t *testing.T) {
+func TestUnsendable(t *testing.T) {
 	t.Parallel()
 	noID := testLead()
 	noID.ID = ""
@@ -360,15 +370,18 @@ func TestPushUnsendable(t *testing.T) {
 			t.Parallel()
 			rc := newReceiver(t, nil)
 			c := newClient(t, rc.URL, specSecret, 0)
-			_, err := c.Push(t.Context(), tt.lead)
-			if got := integrations.KindOf(err); got != integrations.Permanent {
-				t.Errorf("Push = %v (kind %v), want a permanent error", err, got)
+			_, pushErr := c.Push(t.Context(), tt.lead)
+			updateErr := c.Update(t.Context(), tt.lead, tt.lead.ID)
+			for name, err := range map[string]error{"Push": pushErr, "Update": updateErr} {
+				if got := integrations.KindOf(err); got != integrations.Permanent {
+					t.Errorf("%s = %v (kind %v), want a permanent error", name, err, got)
+				}
+				if err != nil {
+					assertClean(t, err, rc.URL)
+				}
 			}
 			if n := len(rc.requests()); n != 0 {
 				t.Errorf("receiver got %d requests, want 0", n)
-			}
-			if err != nil {
-				assertClean(t, err, rc.URL)
 			}
 		})
 	}
@@ -500,4 +513,381 @@ func TestVerify(t *testing.T) {
 			t.Errorf("Verify = %v, want ErrTimestamp", err)
 		}
 	})
+}
+
+func TestLeadDocumentFormat(t *testing.T) {
+	t.Parallel()
+	routed := testLead()
+	routed.Assignment = &crm.Assignment{Rule: "kz-smb", Team: "SMB", Owner: "Test Managerov", CRMUserID: "17"}
+	routed.Risk = crm.Risk{Score: 40, Signals: []string{"disposable_email", "many_requests"}}
+	noUser := testLead()
+	noUser.Assignment = &crm.Assignment{Rule: "default", Team: "Sales", Owner: "Test Managerov"}
+
+	const head = `{"id":"01964c2e-7b1a-7cc3-9f7e-3a1d2b4c5d6e","entity_type":"legal_entity","name":"Test Testov",` +
+		`"phone":"+77010000000","email":"test@example.com","products":["acquiring"],"lang":"ru",` +
+		`"received_at":"2025-04-15T09:30:00Z","consent":{"processing":true,"marketing":false,"policy_version":"1",` +
+		`"policy_url":"https://example.com/privacy","given_at":"2025-04-15T09:30:00Z"},` +
+		`"metadata":{"ip":"203.0.113.7","timezone":"Asia/Almaty"},`
+	tests := []struct {
+		name string
+		lead crm.Lead
+		want string
+	}{
+		{"no assignment, risk 0", testLead(), head + `"risk":{"score":0}}`},
+		{"assigned, with risk signals", routed, head +
+			`"assignment":{"rule":"kz-smb","team":"SMB","owner":"Test Managerov","crm_user_id":"17"},` +
+			`"risk":{"score":40,"signals":["disposable_email","many_requests"]}}`},
+		{"assigned, no CRM user", noUser, head +
+			`"assignment":{"rule":"default","team":"Sales","owner":"Test Managerov"},"risk":{"score":0}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rc := newReceiver(t, nil)
+			c := newClient(t, rc.URL, specSecret, 0)
+			if _, err := c.Push(t.Context(), tt.lead); err != nil {
+				t.Fatalf("Push: %v", err)
+			}
+			if err := c.Update(t.Context(), tt.lead, tt.lead.ID); err != nil {
+				t.Fatalf("Update: %v", err)
+			}
+			reqs := rc.requests()
+			if len(reqs) != 2 {
+				t.Fatalf("receiver got %d requests, want 2", len(reqs))
+			}
+			for i, prefix := range []string{
+				`{"type":"lead.created","timestamp":"2025-04-15T09:30:00Z","data":`,
+				`{"type":"lead.updated","timestamp":"`,
+			} {
+				body := string(reqs[i].body)
+				if !strings.HasPrefix(body, prefix) || !strings.HasSuffix(body, `"data":`+tt.want+`}`) {
+					t.Errorf("body =\n%s\nwant %s…\"data\":%s}", body, prefix, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// fixedClock is the time the Update and Erase known-answer tests send at.
+var fixedClock = time.Unix(1700000000, 0)
+
+// wantEventID computes a webhook-id of an update or erasure by the recipe in
+// the package comment, independently of eventID.
+func wantEventID(t *testing.T, secret, leadID, what, data string) string {
+	t.Helper()
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	derive := hmac.New(sha256.New, key)
+	derive.Write([]byte("leadgate webhook-id v1"))
+	m := hmac.New(sha256.New, derive.Sum(nil))
+	m.Write([]byte(data))
+	return leadID + "." + what + "." + fmt.Sprintf("%x", m.Sum(nil)[:16])
+}
+
+func TestUpdateAndEraseKnownAnswer(t *testing.T) {
+	t.Parallel()
+	lead := testLead()
+	doc := strings.TrimSuffix(strings.TrimPrefix(testBody, `{"type":"lead.created","timestamp":"2025-04-15T09:30:00Z","data":`), "}")
+	erased := `{"id":"` + lead.ID + `"}`
+	tests := []struct {
+		name, body, id string
+		call           func(ctx context.Context, c *Client) error
+	}{
+		{
+			name: "update",
+			call: func(ctx context.Context, c *Client) error { return c.Update(ctx, lead, lead.ID) },
+			body: `{"type":"lead.updated","timestamp":"2023-11-14T22:13:20Z","data":` + doc + `}`,
+			id:   wantEventID(t, specSecret, lead.ID, "updated", doc),
+		},
+		{
+			name: "erase",
+			call: func(ctx context.Context, c *Client) error { return c.Erase(ctx, lead.ID, lead.ID) },
+			body: `{"type":"lead.erased","timestamp":"2023-11-14T22:13:20Z","data":` + erased + `}`,
+			id:   wantEventID(t, specSecret, lead.ID, "erased", erased),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rc := newReceiver(t, nil)
+			c := newClient(t, rc.URL+"/hooks/leads", specSecret, 0)
+			c.now = func() time.Time { return fixedClock }
+			if err := tt.call(t.Context(), c); err != nil {
+				t.Fatalf("%s: %v", tt.name, err)
+			}
+			reqs := rc.requests()
+			if len(reqs) != 1 {
+				t.Fatalf("receiver got %d requests, want 1", len(reqs))
+			}
+			got := reqs[0]
+			if string(got.body) != tt.body {
+				t.Errorf("body =\n%s\nwant\n%s", got.body, tt.body)
+			}
+			if v := got.header.Get("webhook-id"); v != tt.id {
+				t.Errorf("webhook-id = %q, want %q", v, tt.id)
+			}
+			if v := got.header.Get("webhook-timestamp"); v != "1700000000" {
+				t.Errorf("webhook-timestamp = %q, want 1700000000", v)
+			}
+			if err := Verify(specSecret, got.header, got.body, time.Minute, fixedClock); err != nil {
+				t.Errorf("Verify = %v", err)
+			}
+			if got.method != http.MethodPost || got.path != "/hooks/leads" || got.header.Get("Content-Type") != "application/json" {
+				t.Errorf("request = %s %s (%s), want POST /hooks/leads (application/json)", got.method, got.path, got.header.Get("Content-Type"))
+			}
+		})
+	}
+}
+
+func TestEraseCarriesNoPersonalData(t *testing.T) {
+	t.Parallel()
+	rc := newReceiver(t, nil)
+	c := newClient(t, rc.URL, specSecret, 0)
+	if err := c.Erase(t.Context(), testLead().ID, testLead().ID); err != nil {
+		t.Fatalf("Erase: %v", err)
+	}
+	reqs := rc.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("receiver got %d requests, want 1", len(reqs))
+	}
+	for _, s := range []string{"Test Testov", "test@example.com", "+77010000000", "203.0.113.7"} {
+		if strings.Contains(string(reqs[0].body), s) || strings.Contains(fmt.Sprint(reqs[0].header), s) {
+			t.Errorf("lead.erased request contains %q", s)
+		}
+	}
+}
+
+func TestEventIDs(t *testing.T) {
+	t.Parallel()
+	rc := newReceiver(t, nil)
+	c := newClient(t, rc.URL, specSecret, 0)
+	rotated := newClient(t, rc.URL, otherSecret, 0)
+
+	lead := testLead()
+	almaty := time.FixedZone("Asia/Almaty", 5*3600)
+	sameInAlmaty := testLead()
+	sameInAlmaty.ReceivedAt = sameInAlmaty.ReceivedAt.In(almaty)
+	sameInAlmaty.Consent.GivenAt = sameInAlmaty.Consent.GivenAt.In(almaty)
+	newPhone := testLead()
+	newPhone.Phone = "+77010000001"
+	other := testLead()
+	other.ID = "01964c2e-7b1a-7cc3-9f7e-3a1d2b4c5d6f"
+
+	// Each send is made at a different time, as retries are.
+	clock := fixedClock
+	send := func(c *Client, f func(c *Client) error) string {
+		t.Helper()
+		clock = clock.Add(time.Hour)
+		at := clock
+		c.now = func() time.Time { return at }
+		if err := f(c); err != nil {
+			t.Fatal(err)
+		}
+		reqs := rc.requests()
+		return reqs[len(reqs)-1].header.Get("webhook-id")
+	}
+	update := func(l crm.Lead) func(c *Client) error {
+		return func(c *Client) error { return c.Update(t.Context(), l, l.ID) }
+	}
+	erase := func(id string) func(c *Client) error {
+		return func(c *Client) error { return c.Erase(t.Context(), id, id) }
+	}
+
+	first := send(c, update(lead))
+	if ok, _ := regexp.MatchString(`^`+regexp.QuoteMeta(lead.ID)+`\.updated\.[0-9a-f]{32}$`, first); !ok {
+		t.Errorf("update webhook-id = %q, want <lead id>.updated.<32 hex>", first)
+	}
+	if again := send(c, update(lead)); again != first {
+		t.Errorf("a retried update got webhook-id %q, first %q: receivers would apply it twice", again, first)
+	}
+	if again := send(c, update(sameInAlmaty)); again != first {
+		t.Errorf("the same update loaded in another zone got webhook-id %q, want %q", again, first)
+	}
+	erased := send(c, erase(lead.ID))
+	if again := send(c, erase(lead.ID)); again != erased {
+		t.Errorf("a retried erasure got webhook-id %q, first %q", again, erased)
+	}
+	if ok, _ := regexp.MatchString(`^`+regexp.QuoteMeta(lead.ID)+`\.erased\.[0-9a-f]{32}$`, erased); !ok {
+		t.Errorf("erase webhook-id = %q, want <lead id>.erased.<32 hex>", erased)
+	}
+
+	seen := map[string]string{first: "update", erased: "erase"}
+	for name, id := range map[string]string{
+		"a different update":          send(c, update(newPhone)),
+		"another lead's update":       send(c, update(other)),
+		"another lead's erasure":      send(c, erase(other.ID)),
+		"the update after a rotation": send(rotated, update(lead)),
+		"the lead.created":            lead.ID,
+	} {
+		if prev, dup := seen[id]; dup {
+			t.Errorf("%s got webhook-id %q, already used by %s", name, id, prev)
+		}
+		seen[id] = name
+	}
+}
+
+func TestRefMismatch(t *testing.T) {
+	t.Parallel()
+	noID := testLead()
+	noID.ID = ""
+	tests := []struct {
+		name string
+		call func(ctx context.Context, c *Client) error
+	}{
+		{"update, another driver's ref", func(ctx context.Context, c *Client) error { return c.Update(ctx, testLead(), "4711") }},
+		{"update, empty ref", func(ctx context.Context, c *Client) error { return c.Update(ctx, testLead(), "") }},
+		{"update, no lead id", func(ctx context.Context, c *Client) error { return c.Update(ctx, noID, "") }},
+		{"erase, another lead's ref", func(ctx context.Context, c *Client) error {
+			return c.Erase(ctx, testLead().ID, "01964c2e-7b1a-7cc3-9f7e-3a1d2b4c5d6f")
+		}},
+		{"erase, no lead id", func(ctx context.Context, c *Client) error { return c.Erase(ctx, "", "") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rc := newReceiver(t, nil)
+			c := newClient(t, rc.URL, specSecret, 0)
+			err := tt.call(t.Context(), c)
+			if got := integrations.KindOf(err); got != integrations.Permanent {
+				t.Errorf("= %v (kind %v), want a permanent error", err, got)
+			}
+			if n := len(rc.requests()); n != 0 {
+				t.Errorf("receiver got %d requests, want 0", n)
+			}
+		})
+	}
+}
+
+func TestCanceled(t *testing.T) {
+	t.Parallel()
+	for _, op := range ops {
+		t.Run(op.name, func(t *testing.T) {
+			t.Parallel()
+			rc := newReceiver(t, nil)
+			c := newClient(t, rc.URL+"/in?token=s3cr3tT0kenXYZ", specSecret, 0)
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			err := op.call(ctx, c)
+			if !errors.Is(err, context.Canceled) || integrations.KindOf(err) != integrations.Temporary {
+				t.Errorf("%s with a cancelled context = %v, want a temporary error wrapping context.Canceled", op.name, err)
+			}
+			if n := len(rc.requests()); n != 0 {
+				t.Errorf("receiver got %d requests, want 0", n)
+			}
+			assertClean(t, err, rc.URL)
+		})
+	}
+}
+
+// consumer is a fake CRM behind a Standard Webhooks endpoint, doing what the
+// spec asks of a receiver: verify the signature, skip a webhook-id already
+// processed, then apply the event to its leads.
+type consumer struct {
+	mu      sync.Mutex
+	seen    map[string]bool
+	leads   map[string]crm.Lead
+	applied int // events acted on, duplicates not counted
+}
+
+func (cs *consumer) handle(w http.ResponseWriter, r *http.Request, body []byte) {
+	if err := Verify(specSecret, r.Header, body, time.Minute, time.Now()); err != nil {
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	var ev struct {
+		Type string          `json:"type"`
+		Data json.RawMessage `json:"data"`
+	}
+	var l crm.Lead
+	if json.Unmarshal(body, &ev) != nil || json.Unmarshal(ev.Data, &l) != nil || l.ID == "" {
+		http.Error(w, "bad event", http.StatusBadRequest)
+		return
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	id := r.Header.Get("webhook-id")
+	if cs.seen[id] {
+		w.WriteHeader(http.StatusNoContent) // already done: acknowledge, do nothing
+		return
+	}
+	cs.seen[id] = true
+	switch ev.Type {
+	case EventLeadCreated, EventLeadUpdated:
+		cs.leads[l.ID] = l
+	case EventLeadErased:
+		delete(cs.leads, l.ID)
+	default:
+		http.Error(w, "unknown event", http.StatusBadRequest)
+		return
+	}
+	cs.applied++
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (cs *consumer) state() (map[string]crm.Lead, int) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return maps.Clone(cs.leads), cs.applied
+}
+
+func TestConsumerSeesEachEventOnce(t *testing.T) {
+	t.Parallel()
+	cs := &consumer{seen: map[string]bool{}, leads: map[string]crm.Lead{}}
+	rc := newReceiver(t, cs.handle)
+	c := newClient(t, rc.URL, specSecret, 0)
+	ctx := t.Context()
+	lead := testLead()
+
+	check := func(step string, wantLeads, wantApplied int) {
+		t.Helper()
+		leads, applied := cs.state()
+		if len(leads) != wantLeads || applied != wantApplied {
+			t.Errorf("after %s: %d leads, %d events applied; want %d and %d", step, len(leads), applied, wantLeads, wantApplied)
+		}
+	}
+
+	// A crash between "the CRM accepted it" and "we recorded it": the task
+	// runs again and pushes the same lead a second time.
+	r1, err := c.Push(ctx, lead)
+	if err != nil {
+		t.Fatalf("Push: %v", err)
+	}
+	r2, err := c.Push(ctx, lead)
+	if err != nil {
+		t.Fatalf("Push again: %v", err)
+	}
+	if r1 != r2 || r1.Ref != lead.ID {
+		t.Errorf("receipts %+v and %+v, want the same, with Ref %q", r1, r2, lead.ID)
+	}
+	check("a push and its retry", 1, 1)
+
+	fixed := lead
+	fixed.Name = "Test Testova"
+	c.now = func() time.Time { return time.Now() }
+	if err := c.Update(ctx, fixed, r1.Ref); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	c.now = func() time.Time { return time.Now().Add(30 * time.Second) } // the retry comes later
+	if err := c.Update(ctx, fixed, r1.Ref); err != nil {
+		t.Fatalf("Update again: %v", err)
+	}
+	check("an update and its retry", 1, 2)
+	if leads, _ := cs.state(); leads[lead.ID].Name != "Test Testova" {
+		t.Errorf("name in the CRM = %q, want the rectified one", leads[lead.ID].Name)
+	}
+
+	fixed.Email = "test.testova@example.com"
+	if err := c.Update(ctx, fixed, r1.Ref); err != nil {
+		t.Fatalf("second Update: %v", err)
+	}
+	check("a second, different update", 1, 3)
+
+	for range 2 {
+		if err := c.Erase(ctx, lead.ID, r1.Ref); err != nil {
+			t.Fatalf("Erase: %v", err)
+		}
+	}
+	check("an erasure and its retry", 0, 4)
 }

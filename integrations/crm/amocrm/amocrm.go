@@ -1,0 +1,359 @@
+// Package amocrm is the CRM driver for amoCRM (and Kommo, its international
+// edition) through API v4 with a long-lived token.
+//
+// It follows amoCRM's own documentation (the Kommo pages are the same API in
+// English):
+//
+//   - leads: https://www.amocrm.ru/developers/content/crm_platform/leads-api
+//     (GET /api/v4/leads?query=…, GET /api/v4/leads/{id}?with=contacts,
+//     PATCH /api/v4/leads/{id}) and POST /api/v4/leads/complex,
+//     https://developers.kommo.com/reference/complex-leads
+//   - contacts and companies: https://www.amocrm.ru/developers/content/crm_platform/contacts-api
+//     (PATCH /api/v4/contacts/{id}, PATCH /api/v4/companies/{id})
+//   - notes: https://www.amocrm.ru/developers/content/crm_platform/events-and-notes
+//     (GET and POST /api/v4/leads/{id}/notes, PATCH /api/v4/leads/notes/{id})
+//   - custom field values: https://www.amocrm.ru/developers/content/crm_platform/custom-fields
+//   - errors: https://www.amocrm.ru/developers/content/api/errors (400 with
+//     "validation-errors", 401, 402 for an unpaid account, 403, and 429 beyond
+//     7 requests per second per integration)
+//
+// List endpoints answer 204 No Content, with no body, when nothing matched.
+//
+// # Idempotency
+//
+// Every lead gets leadgate's id in a text custom field of leads (
+// Config.LeadIDFieldID). Push first searches for it with the full-text query,
+// which also searches custom field values, and trusts a hit only when that
+// field holds exactly the id: the query matches substrings and other fields
+// too. The note Push adds starts with a line naming the id, so a retry after
+// a failed note sees whether it exists before adding it. amoCRM indexes new
+// leads for search within seconds; a retry sooner than that could miss the
+// lead and create a second one, which the workers' backoff makes unlikely.
+//
+// # Erasure
+//
+// amoCRM's public API has no method that deletes a lead, contact or company
+// (only the web interface can), so Erase returns crm.ErrUnsupported and the
+// erasure has to be done by hand in amoCRM.
+package amocrm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/paymtech/leadgate/integrations"
+	"github.com/paymtech/leadgate/integrations/crm"
+)
+
+// System is the name this driver gives its Receipts and errors; it is what
+// a lead's disclosure log records as the recipient.
+const System = "amocrm"
+
+// ErrConfig is what New reports for an unusable Config; the message says
+// which setting is wrong and never quotes the token.
+var ErrConfig = errors.New("amocrm: invalid configuration")
+
+// Config is how to reach one amoCRM account.
+type Config struct {
+	// BaseURL is the account's address: https://{subdomain}.amocrm.ru or
+	// https://{subdomain}.kommo.com, with no path.
+	BaseURL string
+	// Token is a long-lived token of a private integration, sent as
+	// "Authorization: Bearer <token>".
+	Token string
+	// PipelineID is the pipeline new leads go to; 0 means the account's
+	// main pipeline.
+	PipelineID int
+	// LeadIDFieldID is the id of a text custom field of leads that holds
+	// leadgate's lead id. Required: it is how a retried Push finds the lead
+	// it already created.
+	LeadIDFieldID int
+}
+
+// Client pushes leads to one amoCRM account. It is safe for concurrent use.
+type Client struct {
+	base        string // scheme://host, without a trailing slash
+	token       string
+	pipelineID  int
+	leadIDField int
+	client      *http.Client
+}
+
+// New checks cfg and returns a Client using client for every call; a nil
+// client means integrations.NewHTTPClient(0). It makes no call itself.
+func New(cfg Config, client *http.Client) (*Client, error) {
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
+		u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.Trim(u.Path, "/") != "" {
+		return nil, fmt.Errorf("%w: BaseURL must be the account address, like https://example.amocrm.ru, with no path", ErrConfig)
+	}
+	// A space or control character would let the token split the header;
+	// net/http would refuse it on every call, so refuse it once here.
+	if cfg.Token == "" || strings.ContainsFunc(cfg.Token, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return nil, fmt.Errorf("%w: Token is empty or contains spaces or control characters", ErrConfig)
+	}
+	if cfg.PipelineID < 0 {
+		return nil, fmt.Errorf("%w: PipelineID must be 0 (main pipeline) or a pipeline id", ErrConfig)
+	}
+	if cfg.LeadIDFieldID <= 0 {
+		return nil, fmt.Errorf("%w: LeadIDFieldID must be the id of a text custom field of leads", ErrConfig)
+	}
+	if client == nil {
+		client = integrations.NewHTTPClient(0)
+	}
+	return &Client{
+		base:        u.Scheme + "://" + u.Host,
+		token:       cfg.Token,
+		pipelineID:  cfg.PipelineID,
+		leadIDField: cfg.LeadIDFieldID,
+		client:      client,
+	}, nil
+}
+
+// Operations, as *integrations.Error values name them.
+const (
+	opSearch        = "leads.search"
+	opCreate        = "leads.complex"
+	opGetLead       = "leads.get"
+	opUpdateLead    = "leads.update"
+	opUpdateContact = "contacts.update"
+	opUpdateCompany = "companies.update"
+	opListNotes     = "notes.list"
+	opAddNote       = "notes.add"
+	opUpdateNote    = "notes.update"
+)
+
+// Search paging: amoCRM returns at most 250 entities a page. The query
+// matches substrings, so a few unrelated leads may come back, but more than
+// maxSearchPages pages of them means something is off; Push then refuses
+// rather than risk a duplicate.
+const (
+	pageLimit      = 250
+	maxSearchPages = 4
+)
+
+// Push creates the lead in amoCRM, with its contact (and company, for a legal
+// entity) and a note, and returns Receipt{System: "amocrm", Ref: <lead id>,
+// URL: <lead card>}. If a lead holding l.ID already exists — a retry after
+// a crash, or after the note failed — Push adds the note if it is missing and
+// returns that lead's Receipt instead.
+//
+// Failures are *integrations.Error values with System "amocrm". A failure
+// after the lead was created still leaves Push safe to retry.
+func (c *Client) Push(ctx context.Context, l crm.Lead) (crm.Receipt, error) {
+	if l.ID == "" {
+		return crm.Receipt{}, &integrations.Error{System: System, Op: opCreate, Code: "lead without id", Kind: integrations.Permanent}
+	}
+	id, err := c.findLead(ctx, l.ID)
+	if err != nil {
+		return crm.Receipt{}, err
+	}
+	if id == 0 {
+		if id, err = c.createLead(ctx, l); err != nil {
+			return crm.Receipt{}, err
+		}
+		// A lead created a moment ago has no notes to look through.
+		if err := c.addNote(ctx, id, noteText(l)); err != nil {
+			return crm.Receipt{}, err
+		}
+		return c.receipt(id), nil
+	}
+	noteID, err := c.findNote(ctx, id, l.ID)
+	if err != nil {
+		return crm.Receipt{}, err
+	}
+	if noteID == 0 {
+		if err := c.addNote(ctx, id, noteText(l)); err != nil {
+			return crm.Receipt{}, err
+		}
+	}
+	return c.receipt(id), nil
+}
+
+// receipt is the Receipt of amoCRM lead id.
+func (c *Client) receipt(id int) crm.Receipt {
+	ref := strconv.Itoa(id)
+	return crm.Receipt{System: System, Ref: ref, URL: c.base + "/leads/detail/" + ref}
+}
+
+// findLead returns the id of the lead whose leadgate-id field holds exactly
+// leadgateID, or 0 when there is none.
+func (c *Client) findLead(ctx context.Context, leadgateID string) (int, error) {
+	for page := 1; page <= maxSearchPages; page++ {
+		q := url.Values{"query": {leadgateID}, "limit": {strconv.Itoa(pageLimit)}, "page": {strconv.Itoa(page)}}
+		var res leadsPage
+		found, err := c.call(ctx, opSearch, http.MethodGet, "/api/v4/leads", q, nil, &res)
+		if err != nil || !found {
+			return 0, err
+		}
+		for _, ld := range res.Embedded.Leads {
+			if ld.holds(c.leadIDField, leadgateID) {
+				return ld.ID, nil
+			}
+		}
+		if res.Links.Next == nil {
+			return 0, nil
+		}
+	}
+	return 0, &integrations.Error{System: System, Op: opSearch, Code: "too many search matches", Kind: integrations.Permanent}
+}
+
+// createLead adds l with its contact (and company) in one call and returns
+// the new lead's id.
+func (c *Client) createLead(ctx context.Context, l crm.Lead) (int, error) {
+	var res []complexResult
+	if _, err := c.call(ctx, opCreate, http.MethodPost, "/api/v4/leads/complex", nil, []complexLead{c.newLead(l)}, &res); err != nil {
+		return 0, err
+	}
+	if len(res) != 1 || res[0].ID <= 0 {
+		// Whether amoCRM created anything is unknown; a retry searches first.
+		return 0, &integrations.Error{System: System, Op: opCreate, Code: "unreadable response", Kind: integrations.Temporary}
+	}
+	return res[0].ID, nil
+}
+
+// newLead is the body of l's lead in POST /api/v4/leads/complex.
+func (c *Client) newLead(l crm.Lead) complexLead {
+	tags := make([]tag, 0, 2+len(l.Products))
+	for _, name := range tagNames(l) {
+		tags = append(tags, tag{Name: name})
+	}
+	var companies []company
+	if l.EntityType == entityLegal && l.Name != "" {
+		companies = []company{{Name: l.Name}}
+	}
+	return complexLead{
+		Name:              title(l),
+		PipelineID:        c.pipelineID,
+		ResponsibleUserID: responsibleUser(l.Assignment),
+		CustomFieldsValues: []customField{
+			{FieldID: c.leadIDField, Values: []fieldValue{{Value: l.ID}}},
+		},
+		Embedded: complexEmbedded{
+			Tags:      tags,
+			Contacts:  []contact{{Name: l.Name, CustomFieldsValues: contactFields(l)}},
+			Companies: companies,
+		},
+	}
+}
+
+// responsibleUser is the amoCRM user id routing chose, or 0 (the account's
+// default) when there is none or it is not an amoCRM id.
+func responsibleUser(a *crm.Assignment) int {
+	if a == nil {
+		return 0
+	}
+	id, err := strconv.Atoi(a.CRMUserID)
+	if err != nil || id <= 0 {
+		return 0
+	}
+	return id
+}
+
+// contactFields are the phone and email of a contact, as work numbers and
+// addresses. Sending a field replaces all its values, which is what Update
+// wants too.
+func contactFields(l crm.Lead) []customField {
+	var fields []customField
+	if l.Phone != "" {
+		fields = append(fields, customField{FieldCode: "PHONE", Values: []fieldValue{{Value: l.Phone, EnumCode: "WORK"}}})
+	}
+	if l.Email != "" {
+		fields = append(fields, customField{FieldCode: "EMAIL", Values: []fieldValue{{Value: l.Email, EnumCode: "WORK"}}})
+	}
+	return fields
+}
+
+// findNote returns the id of the note Push added to lead id for leadgateID,
+// or 0 when there is none. Only the oldest page of text notes is read: the
+// note is added right after the lead is created, long before a salesperson
+// could write 250 notes.
+func (c *Client) findNote(ctx context.Context, id int, leadgateID string) (int, error) {
+	q := url.Values{"filter[note_type][]": {noteTypeCommon}, "order[id]": {"asc"}, "limit": {strconv.Itoa(pageLimit)}}
+	var res notesPage
+	found, err := c.call(ctx, opListNotes, http.MethodGet, "/api/v4/leads/"+strconv.Itoa(id)+"/notes", q, nil, &res)
+	if err != nil || !found {
+		return 0, err
+	}
+	for _, n := range res.Embedded.Notes {
+		if n.NoteType == noteTypeCommon && isNoteFor(n.Params.Text, leadgateID) {
+			return n.ID, nil
+		}
+	}
+	return 0, nil
+}
+
+// addNote adds a text note to lead id.
+func (c *Client) addNote(ctx context.Context, id int, text string) error {
+	body := []note{{NoteType: noteTypeCommon, Params: noteParams{Text: text}}}
+	_, err := c.call(ctx, opAddNote, http.MethodPost, "/api/v4/leads/"+strconv.Itoa(id)+"/notes", nil, body, nil)
+	return err
+}
+
+// Update overwrites what lead ref holds about the person with l: the main
+// contact's name, phone and email, the lead's title, the company's name (legal
+// entities) and the note Push added (which carries the language to answer
+// in). It first checks that ref is the lead of l.ID, so a wrong ref never
+// overwrites someone else's contact.
+func (c *Client) Update(ctx context.Context, l crm.Lead, ref string) error {
+	id, err := strconv.Atoi(ref)
+	if err != nil || id <= 0 {
+		return &integrations.Error{System: System, Op: opGetLead, Code: "invalid ref", Kind: integrations.Permanent}
+	}
+	if l.ID == "" {
+		return &integrations.Error{System: System, Op: opGetLead, Code: "lead without id", Kind: integrations.Permanent}
+	}
+	leadPath := "/api/v4/leads/" + strconv.Itoa(id)
+	var ld lead
+	found, err := c.call(ctx, opGetLead, http.MethodGet, leadPath, url.Values{"with": {"contacts"}}, nil, &ld)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return &integrations.Error{System: System, Op: opGetLead, Status: http.StatusNoContent, Code: "lead not found", Kind: integrations.Permanent}
+	}
+	if !ld.holds(c.leadIDField, l.ID) {
+		return &integrations.Error{System: System, Op: opGetLead, Code: "lead of another request", Kind: integrations.Permanent}
+	}
+	contactID := ld.mainContact()
+	if contactID == 0 {
+		return &integrations.Error{System: System, Op: opGetLead, Code: "lead without contact", Kind: integrations.Permanent}
+	}
+
+	patch := contact{Name: l.Name, CustomFieldsValues: contactFields(l)}
+	if _, err := c.call(ctx, opUpdateContact, http.MethodPatch, "/api/v4/contacts/"+strconv.Itoa(contactID), nil, patch, nil); err != nil {
+		return err
+	}
+	if _, err := c.call(ctx, opUpdateLead, http.MethodPatch, leadPath, nil, leadPatch{Name: title(l)}, nil); err != nil {
+		return err
+	}
+	if l.EntityType == entityLegal && l.Name != "" && len(ld.Embedded.Companies) > 0 {
+		path := "/api/v4/companies/" + strconv.Itoa(ld.Embedded.Companies[0].ID)
+		if _, err := c.call(ctx, opUpdateCompany, http.MethodPatch, path, nil, company{Name: l.Name}, nil); err != nil {
+			return err
+		}
+	}
+
+	noteID, err := c.findNote(ctx, id, l.ID)
+	if err != nil {
+		return err
+	}
+	if noteID == 0 {
+		return c.addNote(ctx, id, noteText(l))
+	}
+	edit := note{NoteType: noteTypeCommon, Params: noteParams{Text: noteText(l)}}
+	_, err = c.call(ctx, opUpdateNote, http.MethodPatch, "/api/v4/leads/notes/"+strconv.Itoa(noteID), nil, edit, nil)
+	return err
+}
+
+// Erase returns crm.ErrUnsupported: amoCRM's API cannot delete leads,
+// contacts or companies, so the person's data must be removed by hand in
+// amoCRM's interface.
+func (c *Client) Erase(ctx context.Context, leadID, ref string) error {
+	return crm.ErrUnsupported
+}
