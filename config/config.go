@@ -81,6 +81,7 @@ type Config struct {
 	AmoCRMBaseURL      string
 	AmoCRMToken        string
 	AmoCRMPipelineID   int
+	AmoCRMLeadIDField  int // id of the amoCRM lead custom field holding leadgate's lead id
 	CRMWebhookURL      string
 	CRMWebhookSecret   string
 
@@ -184,6 +185,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.AmoCRMBaseURL = r.str("AMOCRM_BASE_URL", "")
 	c.AmoCRMToken = r.str("AMOCRM_TOKEN", "")
 	c.AmoCRMPipelineID = r.int("AMOCRM_PIPELINE_ID", 0, 0, 1<<31-1)
+	c.AmoCRMLeadIDField = r.int("AMOCRM_LEAD_ID_FIELD_ID", 0, 0, 1<<31-1)
 	c.CRMWebhookURL = r.str("CRM_WEBHOOK_URL", "")
 	c.CRMWebhookSecret = r.str("CRM_WEBHOOK_SECRET", "")
 
@@ -228,8 +230,17 @@ func (c *Config) validateDrivers() error {
 		if c.CRMWebhookURL == "" || !strings.HasPrefix(c.CRMWebhookSecret, "whsec_") {
 			return errors.New("CRM_DRIVER=webhook needs CRM_WEBHOOK_URL and a CRM_WEBHOOK_SECRET starting with whsec_")
 		}
-	case "bitrix24", "amocrm":
-		return fmt.Errorf("CRM_DRIVER=%s is not available in this version; use webhook or file", c.CRMDriver)
+	case "bitrix24":
+		if !strings.HasPrefix(c.Bitrix24WebhookURL, "https://") && !strings.HasPrefix(c.Bitrix24WebhookURL, "http://") {
+			return errors.New("CRM_DRIVER=bitrix24 needs BITRIX24_WEBHOOK_URL (https://{portal}/rest/{user}/{secret}/)")
+		}
+	case "amocrm":
+		if c.AmoCRMBaseURL == "" || c.AmoCRMToken == "" || c.AmoCRMLeadIDField == 0 {
+			return errors.New("CRM_DRIVER=amocrm needs AMOCRM_BASE_URL, AMOCRM_TOKEN and AMOCRM_LEAD_ID_FIELD_ID")
+		}
+	}
+	if (c.TelegramBotToken == "") != (c.TelegramChatID == "") {
+		return errors.New("TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID go together: set both or neither")
 	}
 	if c.MailDriver == "sendgrid" && c.SendGridAPIKey == "" {
 		return errors.New("MAIL_DRIVER=sendgrid needs SENDGRID_API_KEY")

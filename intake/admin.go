@@ -2,7 +2,10 @@ package intake
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"slices"
+	"strconv"
 	"time"
 )
 
@@ -33,40 +36,121 @@ func (s *Server) admin(role string, next http.HandlerFunc) http.Handler {
 
 // leadView is a lead as the sales team reads it.
 type leadView struct {
-	ID         string     `json:"id"`
-	State      State      `json:"state"`
-	EntityType string     `json:"entity_type"`
-	Name       string     `json:"name,omitempty"`
-	Phone      string     `json:"phone"`
-	Email      string     `json:"email"`
-	TaxID      string     `json:"tax_id,omitempty"`
-	Products   []string   `json:"products,omitempty"`
-	Message    string     `json:"message,omitempty"`
-	Lang       string     `json:"lang"`
-	Consent    Consent    `json:"consent"`
-	Metadata   Metadata   `json:"metadata"`
-	CreatedAt  time.Time  `json:"created_at"`
-	UpdatedAt  time.Time  `json:"updated_at"`
-	Route      Route      `json:"route"`
-	Transfers  []Transfer `json:"transfers"`
+	ID         string      `json:"id"`
+	State      State       `json:"state"`
+	EntityType string      `json:"entity_type"`
+	Name       string      `json:"name,omitempty"`
+	Phone      string      `json:"phone"`
+	Email      string      `json:"email"`
+	TaxID      string      `json:"tax_id,omitempty"`
+	Products   []string    `json:"products,omitempty"`
+	Message    string      `json:"message,omitempty"`
+	Lang       string      `json:"lang"`
+	Consent    Consent     `json:"consent"`
+	Metadata   Metadata    `json:"metadata"`
+	CreatedAt  time.Time   `json:"created_at"`
+	UpdatedAt  time.Time   `json:"updated_at"`
+	Risk       Risk        `json:"risk"`
+	Released   bool        `json:"released,omitempty"`
+	Assignment *Assignment `json:"assignment,omitempty"`
+	Route      Route       `json:"route"`
+	Transfers  []Transfer  `json:"transfers"`
+}
+
+func viewOf(l *Lead) leadView {
+	transfers := l.Transfers
+	if transfers == nil {
+		transfers = []Transfer{}
+	}
+	return leadView{ID: l.ID, State: l.State, EntityType: l.EntityType, Name: l.Name,
+		Phone: l.Phone, Email: l.Email, TaxID: l.TaxID, Products: l.Products, Message: l.Message, Lang: l.Lang,
+		Consent: l.Consent, Metadata: l.Meta, CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, Risk: l.Risk,
+		Released: l.Released, Assignment: l.Assignment, Route: l.Route, Transfers: transfers}
+}
+
+// adminError answers an error of an admin route.
+func (s *Server) adminError(w http.ResponseWriter, op string, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		s.log.Error(op, "err", err)
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal"})
+		return
+	}
+	body := map[string]any{"error": string(e.Code), "message": e.Message}
+	if e.Code == EUnavailable {
+		s.log.Error(op, "err", err)
+	}
+	writeJSON(w, statusOf(e.Code), body)
+}
+
+// listLeads answers GET /v1/admin/leads?state=&since=&cursor=&limit=: leads
+// in a state (any state when empty), newest first.
+func (s *Server) listLeads(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	st := State(q.Get("state"))
+	if st != "" && !slices.Contains(States, st) {
+		s.adminError(w, "list leads", &Error{Code: EInvalid, Message: "state must be one of received, routed, review, failed, blocked"})
+		return
+	}
+	var since time.Time
+	if v := q.Get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			if t, err = time.Parse(time.DateOnly, v); err != nil {
+				s.adminError(w, "list leads", &Error{Code: EInvalid, Message: "since must be RFC 3339 (2026-01-31T00:00:00Z) or a date (2026-01-31)"})
+				return
+			}
+		}
+		since = t
+	}
+	limit := 50
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 200 {
+			s.adminError(w, "list leads", &Error{Code: EInvalid, Message: "limit must be 1 to 200"})
+			return
+		}
+		limit = n
+	}
+	page, err := s.store.List(r.Context(), st, since, q.Get("cursor"), limit)
+	if err != nil {
+		s.adminError(w, "list leads", err)
+		return
+	}
+	views := make([]leadView, len(page.Leads))
+	for i, l := range page.Leads {
+		views[i] = viewOf(l)
+	}
+	body := map[string]any{"leads": views}
+	if page.Next != "" {
+		body["next_cursor"] = page.Next
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// redrive answers POST /v1/admin/leads/{id}/redrive: a failed lead is routed
+// again, a lead held for review is released to sales.
+func (s *Server) redrive(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	prev, err := s.store.Redrive(r.Context(), id)
+	if err != nil {
+		s.adminError(w, "redrive lead", err)
+		return
+	}
+	holder, _ := Holder(r.Context())
+	s.log.Info("lead redriven", "lead", id, "from", prev, "by", holder.Name)
+	if err := s.queue.EnqueueLead(r.Context(), id); err != nil {
+		// The lead is received again: the sweeper queues it within minutes.
+		s.log.Error("redrive: requeue failed; the sweeper will queue the lead", "lead", id, "err", err)
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "state": string(Received), "previous": string(prev)})
 }
 
 func (s *Server) getLead(w http.ResponseWriter, r *http.Request) {
 	l, err := s.store.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
-		code := ErrorCode(err)
-		if code == "" {
-			s.log.Error("load lead", "lead", r.PathValue("id"), "err", err)
-		}
-		writeJSON(w, statusOf(code), map[string]string{"error": string(code)})
+		s.adminError(w, "load lead", err)
 		return
 	}
-	transfers := l.Transfers
-	if transfers == nil {
-		transfers = []Transfer{}
-	}
-	writeJSON(w, http.StatusOK, leadView{ID: l.ID, State: l.State, EntityType: l.EntityType, Name: l.Name,
-		Phone: l.Phone, Email: l.Email, TaxID: l.TaxID, Products: l.Products, Message: l.Message, Lang: l.Lang,
-		Consent: l.Consent, Metadata: l.Meta, CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, Route: l.Route,
-		Transfers: transfers})
+	writeJSON(w, http.StatusOK, viewOf(l))
 }

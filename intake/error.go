@@ -20,6 +20,7 @@ const (
 	ERateLimited     Code = "rate_limited"
 	EUnavailable     Code = "unavailable"
 	ENotFound        Code = "not_found"
+	EConflict        Code = "conflict"
 	EUnauthorized    Code = "unauthorized"
 	EForbidden       Code = "forbidden"
 )

@@ -65,7 +65,9 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /thanks", s.thanksPage)
 	mux.HandleFunc("POST /v1/leads", s.submit)
 	mux.HandleFunc("OPTIONS /v1/leads", s.preflight)
+	mux.Handle("GET /v1/admin/leads", s.admin("sales", s.listLeads))
 	mux.Handle("GET /v1/admin/leads/{id}", s.admin("sales", s.getLead))
+	mux.Handle("POST /v1/admin/leads/{id}/redrive", s.admin("sales", s.redrive))
 }
 
 func (s *Server) lang(r *http.Request) templates.Lang {
@@ -87,7 +89,8 @@ func (s *Server) thanksPage(w http.ResponseWriter, r *http.Request) {
 // problems found, when there are any.
 func (s *Server) renderForm(w http.ResponseWriter, status int, lang templates.Lang, f *Form, fields FieldErrors, notice string) {
 	page := templates.FormPage{Lang: lang, Action: "/v1/leads", Path: "/", Values: map[string]string{"lang": string(lang)},
-		Errors: map[string]string{}, Notice: notice, PolicyURL: s.opts.PolicyURL, PolicyVersion: s.opts.PolicyVersion}
+		Errors: map[string]string{}, Notice: notice, PolicyURL: s.opts.PolicyURL, PolicyVersion: s.opts.PolicyVersion,
+		FormToken: s.store.keys.formToken(s.now())}
 	for name, p := range fields {
 		page.Errors[name] = templates.Message(lang, p.Key, p.Args...)
 	}
@@ -178,6 +181,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		sub.Lang = string(lang)
 	}
 	app := s.application(r, sub)
+	app.Observed = s.observe(r, f)
 	adm, err := s.store.Accept(r.Context(), app)
 	if err != nil {
 		s.fail(w, lang, browser, f, err)
@@ -229,6 +233,16 @@ func (s *Server) application(r *http.Request, sub *Submission) Application {
 		PerIP:          s.opts.PerIP,
 		PerEmail:       s.opts.PerEmail,
 	}
+}
+
+// observe notes what the anti-fraud score looks at; the store adds the
+// repeat counts.
+func (s *Server) observe(r *http.Request, f *Form) Observed {
+	o := Observed{HoneypotNearMiss: f.Website != "", ScriptRan: f.Timezone != "", BrowserPost: wantsHTML(r)}
+	if f.FormToken != "" {
+		o.FormAge, o.FormTokenInvalid = s.store.keys.formTokenAge(f.FormToken, s.now())
+	}
+	return o
 }
 
 func truncate(s string, n int) string {
@@ -290,7 +304,8 @@ func decodeForm(w http.ResponseWriter, r *http.Request) (*Form, error) {
 		Lang: v.Get("lang"), ConsentProcessing: ParseFlag(v.Get("consent_processing")),
 		ConsentMarketing: ParseFlag(v.Get("consent_marketing")), PageURL: v.Get("page_url"),
 		Timezone: v.Get("timezone"), UTMSource: v.Get("utm_source"), UTMMedium: v.Get("utm_medium"),
-		UTMCampaign: v.Get("utm_campaign"), RedirectURL: v.Get("redirect_url"), Website: v.Get("website")}
+		UTMCampaign: v.Get("utm_campaign"), RedirectURL: v.Get("redirect_url"), FormToken: v.Get("form_token"),
+		Website: v.Get("website")}
 	return f, nil
 }
 
@@ -313,6 +328,8 @@ func statusOf(code Code) int {
 		return http.StatusServiceUnavailable
 	case ENotFound:
 		return http.StatusNotFound
+	case EConflict:
+		return http.StatusConflict
 	case EUnauthorized:
 		return http.StatusUnauthorized
 	}

@@ -392,3 +392,96 @@ func TestClientIP(t *testing.T) {
 		}
 	}
 }
+
+func adminDo(t *testing.T, method, url, token string) (*http.Response, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	return resp, m
+}
+
+func TestAdminListAndRedrive(t *testing.T) {
+	t.Parallel()
+	f := setupHTTP(t)
+	id := decode(t, post(t, f.url, "application/json", validJSON, nil))["id"].(string)
+	f.store.Transition(context.Background(), id, Transition{From: Received, To: Failed, Route: Route{Error: "webhook push: HTTP 422"}})
+
+	resp, body := adminDo(t, http.MethodGet, f.url+"/v1/admin/leads?state=failed", salesToken)
+	leads, _ := body["leads"].([]any)
+	if resp.StatusCode != 200 || len(leads) != 1 || leads[0].(map[string]any)["id"] != id {
+		t.Fatalf("failed leads = %d %v", resp.StatusCode, body)
+	}
+	if route := leads[0].(map[string]any)["route"].(map[string]any); route["error"] != "webhook push: HTTP 422" {
+		t.Fatalf("listed route = %v, want the failure reason", route)
+	}
+	for _, bad := range []string{"?state=lost", "?since=yesterday", "?limit=0", "?cursor=x"} {
+		if resp, _ := adminDo(t, http.MethodGet, f.url+"/v1/admin/leads"+bad, salesToken); resp.StatusCode != 422 {
+			t.Errorf("list%s = %d, want 422", bad, resp.StatusCode)
+		}
+	}
+	if resp, _ := adminDo(t, http.MethodPost, f.url+"/v1/admin/leads/"+id+"/redrive", marketingToken); resp.StatusCode != 403 {
+		t.Fatalf("redrive by marketing = %d, want 403", resp.StatusCode)
+	}
+	resp, body = adminDo(t, http.MethodPost, f.url+"/v1/admin/leads/"+id+"/redrive", salesToken)
+	if resp.StatusCode != 202 || body["previous"] != "failed" || body["state"] != "received" {
+		t.Fatalf("redrive = %d %v", resp.StatusCode, body)
+	}
+	if q := f.queue.enqueued(); len(q) != 2 || q[1] != id {
+		t.Fatalf("queue after redrive = %v, want the lead queued again", q)
+	}
+	if resp, _ := adminDo(t, http.MethodPost, f.url+"/v1/admin/leads/"+id+"/redrive", salesToken); resp.StatusCode != 409 {
+		t.Fatalf("second redrive = %d, want 409 (the lead is received)", resp.StatusCode)
+	}
+	if resp, _ := adminDo(t, http.MethodPost, f.url+"/v1/admin/leads/unknown/redrive", salesToken); resp.StatusCode != 404 {
+		t.Fatalf("redrive of an unknown lead = %d, want 404", resp.StatusCode)
+	}
+}
+
+func TestSubmitObservesAntiFraudSignals(t *testing.T) {
+	t.Parallel()
+	f := setupHTTP(t)
+	resp, err := http.Get(f.url + "/?lang=en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	_, rest, ok := strings.Cut(string(page), `name="form_token" value="`)
+	token, _, _ := strings.Cut(rest, `"`)
+	if !ok || token == "" {
+		t.Fatal("the form page carries no form_token")
+	}
+	f.clock.Add(1500 * time.Millisecond)
+	observed := func(phone string, form url.Values) Observed {
+		t.Helper()
+		form.Set("phone", phone)
+		resp := post(t, f.url, "application/x-www-form-urlencoded", form.Encode(), map[string]string{"Accept": "text/html"})
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("post = %d", resp.StatusCode)
+		}
+		q := f.queue.enqueued()
+		l, err := f.store.Get(context.Background(), q[len(q)-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.Observed
+	}
+	form := url.Values{"entity_type": {"legal_entity"}, "email": {"test@example.com"}, "consent_processing": {"on"},
+		"form_token": {token}, "timezone": {"Asia/Almaty"}}
+	if o := observed("+77010000011", form); o.FormAge != 1500*time.Millisecond || o.FormTokenInvalid || !o.ScriptRan || !o.BrowserPost {
+		t.Fatalf("genuine post observed %+v", o)
+	}
+	form.Set("form_token", "1700000000000.forged")
+	form.Del("timezone")
+	form.Set("website", "  ")
+	if o := observed("+77010000012", form); !o.FormTokenInvalid || o.ScriptRan || !o.HoneypotNearMiss {
+		t.Fatalf("forged post observed %+v", o)
+	}
+}

@@ -51,8 +51,39 @@ type Lead struct {
 	Meta       Metadata
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
+	Observed   Observed
+	Risk       Risk        // set when the lead was first assessed
+	Released   bool        // a reviewer released it to sales: the risk check is skipped
+	Assignment *Assignment // set when the lead was first assigned; nil before
 	Route      Route
 	Transfers  []Transfer
+}
+
+// Observed is what intake saw of a request for the anti-fraud score
+// (privacy policy 2.5). Nothing personal: timings, flags and counts.
+type Observed struct {
+	FormAge          time.Duration `json:"form_age"`           // page render to post; 0 when no form token came
+	FormTokenInvalid bool          `json:"form_token_invalid"` // a token came with a bad signature or an impossible age
+	HoneypotNearMiss bool          `json:"honeypot_near_miss"` // the honeypot came filled with whitespace only
+	ScriptRan        bool          `json:"script_ran"`         // the page's script filled the timezone
+	BrowserPost      bool          `json:"browser_post"`       // the browser's own form post, not a script's
+	SameIP           int           `json:"same_ip"`            // accepted requests from the IP in 24 h, this one included
+	SameEmail        int           `json:"same_email"`         // … from the person
+	SameTaxID        int           `json:"same_tax_id"`        // … naming the BIN/IIN; 0 without one
+}
+
+// Risk is a lead's anti-fraud score, 0–100, and the signals that raised it.
+type Risk struct {
+	Score   int      `json:"score"`
+	Signals []string `json:"signals,omitempty"`
+}
+
+// Assignment is who in sales gets the lead, as the routing rules decided.
+type Assignment struct {
+	Rule      string `json:"rule"`
+	Team      string `json:"team"`
+	Owner     string `json:"owner"`
+	CRMUserID string `json:"crm_user_id,omitempty"`
 }
 
 // Consent is the proof an auditor asks for: what the person agreed to, under
@@ -89,6 +120,7 @@ type Route struct {
 	Since  time.Time `json:"since"`            // when the current attempt began; retries stop RETRY_MAX_AGE later
 	System string    `json:"system,omitempty"` // CRM driver that took it
 	Ref    string    `json:"ref,omitempty"`    // the CRM's reference
+	URL    string    `json:"url,omitempty"`    // a link to the lead in the CRM
 	At     time.Time `json:"at,omitzero"`
 	Error  string    `json:"error,omitempty"` // why it failed; never personal data
 }
@@ -102,8 +134,9 @@ type Transfer struct {
 	Ref       string    `json:"ref,omitempty"`
 }
 
-// Queue hands an accepted lead to the workers. Enqueuing the same id twice
-// must be harmless.
+// Queue hands an accepted lead to the workers.
 type Queue interface {
+	// EnqueueLead queues the lead's routing. Enqueuing the same id twice is
+	// harmless, and a lead routed before (a redrive) is queued again.
 	EnqueueLead(ctx context.Context, id string) error
 }

@@ -10,6 +10,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+	"time"
 )
 
 // Keys protects personal data at rest: AES-256-GCM for the values, and an
@@ -95,4 +98,30 @@ func (k *Keys) Index(kind string, parts ...string) string {
 		m.Write([]byte(p))
 	}
 	return hex.EncodeToString(m.Sum(nil)[:20])
+}
+
+// formTokenMaxAge is how old a form page may be when posted; older tokens
+// count as invalid (a replayed page, or a bot reusing one token).
+const formTokenMaxAge = 24 * time.Hour
+
+// formToken stamps a form page with its render time, signed so a bot cannot
+// make its own: "<unix ms>.<mac>".
+func (k *Keys) formToken(now time.Time) string {
+	ms := strconv.FormatInt(now.UnixMilli(), 10)
+	return ms + "." + k.Index("form-token", ms)
+}
+
+// formTokenAge returns how long ago a token's page was rendered, or invalid
+// when it is forged, from the future or older than formTokenMaxAge.
+func (k *Keys) formTokenAge(token string, now time.Time) (age time.Duration, invalid bool) {
+	ms, mac, _ := strings.Cut(token, ".")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil || !hmac.Equal([]byte(mac), []byte(k.Index("form-token", ms))) {
+		return 0, true
+	}
+	age = now.Sub(time.UnixMilli(n))
+	if age < 0 || age > formTokenMaxAge {
+		return 0, true
+	}
+	return max(age, time.Millisecond), false // 0 means "no token"
 }

@@ -25,10 +25,12 @@ const (
 	keyDedupePfx  = "lg:dedupe:"      // string: lead id of the same person+phone+entity, 24 h
 	keyIdemPfx    = "lg:idem:"        // string: "id fingerprint" per Idempotency-Key, 24 h
 	keyRatePfx    = "lg:rate:"        // counters per window, per IP hash and per email hash
+	keySeenPfx    = "lg:seen:"        // 24 h counters of accepted requests per IP, email and tax id hash: risk signals
 	keyTransfers  = ":transfers"      // list after a lead key: the disclosure log
 	keyLeads      = ":leads"          // zset after a person key: the person's lead ids
 	keyConsents   = ":consents"       // list after a person key: sealed marketing-consent events
 	replayWindow  = 24 * time.Hour    // duplicates and Idempotency-Keys are remembered this long
+	seenWindow    = 24 * time.Hour    // the window of the repeat counts in Observed
 	sealedRecord  = "pii"             // the lead hash field holding the sealed personal record
 )
 
@@ -80,7 +82,8 @@ type Application struct {
 	Submission     *Submission
 	Consent        Consent
 	Meta           Metadata
-	IdempotencyKey string // optional
+	Observed       Observed // what intake saw; the Same* counts are filled by the store
+	IdempotencyKey string   // optional
 	PerIP          Limit
 	PerEmail       Limit
 }
@@ -117,10 +120,15 @@ end
 for i, k in ipairs({KEYS[3], KEYS[4]}) do
   if redis.call('INCR', k) == 1 then redis.call('PEXPIRE', k, ARGV[5 + 2 * i]) end
 end
+local seen = {0, 0, 0}
+for i = 1, (ARGV[13] == '1') and 3 or 2 do
+  seen[i] = redis.call('INCR', KEYS[11 + i])
+  if seen[i] == 1 then redis.call('PEXPIRE', KEYS[11 + i], ARGV[12]) end
+end
 local lead, result = redis.call('GET', KEYS[2]), 'duplicate'
 if not lead then
   lead, result = id, 'accepted'
-  redis.call('HSET', KEYS[5], unpack(ARGV, 12))
+  redis.call('HSET', KEYS[5], 'same_ip', seen[1], 'same_email', seen[2], 'same_tax_id', seen[3], unpack(ARGV, 14))
   redis.call('ZADD', KEYS[6], now, id)
   redis.call('ZADD', KEYS[7], now, id)
   redis.call('ZADD', KEYS[9], now, id)
@@ -160,6 +168,14 @@ func (s *Store) Accept(ctx context.Context, a Application) (*Admission, error) {
 			PolicyVersion: a.Consent.PolicyVersion, IP: a.Consent.IP, UserAgent: a.Consent.UserAgent, PageURL: a.Consent.PageURL})
 		event = s.keys.Seal(ev, person)
 	}
+	observed, err := json.Marshal(a.Observed)
+	if err != nil {
+		return nil, err
+	}
+	seenTaxID, hasTaxID := keySeenPfx+"taxid:-", "0"
+	if sub.TaxID != "" {
+		seenTaxID, hasTaxID = keySeenPfx+"taxid:"+s.keys.Index("taxid", sub.TaxID), "1"
+	}
 	idemKey, hasIdem := keyIdemPfx+"-", "0"
 	if a.IdempotencyKey != "" {
 		idemKey, hasIdem = keyIdemPfx+s.keys.Index("idempotency", a.IdempotencyKey), "1"
@@ -172,11 +188,12 @@ func (s *Store) Accept(ctx context.Context, a Application) (*Admission, error) {
 		keyRatePfx + "email:" + person,
 		leadKey(lead), keyAll, stateKey(Received),
 		keyPersonPfx + person, keyPersonPfx + person + keyLeads, keyPhonePfx + phone, keyPersonPfx + person + keyConsents,
+		keySeenPfx + "ip:" + s.keys.Index("ip", a.Meta.IP), keySeenPfx + "email:" + person, seenTaxID,
 	}
 	args := []any{lead, ms, hasIdem, s.keys.Index("fingerprint", sub.fingerprint()), replayWindow.Milliseconds(),
 		a.PerIP.N, a.PerIP.Per.Milliseconds(), a.PerEmail.N, a.PerEmail.Per.Milliseconds(),
-		boolArg(sub.ConsentMarketing), event,
-		"state", string(Received), "entity_type", sub.EntityType, "lang", sub.Lang,
+		boolArg(sub.ConsentMarketing), event, seenWindow.Milliseconds(), hasTaxID,
+		"state", string(Received), "observed", observed, "entity_type", sub.EntityType, "lang", sub.Lang,
 		"products", strings.Join(sub.Products, ","), "person", person, "phone", phone,
 		"created", ms, "updated", ms, "route_since", ms, sealedRecord, s.keys.Seal(rec, lead)}
 	res, err := acceptScript.Run(ctx, s.rdb, keys, args...).StringSlice()
@@ -260,9 +277,24 @@ func (s *Store) Get(ctx context.Context, id string) (*Lead, error) {
 	l := &Lead{ID: id, State: State(h["state"]), EntityType: h["entity_type"], Lang: h["lang"],
 		Name: rec.Name, Phone: rec.Phone, Email: rec.Email, TaxID: rec.TaxID, Message: rec.Message,
 		Consent: rec.Consent, Meta: rec.Meta, CreatedAt: msTime(h["created"]), UpdatedAt: msTime(h["updated"]),
-		Route: Route{Since: msTime(h["route_since"]), System: h["route_system"], Ref: h["route_ref"], At: msTime(h["route_at"]), Error: h["route_error"]}}
+		Route: Route{Since: msTime(h["route_since"]), System: h["route_system"], Ref: h["route_ref"], URL: h["route_url"], At: msTime(h["route_at"]), Error: h["route_error"]}}
 	if h["products"] != "" {
 		l.Products = strings.Split(h["products"], ",")
+	}
+	if err := json.Unmarshal([]byte(h["observed"]), &l.Observed); err != nil {
+		return nil, fmt.Errorf("lead %s: observed: %w", id, err)
+	}
+	l.Observed.SameIP, _ = strconv.Atoi(h["same_ip"])
+	l.Observed.SameEmail, _ = strconv.Atoi(h["same_email"])
+	l.Observed.SameTaxID, _ = strconv.Atoi(h["same_tax_id"])
+	l.Risk.Score, _ = strconv.Atoi(h["risk_score"])
+	if h["risk_signals"] != "" {
+		l.Risk.Signals = strings.Split(h["risk_signals"], ",")
+	}
+	l.Released = h["released"] == "1"
+	if h["assign_team"] != "" {
+		l.Assignment = &Assignment{Rule: h["assign_rule"], Team: h["assign_team"], Owner: h["assign_owner"],
+			CRMUserID: h["assign_crm_user"]}
 	}
 	for _, t := range transfers.Val() {
 		var tr Transfer
@@ -302,6 +334,7 @@ return {'ok', ARGV[2]}
 type Transition struct {
 	From     State     // required current state; "" accepts any
 	To       State     // new state
+	Risk     *Risk     // recorded when the lead was assessed on the way
 	Route    Route     // recorded when To is Routed or Failed
 	Transfer *Transfer // appended to the disclosure log when data left
 }
@@ -323,9 +356,12 @@ func (s *Store) Transition(ctx context.Context, id string, t Transition) (State,
 		transfer, _ = json.Marshal(t.Transfer)
 	}
 	args := []any{id, string(t.To), idx + 1, s.now().UnixMilli(), string(t.From), transfer,
-		"route_system", t.Route.System, "route_ref", t.Route.Ref, "route_error", t.Route.Error}
+		"route_system", t.Route.System, "route_ref", t.Route.Ref, "route_url", t.Route.URL, "route_error", t.Route.Error}
 	if !t.Route.At.IsZero() {
 		args = append(args, "route_at", t.Route.At.UnixMilli())
+	}
+	if t.Risk != nil {
+		args = append(args, "risk_score", t.Risk.Score, "risk_signals", strings.Join(t.Risk.Signals, ","))
 	}
 	res, err := transitionScript.Run(ctx, s.rdb, keys, args...).StringSlice()
 	if err != nil {
@@ -351,4 +387,143 @@ func (s *Store) ReceivedBefore(ctx context.Context, t time.Time, n int) ([]strin
 // Ping reports whether Redis answers, for readiness.
 func (s *Store) Ping(ctx context.Context) error {
 	return s.rdb.Ping(ctx).Err()
+}
+
+// assignScript records a lead's assignment unless it has one: a retried
+// route keeps its salesperson and does not move the round-robin on.
+var assignScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+if redis.call('HEXISTS', KEYS[1], 'assign_team') == 0 then
+  redis.call('HSET', KEYS[1], 'assign_rule', ARGV[1], 'assign_team', ARGV[2], 'assign_owner', ARGV[3], 'assign_crm_user', ARGV[4])
+end
+return redis.call('HMGET', KEYS[1], 'assign_rule', 'assign_team', 'assign_owner', 'assign_crm_user')
+`)
+
+// Assign records a as the lead's assignment when it has none yet, and
+// returns the assignment the lead has.
+func (s *Store) Assign(ctx context.Context, id string, a Assignment) (Assignment, error) {
+	res, err := assignScript.Run(ctx, s.rdb, []string{leadKey(id)}, a.Rule, a.Team, a.Owner, a.CRMUserID).StringSlice()
+	if err != nil {
+		return Assignment{}, unavailable("assign lead", err)
+	}
+	if len(res) != 4 {
+		return Assignment{}, &Error{Code: ENotFound, Message: "no such lead"}
+	}
+	return Assignment{Rule: res[0], Team: res[1], Owner: res[2], CRMUserID: res[3]}, nil
+}
+
+// redriveScript sends a failed lead to sales again, or releases a lead held
+// for review: back to received, with a fresh retry window.
+var redriveScript = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[1], 'state')
+if not cur then return {'missing', ''} end
+if cur ~= 'failed' and cur ~= 'review' then return {'conflict', cur} end
+for i = 3, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[1], 'state', 'received', 'updated', ARGV[2], 'route_since', ARGV[2], 'route_error', '')
+if cur == 'review' then redis.call('HSET', KEYS[1], 'released', '1') end
+return {'ok', cur}
+`)
+
+// Redrive moves a Failed or Review lead back to Received and returns the
+// state it had; the caller requeues it. Other states are EConflict.
+func (s *Store) Redrive(ctx context.Context, id string) (State, error) {
+	keys := []string{leadKey(id), keyAll, stateKey(Received)}
+	for _, st := range States {
+		if st != Received {
+			keys = append(keys, stateKey(st))
+		}
+	}
+	res, err := redriveScript.Run(ctx, s.rdb, keys, id, s.now().UnixMilli()).StringSlice()
+	if err != nil {
+		return "", unavailable("redrive lead", err)
+	}
+	switch res[0] {
+	case "missing":
+		return "", &Error{Code: ENotFound, Message: "no such lead"}
+	case "conflict":
+		return State(res[1]), &Error{Code: EConflict, Message: "only failed or review leads can be redriven; this one is " + res[1]}
+	}
+	return State(res[1]), nil
+}
+
+// Page is one page of a lead listing.
+type Page struct {
+	Leads []*Lead
+	Next  string // cursor of the next page; "" on the last
+}
+
+// List returns leads in state st that entered it at or after since (with st
+// empty: any lead changed at or after since), newest first, limit per page,
+// continuing after cursor (from an earlier Page.Next).
+func (s *Store) List(ctx context.Context, st State, since time.Time, cursor string, limit int) (*Page, error) {
+	max := "+inf"
+	var afterScore int64
+	var afterID string
+	if cursor != "" {
+		ms, id, ok := strings.Cut(cursor, ".")
+		n, err := strconv.ParseInt(ms, 10, 64)
+		if !ok || err != nil || id == "" {
+			return nil, &Error{Code: EInvalid, Message: "malformed cursor", Fields: FieldErrors{"cursor": {Key: "field.invalid"}}}
+		}
+		max, afterScore, afterID = ms, n, id
+	}
+	min := "-inf"
+	if !since.IsZero() {
+		min = strconv.FormatInt(since.UnixMilli(), 10)
+	}
+	// Leads that entered the state in the same millisecond as the cursor come
+	// again; fetch enough extra to step over them.
+	index := keyAll // every lead, by last change
+	if st != "" {
+		index = stateKey(st)
+	}
+	zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, index, &redis.ZRangeBy{
+		Max: max, Min: min, Count: int64(limit + 64)}).Result()
+	if err != nil {
+		return nil, unavailable("list leads", err)
+	}
+	page := &Page{}
+	var prev redis.Z
+	for _, z := range zs {
+		id := z.Member.(string)
+		if cursor != "" && int64(z.Score) == afterScore && id >= afterID {
+			continue // members of equal score come in descending id order
+		}
+		if len(page.Leads) == limit {
+			page.Next = fmt.Sprintf("%d.%s", int64(prev.Score), prev.Member)
+			break
+		}
+		l, err := s.Get(ctx, id)
+		if ErrorCode(err) == ENotFound {
+			continue // erased between the two reads
+		} else if err != nil {
+			return nil, err
+		}
+		page.Leads = append(page.Leads, l)
+		prev = z
+	}
+	return page, nil
+}
+
+// logTransferScript appends to a lead's disclosure log if the lead exists.
+var logTransferScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+return 1
+`)
+
+// LogTransfer records that the lead's data left leadgate outside a state
+// change (a sales notification, say). ENotFound when the lead is gone.
+func (s *Store) LogTransfer(ctx context.Context, id string, t Transfer) error {
+	b, _ := json.Marshal(t)
+	n, err := logTransferScript.Run(ctx, s.rdb, []string{leadKey(id), leadKey(id) + keyTransfers}, b).Int()
+	if err != nil {
+		return unavailable("log transfer", err)
+	}
+	if n == 0 {
+		return &Error{Code: ENotFound, Message: "no such lead"}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package intake
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -308,5 +309,141 @@ func TestStoreRedisDown(t *testing.T) {
 	defer cancel()
 	if _, err := f.store.Accept(ctx, application(fakePerson())); ErrorCode(err) != EUnavailable {
 		t.Fatalf("Accept with Redis down = %v, want unavailable", err)
+	}
+}
+
+func TestAssignKeepsTheFirstAssignment(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	adm, _ := f.store.Accept(ctx, application(fakePerson()))
+	first := Assignment{Rule: "kk", Team: "smb", Owner: "aigerim", CRMUserID: "12"}
+	if got, err := f.store.Assign(ctx, adm.ID, first); err != nil || got != first {
+		t.Fatalf("Assign = %+v, %v", got, err)
+	}
+	if got, _ := f.store.Assign(ctx, adm.ID, Assignment{Rule: "other", Team: "ent", Owner: "olga"}); got != first {
+		t.Fatalf("second Assign = %+v, want the first kept", got)
+	}
+	if l, _ := f.store.Get(ctx, adm.ID); l.Assignment == nil || *l.Assignment != first {
+		t.Fatalf("stored assignment = %+v", l.Assignment)
+	}
+	if _, err := f.store.Assign(ctx, "gone", first); ErrorCode(err) != ENotFound {
+		t.Fatalf("Assign(missing) = %v, want ENotFound", err)
+	}
+}
+
+func TestRedrive(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	adm, _ := f.store.Accept(ctx, application(fakePerson()))
+	if _, err := f.store.Redrive(ctx, adm.ID); ErrorCode(err) != EConflict {
+		t.Fatalf("redrive of a received lead = %v, want conflict", err)
+	}
+	f.store.Transition(ctx, adm.ID, Transition{From: Received, To: Review, Risk: &Risk{Score: 80, Signals: []string{"fast_submit"}}})
+	f.clock.Add(time.Hour)
+	prev, err := f.store.Redrive(ctx, adm.ID)
+	if err != nil || prev != Review {
+		t.Fatalf("redrive of a review lead = %s, %v", prev, err)
+	}
+	l, _ := f.store.Get(ctx, adm.ID)
+	if l.State != Received || !l.Released || !l.Route.Since.Equal(f.clock.Now()) || l.Risk.Score != 80 {
+		t.Fatalf("released lead = %+v", l)
+	}
+	f.store.Transition(ctx, adm.ID, Transition{From: Received, To: Failed, Route: Route{Error: "gone"}})
+	if prev, err := f.store.Redrive(ctx, adm.ID); err != nil || prev != Failed {
+		t.Fatalf("redrive of a failed lead = %s, %v", prev, err)
+	}
+	if l, _ := f.store.Get(ctx, adm.ID); l.State != Received || l.Route.Error != "" {
+		t.Fatalf("redriven lead = %+v", l)
+	}
+	if ids, _ := f.store.ReceivedBefore(ctx, f.clock.Now(), 10); len(ids) != 1 {
+		t.Fatalf("received index after redrive = %v", ids)
+	}
+	if _, err := f.store.Redrive(ctx, "gone"); ErrorCode(err) != ENotFound {
+		t.Fatalf("redrive of a missing lead = %v", err)
+	}
+}
+
+func TestListPages(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	var ids []string
+	for i := range 7 {
+		sub := fakePerson()
+		sub.Email = fmt.Sprintf("list%d@example.com", i)
+		sub.EmailKey = sub.Email
+		adm, err := f.store.Accept(ctx, application(sub))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, adm.ID)
+		if i%2 == 0 {
+			f.clock.Add(time.Second) // some share a millisecond, some do not
+		}
+	}
+	var got []string
+	cursor := ""
+	for range 10 {
+		page, err := f.store.List(ctx, Received, time.Time{}, cursor, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range page.Leads {
+			got = append(got, l.ID)
+		}
+		if cursor = page.Next; cursor == "" {
+			break
+		}
+	}
+	if len(got) != len(ids) {
+		t.Fatalf("pages gave %d leads, want %d: %v", len(got), len(ids), got)
+	}
+	seen := map[string]bool{}
+	for i, id := range got {
+		if seen[id] {
+			t.Fatalf("lead %s listed twice", id)
+		}
+		seen[id] = true
+		if i > 0 {
+			a, _ := f.store.Get(ctx, got[i-1])
+			b, _ := f.store.Get(ctx, id)
+			if a.CreatedAt.Before(b.CreatedAt) {
+				t.Fatalf("not newest first at %d", i)
+			}
+		}
+	}
+	since := f.clock.Now().Add(-1500 * time.Millisecond) // the clock moved on after the last two
+	if page, _ := f.store.List(ctx, Received, since, "", 50); len(page.Leads) != 2 {
+		t.Fatalf("since filter gave %d leads, want the last two", len(page.Leads))
+	}
+	if page, _ := f.store.List(ctx, Routed, time.Time{}, "", 50); len(page.Leads) != 0 {
+		t.Fatalf("routed list = %d leads, want none", len(page.Leads))
+	}
+	if _, err := f.store.List(ctx, Received, time.Time{}, "garbage", 5); ErrorCode(err) != EInvalid {
+		t.Fatalf("bad cursor = %v", err)
+	}
+}
+
+func TestAcceptCountsRepeats(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	var last *Admission
+	for i := range 3 {
+		sub := fakePerson()
+		sub.Phone = fmt.Sprintf("+7701000000%d", i) // not duplicates: another phone each time
+		a := application(sub)
+		a.Observed = Observed{ScriptRan: true, FormAge: 5 * time.Second}
+		adm, err := f.store.Accept(ctx, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = adm
+	}
+	l, _ := f.store.Get(ctx, last.ID)
+	if o := l.Observed; o.SameIP != 3 || o.SameEmail != 3 || o.SameTaxID != 3 || !o.ScriptRan || o.FormAge != 5*time.Second {
+		t.Fatalf("observed = %+v, want 3 repeats of IP, email and tax id", o)
 	}
 }

@@ -35,7 +35,8 @@ type Form struct {
 	UTMMedium         string   `json:"utm_medium" validate:"max=200,line"`
 	UTMCampaign       string   `json:"utm_campaign" validate:"max=200,line"`
 	RedirectURL       string   `json:"redirect_url" validate:"max=2000"`
-	Website           string   `json:"website"` // the honeypot: people never see it
+	FormToken         string   `json:"form_token"` // when the page was rendered, signed; see formToken
+	Website           string   `json:"website"`    // the honeypot: people never see it
 }
 
 // Flag is a form boolean: JSON true/false, or "on", "true", "1" as a

@@ -11,19 +11,40 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/redis/go-redis/v9"
 )
 
-var routeFailures = promauto.NewCounter(prometheus.CounterOpts{
-	Name: "leadgate_leads_failed_total",
-	Help: "Leads that could not be handed to sales and wait for an operator's redrive.",
-})
+var (
+	routeFailures = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "leadgate_leads_failed_total",
+		Help: "Leads that could not be handed to sales and wait for an operator's redrive.",
+	})
+	leadsHeld = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "leadgate_leads_review_total",
+		Help: "Leads held for review because their risk score reached RISK_REVIEW_THRESHOLD.",
+	})
+	crmGone = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "leadgate_crm_endpoint_gone_total",
+		Help: "Times the CRM endpoint answered 410 Gone and was disabled until the workers restart.",
+	})
+)
 
-// NewMux registers every task handler explicitly.
-func NewMux(r *Router, s *Sweeper) *asynq.ServeMux {
+// NewMux registers every task handler explicitly; n may be nil when no
+// sales notification channel is configured.
+func NewMux(r *Router, s *Sweeper, n *Notifier) *asynq.ServeMux {
 	mux := asynq.NewServeMux()
 	mux.Handle(RouteLead{}.Kind(), r)
 	mux.Handle(SweepLeads{}.Kind(), s)
+	if n != nil {
+		mux.Handle(NotifySales{}.Kind(), n)
+	}
 	return mux
+}
+
+// EnableCRM clears the flag a 410 Gone set: a starting worker may have a
+// fixed CRM endpoint.
+func EnableCRM(ctx context.Context, rdb redis.Cmdable) error {
+	return rdb.Del(ctx, keyCRMGone).Err()
 }
 
 // ServerConfig is the worker configuration: our queues, the retry rule, and

@@ -20,32 +20,56 @@ import (
 
 func TestMuxDispatches(t *testing.T) {
 	t.Parallel()
-	var got []string
-	leads := &fakeLeads{
-		GetFn: func(_ context.Context, id string) (*intake.Lead, error) {
-			got = append(got, "get "+id)
-			return nil, &intake.Error{Code: intake.ENotFound, Message: "no such lead"}
-		},
-		ReceivedBeforeFn: func(context.Context, time.Time, int) ([]string, error) {
-			got = append(got, "sweep")
-			return nil, nil
-		},
-	}
-	log := slog.New(slog.DiscardHandler)
-	mux := jobs.NewMux(&jobs.Router{Leads: leads, CRM: &fakeCRM{}, MaxAge: time.Hour, Now: time.Now, Log: log},
-		&jobs.Sweeper{Leads: leads, Queue: &fakeQueue{}, Now: time.Now, Log: log})
-	ctx := context.Background()
-	if err := mux.ProcessTask(ctx, jobs.NewRouteLeadTask("lead-1")); err != nil {
-		t.Errorf("lead:route: %v", err)
-	}
-	if err := mux.ProcessTask(ctx, asynq.NewTask("lead:sweep", nil)); err != nil {
-		t.Errorf("lead:sweep: %v", err)
-	}
-	if err := mux.ProcessTask(ctx, asynq.NewTask("lead:unknown", nil)); err == nil {
-		t.Error("an unknown task type was handled")
-	}
-	if want := []string{"get lead-1", "sweep"}; !slices.Equal(got, want) {
-		t.Errorf("handlers saw %q, want %q", got, want)
+	for _, tc := range []struct {
+		name     string
+		notifier bool
+		want     []string // what the handlers saw
+		unknown  []string // task types the mux must refuse
+	}{
+		{"with a notifier", true, []string{"get lead-1", "sweep", "get lead-2"}, []string{"lead:unknown"}},
+		{"without a notifier", false, []string{"get lead-1", "sweep"}, []string{"lead:unknown", "lead:notify"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var got []string
+			leads := &fakeLeads{
+				GetFn: func(_ context.Context, id string) (*intake.Lead, error) {
+					got = append(got, "get "+id)
+					return nil, &intake.Error{Code: intake.ENotFound, Message: "no such lead"}
+				},
+				ReceivedBeforeFn: func(context.Context, time.Time, int) ([]string, error) {
+					got = append(got, "sweep")
+					return nil, nil
+				},
+			}
+			log := slog.New(slog.DiscardHandler)
+			var n *jobs.Notifier
+			if tc.notifier {
+				n = &jobs.Notifier{Leads: leads, Channel: &fakeChannel{}, Now: time.Now, Log: log}
+			}
+			mux := jobs.NewMux(&jobs.Router{Leads: leads, CRM: &fakeCRM{}, MaxAge: time.Hour, Now: time.Now, Log: log},
+				&jobs.Sweeper{Leads: leads, Queue: &fakeQueue{}, Now: time.Now, Log: log}, n)
+			ctx := context.Background()
+			if err := mux.ProcessTask(ctx, jobs.NewRouteLeadTask("lead-1")); err != nil {
+				t.Errorf("lead:route: %v", err)
+			}
+			if err := mux.ProcessTask(ctx, asynq.NewTask("lead:sweep", nil)); err != nil {
+				t.Errorf("lead:sweep: %v", err)
+			}
+			if tc.notifier {
+				if err := mux.ProcessTask(ctx, jobs.NewNotifySalesTask("lead-2")); err != nil {
+					t.Errorf("lead:notify: %v", err)
+				}
+			}
+			for _, kind := range tc.unknown {
+				if err := mux.ProcessTask(ctx, asynq.NewTask(kind, []byte(`{"lead_id":"lead-3"}`))); err == nil {
+					t.Errorf("%s was handled", kind)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("handlers saw %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
 

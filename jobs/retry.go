@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"errors"
 	"math/rand/v2"
 	"time"
 
@@ -29,8 +30,9 @@ func RetryDelay(base time.Duration) asynq.RetryDelayFunc {
 	}
 }
 
-// IsFailure tells asynq which errors count as failures: being rate limited
-// is waiting, not failing, so it does not use up retries.
+// IsFailure tells asynq which errors count as failures: being rate limited,
+// or a notification waiting for its route to be recorded, is waiting, not
+// failing, so it does not use up retries.
 func IsFailure(err error) bool {
-	return integrations.KindOf(err) != integrations.RateLimited
+	return integrations.KindOf(err) != integrations.RateLimited && !errors.Is(err, errNotRoutedYet)
 }

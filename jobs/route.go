@@ -9,13 +9,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/risk"
 	"github.com/paymtech/leadgate/integrations"
 	"github.com/paymtech/leadgate/integrations/crm"
+	"github.com/paymtech/leadgate/integrations/crm/webhook"
+	"github.com/paymtech/leadgate/jobs/routing"
 )
 
 // Queues the workers serve, with their weights.
@@ -44,15 +49,19 @@ const maxRouteRetries = 500
 func NewRouteLeadTask(id string) *asynq.Task {
 	payload, _ := json.Marshal(RouteLead{LeadID: id})
 	return asynq.NewTask(RouteLead{}.Kind(), payload,
-		asynq.TaskID("lead:route:"+id), asynq.Queue(QueueLeads),
+		asynq.TaskID(routeTaskID(id)), asynq.Queue(QueueLeads),
 		asynq.MaxRetry(maxRouteRetries), asynq.Timeout(2*time.Minute))
 }
+
+func routeTaskID(id string) string { return "lead:route:" + id }
 
 // Leads is what the jobs need of the lead store.
 type Leads interface {
 	Get(ctx context.Context, id string) (*intake.Lead, error)
 	Transition(ctx context.Context, id string, t intake.Transition) (intake.State, error)
 	ReceivedBefore(ctx context.Context, t time.Time, n int) ([]string, error)
+	Assign(ctx context.Context, id string, a intake.Assignment) (intake.Assignment, error)
+	LogTransfer(ctx context.Context, id string, t intake.Transfer) error
 }
 
 // CRM is a sales system leads are handed to. Push must be idempotent per
@@ -61,10 +70,21 @@ type CRM interface {
 	Push(ctx context.Context, l crm.Lead) (crm.Receipt, error)
 }
 
-// Router hands received leads to the CRM and records the outcome.
+// keyCRMGone is set when the CRM endpoint answered 410 Gone: no lead is sent
+// there again until a worker restarts (with, presumably, a fixed endpoint).
+const keyCRMGone = "lg:crm:gone"
+
+// Router hands received leads to sales: it scores them for abuse, assigns a
+// salesperson, pushes them to the CRM and records the outcome.
 type Router struct {
-	Leads  Leads
-	CRM    CRM
+	Leads     Leads
+	CRM       CRM
+	Rules     *routing.Rules // who gets which lead
+	Redis     redis.Cmdable  // the round-robin cursors and the CRM-gone flag
+	Threshold int            // RISK_REVIEW_THRESHOLD: leads scoring at least this go to review
+	// Notify queues the sales notification of a routed lead; nil when no
+	// notification channel is configured.
+	Notify func(ctx context.Context, leadID string) error
 	MaxAge time.Duration // RETRY_MAX_AGE: no retries after this since the attempt began
 	Now    func() time.Time
 	Log    *slog.Logger
@@ -86,26 +106,85 @@ func (rt *Router) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if lead.State != intake.Received {
 		return nil // handled by an earlier delivery of this task
 	}
+	lead.Risk = Assess(lead)
+	if !lead.Released && lead.Risk.Score >= rt.Threshold {
+		return rt.holdForReview(ctx, lead)
+	}
+	if gone, err := rt.Redis.Exists(ctx, keyCRMGone).Result(); err != nil {
+		return err
+	} else if gone == 1 {
+		return rt.pushFailed(ctx, lead, &integrations.Error{System: "crm", Op: "push (endpoint disabled after 410 Gone)",
+			Status: 410, Code: webhook.CodeGone, Kind: integrations.Permanent})
+	}
+	if lead.Assignment == nil {
+		if err := rt.assign(ctx, lead); err != nil {
+			return err
+		}
+	}
 	receipt, err := rt.CRM.Push(ctx, Document(lead))
 	if err != nil {
 		return rt.pushFailed(ctx, lead, err)
 	}
+	if rt.Notify != nil { // before the state changes, so a crash cannot lose it; the notifier waits for the state
+		if err := rt.Notify(ctx, lead.ID); err != nil {
+			return err
+		}
+	}
 	now := rt.Now().UTC()
 	state, err := rt.Leads.Transition(ctx, lead.ID, intake.Transition{
-		From: intake.Received, To: intake.Routed,
-		Route:    intake.Route{System: receipt.System, Ref: receipt.Ref, At: now},
+		From: intake.Received, To: intake.Routed, Risk: &lead.Risk,
+		Route:    intake.Route{System: receipt.System, Ref: receipt.Ref, URL: receipt.URL, At: now},
 		Transfer: &intake.Transfer{Recipient: "crm:" + receipt.System, At: now, Purpose: PurposeSales, Ref: receipt.Ref},
 	})
 	if err != nil {
 		return err // retried: the CRM push is idempotent, so the lead is not created twice
 	}
-	rt.Log.Info("lead routed", "lead", lead.ID, "crm", receipt.System, "state", state)
+	rt.Log.Info("lead routed", "lead", lead.ID, "crm", receipt.System, "rule", lead.Assignment.Rule,
+		"team", lead.Assignment.Team, "state", state)
+	return nil
+}
+
+// holdForReview parks a suspicious lead for a person to look at before it
+// reaches sales (POST /v1/admin/leads/{id}/redrive releases it).
+func (rt *Router) holdForReview(ctx context.Context, lead *intake.Lead) error {
+	state, err := rt.Leads.Transition(ctx, lead.ID, intake.Transition{From: intake.Received, To: intake.Review, Risk: &lead.Risk})
+	if err != nil {
+		return err
+	}
+	if state == intake.Review {
+		leadsHeld.Inc()
+		rt.Log.Warn("lead held for review", "lead", lead.ID, "risk", lead.Risk.Score, "signals", lead.Risk.Signals)
+	}
+	return nil
+}
+
+// assign asks the routing rules for a salesperson and records the choice,
+// unless an earlier delivery of the task already did: retries keep the owner.
+func (rt *Router) assign(ctx context.Context, lead *intake.Lead) error {
+	a, err := rt.Rules.Route(ctx, rt.Redis, routing.Lead{EntityType: lead.EntityType, Products: lead.Products,
+		Lang: lead.Lang, Phone: lead.Phone, UTMSource: lead.Meta.UTMSource})
+	if err != nil {
+		return err
+	}
+	stored, err := rt.Leads.Assign(ctx, lead.ID, intake.Assignment(a))
+	if err != nil {
+		return err
+	}
+	lead.Assignment = &stored
 	return nil
 }
 
 // pushFailed decides between another try and giving up: a permanent refusal,
 // or retries past MaxAge, marks the lead failed for an operator to see.
 func (rt *Router) pushFailed(ctx context.Context, lead *intake.Lead, err error) error {
+	var ierr *integrations.Error
+	if errors.As(err, &ierr) && ierr.Code == webhook.CodeGone {
+		if set, _ := rt.Redis.SetNX(ctx, keyCRMGone, rt.Now().UTC().Format(time.RFC3339), 0).Result(); set {
+			crmGone.Inc()
+			rt.Log.Error("CRM endpoint answered 410 Gone: it is disabled; fix it, restart the workers, then redrive the failed leads",
+				"crm", ierr.System)
+		}
+	}
 	retried, _ := asynq.GetRetryCount(ctx)
 	maxRetry, ok := asynq.GetMaxRetry(ctx)
 	permanent := integrations.KindOf(err) == integrations.Permanent
@@ -115,7 +194,7 @@ func (rt *Router) pushFailed(ctx context.Context, lead *intake.Lead, err error) 
 		return err
 	}
 	state, terr := rt.Leads.Transition(ctx, lead.ID, intake.Transition{From: intake.Received, To: intake.Failed,
-		Route: intake.Route{Error: err.Error(), At: rt.Now().UTC()}})
+		Risk: &lead.Risk, Route: intake.Route{Error: err.Error(), At: rt.Now().UTC()}})
 	if terr != nil {
 		return terr // retried, so the failure is recorded once Redis is back
 	}
@@ -128,9 +207,22 @@ func (rt *Router) pushFailed(ctx context.Context, lead *intake.Lead, err error) 
 	return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 }
 
+// Assess scores a lead for abuse from what intake observed (privacy policy 2.5).
+func Assess(l *intake.Lead) intake.Risk {
+	key, _ := intake.NormalizeEmail(l.Email) // IDNA ASCII, as the disposable list is
+	_, domain, _ := strings.Cut(key, "@")
+	a := risk.Assess(risk.Observation{
+		EmailDomain: domain, UserAgent: l.Meta.UserAgent, FormAge: l.Observed.FormAge,
+		FormTokenInvalid: l.Observed.FormTokenInvalid, HoneypotNearMiss: l.Observed.HoneypotNearMiss,
+		ScriptRan: l.Observed.ScriptRan, BrowserPost: l.Observed.BrowserPost,
+		SameIP: l.Observed.SameIP, SameEmail: l.Observed.SameEmail, SameTaxID: l.Observed.SameTaxID,
+	})
+	return intake.Risk{Score: a.Score, Signals: a.Signals}
+}
+
 // Document is a lead as a CRM receives it.
 func Document(l *intake.Lead) crm.Lead {
-	return crm.Lead{
+	d := crm.Lead{
 		ID: l.ID, EntityType: l.EntityType, Name: l.Name, Phone: l.Phone, Email: l.Email, TaxID: l.TaxID,
 		Products: l.Products, Message: l.Message, Lang: l.Lang, ReceivedAt: l.CreatedAt,
 		Consent: crm.Consent{Processing: l.Consent.Processing, Marketing: l.Consent.Marketing,
@@ -138,25 +230,53 @@ func Document(l *intake.Lead) crm.Lead {
 		Metadata: crm.Metadata{IP: l.Meta.IP, UserAgent: l.Meta.UserAgent, Browser: l.Meta.Browser, OS: l.Meta.OS,
 			Timezone: l.Meta.Timezone, PageURL: l.Meta.PageURL, UTMSource: l.Meta.UTMSource,
 			UTMMedium: l.Meta.UTMMedium, UTMCampaign: l.Meta.UTMCampaign, Cookies: l.Meta.Cookies},
+		Risk: crm.Risk(l.Risk),
 	}
+	if l.Assignment != nil {
+		a := crm.Assignment(*l.Assignment)
+		d.Assignment = &a
+	}
+	return d
 }
 
 // Queue enqueues lead tasks; it is the intake.Queue of web processes.
 type Queue struct {
-	client *asynq.Client
+	client    *asynq.Client
+	inspector *asynq.Inspector
 }
 
 var _ intake.Queue = (*Queue)(nil)
 
-// NewQueue returns a Queue over an asynq client.
-func NewQueue(c *asynq.Client) *Queue { return &Queue{client: c} }
+// NewQueue returns a Queue over an asynq client and inspector.
+func NewQueue(c *asynq.Client, i *asynq.Inspector) *Queue { return &Queue{client: c, inspector: i} }
 
-// EnqueueLead queues the lead:route task of id; a task already queued for
-// the lead is success.
+// EnqueueLead queues the lead:route task of id. A live task for the lead
+// (pending, scheduled, retrying or running) is left to do the work; the
+// archived task of a failed attempt is replaced, so a redriven lead — or a
+// received one the sweeper finds — is never blocked by it.
 func (q *Queue) EnqueueLead(ctx context.Context, id string) error {
-	_, err := q.client.EnqueueContext(ctx, NewRouteLeadTask(id))
-	if errors.Is(err, asynq.ErrTaskIDConflict) {
+	return q.enqueue(ctx, NewRouteLeadTask(id), routeTaskID(id))
+}
+
+// EnqueueNotify queues the sales notification of a routed lead.
+func (q *Queue) EnqueueNotify(ctx context.Context, id string) error {
+	return q.enqueue(ctx, NewNotifySalesTask(id), notifyTaskID(id))
+}
+
+func (q *Queue) enqueue(ctx context.Context, t *asynq.Task, taskID string) error {
+	_, err := q.client.EnqueueContext(ctx, t)
+	if !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return err
+	}
+	info, err := q.inspector.GetTaskInfo(QueueLeads, taskID)
+	if err == nil && info.State != asynq.TaskStateArchived {
 		return nil
 	}
-	return err
+	if err := q.inspector.DeleteTask(QueueLeads, taskID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+		return err
+	}
+	if _, err := q.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return err
+	}
+	return nil
 }

@@ -6,16 +6,20 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
+	"github.com/paymtech/leadgate/config/redistest"
 	"github.com/paymtech/leadgate/intake"
 	"github.com/paymtech/leadgate/integrations"
 	"github.com/paymtech/leadgate/integrations/crm"
 	"github.com/paymtech/leadgate/jobs"
+	"github.com/paymtech/leadgate/jobs/routing"
 )
 
 var (
@@ -33,6 +37,8 @@ type fakeLeads struct {
 	GetFn            func(ctx context.Context, id string) (*intake.Lead, error)
 	TransitionFn     func(ctx context.Context, id string, t intake.Transition) (intake.State, error)
 	ReceivedBeforeFn func(ctx context.Context, t time.Time, n int) ([]string, error)
+	AssignFn         func(ctx context.Context, id string, a intake.Assignment) (intake.Assignment, error)
+	LogTransferFn    func(ctx context.Context, id string, t intake.Transfer) error
 }
 
 func (f *fakeLeads) Get(ctx context.Context, id string) (*intake.Lead, error) {
@@ -56,6 +62,20 @@ func (f *fakeLeads) ReceivedBefore(ctx context.Context, t time.Time, n int) ([]s
 	return f.ReceivedBeforeFn(ctx, t, n)
 }
 
+func (f *fakeLeads) Assign(ctx context.Context, id string, a intake.Assignment) (intake.Assignment, error) {
+	if f.AssignFn == nil {
+		return intake.Assignment{}, fmt.Errorf("Leads.Assign: %w", errUnexpected)
+	}
+	return f.AssignFn(ctx, id, a)
+}
+
+func (f *fakeLeads) LogTransfer(ctx context.Context, id string, t intake.Transfer) error {
+	if f.LogTransferFn == nil {
+		return fmt.Errorf("Leads.LogTransfer: %w", errUnexpected)
+	}
+	return f.LogTransferFn(ctx, id, t)
+}
+
 // fakeCRM is a jobs.CRM whose Push calls PushFn.
 type fakeCRM struct {
 	PushFn func(ctx context.Context, l crm.Lead) (crm.Receipt, error)
@@ -68,7 +88,7 @@ func (f *fakeCRM) Push(ctx context.Context, l crm.Lead) (crm.Receipt, error) {
 	return f.PushFn(ctx, l)
 }
 
-// fakeQueue is an intake.Queue whose EnqueueLead calls EnqueueLeadFn.
+// fakeQueue is an intake.Queue whose methods call the matching field.
 type fakeQueue struct {
 	EnqueueLeadFn func(ctx context.Context, id string) error
 }
@@ -80,38 +100,78 @@ func (f *fakeQueue) EnqueueLead(ctx context.Context, id string) error {
 	return f.EnqueueLeadFn(ctx, id)
 }
 
-// fixture is a Router over fakes, with a fixed clock.
+// fixture is a Router over fakes and a private Redis, with a fixed clock.
 type fixture struct {
 	leads  *fakeLeads
 	crm    *fakeCRM
+	redis  *redistest.Server
+	rdb    redis.UniversalClient
 	router *jobs.Router
 	now    time.Time
-	lead   *intake.Lead // what leads.Get answers unless a test changes GetFn
+	lead   *intake.Lead // what leads.Get answers (a copy of) unless a test changes GetFn
 }
 
 const maxAge = 72 * time.Hour
 
-// setup returns a Router whose store holds one Received lead. The clock is
-// in Almaty's zone so that a missing conversion to UTC shows.
+// defaultAssignment is what routing.Default gives every lead.
+var defaultAssignment = intake.Assignment{Rule: routing.FallbackRule, Team: "sales", Owner: "sales"}
+
+// setup returns a Router whose store holds one Received lead, with the
+// default routing rules and review threshold. The store's Assign keeps what
+// it is given, as the real one does for a lead without an assignment. The
+// clock is in Almaty's zone so that a missing conversion to UTC shows.
 func setup(t *testing.T) *fixture {
 	t.Helper()
 	now := time.Date(2025, 3, 14, 9, 30, 0, 0, time.FixedZone("Asia/Almaty", 5*60*60))
-	f := &fixture{leads: &fakeLeads{}, crm: &fakeCRM{}, now: now, lead: testLead(now)}
+	srv := redistest.Start(t)
+	f := &fixture{leads: &fakeLeads{}, crm: &fakeCRM{}, redis: srv, rdb: srv.Client(t), now: now, lead: testLead(now)}
 	f.leads.GetFn = func(_ context.Context, id string) (*intake.Lead, error) {
 		if id != f.lead.ID {
 			return nil, &intake.Error{Code: intake.ENotFound, Message: "no such lead"}
 		}
-		return f.lead, nil
+		// A copy, as a store returns: what the router sets on it does not
+		// change what the test expects.
+		l := *f.lead
+		return &l, nil
 	}
-	f.router = &jobs.Router{Leads: f.leads, CRM: f.crm, MaxAge: maxAge,
-		Now: func() time.Time { return now }, Log: slog.New(slog.DiscardHandler)}
+	f.leads.AssignFn = func(_ context.Context, _ string, a intake.Assignment) (intake.Assignment, error) { return a, nil }
+	f.router = &jobs.Router{Leads: f.leads, CRM: f.crm, Rules: routing.Default(), Redis: f.rdb, Threshold: 70,
+		MaxAge: maxAge, Now: func() time.Time { return now }, Log: slog.New(slog.DiscardHandler)}
 	return f
 }
 
 // task is the lead:route task of the fixture's lead.
 func (f *fixture) task() *asynq.Task { return jobs.NewRouteLeadTask(f.lead.ID) }
 
-// testLead is a Received lead of an obviously fake person, every field set.
+// recordTransitions makes the store accept every transition and returns
+// the transitions so far.
+func (f *fixture) recordTransitions() func() []intake.Transition {
+	var got []intake.Transition
+	f.leads.TransitionFn = func(_ context.Context, _ string, tr intake.Transition) (intake.State, error) {
+		got = append(got, tr)
+		return tr.To, nil
+	}
+	return func() []intake.Transition { return got }
+}
+
+// cursors returns the round-robin counters in Redis, key to value.
+func (f *fixture) cursors(t *testing.T) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := f.rdb.Keys(ctx, "lg:route:cursor:*").Result()
+	if err != nil {
+		t.Fatalf("KEYS: %v", err)
+	}
+	got := make(map[string]string, len(keys))
+	for _, k := range keys {
+		got[k] = f.rdb.Get(ctx, k).Val()
+	}
+	return got
+}
+
+// testLead is a Received lead of an obviously fake person, every field set
+// except the assignment, which routing makes. It is what an ordinary
+// browser sends: nothing in it raises the risk score.
 func testLead(now time.Time) *intake.Lead {
 	given := now.Add(-time.Minute).UTC()
 	return &intake.Lead{
@@ -126,9 +186,21 @@ func testLead(now time.Time) *intake.Lead {
 			UTMSource: "newsletter", UTMMedium: "email", UTMCampaign: "spring",
 			Cookies: map[string]string{"_ga": "GA1.1.123.456"}},
 		CreatedAt: given, UpdatedAt: given,
+		Observed: intake.Observed{FormAge: 40 * time.Second, ScriptRan: true, BrowserPost: true,
+			SameIP: 1, SameEmail: 1, SameTaxID: 1},
 		Route: intake.Route{Since: given},
 	}
 }
+
+// makeRisky turns l into a lead scoring 80: a disposable address, and a form
+// posted a second after it was shown.
+func makeRisky(l *intake.Lead) {
+	l.Email = "test@mailinator.com"
+	l.Observed.FormAge = time.Second
+}
+
+// riskyRisk is the assessment of a lead makeRisky changed.
+var riskyRisk = intake.Risk{Score: 80, Signals: []string{"disposable_email", "fast_submit"}}
 
 // assertNoPII fails when err's message carries the lead's personal data.
 func assertNoPII(t *testing.T, err error, l *intake.Lead) {
@@ -153,6 +225,9 @@ func TestKindsAreStable(t *testing.T) {
 	if got := (jobs.SweepLeads{}).Kind(); got != "lead:sweep" {
 		t.Errorf("SweepLeads kind = %q", got)
 	}
+	if got := (jobs.NotifySales{}).Kind(); got != "lead:notify" {
+		t.Errorf("NotifySales kind = %q", got)
+	}
 }
 
 func TestNewRouteLeadTaskCarriesOnlyTheID(t *testing.T) {
@@ -168,7 +243,6 @@ func TestNewRouteLeadTaskCarriesOnlyTheID(t *testing.T) {
 
 func TestDocument(t *testing.T) {
 	t.Parallel()
-	l := testLead(time.Date(2025, 3, 14, 9, 30, 0, 0, time.UTC))
 	want := crm.Lead{
 		ID: "01959a3c-8f00-7000-8000-000000000001", EntityType: "legal_entity", Name: "Test Testov",
 		Phone: "+77010000000", Email: "test@example.com", TaxID: "123456789012",
@@ -181,8 +255,31 @@ func TestDocument(t *testing.T) {
 			UTMSource: "newsletter", UTMMedium: "email", UTMCampaign: "spring",
 			Cookies: map[string]string{"_ga": "GA1.1.123.456"}},
 	}
-	if got := jobs.Document(l); !reflect.DeepEqual(got, want) {
-		t.Errorf("Document =\n%+v\nwant\n%+v", got, want)
+	for _, tc := range []struct {
+		name       string
+		assignment *intake.Assignment
+		risk       intake.Risk
+		want       func(d *crm.Lead)
+	}{
+		{"assigned", &intake.Assignment{Rule: "pos-legal", Team: "enterprise", Owner: "olga", CRMUserID: "7"},
+			intake.Risk{Score: 10, Signals: []string{"no_script"}},
+			func(d *crm.Lead) {
+				d.Assignment = &crm.Assignment{Rule: "pos-legal", Team: "enterprise", Owner: "olga", CRMUserID: "7"}
+				d.Risk = crm.Risk{Score: 10, Signals: []string{"no_script"}}
+			}},
+		// A lead routed before routing rules existed has no assignment.
+		{"not assigned", nil, intake.Risk{}, func(*crm.Lead) {}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			l := testLead(time.Date(2025, 3, 14, 9, 30, 0, 0, time.UTC))
+			l.Assignment, l.Risk = tc.assignment, tc.risk
+			w := want
+			tc.want(&w)
+			if got := jobs.Document(l); !reflect.DeepEqual(got, w) {
+				t.Errorf("Document =\n%+v\nwant\n%+v", got, w)
+			}
+		})
 	}
 }
 
@@ -192,7 +289,15 @@ func TestRouterRoutes(t *testing.T) {
 	var pushed []crm.Lead
 	f.crm.PushFn = func(_ context.Context, l crm.Lead) (crm.Receipt, error) {
 		pushed = append(pushed, l)
-		return crm.Receipt{System: "webhook", Ref: "wh-42"}, nil
+		return crm.Receipt{System: "webhook", Ref: "wh-42", URL: "https://crm.example.com/leads/wh-42"}, nil
+	}
+	var assigned []intake.Assignment
+	f.leads.AssignFn = func(_ context.Context, id string, a intake.Assignment) (intake.Assignment, error) {
+		if id != f.lead.ID {
+			t.Errorf("Assign of lead %q, want %q", id, f.lead.ID)
+		}
+		assigned = append(assigned, a)
+		return a, nil
 	}
 	var transitions []intake.Transition
 	f.leads.TransitionFn = func(_ context.Context, id string, tr intake.Transition) (intake.State, error) {
@@ -222,13 +327,28 @@ func TestRouterRoutes(t *testing.T) {
 	if p.Metadata.IP != "203.0.113.7" || p.Metadata.UTMCampaign != "spring" || p.Metadata.Cookies["_ga"] != "GA1.1.123.456" {
 		t.Errorf("pushed metadata = %+v", p.Metadata)
 	}
-	if !reflect.DeepEqual(p, jobs.Document(f.lead)) {
+	wantAssignment := crm.Assignment{Rule: "fallback", Team: "sales", Owner: "sales"}
+	if p.Assignment == nil || *p.Assignment != wantAssignment {
+		t.Errorf("pushed assignment = %+v, want %+v", p.Assignment, wantAssignment)
+	}
+	if !reflect.DeepEqual(p.Risk, crm.Risk{}) {
+		t.Errorf("pushed risk = %+v, want none", p.Risk)
+	}
+	routed := *f.lead
+	routed.Assignment = &defaultAssignment
+	if !reflect.DeepEqual(p, jobs.Document(&routed)) {
 		t.Errorf("pushed %+v, want Document(lead)", p)
+	}
+	if !slices.Equal(assigned, []intake.Assignment{defaultAssignment}) {
+		t.Errorf("assigned %+v, want %+v", assigned, defaultAssignment)
+	}
+	if got := f.cursors(t); !reflect.DeepEqual(got, map[string]string{"lg:route:cursor:sales": "1"}) {
+		t.Errorf("cursors = %v, want the sales team's taken once", got)
 	}
 
 	at := f.now.UTC()
-	want := intake.Transition{From: intake.Received, To: intake.Routed,
-		Route:    intake.Route{System: "webhook", Ref: "wh-42", At: at},
+	want := intake.Transition{From: intake.Received, To: intake.Routed, Risk: &intake.Risk{},
+		Route:    intake.Route{System: "webhook", Ref: "wh-42", URL: "https://crm.example.com/leads/wh-42", At: at},
 		Transfer: &intake.Transfer{Recipient: "crm:webhook", At: at, Purpose: jobs.PurposeSales, Ref: "wh-42"}}
 	if len(transitions) != 1 || !reflect.DeepEqual(transitions[0], want) {
 		t.Errorf("transitions = %+v, want one %+v (transfer %+v)", transitions, want, *want.Transfer)
@@ -261,11 +381,15 @@ func TestRouterSkipsLeadsNotToRoute(t *testing.T) {
 				pushes++
 				return crm.Receipt{System: "webhook"}, nil
 			}
+			f.leads.AssignFn = nil
 			if err := f.router.ProcessTask(context.Background(), jobs.NewRouteLeadTask(id)); err != nil {
 				t.Errorf("ProcessTask = %v, want nil", err)
 			}
 			if pushes != 0 {
 				t.Errorf("CRM got %d pushes, want none", pushes)
+			}
+			if got := f.cursors(t); len(got) != 0 {
+				t.Errorf("cursors = %v, want none taken", got)
 			}
 		})
 	}
@@ -279,6 +403,30 @@ func TestRouterStoreUnavailableRetries(t *testing.T) {
 	err := f.router.ProcessTask(context.Background(), f.task())
 	if !errors.Is(err, down) || errors.Is(err, asynq.SkipRetry) {
 		t.Errorf("ProcessTask = %v, want the store's error, retried", err)
+	}
+}
+
+func TestRouterRetriesWhileRedisIsDown(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	pushes := 0
+	f.crm.PushFn = func(context.Context, crm.Lead) (crm.Receipt, error) {
+		pushes++
+		return crm.Receipt{System: "webhook"}, nil
+	}
+	transitions := f.recordTransitions()
+	f.redis.Stop()
+
+	err := f.router.ProcessTask(context.Background(), f.task())
+
+	if err == nil || errors.Is(err, asynq.SkipRetry) {
+		t.Errorf("ProcessTask = %v, want an error, retried", err)
+	}
+	if pushes != 0 {
+		t.Errorf("CRM got %d pushes, want none while the gone flag cannot be read", pushes)
+	}
+	if got := transitions(); len(got) != 0 {
+		t.Errorf("transitions = %+v, want none", got)
 	}
 }
 
@@ -350,11 +498,7 @@ func TestRouterGivesUp(t *testing.T) {
 			f := setup(t)
 			f.lead.Route.Since = f.now.Add(-tc.since)
 			f.crm.PushFn = func(context.Context, crm.Lead) (crm.Receipt, error) { return crm.Receipt{}, tc.err }
-			var transitions []intake.Transition
-			f.leads.TransitionFn = func(_ context.Context, _ string, tr intake.Transition) (intake.State, error) {
-				transitions = append(transitions, tr)
-				return tr.To, nil
-			}
+			transitions := f.recordTransitions()
 
 			err := f.router.ProcessTask(context.Background(), f.task())
 
@@ -362,10 +506,13 @@ func TestRouterGivesUp(t *testing.T) {
 				t.Errorf("ProcessTask = %v, want the CRM's error wrapped with SkipRetry", err)
 			}
 			assertNoPII(t, err, f.lead)
-			want := intake.Transition{From: intake.Received, To: intake.Failed,
+			want := intake.Transition{From: intake.Received, To: intake.Failed, Risk: &intake.Risk{},
 				Route: intake.Route{Error: tc.err.Error(), At: f.now.UTC()}}
-			if len(transitions) != 1 || !reflect.DeepEqual(transitions[0], want) {
-				t.Errorf("transitions = %+v, want one %+v", transitions, want)
+			if got := transitions(); len(got) != 1 || !reflect.DeepEqual(got[0], want) {
+				t.Errorf("transitions = %+v, want one %+v", got, want)
+			}
+			if n := f.rdb.Exists(context.Background(), "lg:crm:gone").Val(); n != 0 {
+				t.Error("a failure other than 410 Gone disabled the CRM")
 			}
 		})
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/paymtech/leadgate/integrations"
 	"github.com/paymtech/leadgate/integrations/crm"
 	"github.com/paymtech/leadgate/jobs"
+	"github.com/paymtech/leadgate/jobs/routing"
 )
 
 // redisEnv is a lead store and an asynq queue over a private redis-server.
@@ -41,12 +42,20 @@ func setupRedis(t *testing.T, now func() time.Time) *redisEnv {
 	}
 	// The asynq client and inspector share rdb, which the test closes.
 	client := asynq.NewClientFromRedisClient(rdb)
+	insp := asynq.NewInspectorFromRedisClient(rdb)
 	return &redisEnv{rdb: rdb, store: intake.NewStore(rdb, keys, now), client: client,
-		queue: jobs.NewQueue(client), insp: asynq.NewInspectorFromRedisClient(rdb)}
+		queue: jobs.NewQueue(client, insp), insp: insp}
 }
 
-// accept stores the n-th obviously fake person's request and returns its id.
+// accept stores the n-th obviously fake person's request, sent from an
+// ordinary browser, and returns its id.
 func (e *redisEnv) accept(t *testing.T, n int) string {
+	t.Helper()
+	return e.acceptObserved(t, n, intake.Observed{})
+}
+
+// acceptObserved is accept with what intake observed of the request.
+func (e *redisEnv) acceptObserved(t *testing.T, n int, obs intake.Observed) string {
 	t.Helper()
 	email := fmt.Sprintf("test%d@example.com", n)
 	meta := intake.Metadata{IP: "203.0.113.7", UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
@@ -58,6 +67,7 @@ func (e *redisEnv) accept(t *testing.T, n int) string {
 		Consent: intake.Consent{Processing: true, PolicyVersion: "2025-01", PolicyURL: "https://example.com/privacy",
 			GivenAt: time.Now().UTC(), IP: meta.IP, UserAgent: meta.UserAgent, PageURL: meta.PageURL},
 		Meta:     meta,
+		Observed: obs,
 		PerIP:    intake.Limit{N: 100, Per: time.Hour},
 		PerEmail: intake.Limit{N: 100, Per: time.Hour},
 	})
@@ -81,18 +91,32 @@ func (e *redisEnv) get(t *testing.T, id string) *intake.Lead {
 }
 
 // startWorker runs an asynq server with the production configuration over
-// e, routing to c. Only asynq's polling intervals are shortened (they default
-// to seconds), so retries happen within the test's time.
+// e, routing to c with the default rules and review threshold, without
+// notifications.
 func (e *redisEnv) startWorker(t *testing.T, c jobs.CRM) {
 	t.Helper()
+	e.serve(t, e.router(c), nil)
+}
+
+// router is the production Router over e: default rules, threshold 70.
+func (e *redisEnv) router(c jobs.CRM) *jobs.Router {
+	return &jobs.Router{Leads: e.store, CRM: c, Rules: routing.Default(), Redis: e.rdb, Threshold: 70,
+		MaxAge: time.Hour, Now: time.Now, Log: slog.New(slog.DiscardHandler)}
+}
+
+// serve runs an asynq server with the production configuration over e and
+// the handlers given; n may be nil. Only asynq's polling intervals are
+// shortened (they default to seconds), so retries happen within the test's
+// time.
+func (e *redisEnv) serve(t *testing.T, r *jobs.Router, n *jobs.Notifier) {
+	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	router := &jobs.Router{Leads: e.store, CRM: c, MaxAge: time.Hour, Now: time.Now, Log: log}
 	sweeper := &jobs.Sweeper{Leads: e.store, Queue: e.queue, Now: time.Now, Log: log}
 	cfg := jobs.ServerConfig(10*time.Millisecond, log)
 	cfg.TaskCheckInterval = 10 * time.Millisecond
 	cfg.DelayedTaskCheckInterval = 10 * time.Millisecond
 	srv := asynq.NewServerFromRedisClient(e.rdb, cfg)
-	if err := srv.Start(jobs.NewMux(router, sweeper)); err != nil {
+	if err := srv.Start(jobs.NewMux(r, sweeper, n)); err != nil {
 		t.Fatalf("start worker: %v", err)
 	}
 	t.Cleanup(srv.Shutdown)
@@ -167,13 +191,16 @@ func checkPushes(t *testing.T, pushes []crm.Lead, id string) {
 	}
 }
 
-// checkRouted fails unless lead id is Routed to the scripted CRM with one
-// entry in its disclosure log.
+// checkRouted fails unless lead id is Routed to the scripted CRM, assigned
+// by the default rules, with one entry in its disclosure log.
 func (e *redisEnv) checkRouted(t *testing.T, id string) {
 	t.Helper()
 	l := e.get(t, id)
 	if l.State != intake.Routed || l.Route.System != "webhook" || l.Route.Ref != "wh-"+id || l.Route.At.IsZero() || l.Route.Error != "" {
 		t.Errorf("lead state %s, route %+v; want routed to webhook", l.State, l.Route)
+	}
+	if l.Assignment == nil || *l.Assignment != defaultAssignment {
+		t.Errorf("assignment = %+v, want %+v", l.Assignment, defaultAssignment)
 	}
 	if len(l.Transfers) != 1 {
 		t.Fatalf("transfers = %+v, want one", l.Transfers)
@@ -305,5 +332,127 @@ func TestWorkerGivesUp(t *testing.T) {
 			}
 			assertNoPII(t, errors.New(archived.LastErr), l)
 		})
+	}
+}
+
+func TestWorkerRedrivesAFailedLead(t *testing.T) {
+	t.Parallel()
+	e := setupRedis(t, time.Now)
+	id := e.accept(t, 1)
+	ctx := context.Background()
+	if err := e.queue.EnqueueLead(ctx, id); err != nil {
+		t.Fatalf("EnqueueLead: %v", err)
+	}
+	// Refused once (a misconfigured CRM field, say), accepted after the fix.
+	c := newScriptedCRM(&integrations.Error{System: "webhook", Op: "push", Status: 422, Kind: integrations.Permanent})
+	e.startWorker(t, c)
+	waitFor(t, "the lead failed and its task archived", func() bool {
+		return e.inState(t, id, intake.Failed)() && e.taskState(t, "lead:route:"+id) == asynq.TaskStateArchived
+	})
+
+	// What POST /v1/admin/leads/{id}/redrive does.
+	if _, err := e.store.Redrive(ctx, id); err != nil {
+		t.Fatalf("Redrive: %v", err)
+	}
+	if err := e.queue.EnqueueLead(ctx, id); err != nil {
+		t.Fatalf("EnqueueLead: %v", err)
+	}
+
+	waitFor(t, "the lead routed and its task done", func() bool {
+		return e.inState(t, id, intake.Routed)() && e.taskGone(t, id)
+	})
+	e.checkRouted(t, id)
+	pushes, _ := c.seen()
+	if len(pushes) != 2 {
+		t.Fatalf("CRM got %d pushes, want 2", len(pushes))
+	}
+	checkPushes(t, pushes, id)
+}
+
+func TestWorkerHoldsRiskyLeadsForReview(t *testing.T) {
+	t.Parallel()
+	e := setupRedis(t, time.Now)
+	// Posted a second after the form was shown, with a forged form token.
+	id := e.acceptObserved(t, 1, intake.Observed{FormAge: time.Second, FormTokenInvalid: true})
+	ctx := context.Background()
+	if err := e.queue.EnqueueLead(ctx, id); err != nil {
+		t.Fatalf("EnqueueLead: %v", err)
+	}
+	c := newScriptedCRM()
+	e.startWorker(t, c)
+	waitFor(t, "the lead held for review and its task done", func() bool {
+		return e.inState(t, id, intake.Review)() && e.taskGone(t, id)
+	})
+	wantRisk := intake.Risk{Score: 90, Signals: []string{"fast_submit", "forged_form_token"}}
+	l := e.get(t, id)
+	if !reflect.DeepEqual(l.Risk, wantRisk) || l.Assignment != nil || len(l.Transfers) != 0 {
+		t.Errorf("held lead: risk %+v, assignment %+v, transfers %+v; want risk %+v, no assignment, nothing sent",
+			l.Risk, l.Assignment, l.Transfers, wantRisk)
+	}
+	if pushes, _ := c.seen(); len(pushes) != 0 {
+		t.Errorf("CRM got %d pushes, want none", len(pushes))
+	}
+	if n := e.rdb.Exists(ctx, "lg:route:cursor:sales").Val(); n != 0 {
+		t.Error("a held lead took a salesperson's turn")
+	}
+
+	// A reviewer releases it.
+	if _, err := e.store.Redrive(ctx, id); err != nil {
+		t.Fatalf("Redrive: %v", err)
+	}
+	if err := e.queue.EnqueueLead(ctx, id); err != nil {
+		t.Fatalf("EnqueueLead: %v", err)
+	}
+	waitFor(t, "the released lead routed", e.inState(t, id, intake.Routed))
+	e.checkRouted(t, id)
+	if l := e.get(t, id); !reflect.DeepEqual(l.Risk, wantRisk) {
+		t.Errorf("routed lead's risk = %+v, want %+v", l.Risk, wantRisk)
+	}
+	if pushes, _ := c.seen(); len(pushes) != 1 || !reflect.DeepEqual(pushes[0].Risk, crm.Risk(wantRisk)) {
+		t.Errorf("pushes = %+v, want one carrying the risk", pushes)
+	}
+}
+
+func TestWorkerNotifiesSales(t *testing.T) {
+	t.Parallel()
+	e := setupRedis(t, time.Now)
+	id := e.accept(t, 1)
+	ctx := context.Background()
+	if err := e.queue.EnqueueLead(ctx, id); err != nil {
+		t.Fatalf("EnqueueLead: %v", err)
+	}
+	var mu sync.Mutex
+	var notified []crm.Lead
+	var receipts []crm.Receipt
+	channel := &fakeChannel{
+		NameFn: func() string { return "telegram" },
+		NotifyFn: func(_ context.Context, l crm.Lead, r crm.Receipt) error {
+			mu.Lock()
+			defer mu.Unlock()
+			notified, receipts = append(notified, l), append(receipts, r)
+			return nil
+		},
+	}
+	r := e.router(newScriptedCRM())
+	r.Notify = e.queue.EnqueueNotify
+	e.serve(t, r, &jobs.Notifier{Leads: e.store, Channel: channel, Now: time.Now, Log: slog.New(slog.DiscardHandler)})
+
+	waitFor(t, "the lead routed and sales told", func() bool {
+		return len(e.get(t, id).Transfers) == 2
+	})
+	l := e.get(t, id)
+	if l.State != intake.Routed {
+		t.Errorf("state = %s, want routed", l.State)
+	}
+	if tr := l.Transfers[1]; tr.Recipient != "telegram" || tr.Purpose != jobs.PurposeNotify || tr.At.IsZero() {
+		t.Errorf("second transfer = %+v, want the notification", tr)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(notified) != 1 || notified[0].ID != id || notified[0].Assignment == nil || *notified[0].Assignment != crm.Assignment(defaultAssignment) {
+		t.Errorf("channel got %+v, want the routed lead once", notified)
+	}
+	if want := (crm.Receipt{System: "webhook", Ref: "wh-" + id}); len(receipts) != 1 || receipts[0] != want {
+		t.Errorf("receipts = %+v, want %+v", receipts, want)
 	}
 }

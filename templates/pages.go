@@ -58,6 +58,9 @@ type FormPage struct {
 	// processing consent refers to.
 	PolicyURL     string
 	PolicyVersion string
+	// FormToken is an opaque signed stamp of when the page was rendered,
+	// posted back as form_token: the anti-fraud check of submission speed.
+	FormToken string
 }
 
 // ThanksPage is the page shown after a request was accepted.

@@ -401,7 +401,7 @@ func TestRenderFormStructure(t *testing.T) {
 		t.Error("honeypot is not moved off-screen by CSS")
 	}
 
-	hidden := map[string]string{"lang": "en", "page_url": "", "timezone": ""}
+	hidden := map[string]string{"lang": "en", "page_url": "", "timezone": "", "form_token": ""}
 	for name, want := range hidden {
 		ins := named(doc, name)
 		if len(ins) != 1 {

@@ -2,11 +2,9 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -14,7 +12,6 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/paymtech/leadgate/config"
 	"github.com/paymtech/leadgate/config/redistest"
 )
 
@@ -26,17 +23,8 @@ import (
 //	make bench   (or: go test -run '^$' -bench Intake -count 6 ./cmd/leadgate)
 func BenchmarkIntake(b *testing.B) {
 	srv := redistest.Start(b)
-	env := map[string]string{"REDIS_URL": srv.URL, "LEADGATE_ADDR": "127.0.0.1:0", "LEADGATE_VAR_DIR": b.TempDir(),
-		"INTAKE_RATE_LIMIT": "100000000/h", "INTAKE_RATE_LIMIT_EMAIL": "100000000/h"}
-	cfg, err := config.Load(func(k string) string { return env[k] })
-	if err != nil {
-		b.Fatal(err)
-	}
-	m := &Main{Config: cfg, Stdout: io.Discard, Log: slog.New(slog.DiscardHandler)}
-	if err := m.Run(context.Background(), "web"); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { m.Close() })
+	m := startMain(b, "web", map[string]string{"REDIS_URL": srv.URL,
+		"INTAKE_RATE_LIMIT": "100000000/h", "INTAKE_RATE_LIMIT_EMAIL": "100000000/h"})
 	var seq atomic.Int64
 	body := func() []byte {
 		n := seq.Add(1)

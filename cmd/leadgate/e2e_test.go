@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -87,27 +88,37 @@ func setup(t *testing.T, failFirst int) *e2e {
 	recv := &receiver{failFirst: failFirst, deliveries: map[string][]crm.Lead{}}
 	crmServer := httptest.NewServer(recv)
 	t.Cleanup(crmServer.Close)
-	env := map[string]string{
-		"REDIS_URL":             srv.URL,
-		"LEADGATE_ADDR":         "127.0.0.1:0",
-		"LEADGATE_VAR_DIR":      t.TempDir(),
-		"CRM_DRIVER":            "webhook",
-		"CRM_WEBHOOK_URL":       crmServer.URL + "/hooks/leads",
-		"CRM_WEBHOOK_SECRET":    webhookSecret,
-		"RETRY_BASE_DELAY":      "50ms",
-		"LEADGATE_ADMIN_TOKENS": "sales:e2e-sales:sales-token-for-e2e-tests",
-	}
-	cfg, err := config.Load(func(k string) string { return env[k] })
+	m := startMain(t, "serve", map[string]string{
+		"REDIS_URL":          srv.URL,
+		"CRM_DRIVER":         "webhook",
+		"CRM_WEBHOOK_URL":    crmServer.URL + "/hooks/leads",
+		"CRM_WEBHOOK_SECRET": webhookSecret,
+		"RETRY_BASE_DELAY":   "50ms",
+	})
+	return &e2e{main: m, base: "http://" + m.Addr(), redis: srv, rdb: srv.Client(t), recv: recv,
+		sales: salesToken}
+}
+
+// salesToken is the admin token startMain configures.
+const salesToken = "sales-token-for-e2e-tests"
+
+// startMain runs leadgate in-process as an operator would configure it with
+// env (plus a free port, a private var/ and a sales token), until t ends.
+func startMain(t testing.TB, role Role, env map[string]string) *Main {
+	t.Helper()
+	full := map[string]string{"LEADGATE_ADDR": "127.0.0.1:0", "LEADGATE_VAR_DIR": t.TempDir(),
+		"LEADGATE_ADMIN_TOKENS": "sales:e2e-sales:" + salesToken}
+	maps.Copy(full, env)
+	cfg, err := config.Load(func(k string) string { return full[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := &Main{Config: cfg, Stdout: io.Discard, Log: slog.New(slog.DiscardHandler)}
-	if err := m.Run(context.Background(), "serve"); err != nil {
+	if err := m.Run(context.Background(), role); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	return &e2e{main: m, base: "http://" + m.Addr(), redis: srv, rdb: srv.Client(t), recv: recv,
-		sales: "sales-token-for-e2e-tests"}
+	return m
 }
 
 // applicant is an obviously fake person whose every value is distinctive, so

@@ -21,10 +21,16 @@ import (
 
 	"github.com/paymtech/leadgate/config"
 	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/risk"
 	"github.com/paymtech/leadgate/integrations"
+	crmdoc "github.com/paymtech/leadgate/integrations/crm"
+	"github.com/paymtech/leadgate/integrations/crm/amocrm"
+	"github.com/paymtech/leadgate/integrations/crm/bitrix24"
 	"github.com/paymtech/leadgate/integrations/crm/file"
 	"github.com/paymtech/leadgate/integrations/crm/webhook"
+	"github.com/paymtech/leadgate/integrations/notify/telegram"
 	"github.com/paymtech/leadgate/jobs"
+	"github.com/paymtech/leadgate/jobs/routing"
 	"github.com/paymtech/leadgate/templates"
 )
 
@@ -84,18 +90,16 @@ func (m *Main) Run(ctx context.Context, role Role) error {
 	}
 	store := intake.NewStore(m.rdb, keys, m.Now)
 	m.client = asynq.NewClientFromRedisClient(m.rdb)
-	queue := jobs.NewQueue(m.client)
+	queue := jobs.NewQueue(m.client, asynq.NewInspectorFromRedisClient(m.rdb))
+	// Every process checks the routing rules, so a broken file stops a deploy
+	// at its first process, not at the first lead.
+	rules, err := routing.Load(cfg.RoutingRules)
+	if err != nil {
+		return fmt.Errorf("ROUTING_RULES: %w", err)
+	}
 	if role.worker() {
-		crm, err := m.crm()
-		if err != nil {
+		if err := m.startWorker(ctx, store, queue, rules); err != nil {
 			return err
-		}
-		m.worker = asynq.NewServerFromRedisClient(m.rdb, jobs.ServerConfig(cfg.RetryBaseDelay, m.Log))
-		mux := jobs.NewMux(
-			&jobs.Router{Leads: store, CRM: crm, MaxAge: cfg.RetryMaxAge, Now: m.Now, Log: m.Log},
-			&jobs.Sweeper{Leads: store, Queue: queue, Now: m.Now, Log: m.Log})
-		if err := m.worker.Start(mux); err != nil {
-			return fmt.Errorf("start worker: %w", err)
 		}
 	}
 	if role.clock() {
@@ -176,11 +180,60 @@ func (m *Main) checkRedisDurability() {
 	}
 }
 
+// startWorker runs the task handlers: routing to the CRM, the sweeper, and
+// sales notifications when a channel is configured.
+func (m *Main) startWorker(ctx context.Context, store *intake.Store, queue *jobs.Queue, rules *routing.Rules) error {
+	cfg := m.Config
+	risk.IsDisposable("example.kz") // loads the disposable-domain list now, not on the first lead
+	crm, err := m.crm()
+	if err != nil {
+		return err
+	}
+	if err := jobs.EnableCRM(ctx, m.rdb); err != nil {
+		m.Log.Warn("could not clear the CRM-disabled flag", "err", err)
+	}
+	router := &jobs.Router{Leads: store, CRM: crm, Rules: rules, Redis: m.rdb, Threshold: cfg.RiskReviewThreshold,
+		MaxAge: cfg.RetryMaxAge, Now: m.Now, Log: m.Log}
+	var notifier *jobs.Notifier
+	if cfg.TelegramBotToken != "" {
+		client, err := telegram.New(cfg.TelegramAPIURL, cfg.TelegramBotToken, cfg.TelegramChatID, integrations.NewHTTPClient(0))
+		if err != nil {
+			return err
+		}
+		notifier = &jobs.Notifier{Leads: store, Channel: telegramChannel{client, cfg.TelegramIncludeContacts}, Now: m.Now, Log: m.Log}
+		router.Notify = queue.EnqueueNotify
+	}
+	m.worker = asynq.NewServerFromRedisClient(m.rdb, jobs.ServerConfig(cfg.RetryBaseDelay, m.Log))
+	mux := jobs.NewMux(router, &jobs.Sweeper{Leads: store, Queue: queue, Now: m.Now, Log: m.Log}, notifier)
+	if err := m.worker.Start(mux); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	return nil
+}
+
+// telegramChannel tells salespeople in a Telegram chat about new leads.
+type telegramChannel struct {
+	client          *telegram.Client
+	includeContacts bool // TELEGRAM_INCLUDE_CONTACTS
+}
+
+func (t telegramChannel) Name() string { return "telegram" }
+
+func (t telegramChannel) Notify(ctx context.Context, l crmdoc.Lead, r crmdoc.Receipt) error {
+	return t.client.Send(ctx, telegram.Message(l, r, t.includeContacts))
+}
+
 func (m *Main) crm() (jobs.CRM, error) {
 	cfg := m.Config
+	client := integrations.NewHTTPClient(0)
 	switch cfg.CRMDriver {
+	case "bitrix24":
+		return bitrix24.New(cfg.Bitrix24WebhookURL, client)
+	case "amocrm":
+		return amocrm.New(amocrm.Config{BaseURL: cfg.AmoCRMBaseURL, Token: cfg.AmoCRMToken,
+			PipelineID: cfg.AmoCRMPipelineID, LeadIDFieldID: cfg.AmoCRMLeadIDField}, client)
 	case "webhook":
-		return webhook.New(cfg.CRMWebhookURL, cfg.CRMWebhookSecret, integrations.NewHTTPClient(15*time.Second))
+		return webhook.New(cfg.CRMWebhookURL, cfg.CRMWebhookSecret, client)
 	case "file":
 		dir := filepath.Join(cfg.VarDir, "crm")
 		m.Log.Warn("development setup: leads are written in clear to " + dir)
