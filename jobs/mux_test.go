@@ -45,7 +45,7 @@ func TestMuxDispatches(t *testing.T) {
 			log := slog.New(slog.DiscardHandler)
 			var n *jobs.Notifier
 			if tc.notifier {
-				n = &jobs.Notifier{Leads: leads, Channel: &fakeChannel{}, Now: time.Now, Log: log}
+				n = &jobs.Notifier{Leads: leads, Channels: []jobs.SalesChannel{&fakeChannel{NameFn: func() string { return "telegram" }}}, Now: time.Now, Log: log}
 			}
 			mux := jobs.NewMux(&jobs.Router{Leads: leads, CRM: &fakeCRM{}, MaxAge: time.Hour, Now: time.Now, Log: log},
 				&jobs.Sweeper{Leads: leads, Queue: &fakeQueue{}, Now: time.Now, Log: log}, n)
@@ -57,7 +57,7 @@ func TestMuxDispatches(t *testing.T) {
 				t.Errorf("lead:sweep: %v", err)
 			}
 			if tc.notifier {
-				if err := mux.ProcessTask(ctx, jobs.NewNotifySalesTask("lead-2")); err != nil {
+				if err := mux.ProcessTask(ctx, jobs.NewNotifySalesTask("lead-2", "telegram")); err != nil {
 					t.Errorf("lead:notify: %v", err)
 				}
 			}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -17,32 +18,35 @@ import (
 // PurposeNotify is recorded in the disclosure log when sales is told of a lead.
 const PurposeNotify = "notify sales of the request (privacy policy, section 4)"
 
-// NotifySales is the payload of a lead:notify task: the lead id only.
+// NotifySales is the payload of a lead:notify task: the lead id and the
+// channel to tell, nothing personal.
 type NotifySales struct {
-	LeadID string `json:"lead_id"`
+	LeadID  string `json:"lead_id"`
+	Channel string `json:"channel"`
 }
 
 // Kind names the task type.
 func (NotifySales) Kind() string { return "lead:notify" }
 
-// NewNotifySalesTask returns the task that tells sales about lead id. It is
-// separate from lead:route: a failing notification never blocks or repeats
-// the CRM push.
-func NewNotifySalesTask(id string) *asynq.Task {
-	payload, _ := json.Marshal(NotifySales{LeadID: id})
+// NewNotifySalesTask returns the task that tells sales about lead id on one
+// channel. Each channel has its own task, apart from lead:route: a failing
+// notification never blocks or repeats the CRM push, nor another channel.
+func NewNotifySalesTask(id, channel string) *asynq.Task {
+	payload, _ := json.Marshal(NotifySales{LeadID: id, Channel: channel})
 	return asynq.NewTask(NotifySales{}.Kind(), payload,
-		asynq.TaskID(notifyTaskID(id)), asynq.Queue(QueueLeads),
+		asynq.TaskID(notifyTaskID(id, channel)), asynq.Queue(QueueLeads),
 		// The route queues this just before it records its outcome: a second
 		// later the lead is routed, and the notifier rarely has to wait.
 		asynq.ProcessIn(time.Second),
 		asynq.MaxRetry(25), asynq.Timeout(time.Minute))
 }
 
-func notifyTaskID(id string) string { return "lead:notify:" + id }
+func notifyTaskID(id, channel string) string { return "lead:notify:" + channel + ":" + id }
 
-// SalesChannel is where salespeople hear of new leads (a Telegram chat).
+// SalesChannel is where salespeople hear of new leads: a Telegram chat, an
+// email address.
 type SalesChannel interface {
-	Name() string
+	Name() string // stable: it names the channel in tasks and the disclosure log
 	Notify(ctx context.Context, l crm.Lead, r crm.Receipt) error
 }
 
@@ -53,10 +57,19 @@ var errNotRoutedYet = errors.New("lead not recorded as routed yet")
 
 // Notifier tells sales about routed leads.
 type Notifier struct {
-	Leads   Leads
-	Channel SalesChannel
-	Now     func() time.Time
-	Log     *slog.Logger
+	Leads    Leads
+	Channels []SalesChannel
+	Now      func() time.Time
+	Log      *slog.Logger
+}
+
+// Names lists the channels' names, for queuing a task per channel.
+func (n *Notifier) Names() []string {
+	names := make([]string, len(n.Channels))
+	for i, c := range n.Channels {
+		names[i] = c.Name()
+	}
+	return names
 }
 
 // ProcessTask handles a lead:notify task.
@@ -65,6 +78,11 @@ func (n *Notifier) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err := json.Unmarshal(t.Payload(), &args); err != nil || args.LeadID == "" {
 		return fmt.Errorf("malformed %s payload: %w", t.Type(), asynq.SkipRetry)
 	}
+	i := slices.IndexFunc(n.Channels, func(c SalesChannel) bool { return c.Name() == args.Channel })
+	if i < 0 { // the channel was configured away since the task was queued
+		return fmt.Errorf("no sales channel %q: %w", args.Channel, asynq.SkipRetry)
+	}
+	channel := n.Channels[i]
 	lead, err := n.Leads.Get(ctx, args.LeadID)
 	switch {
 	case intake.ErrorCode(err) == intake.ENotFound:
@@ -77,9 +95,9 @@ func (n *Notifier) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return nil // blocked or failed meanwhile: nothing to tell
 	}
 	receipt := crm.Receipt{System: lead.Route.System, Ref: lead.Route.Ref, URL: lead.Route.URL}
-	if err := n.Channel.Notify(ctx, Document(lead), receipt); err != nil {
+	if err := channel.Notify(ctx, Document(lead), receipt); err != nil {
 		return err
 	}
-	return n.Leads.LogTransfer(ctx, lead.ID, intake.Transfer{Recipient: n.Channel.Name(), At: n.Now().UTC(),
+	return n.Leads.LogTransfer(ctx, lead.ID, intake.Transfer{Recipient: channel.Name(), At: n.Now().UTC(),
 		Purpose: PurposeNotify})
 }

@@ -158,20 +158,20 @@ func setupNotifier(t *testing.T) *notifyFixture {
 		c := *f.lead
 		return &c, nil
 	}
-	f.notifier = &jobs.Notifier{Leads: f.leads, Channel: f.channel, Now: func() time.Time { return now },
+	f.notifier = &jobs.Notifier{Leads: f.leads, Channels: []jobs.SalesChannel{f.channel}, Now: func() time.Time { return now },
 		Log: slog.New(slog.DiscardHandler)}
 	return f
 }
 
-func (f *notifyFixture) task() *asynq.Task { return jobs.NewNotifySalesTask(f.lead.ID) }
+func (f *notifyFixture) task() *asynq.Task { return jobs.NewNotifySalesTask(f.lead.ID, "telegram") }
 
 func TestNewNotifySalesTaskCarriesOnlyTheID(t *testing.T) {
 	t.Parallel()
-	task := jobs.NewNotifySalesTask("01959a3c-8f00-7000-8000-000000000001")
+	task := jobs.NewNotifySalesTask("01959a3c-8f00-7000-8000-000000000001", "telegram")
 	if task.Type() != "lead:notify" {
 		t.Errorf("type = %q", task.Type())
 	}
-	if got, want := string(task.Payload()), `{"lead_id":"01959a3c-8f00-7000-8000-000000000001"}`; got != want {
+	if got, want := string(task.Payload()), `{"lead_id":"01959a3c-8f00-7000-8000-000000000001","channel":"telegram"}`; got != want {
 		t.Errorf("payload = %s, want %s", got, want)
 	}
 }
@@ -238,7 +238,7 @@ func TestNotifierSkipsLeadsNotToNotify(t *testing.T) {
 				f.lead.State = tc.state
 			}
 			// NotifyFn and LogTransferFn stay nil: calling them is an error.
-			if err := f.notifier.ProcessTask(context.Background(), jobs.NewNotifySalesTask(id)); err != nil {
+			if err := f.notifier.ProcessTask(context.Background(), jobs.NewNotifySalesTask(id, "telegram")); err != nil {
 				t.Errorf("ProcessTask = %v, want nil", err)
 			}
 		})
@@ -313,5 +313,14 @@ func TestNotifierMalformedPayload(t *testing.T) {
 				t.Errorf("ProcessTask = %v, want SkipRetry before the store is asked", err)
 			}
 		})
+	}
+}
+
+func TestNotifierSkipsUnknownChannel(t *testing.T) {
+	t.Parallel()
+	f := setupNotifier(t)
+	err := f.notifier.ProcessTask(context.Background(), jobs.NewNotifySalesTask(f.lead.ID, "email"))
+	if !errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("task for a channel no longer configured = %v, want SkipRetry", err)
 	}
 }

@@ -82,11 +82,11 @@ func TestQueueEnqueueNotify(t *testing.T) {
 	t.Parallel()
 	e := setupRedis(t, time.Now)
 	for range 2 { // the second enqueue is a harmless no-op
-		if err := e.queue.EnqueueNotify(context.Background(), queueLeadID); err != nil {
+		if err := e.queue.EnqueueNotify(context.Background(), queueLeadID, "telegram"); err != nil {
 			t.Fatalf("EnqueueNotify: %v", err)
 		}
 	}
-	info, err := e.insp.GetTaskInfo(jobs.QueueLeads, "lead:notify:"+queueLeadID)
+	info, err := e.insp.GetTaskInfo(jobs.QueueLeads, "lead:notify:telegram:"+queueLeadID)
 	if err != nil {
 		t.Fatalf("GetTaskInfo: %v", err)
 	}
@@ -94,7 +94,7 @@ func TestQueueEnqueueNotify(t *testing.T) {
 	if info.Type != "lead:notify" || info.State != asynq.TaskStateScheduled || info.MaxRetry != 25 || info.Timeout != time.Minute {
 		t.Errorf("task = type %s, state %s, max retry %d, timeout %v", info.Type, info.State, info.MaxRetry, info.Timeout)
 	}
-	if got, want := string(info.Payload), `{"lead_id":"`+queueLeadID+`"}`; got != want {
+	if got, want := string(info.Payload), `{"lead_id":"`+queueLeadID+`","channel":"telegram"}`; got != want {
 		t.Errorf("payload = %s, want %s", got, want)
 	}
 	if scheduled, err := e.insp.ListScheduledTasks(jobs.QueueLeads); err != nil || len(scheduled) != 1 {

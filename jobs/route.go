@@ -258,9 +258,15 @@ func (q *Queue) EnqueueLead(ctx context.Context, id string) error {
 	return q.enqueue(ctx, NewRouteLeadTask(id), routeTaskID(id))
 }
 
-// EnqueueNotify queues the sales notification of a routed lead.
-func (q *Queue) EnqueueNotify(ctx context.Context, id string) error {
-	return q.enqueue(ctx, NewNotifySalesTask(id), notifyTaskID(id))
+// EnqueueNotify queues the sales notifications of a routed lead, one task
+// per channel.
+func (q *Queue) EnqueueNotify(ctx context.Context, id string, channels ...string) error {
+	for _, c := range channels {
+		if err := q.enqueue(ctx, NewNotifySalesTask(id, c), notifyTaskID(id, c)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (q *Queue) enqueue(ctx context.Context, t *asynq.Task, taskID string) error {

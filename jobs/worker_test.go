@@ -434,8 +434,8 @@ func TestWorkerNotifiesSales(t *testing.T) {
 		},
 	}
 	r := e.router(newScriptedCRM())
-	r.Notify = e.queue.EnqueueNotify
-	e.serve(t, r, &jobs.Notifier{Leads: e.store, Channel: channel, Now: time.Now, Log: slog.New(slog.DiscardHandler)})
+	r.Notify = func(ctx context.Context, id string) error { return e.queue.EnqueueNotify(ctx, id, "telegram") }
+	e.serve(t, r, &jobs.Notifier{Leads: e.store, Channels: []jobs.SalesChannel{channel}, Now: time.Now, Log: slog.New(slog.DiscardHandler)})
 
 	waitFor(t, "the lead routed and sales told", func() bool {
 		return len(e.get(t, id).Transfers) == 2

@@ -194,14 +194,15 @@ func (m *Main) startWorker(ctx context.Context, store *intake.Store, queue *jobs
 	}
 	router := &jobs.Router{Leads: store, CRM: crm, Rules: rules, Redis: m.rdb, Threshold: cfg.RiskReviewThreshold,
 		MaxAge: cfg.RetryMaxAge, Now: m.Now, Log: m.Log}
+	channels, err := m.salesChannels()
+	if err != nil {
+		return err
+	}
 	var notifier *jobs.Notifier
-	if cfg.TelegramBotToken != "" {
-		client, err := telegram.New(cfg.TelegramAPIURL, cfg.TelegramBotToken, cfg.TelegramChatID, integrations.NewHTTPClient(0))
-		if err != nil {
-			return err
-		}
-		notifier = &jobs.Notifier{Leads: store, Channel: telegramChannel{client, cfg.TelegramIncludeContacts}, Now: m.Now, Log: m.Log}
-		router.Notify = queue.EnqueueNotify
+	if len(channels) > 0 {
+		notifier = &jobs.Notifier{Leads: store, Channels: channels, Now: m.Now, Log: m.Log}
+		names := notifier.Names()
+		router.Notify = func(ctx context.Context, id string) error { return queue.EnqueueNotify(ctx, id, names...) }
 	}
 	m.worker = asynq.NewServerFromRedisClient(m.rdb, jobs.ServerConfig(cfg.RetryBaseDelay, m.Log))
 	mux := jobs.NewMux(router, &jobs.Sweeper{Leads: store, Queue: queue, Now: m.Now, Log: m.Log}, notifier)
@@ -209,6 +210,20 @@ func (m *Main) startWorker(ctx context.Context, store *intake.Store, queue *jobs
 		return fmt.Errorf("start worker: %w", err)
 	}
 	return nil
+}
+
+// salesChannels are the configured ways of telling sales about a new lead.
+func (m *Main) salesChannels() ([]jobs.SalesChannel, error) {
+	cfg := m.Config
+	var channels []jobs.SalesChannel
+	if cfg.TelegramBotToken != "" {
+		client, err := telegram.New(cfg.TelegramAPIURL, cfg.TelegramBotToken, cfg.TelegramChatID, integrations.NewHTTPClient(0))
+		if err != nil {
+			return nil, err
+		}
+		channels = append(channels, telegramChannel{client, cfg.TelegramIncludeContacts})
+	}
+	return channels, nil
 }
 
 // telegramChannel tells salespeople in a Telegram chat about new leads.
