@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -33,7 +34,7 @@ func clientIP(r *http.Request, trusted []netip.Prefix) string {
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		a, err := parseHop(strings.TrimSpace(hops[i]))
 		if err != nil {
 			break // a forged or broken hop: trust nothing left of it
 		}
@@ -43,6 +44,20 @@ func clientIP(r *http.Request, trusted []netip.Prefix) string {
 		peer = a
 	}
 	return peer.String()
+}
+
+// parseHop reads an X-Forwarded-For entry: an address, or address:port as
+// some proxies (Azure Application Gateway, IIS ARR) write it.
+func parseHop(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		ap, perr := netip.ParseAddrPort(s)
+		if perr != nil {
+			return netip.Addr{}, err
+		}
+		a = ap.Addr()
+	}
+	return a, nil
 }
 
 // browserAndOS names the browser and operating system a User-Agent claims.
@@ -87,16 +102,21 @@ func sameHost(origin, host string) bool {
 
 // allowsRedirect reports whether a browser may be sent to target after a
 // post: only our own origin or an allowed one, never anywhere else.
-func (p originPolicy) allowsRedirect(target string, r *http.Request) bool {
-	if strings.HasPrefix(target, "/") && !strings.HasPrefix(target, "//") && !strings.HasPrefix(target, "/\\") {
-		return true
+func (p originPolicy) allowsRedirect(target string) bool {
+	// Browsers drop tabs and newlines and read \ as /, so "/\t/evil" would
+	// become "//evil": refuse every such character outright.
+	if strings.ContainsFunc(target, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '\\' }) {
+		return false
 	}
-	for _, o := range append([]string{p.own}, p.allowed...) {
-		if target == o || strings.HasPrefix(target, o+"/") || strings.HasPrefix(target, o+"?") {
-			return true
-		}
+	u, err := url.Parse(target)
+	if err != nil || u.User != nil {
+		return false
 	}
-	return false
+	if u.Scheme == "" && u.Host == "" {
+		return strings.HasPrefix(u.Path, "/") && !strings.HasPrefix(target, "//")
+	}
+	origin := strings.ToLower(u.Scheme + "://" + u.Host)
+	return origin == p.own || slices.Contains(p.allowed, origin)
 }
 
 // Token is one admin credential.

@@ -170,7 +170,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sub, fields := s.validator.Validate(*f)
-	if fields == nil && browser && sub.RedirectURL != "" && !s.origins.allowsRedirect(sub.RedirectURL, r) {
+	if fields == nil && browser && sub.RedirectURL != "" && !s.origins.allowsRedirect(sub.RedirectURL) {
 		fields = FieldErrors{"redirect_url": {Key: "redirect_url.forbidden"}}
 	}
 	if fields != nil {
@@ -188,13 +188,15 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !adm.Duplicate || adm.State == Received { // a duplicate still Received may have lost its task: queue again, harmlessly
-		if err := s.queue.EnqueueLead(r.Context(), adm.ID); err != nil {
+		// Not the request's context: a client hanging up must not abandon a
+		// lead that is already stored.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+		defer cancel()
+		if err := s.queue.EnqueueLead(ctx, adm.ID); err != nil {
 			if !adm.Duplicate {
-				ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 2*time.Second)
 				if uerr := adm.Undo(ctx); uerr != nil {
 					s.log.Error("enqueue failed and the lead could not be removed; the sweeper will queue it", "lead", adm.ID, "err", uerr)
 				}
-				cancel()
 			}
 			s.fail(w, lang, browser, f, unavailable("queue lead", err))
 			return
@@ -255,7 +257,7 @@ func truncate(s string, n int) string {
 func (s *Server) accepted(w http.ResponseWriter, r *http.Request, lang templates.Lang, browser bool, f *Form, id string, duplicate bool) {
 	if browser {
 		target := "/thanks?lang=" + string(lang)
-		if f.RedirectURL != "" && s.origins.allowsRedirect(f.RedirectURL, r) {
+		if f.RedirectURL != "" && s.origins.allowsRedirect(f.RedirectURL) {
 			target = f.RedirectURL
 		}
 		http.Redirect(w, r, target, http.StatusSeeOther)

@@ -381,6 +381,8 @@ func TestClientIP(t *testing.T) {
 		{"10.0.0.2:1234", "198.51.100.1, garbage", "10.0.0.2"},
 		{"[::1]:1234", "2001:db8::1", "2001:db8::1"},
 		{"10.0.0.2:1234", "10.0.0.9", "10.0.0.9"},
+		{"10.0.0.2:1234", "203.0.113.7:5555", "203.0.113.7"}, // some proxies add the port
+		{"10.0.0.2:1234", "[2001:db8::7]:5555", "2001:db8::7"},
 	} {
 		r := httptest.NewRequest(http.MethodPost, "/", nil)
 		r.RemoteAddr = c.remote
@@ -483,5 +485,30 @@ func TestSubmitObservesAntiFraudSignals(t *testing.T) {
 	form.Set("website", "  ")
 	if o := observed("+77010000012", form); !o.FormTokenInvalid || o.ScriptRan || !o.HoneypotNearMiss {
 		t.Fatalf("forged post observed %+v", o)
+	}
+}
+
+func TestRedirectTargets(t *testing.T) {
+	t.Parallel()
+	p := originPolicy{own: "https://leads.example.kz", allowed: []string{"https://www.example.kz"}}
+	for target, want := range map[string]bool{
+		"/thanks":                              true,
+		"/thanks?x=1":                          true,
+		"https://leads.example.kz/ok":          true,
+		"https://www.example.kz/thank-you":     true,
+		"https://WWW.example.kz/thank-you":     true,
+		"//evil.example/x":                     false,
+		"/\\evil.example":                      false,
+		"/\t/evil.example":                     false,
+		"/\n/evil.example":                     false,
+		"https://evil.example/":                false,
+		"https://www.example.kz.evil.example/": false,
+		"https://user@www.example.kz/":         false,
+		"javascript:alert(1)":                  false,
+		"thanks":                               false,
+	} {
+		if got := p.allowsRedirect(target); got != want {
+			t.Errorf("allowsRedirect(%q) = %v, want %v", target, got, want)
+		}
 	}
 }

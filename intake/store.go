@@ -3,7 +3,6 @@ package intake
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -66,10 +65,12 @@ type record struct {
 	Meta    Metadata `json:"meta"`
 }
 
-// consentEvent is one entry of a person's marketing-consent history.
+// consentEvent is one entry of a person's marketing-consent history, stored
+// sealed after the id of the lead it came with ("<lead id> <sealed event>"):
+// the id is only known for sure inside the accept script (a repeat names
+// the first lead).
 type consentEvent struct {
 	Kind          string    `json:"kind"`
-	LeadID        string    `json:"lead_id"`
 	At            time.Time `json:"at"`
 	PolicyVersion string    `json:"policy_version"`
 	IP            string    `json:"ip"`
@@ -101,12 +102,24 @@ type Admission struct {
 // and its indexes, and the person's marketing opt-in.
 var acceptScript = redis.NewScript(`
 local id, now, ttl = ARGV[1], tonumber(ARGV[2]), ARGV[5]
+-- A repeat names a lead that must still exist (an erased or undone one does
+-- not count); claiming it tells Undo that someone was promised it.
+local function claim(lead)
+  if not lead then return nil end
+  local lk = 'lg:lead:' .. lead
+  if redis.call('EXISTS', lk) == 0 then return nil end
+  redis.call('HINCRBY', lk, 'claims', 1)
+  redis.call('HSET', lk, 'updated', now)
+  redis.call('ZADD', KEYS[6], now, lead)
+  return {'duplicate', lead, redis.call('HGET', lk, 'state')}
+end
 if ARGV[3] == '1' then
   local v = redis.call('GET', KEYS[1])
   if v then
     local sep = string.find(v, ' ', 1, true)
     if string.sub(v, sep + 1) ~= ARGV[4] then return {'idem_mismatch'} end
-    return {'duplicate', string.sub(v, 1, sep - 1)}
+    local replay = claim(string.sub(v, 1, sep - 1))
+    if replay then return replay end
   end
 end
 for i, k in ipairs({KEYS[3], KEYS[4]}) do
@@ -125,9 +138,10 @@ for i = 1, (ARGV[13] == '1') and 3 or 2 do
   seen[i] = redis.call('INCR', KEYS[11 + i])
   if seen[i] == 1 then redis.call('PEXPIRE', KEYS[11 + i], ARGV[12]) end
 end
-local lead, result = redis.call('GET', KEYS[2]), 'duplicate'
-if not lead then
-  lead, result = id, 'accepted'
+local result = claim(redis.call('GET', KEYS[2]))
+local lead = result and result[2]
+if not result then
+  lead, result = id, {'accepted', id, 'received'}
   redis.call('HSET', KEYS[5], 'same_ip', seen[1], 'same_email', seen[2], 'same_tax_id', seen[3], unpack(ARGV, 14))
   redis.call('ZADD', KEYS[6], now, id)
   redis.call('ZADD', KEYS[7], now, id)
@@ -140,9 +154,9 @@ if ARGV[10] == '1' then
   if redis.call('HGET', KEYS[8], 'marketing') ~= 'active' then
     redis.call('HSET', KEYS[8], 'marketing', 'pending', 'marketing_at', now)
   end
-  redis.call('RPUSH', KEYS[11], ARGV[11])
+  redis.call('RPUSH', KEYS[11], lead .. ' ' .. ARGV[11])
 end
-return {result, lead}
+return result
 `)
 
 // Accept stores a submission as a new lead in state Received, or recognises
@@ -164,7 +178,7 @@ func (s *Store) Accept(ctx context.Context, a Application) (*Admission, error) {
 	}
 	var event []byte
 	if sub.ConsentMarketing {
-		ev, _ := json.Marshal(consentEvent{Kind: "marketing_opt_in", LeadID: lead, At: now,
+		ev, _ := json.Marshal(consentEvent{Kind: "marketing_opt_in", At: now,
 			PolicyVersion: a.Consent.PolicyVersion, IP: a.Consent.IP, UserAgent: a.Consent.UserAgent, PageURL: a.Consent.PageURL})
 		event = s.keys.Seal(ev, person)
 	}
@@ -208,11 +222,7 @@ func (s *Store) Accept(ctx context.Context, a Application) (*Admission, error) {
 		left, _ := strconv.ParseInt(res[1], 10, 64)
 		return nil, &Error{Code: ERateLimited, Message: "too many submissions", RetryAfter: time.Duration(left) * time.Millisecond}
 	case "duplicate":
-		state, err := s.rdb.HGet(ctx, leadKey(res[1]), "state").Result()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return nil, unavailable("read duplicate", err)
-		}
-		return &Admission{ID: res[1], Duplicate: true, State: State(state)}, nil
+		return &Admission{ID: res[1], Duplicate: true, State: State(res[2])}, nil
 	}
 	return &Admission{ID: lead, State: Received, undo: func(ctx context.Context) error {
 		return undoScript.Run(ctx, s.rdb, []string{leadKey(lead), keyAll, stateKey(Received), keys[8], keys[9],
@@ -224,18 +234,22 @@ func (s *Store) Accept(ctx context.Context, a Application) (*Admission, error) {
 // the answer "nothing accepted" is true and a retry is not a duplicate.
 var undoScript = redis.NewScript(`
 local id = ARGV[1]
+-- A repeat was answered 202 with this lead meanwhile: keep it; it stays
+-- received and is queued by that repeat or the sweeper.
+if tonumber(redis.call('HGET', KEYS[1], 'claims') or '0') > 0 then return 0 end
 redis.call('DEL', KEYS[1], KEYS[1] .. ':transfers')
 for i = 2, 5 do redis.call('ZREM', KEYS[i], id) end
 if redis.call('GET', KEYS[6]) == id then redis.call('DEL', KEYS[6]) end
 local idem = redis.call('GET', KEYS[7])
 if idem and string.sub(idem, 1, #id + 1) == id .. ' ' then redis.call('DEL', KEYS[7]) end
-if ARGV[2] ~= '' then redis.call('LREM', KEYS[8], 1, ARGV[2]) end
+if ARGV[2] ~= '' then redis.call('LREM', KEYS[8], 1, id .. ' ' .. ARGV[2]) end
 return 1
 `)
 
-// Undo removes a newly accepted lead whose enqueue failed. If Redis is gone
-// too, the lead stays Received and the sweeper queues it later: it is never
-// lost, at worst routed although the person saw an error.
+// Undo removes a newly accepted lead whose enqueue failed. It keeps the lead
+// when a repeat was already answered with it, and if Redis is gone too: the
+// lead then stays Received and the sweeper queues it, so it is never lost —
+// at worst routed although this request saw an error.
 func (a *Admission) Undo(ctx context.Context) error {
 	if a.undo == nil {
 		return nil
@@ -373,11 +387,12 @@ func (s *Store) Transition(ctx context.Context, id string, t Transition) (State,
 	return State(res[1]), nil
 }
 
-// ReceivedBefore lists up to n leads still Received since before t: leads a
-// crash left unqueued, for the sweeper.
-func (s *Store) ReceivedBefore(ctx context.Context, t time.Time, n int) ([]string, error) {
+// ReceivedBefore lists up to n leads still Received since before t, oldest
+// first, skipping the first offset: leads a crash may have left unqueued,
+// for the sweeper.
+func (s *Store) ReceivedBefore(ctx context.Context, t time.Time, offset, n int) ([]string, error) {
 	ids, err := s.rdb.ZRangeByScore(ctx, stateKey(Received), &redis.ZRangeBy{
-		Min: "-inf", Max: strconv.FormatInt(t.UnixMilli(), 10), Count: int64(n)}).Result()
+		Min: "-inf", Max: strconv.FormatInt(t.UnixMilli(), 10), Offset: int64(offset), Count: int64(n)}).Result()
 	if err != nil {
 		return nil, unavailable("list received leads", err)
 	}

@@ -148,7 +148,11 @@ func TestDuplicateMayAddMarketingOptIn(t *testing.T) {
 	if len(events) != 1 {
 		t.Fatalf("consent events = %d, want 1", len(events))
 	}
-	if _, err := testKeys(t).Open([]byte(events[0]), testKeys(t).Index("email", opt.EmailKey)); err != nil {
+	leadID, sealed, _ := strings.Cut(events[0], " ")
+	if leadID != first.ID {
+		t.Fatalf("consent event names lead %q, want the first lead %s", leadID, first.ID)
+	}
+	if _, err := testKeys(t).Open([]byte(sealed), testKeys(t).Index("email", opt.EmailKey)); err != nil {
 		t.Fatalf("consent proof does not open: %v", err)
 	}
 	// A confirmed subscriber is never lowered back to pending by a new form.
@@ -234,7 +238,7 @@ func TestUndoRemovesUnqueuedLead(t *testing.T) {
 	if _, err := f.store.Get(ctx, adm.ID); ErrorCode(err) != ENotFound {
 		t.Fatalf("Get after Undo = %v, want ENotFound", err)
 	}
-	if ids, _ := f.store.ReceivedBefore(ctx, f.clock.Now().Add(time.Hour), 10); len(ids) != 0 {
+	if ids, _ := f.store.ReceivedBefore(ctx, f.clock.Now().Add(time.Hour), 0, 10); len(ids) != 0 {
 		t.Fatalf("received index still lists %v", ids)
 	}
 	person := keyPersonPfx + testKeys(t).Index("email", a.Submission.EmailKey)
@@ -295,7 +299,7 @@ func TestReceivedBefore(t *testing.T) {
 	young := fakePerson()
 	young.Email, young.EmailKey = "other@example.com", "other@example.com"
 	f.store.Accept(ctx, application(young))
-	ids, err := f.store.ReceivedBefore(ctx, f.clock.Now().Add(-5*time.Minute), 10)
+	ids, err := f.store.ReceivedBefore(ctx, f.clock.Now().Add(-5*time.Minute), 0, 10)
 	if err != nil || len(ids) != 1 || ids[0] != old.ID {
 		t.Fatalf("ReceivedBefore = %v, %v; want only %s", ids, err, old.ID)
 	}
@@ -357,7 +361,7 @@ func TestRedrive(t *testing.T) {
 	if l, _ := f.store.Get(ctx, adm.ID); l.State != Received || l.Route.Error != "" {
 		t.Fatalf("redriven lead = %+v", l)
 	}
-	if ids, _ := f.store.ReceivedBefore(ctx, f.clock.Now(), 10); len(ids) != 1 {
+	if ids, _ := f.store.ReceivedBefore(ctx, f.clock.Now(), 0, 10); len(ids) != 1 {
 		t.Fatalf("received index after redrive = %v", ids)
 	}
 	if _, err := f.store.Redrive(ctx, "gone"); ErrorCode(err) != ENotFound {
@@ -445,5 +449,42 @@ func TestAcceptCountsRepeats(t *testing.T) {
 	l, _ := f.store.Get(ctx, last.ID)
 	if o := l.Observed; o.SameIP != 3 || o.SameEmail != 3 || o.SameTaxID != 3 || !o.ScriptRan || o.FormAge != 5*time.Second {
 		t.Fatalf("observed = %+v, want 3 repeats of IP, email and tax id", o)
+	}
+}
+
+// A double click while the first request's enqueue fails: the repeat is
+// answered 202 with the first lead, so Undo must not delete it.
+func TestUndoKeepsALeadARepeatWasPromised(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	first, err := f.store.Accept(ctx, application(fakePerson()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repeat, err := f.store.Accept(ctx, application(fakePerson()))
+	if err != nil || !repeat.Duplicate || repeat.ID != first.ID || repeat.State != Received {
+		t.Fatalf("repeat = %+v, %v", repeat, err)
+	}
+	if err := first.Undo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := f.store.Get(ctx, first.ID); err != nil || l.State != Received {
+		t.Fatalf("after Undo the promised lead = %+v, %v; want it kept, received", l, err)
+	}
+}
+
+// A repeat refreshes the lead's retention clock: the contract counts it from
+// the last submission.
+func TestRepeatRefreshesRetention(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	first, _ := f.store.Accept(ctx, application(fakePerson()))
+	f.clock.Add(time.Hour)
+	f.store.Accept(ctx, application(fakePerson()))
+	score, err := f.rdb.ZScore(ctx, keyAll, first.ID).Result()
+	if err != nil || int64(score) != f.clock.Now().UnixMilli() {
+		t.Fatalf("retention index = %v, %v; want the repeat's time", score, err)
 	}
 }

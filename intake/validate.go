@@ -34,7 +34,7 @@ type Form struct {
 	UTMSource         string   `json:"utm_source" validate:"max=200,line"`
 	UTMMedium         string   `json:"utm_medium" validate:"max=200,line"`
 	UTMCampaign       string   `json:"utm_campaign" validate:"max=200,line"`
-	RedirectURL       string   `json:"redirect_url" validate:"max=2000"`
+	RedirectURL       string   `json:"redirect_url" validate:"max=2000,line"`
 	FormToken         string   `json:"form_token"` // when the page was rendered, signed; see formToken
 	Website           string   `json:"website"`    // the honeypot: people never see it
 }

@@ -37,7 +37,7 @@ func TestMuxDispatches(t *testing.T) {
 					got = append(got, "get "+id)
 					return nil, &intake.Error{Code: intake.ENotFound, Message: "no such lead"}
 				},
-				ReceivedBeforeFn: func(context.Context, time.Time, int) ([]string, error) {
+				ReceivedBeforeFn: func(context.Context, time.Time, int, int) ([]string, error) {
 					got = append(got, "sweep")
 					return nil, nil
 				},
@@ -84,8 +84,8 @@ func TestServerConfig(t *testing.T) {
 	if cfg.IsFailure(limited) {
 		t.Error("IsFailure counts a rate limit as a failure")
 	}
-	if d := cfg.RetryDelayFunc(0, limited, nil); d < 3750*time.Millisecond || d > 6250*time.Millisecond {
-		t.Errorf("first retry after %v, want about the 5s base", d)
+	if d := cfg.RetryDelayFunc(0, limited, nil); d < 22500*time.Millisecond || d > 37500*time.Millisecond {
+		t.Errorf("first retry after %v, want about the 30s floor of rate limits without Retry-After", d)
 	}
 	task := asynq.NewTask("lead:route", []byte(`{"lead_id":"payload-marker"}`))
 	cfg.ErrorHandler.HandleError(context.Background(), task, errors.New("webhook push: HTTP 502 (temporary)"))

@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/integrations"
 	"github.com/paymtech/leadgate/integrations/crm"
 )
 
@@ -96,8 +97,14 @@ func (n *Notifier) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	receipt := crm.Receipt{System: lead.Route.System, Ref: lead.Route.Ref, URL: lead.Route.URL}
 	if err := channel.Notify(ctx, Document(lead), receipt); err != nil {
+		if integrations.KindOf(err) == integrations.Permanent { // a chat not found, a bad address: recorded, not retried
+			n.Log.Error("sales notification refused", "lead", lead.ID, "channel", channel.Name(), "err", err)
+			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+		}
 		return err
 	}
+	// A failure to record it retries the task, and sales may get the message
+	// twice: better than a disclosure missing from the log.
 	return n.Leads.LogTransfer(ctx, lead.ID, intake.Transfer{Recipient: channel.Name(), At: n.Now().UTC(),
 		Purpose: PurposeNotify})
 }

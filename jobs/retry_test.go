@@ -84,8 +84,12 @@ func TestRetryDelayHonoursRetryAfter(t *testing.T) {
 			Kind: integrations.RateLimited, RetryAfter: 2 * time.Minute}), 2 * time.Minute},
 		{"capped", 0, &integrations.Error{System: "webhook", Op: "push", Status: 429,
 			Kind: integrations.RateLimited, RetryAfter: 26 * time.Hour}, time.Hour},
+		// Waiting does not count, so n never grows: a floor keeps it from
+		// hammering a throttling system every few seconds.
 		{"no retry after", 1, &integrations.Error{System: "webhook", Op: "push", Status: 429,
-			Kind: integrations.RateLimited}, 10 * time.Second},
+			Kind: integrations.RateLimited}, 30 * time.Second},
+		{"no retry after, long backoff", 4, &integrations.Error{System: "webhook", Op: "push", Status: 429,
+			Kind: integrations.RateLimited}, 80 * time.Second},
 		{"plain error", 2, errors.New("connection reset"), 20 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

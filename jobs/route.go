@@ -59,7 +59,7 @@ func routeTaskID(id string) string { return "lead:route:" + id }
 type Leads interface {
 	Get(ctx context.Context, id string) (*intake.Lead, error)
 	Transition(ctx context.Context, id string, t intake.Transition) (intake.State, error)
-	ReceivedBefore(ctx context.Context, t time.Time, n int) ([]string, error)
+	ReceivedBefore(ctx context.Context, t time.Time, offset, n int) ([]string, error)
 	Assign(ctx context.Context, id string, a intake.Assignment) (intake.Assignment, error)
 	LogTransfer(ctx context.Context, id string, t intake.Transfer) error
 }
@@ -97,14 +97,24 @@ func (rt *Router) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("malformed %s payload: %w", t.Type(), asynq.SkipRetry)
 	}
 	lead, err := rt.Leads.Get(ctx, args.LeadID)
-	if intake.ErrorCode(err) == intake.ENotFound {
+	switch intake.ErrorCode(err) {
+	case "":
+		if err != nil {
+			return rt.unreadable(ctx, args.LeadID, err)
+		}
+	case intake.ENotFound:
 		rt.Log.Info("lead gone before routing (erased or purged)", "lead", args.LeadID)
 		return nil
-	} else if err != nil {
+	default:
 		return err
 	}
 	if lead.State != intake.Received {
 		return nil // handled by an earlier delivery of this task
+	}
+	// Whatever failed before (Redis, the rules), nothing retries past MaxAge.
+	if retried, _ := asynq.GetRetryCount(ctx); retried > 0 && rt.Now().Sub(lead.Route.Since) >= rt.MaxAge {
+		return rt.pushFailed(ctx, lead, &integrations.Error{System: "leadgate", Op: "route", Code: "retry window over",
+			Kind: integrations.Permanent})
 	}
 	lead.Risk = Assess(lead)
 	if !lead.Released && lead.Risk.Score >= rt.Threshold {
@@ -142,6 +152,21 @@ func (rt *Router) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	rt.Log.Info("lead routed", "lead", lead.ID, "crm", receipt.System, "rule", lead.Assignment.Rule,
 		"team", lead.Assignment.Team, "state", state)
 	return nil
+}
+
+// unreadable fails a lead whose record cannot be opened (a data key missing
+// from LEADGATE_OLD_DATA_KEYS, say): retrying cannot help, an operator can.
+func (rt *Router) unreadable(ctx context.Context, id string, err error) error {
+	state, terr := rt.Leads.Transition(ctx, id, intake.Transition{From: intake.Received, To: intake.Failed,
+		Route: intake.Route{Error: "lead record unreadable: " + err.Error(), At: rt.Now().UTC()}})
+	if terr != nil {
+		return terr
+	}
+	if state == intake.Failed {
+		routeFailures.Inc()
+		rt.Log.Error("lead failed: its record cannot be read; check LEADGATE_OLD_DATA_KEYS, then redrive", "lead", id, "err", err)
+	}
+	return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 }
 
 // holdForReview parks a suspicious lead for a person to look at before it

@@ -36,7 +36,7 @@ var errUnexpected = errors.New("unexpected call")
 type fakeLeads struct {
 	GetFn            func(ctx context.Context, id string) (*intake.Lead, error)
 	TransitionFn     func(ctx context.Context, id string, t intake.Transition) (intake.State, error)
-	ReceivedBeforeFn func(ctx context.Context, t time.Time, n int) ([]string, error)
+	ReceivedBeforeFn func(ctx context.Context, t time.Time, offset, n int) ([]string, error)
 	AssignFn         func(ctx context.Context, id string, a intake.Assignment) (intake.Assignment, error)
 	LogTransferFn    func(ctx context.Context, id string, t intake.Transfer) error
 }
@@ -55,11 +55,11 @@ func (f *fakeLeads) Transition(ctx context.Context, id string, t intake.Transiti
 	return f.TransitionFn(ctx, id, t)
 }
 
-func (f *fakeLeads) ReceivedBefore(ctx context.Context, t time.Time, n int) ([]string, error) {
+func (f *fakeLeads) ReceivedBefore(ctx context.Context, t time.Time, offset, n int) ([]string, error) {
 	if f.ReceivedBeforeFn == nil {
 		return nil, fmt.Errorf("Leads.ReceivedBefore: %w", errUnexpected)
 	}
-	return f.ReceivedBeforeFn(ctx, t, n)
+	return f.ReceivedBeforeFn(ctx, t, offset, n)
 }
 
 func (f *fakeLeads) Assign(ctx context.Context, id string, a intake.Assignment) (intake.Assignment, error) {

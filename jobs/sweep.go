@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -29,19 +30,34 @@ type Sweeper struct {
 	Log   *slog.Logger
 }
 
-// ProcessTask handles a lead:sweep task.
+// sweepPage is how many leads one Redis call of the sweeper lists.
+const sweepPage = 500
+
+// ProcessTask handles a lead:sweep task. It pages through every lead
+// Received past the grace (a CRM outage can leave thousands waiting on live
+// retries; a lost one among them must still be found), and carries on past a
+// lead it cannot queue.
 func (s *Sweeper) ProcessTask(ctx context.Context, _ *asynq.Task) error {
-	ids, err := s.Leads.ReceivedBefore(ctx, s.Now().Add(-sweepGrace), 1000)
-	if err != nil {
-		return err
-	}
-	for _, id := range ids {
-		if err := s.Queue.EnqueueLead(ctx, id); err != nil {
-			return err
+	before := s.Now().Add(-sweepGrace)
+	var errs []error
+	checked := 0
+	for {
+		ids, err := s.Leads.ReceivedBefore(ctx, before, checked, sweepPage)
+		if err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+		for _, id := range ids {
+			if err := s.Queue.EnqueueLead(ctx, id); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		checked += len(ids)
+		if len(ids) < sweepPage {
+			break
 		}
 	}
-	if len(ids) > 0 {
-		s.Log.Info("sweep: re-queued received leads", "count", len(ids))
+	if checked > 0 {
+		s.Log.Info("sweep: made sure received leads are queued", "checked", checked, "failed", len(errs))
 	}
-	return nil
+	return errors.Join(errs...)
 }

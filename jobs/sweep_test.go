@@ -88,7 +88,7 @@ func TestSweeperAsksForLeadsPastTheGrace(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2025, 3, 14, 9, 30, 0, 0, time.UTC)
 	var enqueued []string
-	leads := &fakeLeads{ReceivedBeforeFn: func(_ context.Context, before time.Time, n int) ([]string, error) {
+	leads := &fakeLeads{ReceivedBeforeFn: func(_ context.Context, before time.Time, _, n int) ([]string, error) {
 		if want := now.Add(-2 * time.Minute); !before.Equal(want) || n <= 0 {
 			t.Errorf("ReceivedBefore(%v, %d), want (%v, a positive batch)", before, n, want)
 		}
@@ -120,7 +120,7 @@ func TestSweeperReportsErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			leads := &fakeLeads{ReceivedBeforeFn: func(context.Context, time.Time, int) ([]string, error) {
+			leads := &fakeLeads{ReceivedBeforeFn: func(context.Context, time.Time, int, int) ([]string, error) {
 				if tc.list != nil {
 					return nil, tc.list
 				}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -264,8 +263,12 @@ func (m *Main) serveHTTP(store *intake.Store, queue intake.Queue) error {
 		tokens[i] = intake.Token{Role: t.Role, Name: t.Name, Secret: t.Secret}
 	}
 	lang, _ := templates.ParseLang(cfg.DefaultLang)
+	own, err := config.NormalizeOrigin(cfg.PublicBaseURL.Scheme + "://" + cfg.PublicBaseURL.Host)
+	if err != nil {
+		return fmt.Errorf("PUBLIC_BASE_URL: %w", err)
+	}
 	srv := intake.NewServer(store, queue, intake.Options{
-		PublicOrigin:   strings.ToLower(cfg.PublicBaseURL.Scheme + "://" + cfg.PublicBaseURL.Host),
+		PublicOrigin:   own,
 		AllowedOrigins: cfg.CORSAllowedOrigins,
 		TrustedProxies: cfg.TrustedProxies,
 		DefaultLang:    lang,
