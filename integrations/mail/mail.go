@@ -1,0 +1,239 @@
+// Package mail is what every email driver (sendgrid, file) is given: a
+// Message for one or more recipients, each of whom receives it alone.
+//
+// A Message's headers are built only from values the code controls (a
+// signed unsubscribe URL, a fixed category word), never from raw user text;
+// Validate enforces it at the last moment, so that no line break can reach a
+// header whatever a caller got wrong: a Message that fails Validate is
+// refused before anything is sent or written.
+package mail
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	netmail "net/mail"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxRecipients is the most recipients one Message may have: SendGrid takes
+// at most 1000 personalizations in one request, and each recipient is one.
+const MaxRecipients = 1000
+
+// Limits that keep every header line within RFC 5322's 998 octets once a
+// driver has encoded it, and refuse what is certainly a mistake.
+const (
+	maxAddressLen  = 254 // RFC 5321's limit on a forward path, less its angle brackets
+	maxNameRunes   = 256
+	maxSubjectRune = 255
+	maxHeaderLine  = 998 // name, ": " and value
+	maxTokenLen    = 128 // Ref
+	maxCategoryLen = 255 // SendGrid's limit on a category
+)
+
+// Message is one email. Every recipient gets their own copy and never sees
+// the others.
+type Message struct {
+	From    Address   // MAIL_FROM / MAIL_FROM_NAME
+	To      []Address // one to MaxRecipients
+	Subject string    // one line, at most 255 characters
+	Text    string    // the text/plain body; Text, HTML or both
+	HTML    string    // the text/html body
+	// Headers go to every recipient, e.g. List-Unsubscribe-Post. Names are
+	// RFC 5322 field names other than the ones the drivers write themselves
+	// (From, To, Subject, Content-Type …); values are printable ASCII.
+	Headers map[string]string
+	// PerRecipient, when not empty, has one entry per recipient (same
+	// index as To) whose headers are added to that recipient's copy only,
+	// replacing a header of the same name in Headers: e.g. each person's
+	// own List-Unsubscribe URL.
+	PerRecipient []Personal
+	Category     string // a fixed word such as "ack", "optin", "campaign", "sales"; never personal data
+	ASMGroupID   int    // SendGrid unsubscribe group for marketing mail; 0 for none
+	Ref          string // our opaque id of the send (letters, digits, '-', '_'); never personal data
+}
+
+// Address is a mailbox: a plain address ("test@example.com", no angle
+// brackets or comments) and an optional display name.
+type Address struct{ Email, Name string }
+
+// Personal is what one recipient's copy has of its own.
+type Personal struct{ Headers map[string]string }
+
+// Mailer sends a Message; implemented by sendgrid.Client and file.Driver.
+type Mailer interface {
+	// Send delivers m to each of m.To separately. A failure is (or wraps)
+	// an *integrations.Error, classified by the rule of package
+	// integrations; a Message that fails Validate is a Permanent one whose
+	// chain holds ErrInvalid.
+	Send(ctx context.Context, m Message) error
+}
+
+// ErrInvalid is wrapped by every error Validate returns.
+var ErrInvalid = errors.New("invalid message")
+
+// invalid builds Validate's errors. reason is always a fixed phrase, never
+// the offending value, since that may be someone's address or name.
+func invalid(reason string) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, reason)
+}
+
+// reserved are header names the drivers write themselves, or that SendGrid
+// refuses in "headers"; a caller setting one would forge or break the
+// message. Keys are lower case.
+var reserved = map[string]bool{
+	"from": true, "to": true, "cc": true, "bcc": true, "reply-to": true, "sender": true,
+	"subject": true, "date": true, "message-id": true, "return-path": true,
+	"mime-version": true, "content-type": true, "content-transfer-encoding": true,
+	"received": true, "dkim-signature": true, "x-sg-id": true, "x-sg-eid": true,
+}
+
+// Validate reports whether m can be sent as it is. Its error names which
+// rule was broken, never the value that broke it, so it is safe to log.
+func (m Message) Validate() error {
+	if !validAddress(m.From.Email) {
+		return invalid("sender address is not a plain address")
+	}
+	if !validName(m.From.Name) {
+		return invalid("sender name has a control character or is too long")
+	}
+	switch {
+	case len(m.To) == 0:
+		return invalid("no recipients")
+	case len(m.To) > MaxRecipients:
+		return invalid("more than 1000 recipients")
+	}
+	for _, to := range m.To {
+		if !validAddress(to.Email) {
+			return invalid("recipient address is not a plain address")
+		}
+		if !validName(to.Name) {
+			return invalid("recipient name has a control character or is too long")
+		}
+	}
+	if strings.TrimSpace(m.Subject) == "" {
+		return invalid("empty subject")
+	}
+	if !validLine(m.Subject) || utf8.RuneCountInString(m.Subject) > maxSubjectRune {
+		return invalid("subject has a control character or is too long")
+	}
+	if m.Text == "" && m.HTML == "" {
+		return invalid("no body")
+	}
+	if !utf8.ValidString(m.Text) || !utf8.ValidString(m.HTML) {
+		return invalid("body is not valid UTF-8")
+	}
+	if err := validHeaders(m.Headers); err != nil {
+		return err
+	}
+	if len(m.PerRecipient) != 0 && len(m.PerRecipient) != len(m.To) {
+		return invalid("per-recipient entries do not match the recipients")
+	}
+	for _, p := range m.PerRecipient {
+		if err := validHeaders(p.Headers); err != nil {
+			return err
+		}
+	}
+	if len(m.Category) > maxCategoryLen || !plainToken(m.Category) {
+		return invalid("category is not a plain word")
+	}
+	if m.ASMGroupID < 0 {
+		return invalid("negative unsubscribe group")
+	}
+	if len(m.Ref) > maxTokenLen || !plainToken(m.Ref) {
+		return invalid("ref is not a plain token")
+	}
+	return nil
+}
+
+// validAddress reports whether s is one plain address that net/mail reads
+// back unchanged: no display name, angle brackets, comments, quoting or
+// line breaks can hide in it.
+func validAddress(s string) bool {
+	if s == "" || len(s) > maxAddressLen {
+		return false
+	}
+	a, err := netmail.ParseAddress(s)
+	return err == nil && a.Name == "" && a.Address == s
+}
+
+// validName reports whether a display name is short, one line and valid
+// UTF-8; drivers encode whatever else it holds.
+func validName(s string) bool {
+	return validLine(s) && utf8.RuneCountInString(s) <= maxNameRunes
+}
+
+// validLine reports whether s is valid UTF-8 without control characters,
+// including the Unicode line and paragraph separators: text that must stay
+// on one header line.
+func validLine(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaders checks caller-set headers: RFC 5322 field names, not
+// reserved and not repeated in another case; values of printable ASCII and
+// tabs, the whole line within 998 octets.
+func validHeaders(h map[string]string) error {
+	seen := make(map[string]bool, len(h))
+	for name, value := range h {
+		if !fieldName(name) {
+			return invalid("header name is not an RFC 5322 field name")
+		}
+		lower := strings.ToLower(name)
+		if reserved[lower] {
+			return invalid("header name is reserved")
+		}
+		if seen[lower] {
+			return invalid("header name repeated")
+		}
+		seen[lower] = true
+		if strings.ContainsAny(value, "\r\n") {
+			return invalid("header value has a line break")
+		}
+		for _, c := range []byte(value) {
+			if (c < ' ' || c > '~') && c != '\t' {
+				return invalid("header value is not printable ASCII")
+			}
+		}
+		if len(name)+2+len(value) > maxHeaderLine {
+			return invalid("header line longer than 998 octets")
+		}
+	}
+	return nil
+}
+
+// fieldName reports whether s is an RFC 5322 field name: printable ASCII
+// other than space and colon.
+func fieldName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c <= ' ' || c > '~' || c == ':' {
+			return false
+		}
+	}
+	return true
+}
+
+// plainToken reports whether s is empty or only ASCII letters, digits, '-'
+// and '_': nothing personal fits comfortably, nothing can escape a file name
+// or a header.
+func plainToken(s string) bool {
+	for _, c := range []byte(s) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
