@@ -245,6 +245,9 @@ func (c *Config) validateDrivers() error {
 	if c.MailDriver == "sendgrid" && c.SendGridAPIKey == "" {
 		return errors.New("MAIL_DRIVER=sendgrid needs SENDGRID_API_KEY")
 	}
+	if c.SalesNotifyEmail != "" && c.MailFrom == "" {
+		return errors.New("SALES_NOTIFY_EMAIL needs MAIL_FROM, the sender address")
+	}
 	return nil
 }
 

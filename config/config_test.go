@@ -378,6 +378,7 @@ func TestLoadRejects(t *testing.T) {
 		{"webhook without secret", webhook("https://crm.example.kz/h", ""), "CRM_WEBHOOK_SECRET"},
 		{"unknown mail driver", map[string]string{"MAIL_DRIVER": "smtp"}, "MAIL_DRIVER"},
 		{"sendgrid without key", map[string]string{"MAIL_DRIVER": "sendgrid"}, "SENDGRID_API_KEY"},
+		{"sales email without sender", map[string]string{"SALES_NOTIFY_EMAIL": "sales@example.kz"}, "MAIL_FROM"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,10 +10,11 @@ import (
 	"strings"
 )
 
-// pageFiles holds the shared layout and one file per page; each page file
-// defines the "title" and "content" templates the layout calls.
+// pageFiles holds the shared layout and one file per page — each page file
+// defines the "title" and "content" templates the layout calls — and the
+// email templates under mail/.
 //
-//go:embed pages/*.html
+//go:embed pages/*.html mail/*
 var pageFiles embed.FS
 
 // The page templates are parsed once; like the catalogue they are compiled

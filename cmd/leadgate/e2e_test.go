@@ -8,8 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"mime"
 	"net/http"
 	"net/http/httptest"
+	netmail "net/mail"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -334,4 +336,47 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+func TestSalesNotifiedByEmail(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	recv := &receiver{deliveries: map[string][]crm.Lead{}}
+	crmServer := httptest.NewServer(recv)
+	t.Cleanup(crmServer.Close)
+	varDir := t.TempDir()
+	m := startMain(t, "serve", map[string]string{
+		"REDIS_URL": srv.URL, "LEADGATE_VAR_DIR": varDir, "CRM_DRIVER": "webhook",
+		"CRM_WEBHOOK_URL": crmServer.URL, "CRM_WEBHOOK_SECRET": webhookSecret,
+		"SALES_NOTIFY_EMAIL": "sales@example.kz", "MAIL_FROM": "leadgate@example.kz", "MAIL_DRIVER": "file",
+	})
+	e := &e2e{main: m, base: "http://" + m.Addr(), sales: salesToken}
+	status, body := e.submit(t, applicant)
+	if status != http.StatusAccepted {
+		t.Fatalf("submit = %d %v", status, body)
+	}
+	id := body["id"].(string)
+	eventually(t, "the email notification", func() bool {
+		transfers, _ := e.lead(t, id)["transfers"].([]any)
+		return len(transfers) == 2
+	})
+	files, err := filepath.Glob(filepath.Join(varDir, "outbox", "*.eml"))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("outbox = %v, %v; want one email", files, err)
+	}
+	raw, _ := os.ReadFile(files[0])
+	msg, err := netmail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject, _ := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+	to, _ := msg.Header.AddressList("To")
+	if len(to) != 1 || to[0].Address != "sales@example.kz" || !strings.Contains(subject, "Юрлицо") {
+		t.Fatalf("email to %v, subject %q", to, subject)
+	}
+	for _, secret := range []string{"zuleikha", "7010000007"} {
+		if strings.Contains(strings.ToLower(string(raw)), secret) {
+			t.Errorf("the sales email carries the applicant's contact %q", secret)
+		}
+	}
 }

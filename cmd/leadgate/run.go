@@ -27,6 +27,9 @@ import (
 	"github.com/paymtech/leadgate/integrations/crm/bitrix24"
 	"github.com/paymtech/leadgate/integrations/crm/file"
 	"github.com/paymtech/leadgate/integrations/crm/webhook"
+	"github.com/paymtech/leadgate/integrations/mail"
+	mailfile "github.com/paymtech/leadgate/integrations/mail/file"
+	"github.com/paymtech/leadgate/integrations/mail/sendgrid"
 	"github.com/paymtech/leadgate/integrations/notify/telegram"
 	"github.com/paymtech/leadgate/jobs"
 	"github.com/paymtech/leadgate/jobs/routing"
@@ -222,7 +225,55 @@ func (m *Main) salesChannels() ([]jobs.SalesChannel, error) {
 		}
 		channels = append(channels, telegramChannel{client, cfg.TelegramIncludeContacts})
 	}
+	if cfg.SalesNotifyEmail != "" {
+		mailer, err := m.mailer()
+		if err != nil {
+			return nil, err
+		}
+		channels = append(channels, emailChannel{mailer: mailer, from: mail.Address{Email: cfg.MailFrom, Name: cfg.MailFromName},
+			to: mail.Address{Email: cfg.SalesNotifyEmail}})
+	}
 	return channels, nil
+}
+
+// mailer is the configured mail driver: SendGrid, or .eml files under var/outbox.
+func (m *Main) mailer() (mail.Mailer, error) {
+	cfg := m.Config
+	if cfg.MailDriver == "sendgrid" {
+		return sendgrid.New(cfg.SendGridAPIKey, cfg.SendGridAPIHost, integrations.NewHTTPClient(0))
+	}
+	dir := filepath.Join(cfg.VarDir, "outbox")
+	m.Log.Warn("development setup: mail is written to " + dir)
+	return mailfile.New(dir), nil
+}
+
+// emailChannel tells sales about new leads by email (SALES_NOTIFY_EMAIL):
+// what to pick up and where, without the person's contacts.
+type emailChannel struct {
+	mailer   mail.Mailer
+	from, to mail.Address
+}
+
+func (e emailChannel) Name() string { return "email" }
+
+func (e emailChannel) Notify(ctx context.Context, l crmdoc.Lead, r crmdoc.Receipt) error {
+	view := templates.SalesLead{ID: l.ID, Entity: "Юрлицо", Name: l.Name, RiskScore: l.Risk.Score,
+		RiskSignals: l.Risk.Signals, CRMURL: r.URL, CRMRef: r.Ref}
+	if l.EntityType == intake.SoleProprietor {
+		view.Entity = "ИП"
+	}
+	for _, p := range l.Products {
+		view.Products = append(view.Products, templates.ProductLabel(templates.RU, p))
+	}
+	if a := l.Assignment; a != nil {
+		view.Owner = a.Team + " / " + a.Owner
+	}
+	subject, text, html, err := templates.SalesEmail(view)
+	if err != nil {
+		return err
+	}
+	return e.mailer.Send(ctx, mail.Message{From: e.from, To: []mail.Address{e.to}, Subject: subject, Text: text,
+		HTML: html, Category: "sales", Ref: l.ID})
 }
 
 // telegramChannel tells salespeople in a Telegram chat about new leads.
@@ -322,19 +373,25 @@ func displayAddr(a net.Addr) string {
 // Close stops accepting work, lets in-flight requests and tasks finish
 // (bounded by shutdownGrace), and releases everything.
 func (m *Main) Close() error {
-	var errs []error
+	var err error
 	m.closeOnce.Do(func() {
+		// The three stop side by side, so the whole stop stays within
+		// shutdownGrace (the worker's ShutdownTimeout is the same).
+		var wg sync.WaitGroup
 		if m.http != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-			errs = append(errs, m.http.Shutdown(ctx))
-			cancel()
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+				defer cancel()
+				err = m.http.Shutdown(ctx)
+			})
 		}
 		if m.scheduler != nil {
-			m.scheduler.Shutdown()
+			wg.Go(m.scheduler.Shutdown)
 		}
 		if m.worker != nil {
-			m.worker.Shutdown()
+			wg.Go(m.worker.Shutdown)
 		}
+		wg.Wait()
 		if m.client != nil {
 			m.client.Close()
 		}
@@ -346,5 +403,5 @@ func (m *Main) Close() error {
 			m.mini.Close()
 		}
 	})
-	return errors.Join(errs...)
+	return err
 }
