@@ -25,10 +25,25 @@
 // Config.LeadIDFieldID). Push first searches for it with the full-text query,
 // which also searches custom field values, and trusts a hit only when that
 // field holds exactly the id: the query matches substrings and other fields
-// too. The note Push adds starts with a line naming the id, so a retry after
-// a failed note sees whether it exists before adding it. amoCRM indexes new
-// leads for search within seconds; a retry sooner than that could miss the
-// lead and create a second one, which the workers' backoff makes unlikely.
+// too. The note Push adds starts with a line naming the id, so a later Push
+// or Update sees whether it exists before adding it.
+//
+// What a caller gets: a created lead is reported as pushed even when its
+// note failed; the note is added on the next Push/Update of the lead. For a
+// new lead, Push reports an error only when amoCRM did not answer the create
+// with the lead's id, so no retry follows a create amoCRM confirmed: amoCRM
+// indexes new leads for search only within seconds, and a retry's search
+// could miss the lead and make a second one.
+//
+// One window remains: a create that amoCRM carried out but whose answer never
+// arrived (a timeout, a dropped connection) is reported as an error, and a
+// retry sooner than the indexing searches in vain and creates a second lead;
+// the workers' backoff makes that unlikely. An exact filter on the custom
+// field (GET /api/v4/leads?filter[custom_fields_values]…) could close it, but
+// amoCRM's filters API is in closed alpha, enabled on request for a few
+// accounts only (https://www.amocrm.ru/developers/content/crm_platform/filters-api),
+// and what an account without it does with the filter is undocumented, so
+// this driver does not use it.
 //
 // # Erasure
 //
@@ -140,11 +155,13 @@ const (
 // Push creates the lead in amoCRM, with its contact (and company, for a legal
 // entity) and a note, and returns Receipt{System: "amocrm", Ref: <lead id>,
 // URL: <lead card>}. If a lead holding l.ID already exists — a retry after
-// a crash, or after the note failed — Push adds the note if it is missing and
-// returns that lead's Receipt instead.
+// a crash, or a Push after the note failed — Push adds the note if it is
+// missing and returns that lead's Receipt instead.
 //
-// Failures are *integrations.Error values with System "amocrm". A failure
-// after the lead was created still leaves Push safe to retry.
+// Once amoCRM has answered the create with the new lead's id, Push returns
+// its Receipt and no error, even when the note could not be added (see the
+// package comment). Failures before that are *integrations.Error values with
+// System "amocrm", and Push is safe to retry after any of them.
 func (c *Client) Push(ctx context.Context, l crm.Lead) (crm.Receipt, error) {
 	if l.ID == "" {
 		return crm.Receipt{}, &integrations.Error{System: System, Op: opCreate, Code: "lead without id", Kind: integrations.Permanent}
@@ -157,10 +174,12 @@ func (c *Client) Push(ctx context.Context, l crm.Lead) (crm.Receipt, error) {
 		if id, err = c.createLead(ctx, l); err != nil {
 			return crm.Receipt{}, err
 		}
-		// A lead created a moment ago has no notes to look through.
-		if err := c.addNote(ctx, id, noteText(l)); err != nil {
-			return crm.Receipt{}, err
-		}
+		// A lead created a moment ago has no notes to look through. The
+		// note's error is dropped on purpose: reporting it would have the
+		// lead retried, and a retry before amoCRM indexes the new lead
+		// would create a second one. The next Push or Update adds the
+		// missing note.
+		_ = c.addNote(ctx, id, noteText(l))
 		return c.receipt(id), nil
 	}
 	noteID, err := c.findNote(ctx, id, l.ID)
@@ -298,7 +317,7 @@ func (c *Client) addNote(ctx context.Context, id int, text string) error {
 // Update overwrites what lead ref holds about the person with l: the main
 // contact's name, phone and email, the lead's title, the company's name (legal
 // entities) and the note Push added (which carries the language to answer
-// in). It first checks that ref is the lead of l.ID, so a wrong ref never
+// in), adding the note when Push could not. It first checks that ref is the lead of l.ID, so a wrong ref never
 // overwrites someone else's contact.
 func (c *Client) Update(ctx context.Context, l crm.Lead, ref string) error {
 	id, err := strconv.Atoi(ref)

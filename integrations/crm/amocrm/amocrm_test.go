@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -294,50 +296,124 @@ func TestPushRetryAfterCrash(t *testing.T) {
 	}
 }
 
-// TestPushRetryAfterNoteFailed: the lead was created but adding its note
-// failed; the retry finds the lead, sees the note is missing and adds it,
-// and a third Push adds nothing.
-func TestPushRetryAfterNoteFailed(t *testing.T) {
+// TestPushNoteFailed: the lead was created but adding its note failed. The
+// lead must not be lost to a retry that could create a second one, so Push
+// reports it pushed; the next Push finds the lead, sees the note is missing
+// and adds it, and a Push after that adds nothing.
+func TestPushNoteFailed(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		timeout time.Duration // the client's; the note call hangs when set
+		status  int           // the note call's answer otherwise
+	}{
+		{name: "429", status: http.StatusTooManyRequests},
+		{name: "500", status: http.StatusInternalServerError},
+		{name: "timeout", timeout: 300 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFake(t)
+			c := newClient(t, f, nil)
+			if tt.timeout != 0 {
+				var err error
+				if c, err = New(Config{BaseURL: f.URL, Token: testToken, LeadIDFieldID: leadIDField}, integrations.NewHTTPClient(tt.timeout)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var failed atomic.Bool
+			f.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+				if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/notes") || failed.Swap(true) {
+					return false
+				}
+				if tt.timeout != 0 {
+					// The server notices the client hang up only once
+					// the body is read.
+					_, _ = io.Copy(io.Discard, r.Body)
+					select {
+					case <-r.Context().Done():
+					case <-time.After(10 * time.Second):
+					}
+					return true
+				}
+				writeProblem(w, tt.status, nil)
+				return true
+			})
+
+			first, err := c.Push(context.Background(), legalLead())
+			if err != nil {
+				t.Fatalf("first Push = %v, want the created lead's Receipt", err)
+			}
+			if !failed.Load() {
+				t.Fatal("the note call was not failed; the test proves nothing")
+			}
+			leads, _, _, notes := f.state()
+			if len(leads) != 1 || len(notes) != 0 {
+				t.Fatalf("after the failed note: %d leads, %d notes; want 1, 0", len(leads), len(notes))
+			}
+			if want := c.receipt(leads[0].ID); first != want {
+				t.Errorf("first Receipt = %+v, want %+v", first, want)
+			}
+
+			// Meanwhile a salesperson wrote a note of their own.
+			f.mu.Lock()
+			f.notes = append(f.notes, &fakeNote{ID: f.id(), LeadID: leads[0].ID, Type: "common", Text: "Called, no answer"})
+			f.mu.Unlock()
+			before := len(f.requestLog())
+			for i := range 2 {
+				rc, err := c.Push(context.Background(), legalLead())
+				if err != nil {
+					t.Fatalf("Push %d: %v", i+2, err)
+				}
+				if rc != first {
+					t.Errorf("Push %d Receipt = %+v, want %+v", i+2, rc, first)
+				}
+			}
+			leads, _, _, notes = f.state()
+			if len(leads) != 1 || len(notes) != 2 || notes[1].LeadID != leads[0].ID || notes[1].Text != noteText(legalLead()) {
+				t.Fatalf("%d leads, notes %+v; want one lead, the salesperson's note and ours", len(leads), notes)
+			}
+			wantLog := []string{
+				"GET /api/v4/leads", "GET /api/v4/leads/" + first.Ref + "/notes", "POST /api/v4/leads/" + first.Ref + "/notes",
+				"GET /api/v4/leads", "GET /api/v4/leads/" + first.Ref + "/notes",
+			}
+			if got := f.requestLog()[before:]; !slices.Equal(got, wantLog) {
+				t.Errorf("later requests = %q, want %q", got, wantLog)
+			}
+		})
+	}
+}
+
+// TestPushNoteFailedOnFoundLead: when the lead already existed, nothing is
+// lost by reporting the note's failure, and the retry adds it.
+func TestPushNoteFailedOnFoundLead(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
+	id := f.addLead("Legal entity · Test Testov", map[int]string{leadIDField: testLeadID})
 	c := newClient(t, f, nil)
-	failed := false
+	var failed atomic.Bool
 	f.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/notes") && !failed {
-			failed = true
-			writeProblem(w, http.StatusInternalServerError, nil)
-			return true
+		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/notes") || failed.Swap(true) {
+			return false
 		}
-		return false
+		w.WriteHeader(http.StatusTooManyRequests)
+		return true
 	})
-	if _, err := c.Push(context.Background(), legalLead()); integrations.KindOf(err) != integrations.Temporary {
-		t.Fatalf("first Push = %v, want a Temporary error", err)
+	_, err := c.Push(context.Background(), legalLead())
+	var e *integrations.Error
+	if !errors.As(err, &e) || e.Kind != integrations.RateLimited || e.Op != "notes.add" {
+		t.Fatalf("Push = %v, want RateLimited notes.add", err)
 	}
-	if leads, _, _, notes := f.state(); len(leads) != 1 || len(notes) != 0 {
-		t.Fatalf("after the failed note: %d leads, %d notes; want 1, 0", len(leads), len(notes))
+	rc, err := c.Push(context.Background(), legalLead())
+	if err != nil {
+		t.Fatalf("retry Push: %v", err)
 	}
-	// Meanwhile a salesperson wrote a note of their own.
-	created, _, _, _ := f.state()
-	f.mu.Lock()
-	f.notes = append(f.notes, &fakeNote{ID: f.id(), LeadID: created[0].ID, Type: "common", Text: "Called, no answer"})
-	f.mu.Unlock()
-	var refs []string
-	for range 2 {
-		rc, err := c.Push(context.Background(), legalLead())
-		if err != nil {
-			t.Fatalf("retry Push: %v", err)
-		}
-		refs = append(refs, rc.Ref)
+	if rc.Ref != strconv.Itoa(id) {
+		t.Errorf("Ref = %q, want %d", rc.Ref, id)
 	}
-	leads, _, _, notes := f.state()
-	if len(leads) != 1 || len(notes) != 2 {
-		t.Fatalf("%d leads, %d notes; want one lead, the salesperson's note and ours", len(leads), len(notes))
-	}
-	if want := strconv.Itoa(leads[0].ID); refs[0] != want || refs[1] != want {
-		t.Errorf("refs = %q, want %q twice", refs, want)
-	}
-	if notes[1].Text != noteText(legalLead()) {
-		t.Errorf("note text = %q", notes[1].Text)
+	if leads, _, _, notes := f.state(); len(leads) != 1 || len(notes) != 1 || notes[0].LeadID != id {
+		t.Errorf("%d leads, notes %+v; want the one lead with our note", len(leads), notes)
 	}
 }
 
