@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"os"
@@ -21,6 +22,9 @@ import (
 
 	"github.com/joho/godotenv"
 )
+
+// devMailFrom is the development sender; production must name its own.
+const devMailFrom = "leadgate@localhost"
 
 // Roles an admin token may carry. RoleAdmin may do everything.
 const (
@@ -177,6 +181,9 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.SendGridWebhookPublicKey = r.str("SENDGRID_WEBHOOK_PUBLIC_KEY", "")
 	c.SendGridASMGroupID = r.int("SENDGRID_ASM_GROUP_ID", 0, 0, 1<<31-1)
 	c.MailFrom = r.str("MAIL_FROM", "")
+	if c.MailFrom == "" && !c.Production {
+		c.MailFrom = devMailFrom
+	}
 	c.MailFromName = r.str("MAIL_FROM_NAME", "")
 	c.SalesNotifyEmail = r.str("SALES_NOTIFY_EMAIL", "")
 
@@ -245,8 +252,8 @@ func (c *Config) validateDrivers() error {
 	if c.MailDriver == "sendgrid" && c.SendGridAPIKey == "" {
 		return errors.New("MAIL_DRIVER=sendgrid needs SENDGRID_API_KEY")
 	}
-	if c.SalesNotifyEmail != "" && c.MailFrom == "" {
-		return errors.New("SALES_NOTIFY_EMAIL needs MAIL_FROM, the sender address")
+	if a, err := mail.ParseAddress(c.MailFrom); c.MailFrom != "" && (err != nil || a.Address != c.MailFrom) {
+		return errors.New("MAIL_FROM: not a bare email address (the display name is MAIL_FROM_NAME)")
 	}
 	return nil
 }
@@ -267,6 +274,8 @@ func (c *Config) refuseDevelopmentDefaults() error {
 		return errors.New("production: CRM_DRIVER=file writes leads in clear to local disk; choose bitrix24, amocrm or webhook")
 	case c.MailDriver == "file":
 		return errors.New("production: MAIL_DRIVER=file writes mail to local disk; set SENDGRID_API_KEY")
+	case c.MailFrom == devMailFrom || c.MailFrom == "":
+		return errors.New("production: MAIL_FROM is required (the sender of every email)")
 	case c.PublicBaseURL.Hostname() == "localhost":
 		return errors.New("production: PUBLIC_BASE_URL must be the public address of the service, not localhost")
 	}

@@ -47,6 +47,7 @@ func productionEnv() map[string]string {
 		"CRM_WEBHOOK_URL":       "https://crm.example.kz/hooks/leads",
 		"CRM_WEBHOOK_SECRET":    testWhsec,
 		"SENDGRID_API_KEY":      testSendGrid,
+		"MAIL_FROM":             "leads@example.kz",
 		"PUBLIC_BASE_URL":       "https://leads.example.kz",
 	}
 }
@@ -93,6 +94,7 @@ func TestLoadDefaults(t *testing.T) {
 		CaptureCookies:       []string{"_ga", "_ym_uid"},
 		MailDriver:           "file",
 		SendGridAPIHost:      "https://api.sendgrid.com",
+		MailFrom:             "leadgate@localhost",
 		CRMDriver:            "file",
 		TelegramAPIURL:       "https://api.telegram.org",
 		RiskReviewThreshold:  70,
@@ -378,7 +380,7 @@ func TestLoadRejects(t *testing.T) {
 		{"webhook without secret", webhook("https://crm.example.kz/h", ""), "CRM_WEBHOOK_SECRET"},
 		{"unknown mail driver", map[string]string{"MAIL_DRIVER": "smtp"}, "MAIL_DRIVER"},
 		{"sendgrid without key", map[string]string{"MAIL_DRIVER": "sendgrid"}, "SENDGRID_API_KEY"},
-		{"sales email without sender", map[string]string{"SALES_NOTIFY_EMAIL": "sales@example.kz"}, "MAIL_FROM"},
+		{"sender not an address", map[string]string{"MAIL_FROM": "Leads <leads@example.kz>"}, "MAIL_FROM"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -449,6 +451,7 @@ func TestLoadProduction(t *testing.T) {
 		{"no SendGrid key", func(e map[string]string) { delete(e, "SENDGRID_API_KEY") }, "MAIL_DRIVER"},
 		{"file mail driver", func(e map[string]string) { e["MAIL_DRIVER"] = "file" }, "MAIL_DRIVER"},
 		{"default public URL", func(e map[string]string) { delete(e, "PUBLIC_BASE_URL") }, "PUBLIC_BASE_URL"},
+		{"default sender", func(e map[string]string) { delete(e, "MAIL_FROM") }, "MAIL_FROM"},
 		{"localhost public URL", func(e map[string]string) { e["PUBLIC_BASE_URL"] = "http://localhost:8080" }, "PUBLIC_BASE_URL"},
 	}
 	for _, tt := range tests {

@@ -36,6 +36,7 @@ type Options struct {
 	PolicyURL      string
 	PerIP          Limit // accepted submissions per client IP
 	PerEmail       Limit // accepted submissions per person
+	DoubleOptIn    bool  // a marketing opt-in waits for the emailed link
 	AdminTokens    []Token
 }
 
@@ -65,6 +66,8 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /thanks", s.thanksPage)
 	mux.HandleFunc("POST /v1/leads", s.submit)
 	mux.HandleFunc("OPTIONS /v1/leads", s.preflight)
+	mux.HandleFunc("GET /v1/optin/confirm", s.confirmOptin)
+	mux.HandleFunc("POST /v1/optin/confirm", s.confirmOptin)
 	mux.Handle("GET /v1/admin/leads", s.admin("sales", s.listLeads))
 	mux.Handle("GET /v1/admin/leads/{id}", s.admin("sales", s.getLead))
 	mux.Handle("POST /v1/admin/leads/{id}/redrive", s.admin("sales", s.redrive))
@@ -202,6 +205,11 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if adm.Duplicate && sub.ConsentMarketing && s.opts.DoubleOptIn {
+		if err := s.queue.EnqueueOptin(r.Context(), adm.ID); err != nil {
+			s.log.Error("a repeat's opt-in could not be queued; it stays pending", "lead", adm.ID, "err", err)
+		}
+	}
 	s.log.Info("lead accepted", "lead", adm.ID, "duplicate", adm.Duplicate, "entity_type", sub.EntityType)
 	s.accepted(w, r, lang, browser, f, adm.ID, adm.Duplicate)
 }
@@ -234,6 +242,7 @@ func (s *Server) application(r *http.Request, sub *Submission) Application {
 		IdempotencyKey: truncate(r.Header.Get("Idempotency-Key"), 255),
 		PerIP:          s.opts.PerIP,
 		PerEmail:       s.opts.PerEmail,
+		DoubleOptIn:    s.opts.DoubleOptIn,
 	}
 }
 
@@ -383,4 +392,38 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
+}
+
+// confirmOptin serves the link of the double opt-in email. A GET only shows
+// a button — link scanners that prefetch must not confirm anyone — and the
+// POST it makes confirms, recording time, IP and browser as proof.
+func (s *Server) confirmOptin(w http.ResponseWriter, r *http.Request) {
+	lang := s.lang(r)
+	person, valid := s.store.keys.optinPerson(r.URL.Query().Get("token"), s.now())
+	page := templates.ConfirmPage{Lang: lang, Action: r.URL.RequestURI(), State: "ask"}
+	status := http.StatusOK
+	switch {
+	case !valid:
+		page.State, status = "invalid", http.StatusBadRequest
+	case r.Method == http.MethodPost:
+		ip := clientIP(r, s.opts.TrustedProxies)
+		ok, err := s.store.ConfirmMarketing(r.Context(), person, Confirmation{At: s.now(), IP: ip,
+			UserAgent: truncate(r.UserAgent(), 512)})
+		switch {
+		case err != nil:
+			s.log.Error("confirm opt-in", "err", err)
+			page.State, status = "invalid", http.StatusServiceUnavailable
+		case !ok:
+			page.State, status = "invalid", http.StatusGone
+		default:
+			page.State = "done"
+			s.log.Info("marketing opt-in confirmed")
+		}
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if err := templates.RenderConfirm(w, page); err != nil {
+		s.log.Error("render confirm page", "err", err)
+	}
 }

@@ -23,6 +23,7 @@ import (
 type fakeQueue struct {
 	mu        sync.Mutex
 	ids       []string
+	optins    []string
 	EnqueueFn func(id string) error
 }
 
@@ -37,6 +38,13 @@ func (q *fakeQueue) EnqueueLead(_ context.Context, id string) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.ids = append(q.ids, id)
+	return nil
+}
+
+func (q *fakeQueue) EnqueueOptin(_ context.Context, id string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.optins = append(q.optins, id)
 	return nil
 }
 

@@ -39,6 +39,7 @@ const (
 type Lead struct {
 	ID         string
 	State      State
+	Person     string // the keyed hash of the normalised email: who this is, without saying
 	EntityType string
 	Name       string
 	Phone      string // E.164
@@ -139,4 +140,7 @@ type Queue interface {
 	// EnqueueLead queues the lead's routing. Enqueuing the same id twice is
 	// harmless, and a lead routed before (a redrive) is queued again.
 	EnqueueLead(ctx context.Context, id string) error
+	// EnqueueOptin queues the email that asks to confirm a marketing opt-in,
+	// for a repeat that added one (a new lead's comes after its risk check).
+	EnqueueOptin(ctx context.Context, id string) error
 }

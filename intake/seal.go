@@ -125,3 +125,24 @@ func (k *Keys) formTokenAge(token string, now time.Time) (age time.Duration, inv
 	}
 	return max(age, time.Millisecond), false // 0 means "no token"
 }
+
+// optinToken signs a link that confirms person's marketing opt-in until
+// expires: "<person hash>.<unix seconds>.<mac>" — no personal data, and
+// useless without the index key.
+func (k *Keys) optinToken(person string, expires time.Time) string {
+	exp := strconv.FormatInt(expires.Unix(), 10)
+	return person + "." + exp + "." + k.Index("optin-token", person, exp)
+}
+
+// optinPerson checks a token from optinToken and returns its person hash.
+func (k *Keys) optinPerson(token string, now time.Time) (string, bool) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return "", false
+	}
+	exp, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil || !hmac.Equal([]byte(parts[2]), []byte(k.Index("optin-token", parts[0], parts[1]))) {
+		return "", false
+	}
+	return parts[0], now.Unix() <= exp
+}

@@ -25,6 +25,7 @@ const (
 	keyIdemPfx    = "lg:idem:"        // string: "id fingerprint" per Idempotency-Key, 24 h
 	keyRatePfx    = "lg:rate:"        // counters per window, per IP hash and per email hash
 	keySeenPfx    = "lg:seen:"        // 24 h counters of accepted requests per IP, email and tax id hash: risk signals
+	keySentPfx    = "lg:sent:"        // per kind and person hash: the lead whose message was sent this window
 	keyTransfers  = ":transfers"      // list after a lead key: the disclosure log
 	keyLeads      = ":leads"          // zset after a person key: the person's lead ids
 	keyConsents   = ":consents"       // list after a person key: sealed marketing-consent events
@@ -85,6 +86,7 @@ type Application struct {
 	Meta           Metadata
 	Observed       Observed // what intake saw; the Same* counts are filled by the store
 	IdempotencyKey string   // optional
+	DoubleOptIn    bool     // a marketing opt-in waits for the emailed link (DOUBLE_OPT_IN)
 	PerIP          Limit
 	PerEmail       Limit
 }
@@ -142,7 +144,7 @@ local result = claim(redis.call('GET', KEYS[2]))
 local lead = result and result[2]
 if not result then
   lead, result = id, {'accepted', id, 'received'}
-  redis.call('HSET', KEYS[5], 'same_ip', seen[1], 'same_email', seen[2], 'same_tax_id', seen[3], unpack(ARGV, 14))
+  redis.call('HSET', KEYS[5], 'same_ip', seen[1], 'same_email', seen[2], 'same_tax_id', seen[3], unpack(ARGV, 15))
   redis.call('ZADD', KEYS[6], now, id)
   redis.call('ZADD', KEYS[7], now, id)
   redis.call('ZADD', KEYS[9], now, id)
@@ -152,7 +154,7 @@ end
 if ARGV[3] == '1' then redis.call('SET', KEYS[1], lead .. ' ' .. ARGV[4], 'PX', ttl) end
 if ARGV[10] == '1' then
   if redis.call('HGET', KEYS[8], 'marketing') ~= 'active' then
-    redis.call('HSET', KEYS[8], 'marketing', 'pending', 'marketing_at', now)
+    redis.call('HSET', KEYS[8], 'marketing', ARGV[14], 'marketing_at', now)
   end
   redis.call('RPUSH', KEYS[11], lead .. ' ' .. ARGV[11])
 end
@@ -190,6 +192,10 @@ func (s *Store) Accept(ctx context.Context, a Application) (*Admission, error) {
 	if sub.TaxID != "" {
 		seenTaxID, hasTaxID = keySeenPfx+"taxid:"+s.keys.Index("taxid", sub.TaxID), "1"
 	}
+	optIn := MarketingPending // confirmed by the emailed link (DOUBLE_OPT_IN)
+	if !a.DoubleOptIn {
+		optIn = MarketingActive
+	}
 	idemKey, hasIdem := keyIdemPfx+"-", "0"
 	if a.IdempotencyKey != "" {
 		idemKey, hasIdem = keyIdemPfx+s.keys.Index("idempotency", a.IdempotencyKey), "1"
@@ -206,7 +212,7 @@ func (s *Store) Accept(ctx context.Context, a Application) (*Admission, error) {
 	}
 	args := []any{lead, ms, hasIdem, s.keys.Index("fingerprint", sub.fingerprint()), replayWindow.Milliseconds(),
 		a.PerIP.N, a.PerIP.Per.Milliseconds(), a.PerEmail.N, a.PerEmail.Per.Milliseconds(),
-		boolArg(sub.ConsentMarketing), event, seenWindow.Milliseconds(), hasTaxID,
+		boolArg(sub.ConsentMarketing), event, seenWindow.Milliseconds(), hasTaxID, optIn,
 		"state", string(Received), "observed", observed, "entity_type", sub.EntityType, "lang", sub.Lang,
 		"products", strings.Join(sub.Products, ","), "person", person, "phone", phone,
 		"created", ms, "updated", ms, "route_since", ms, sealedRecord, s.keys.Seal(rec, lead)}
@@ -288,7 +294,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Lead, error) {
 	if err := json.Unmarshal(plain, &rec); err != nil {
 		return nil, fmt.Errorf("lead %s: %w", id, err)
 	}
-	l := &Lead{ID: id, State: State(h["state"]), EntityType: h["entity_type"], Lang: h["lang"],
+	l := &Lead{ID: id, State: State(h["state"]), EntityType: h["entity_type"], Lang: h["lang"], Person: h["person"],
 		Name: rec.Name, Phone: rec.Phone, Email: rec.Email, TaxID: rec.TaxID, Message: rec.Message,
 		Consent: rec.Consent, Meta: rec.Meta, CreatedAt: msTime(h["created"]), UpdatedAt: msTime(h["updated"]),
 		Route: Route{Since: msTime(h["route_since"]), System: h["route_system"], Ref: h["route_ref"], URL: h["route_url"], At: msTime(h["route_at"]), Error: h["route_error"]}}
@@ -541,4 +547,91 @@ func (s *Store) LogTransfer(ctx context.Context, id string, t Transfer) error {
 		return &Error{Code: ENotFound, Message: "no such lead"}
 	}
 	return nil
+}
+
+// A person's marketing-consent states (the person hash's "marketing" field;
+// empty when they never opted in).
+const (
+	MarketingPending   = "pending"   // opted in on the form; the emailed link not yet followed
+	MarketingActive    = "active"    // confirmed: product news may be sent
+	MarketingWithdrawn = "withdrawn" // withdrawn, unsubscribed or suppressed
+)
+
+// Marketing returns a person's marketing-consent state ("" when none).
+func (s *Store) Marketing(ctx context.Context, person string) (string, error) {
+	v, err := s.rdb.HGet(ctx, keyPersonPfx+person, "marketing").Result()
+	if err == redis.Nil {
+		return "", nil
+	} else if err != nil {
+		return "", unavailable("read consent", err)
+	}
+	return v, nil
+}
+
+// confirmScript turns a pending opt-in into consent, with its proof.
+var confirmScript = redis.NewScript(`
+local m = redis.call('HGET', KEYS[1], 'marketing')
+if m == 'active' then return 'already' end
+if m ~= 'pending' then return 'none' end
+redis.call('HSET', KEYS[1], 'marketing', 'active', 'marketing_at', ARGV[1], 'confirmed_at', ARGV[1])
+redis.call('RPUSH', KEYS[2], '- ' .. ARGV[2])
+return 'confirmed'
+`)
+
+// Confirmation is the proof of a double opt-in: when and from where the
+// emailed link was followed.
+type Confirmation struct {
+	At        time.Time
+	IP        string
+	UserAgent string
+}
+
+// ConfirmMarketing makes a person's pending opt-in active and records c as
+// proof. It reports false when there was nothing pending (withdrawn since,
+// or never asked); an opt-in already confirmed is true, unchanged.
+func (s *Store) ConfirmMarketing(ctx context.Context, person string, c Confirmation) (bool, error) {
+	ev, _ := json.Marshal(consentEvent{Kind: "marketing_confirmed", At: c.At.UTC(), IP: c.IP, UserAgent: c.UserAgent})
+	res, err := confirmScript.Run(ctx, s.rdb, []string{keyPersonPfx + person, keyPersonPfx + person + keyConsents},
+		c.At.UnixMilli(), s.keys.Seal(ev, person)).Text()
+	if err != nil {
+		return false, unavailable("confirm consent", err)
+	}
+	return res != "none", nil
+}
+
+// ClaimSend marks that a message of kind (an acknowledgement, an opt-in
+// request) is about to go to person for lead: the first lead in a window
+// wins it, and a retry of that lead's send keeps it until SentTo marks it
+// done. So the form cannot be used to mail someone more than once a window,
+// and a crash may lose a message but never doubles one.
+func (s *Store) ClaimSend(ctx context.Context, kind, person, lead string, window time.Duration) (bool, error) {
+	key := keySentPfx + kind + ":" + person
+	ok, err := s.rdb.SetNX(ctx, key, lead, window).Result()
+	if err != nil {
+		return false, unavailable("claim send", err)
+	}
+	if ok {
+		return true, nil
+	}
+	holder, err := s.rdb.Get(ctx, key).Result()
+	if err != nil && err != redis.Nil {
+		return false, unavailable("claim send", err)
+	}
+	return holder == lead, nil
+}
+
+// SentTo marks the message ClaimSend claimed as sent: no later task, even
+// of the same lead, sends it again within the window.
+func (s *Store) SentTo(ctx context.Context, kind, person, lead string) error {
+	err := s.rdb.SetArgs(ctx, keySentPfx+kind+":"+person, lead+" sent", redis.SetArgs{Mode: "XX", KeepTTL: true}).Err()
+	if err != nil && err != redis.Nil {
+		return unavailable("mark sent", err)
+	}
+	return nil
+}
+
+// OptinToken is the token of the link that confirms person's opt-in, valid
+// until expires.
+func (s *Store) OptinToken(person string, expires time.Time) string {
+	return s.keys.optinToken(person, expires)
 }

@@ -59,10 +59,11 @@ func fakePerson() *Submission {
 
 func application(sub *Submission) Application {
 	return Application{Submission: sub,
-		Consent:  Consent{Processing: true, PolicyVersion: "1", IP: "192.0.2.10", UserAgent: "test-agent"},
-		Meta:     Metadata{IP: "192.0.2.10", UserAgent: "test-agent"},
-		PerIP:    Limit{N: 100, Per: time.Hour},
-		PerEmail: Limit{N: 100, Per: time.Hour}}
+		Consent:     Consent{Processing: true, PolicyVersion: "1", IP: "192.0.2.10", UserAgent: "test-agent"},
+		Meta:        Metadata{IP: "192.0.2.10", UserAgent: "test-agent"},
+		PerIP:       Limit{N: 100, Per: time.Hour},
+		PerEmail:    Limit{N: 100, Per: time.Hour},
+		DoubleOptIn: true}
 }
 
 func TestAcceptStoresSealedLead(t *testing.T) {
@@ -486,5 +487,101 @@ func TestRepeatRefreshesRetention(t *testing.T) {
 	score, err := f.rdb.ZScore(ctx, keyAll, first.ID).Result()
 	if err != nil || int64(score) != f.clock.Now().UnixMilli() {
 		t.Fatalf("retention index = %v, %v; want the repeat's time", score, err)
+	}
+}
+
+func TestMarketingConfirmation(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	a := application(fakePerson())
+	a.Submission.ConsentMarketing, a.DoubleOptIn = true, true
+	adm, _ := f.store.Accept(ctx, a)
+	l, _ := f.store.Get(ctx, adm.ID)
+	if state, _ := f.store.Marketing(ctx, l.Person); state != MarketingPending {
+		t.Fatalf("after the form: %q, want pending", state)
+	}
+	proof := Confirmation{At: f.clock.Now(), IP: "192.0.2.44", UserAgent: "test-agent"}
+	if ok, err := f.store.ConfirmMarketing(ctx, l.Person, proof); !ok || err != nil {
+		t.Fatalf("ConfirmMarketing = %v, %v", ok, err)
+	}
+	if state, _ := f.store.Marketing(ctx, l.Person); state != MarketingActive {
+		t.Fatalf("after the link: %q, want active", state)
+	}
+	events, _ := f.rdb.LRange(ctx, keyPersonPfx+l.Person+keyConsents, 0, -1).Result()
+	if len(events) != 2 || !strings.HasPrefix(events[1], "- ") {
+		t.Fatalf("consent history = %d entries, want the opt-in and its confirmation", len(events))
+	}
+	plain, err := testKeys(t).Open([]byte(strings.TrimPrefix(events[1], "- ")), l.Person)
+	if err != nil || !strings.Contains(string(plain), `"marketing_confirmed"`) || !strings.Contains(string(plain), "192.0.2.44") {
+		t.Fatalf("confirmation proof = %s, %v", plain, err)
+	}
+	if ok, _ := f.store.ConfirmMarketing(ctx, l.Person, proof); !ok {
+		t.Fatal("a second click on the link is not reported as confirmed")
+	}
+	f.rdb.HSet(ctx, keyPersonPfx+l.Person, "marketing", MarketingWithdrawn)
+	if ok, _ := f.store.ConfirmMarketing(ctx, l.Person, proof); ok {
+		t.Fatal("an old link re-subscribed a person who withdrew")
+	}
+	if ok, _ := f.store.ConfirmMarketing(ctx, "no-such-person", proof); ok {
+		t.Fatal("confirmed a person who never opted in")
+	}
+}
+
+func TestSingleOptIn(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	a := application(fakePerson())
+	a.Submission.ConsentMarketing, a.DoubleOptIn = true, false // the form's tick is the consent
+	adm, _ := f.store.Accept(ctx, a)
+	l, _ := f.store.Get(ctx, adm.ID)
+	if state, _ := f.store.Marketing(ctx, l.Person); state != MarketingActive {
+		t.Fatalf("without double opt-in: %q, want active", state)
+	}
+}
+
+func TestClaimSend(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	if ok, err := f.store.ClaimSend(ctx, "ack", "p1", "lead-1", time.Hour); !ok || err != nil {
+		t.Fatalf("first claim = %v, %v", ok, err)
+	}
+	if ok, _ := f.store.ClaimSend(ctx, "ack", "p1", "lead-1", time.Hour); !ok {
+		t.Fatal("a retry of the same lead lost its own claim")
+	}
+	if ok, _ := f.store.ClaimSend(ctx, "ack", "p1", "lead-2", time.Hour); ok {
+		t.Fatal("a second lead of the same person got a second message")
+	}
+	if ok, _ := f.store.ClaimSend(ctx, "optin", "p1", "lead-2", time.Hour); !ok {
+		t.Fatal("another kind of message was blocked")
+	}
+	if err := f.store.SentTo(ctx, "ack", "p1", "lead-1"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := f.store.ClaimSend(ctx, "ack", "p1", "lead-1", time.Hour); ok {
+		t.Fatal("a later task of the same lead sent the message again")
+	}
+	if ttl, _ := f.rdb.PTTL(ctx, keySentPfx+"ack:p1").Result(); ttl <= 0 || ttl > time.Hour {
+		t.Fatalf("the window lost its expiry: %v", ttl)
+	}
+}
+
+func TestOptinToken(t *testing.T) {
+	t.Parallel()
+	k := testKeys(t)
+	now := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	tok := k.optinToken("person-hash", now.Add(time.Hour))
+	if p, ok := k.optinPerson(tok, now); !ok || p != "person-hash" {
+		t.Fatalf("valid token = %q, %v", p, ok)
+	}
+	if _, ok := k.optinPerson(tok, now.Add(2*time.Hour)); ok {
+		t.Fatal("an expired token was accepted")
+	}
+	for _, bad := range []string{"", "x", "other-person" + tok[len("person-hash"):], tok + "0", strings.Replace(tok, ".", ".9", 1)} {
+		if _, ok := k.optinPerson(bad, now); ok {
+			t.Errorf("token %q was accepted", bad)
+		}
 	}
 }

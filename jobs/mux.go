@@ -30,13 +30,17 @@ var (
 )
 
 // NewMux registers every task handler explicitly; n may be nil when no
-// sales notification channel is configured.
-func NewMux(r *Router, s *Sweeper, n *Notifier) *asynq.ServeMux {
+// sales notification channel is configured, w when no mail is sent.
+func NewMux(r *Router, s *Sweeper, n *Notifier, w *Welcomer) *asynq.ServeMux {
 	mux := asynq.NewServeMux()
 	mux.Handle(RouteLead{}.Kind(), r)
 	mux.Handle(SweepLeads{}.Kind(), s)
 	if n != nil {
 		mux.Handle(NotifySales{}.Kind(), n)
+	}
+	if w != nil {
+		mux.HandleFunc(AckLead{}.Kind(), w.Acknowledge)
+		mux.HandleFunc(RequestOptin{}.Kind(), w.RequestConfirmation)
 	}
 	return mux
 }

@@ -48,7 +48,7 @@ func TestMuxDispatches(t *testing.T) {
 				n = &jobs.Notifier{Leads: leads, Channels: []jobs.SalesChannel{&fakeChannel{NameFn: func() string { return "telegram" }}}, Now: time.Now, Log: log}
 			}
 			mux := jobs.NewMux(&jobs.Router{Leads: leads, CRM: &fakeCRM{}, MaxAge: time.Hour, Now: time.Now, Log: log},
-				&jobs.Sweeper{Leads: leads, Queue: &fakeQueue{}, Now: time.Now, Log: log}, n)
+				&jobs.Sweeper{Leads: leads, Queue: &fakeQueue{}, Now: time.Now, Log: log}, n, nil)
 			ctx := context.Background()
 			if err := mux.ProcessTask(ctx, jobs.NewRouteLeadTask("lead-1")); err != nil {
 				t.Errorf("lead:route: %v", err)

@@ -85,9 +85,13 @@ type Router struct {
 	// Notify queues the sales notification of a routed lead; nil when no
 	// notification channel is configured.
 	Notify func(ctx context.Context, leadID string) error
-	MaxAge time.Duration // RETRY_MAX_AGE: no retries after this since the attempt began
-	Now    func() time.Time
-	Log    *slog.Logger
+	// Welcome queues the mail to the person (acknowledgement, opt-in link)
+	// once the lead passed the risk check, so bots are never mailed for; nil
+	// when no mail is sent.
+	Welcome func(ctx context.Context, lead *intake.Lead) error
+	MaxAge  time.Duration // RETRY_MAX_AGE: no retries after this since the attempt began
+	Now     func() time.Time
+	Log     *slog.Logger
 }
 
 // ProcessTask handles a lead:route task.
@@ -119,6 +123,11 @@ func (rt *Router) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	lead.Risk = Assess(lead)
 	if !lead.Released && lead.Risk.Score >= rt.Threshold {
 		return rt.holdForReview(ctx, lead)
+	}
+	if rt.Welcome != nil {
+		if err := rt.Welcome(ctx, lead); err != nil {
+			return err
+		}
 	}
 	if gone, err := rt.Redis.Exists(ctx, keyCRMGone).Result(); err != nil {
 		return err

@@ -90,7 +90,15 @@ func (f *fakeCRM) Push(ctx context.Context, l crm.Lead) (crm.Receipt, error) {
 
 // fakeQueue is an intake.Queue whose methods call the matching field.
 type fakeQueue struct {
-	EnqueueLeadFn func(ctx context.Context, id string) error
+	EnqueueLeadFn  func(ctx context.Context, id string) error
+	EnqueueOptinFn func(ctx context.Context, id string) error
+}
+
+func (f *fakeQueue) EnqueueOptin(ctx context.Context, id string) error {
+	if f.EnqueueOptinFn == nil {
+		return fmt.Errorf("Queue.EnqueueOptin: %w", errUnexpected)
+	}
+	return f.EnqueueOptinFn(ctx, id)
 }
 
 func (f *fakeQueue) EnqueueLead(ctx context.Context, id string) error {

@@ -1,6 +1,8 @@
 // Package templates holds everything a person reads — the connection-request
-// form, the thank-you page and the kk/ru/en message catalogue — embedded in
-// the binary so that a deployment can never ship a page without its texts.
+// form, the thank-you and opt-in confirmation pages, the emails to the
+// person and to sales, and the kk/ru/en message catalogue — embedded in the
+// binary so that a deployment can never ship a page or an email without its
+// texts.
 package templates
 
 import (

@@ -45,6 +45,7 @@ var sameEverywhere = map[string]bool{
 	"form.phone_placeholder": true,
 	"form.phone":             true, // "Телефон" in kk and ru
 	"product.acquiring":      true, // "Интернет-эквайринг" in kk and ru
+	"mail.brand":             true, // the company's name, "PaymTech"
 }
 
 // readCatalogueFile decodes a catalogue file token by token, because
@@ -383,7 +384,11 @@ func referencedKeys(t *testing.T) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range pages {
+	mails, err := fs.Glob(pageFiles, "mail/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range append(pages, mails...) {
 		raw, err := pageFiles.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)
@@ -398,6 +403,11 @@ func referencedKeys(t *testing.T) map[string]string {
 	for _, l := range languages {
 		keys["switcher."+string(l)] = "languages"
 	}
+	for _, unit := range []string{"days", "hours"} {
+		for _, form := range []string{"one", "few", "many"} {
+			keys["duration."+unit+"."+form] = "validFor"
+		}
+	}
 	return keys
 }
 
@@ -405,7 +415,8 @@ func TestReferencedKeysExist(t *testing.T) {
 	t.Parallel()
 	keys := referencedKeys(t)
 	// The scan must see the keys we know are used, or it proves nothing.
-	for _, known := range []string{"form.has_errors", "page.title", "consent.processing", "thanks.body", "entity.legal_entity"} {
+	for _, known := range []string{"form.has_errors", "page.title", "consent.processing", "thanks.body", "entity.legal_entity",
+		"mail.ack.subject", "mail.optin.button", "mail.footer.company", "confirm.invalid"} {
 		if _, ok := keys[known]; !ok {
 			t.Errorf("the scan did not find %q: it is broken", known)
 		}

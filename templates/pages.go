@@ -3,9 +3,12 @@ package templates
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
+	"net/url"
 	"slices"
 	"strings"
 )
@@ -20,8 +23,9 @@ var pageFiles embed.FS
 // The page templates are parsed once; like the catalogue they are compiled
 // in, so a parse error is a build defect that the package tests catch.
 var (
-	formTemplate   = template.Must(template.ParseFS(pageFiles, "pages/layout.html", "pages/form.html"))
-	thanksTemplate = template.Must(template.ParseFS(pageFiles, "pages/layout.html", "pages/thanks.html"))
+	formTemplate    = template.Must(template.ParseFS(pageFiles, "pages/layout.html", "pages/form.html"))
+	thanksTemplate  = template.Must(template.ParseFS(pageFiles, "pages/layout.html", "pages/thanks.html"))
+	confirmTemplate = template.Must(template.ParseFS(pageFiles, "pages/layout.html", "pages/confirm.html"))
 )
 
 // Product is one catalogue entry as the form shows it.
@@ -73,6 +77,13 @@ type ThanksPage struct {
 type page struct {
 	Lang Lang
 	Path string
+	// query holds the parameters besides lang that the language links must
+	// keep — the confirmation token, without which the page could not be
+	// shown again in another language.
+	query url.Values
+	// noLanguages leaves the switcher out of a page that cannot be asked
+	// for again, such as the answer to a POST.
+	noLanguages bool
 }
 
 // T returns the catalogue text for key in the page language.
@@ -91,12 +102,20 @@ type langLink struct {
 // Languages lists the switcher links. Each language is named in itself, so
 // a person who cannot read the current page still finds their own.
 func (p page) Languages() []langLink {
+	if p.noLanguages {
+		return nil
+	}
 	links := make([]langLink, 0, len(languages))
 	for _, l := range languages {
+		q := maps.Clone(p.query)
+		if q == nil {
+			q = url.Values{}
+		}
+		q.Set("lang", string(l))
 		links = append(links, langLink{
 			Lang:    l,
 			Label:   Message(l, "switcher."+string(l)),
-			Href:    p.Path + "?lang=" + string(l),
+			Href:    p.Path + "?" + q.Encode(),
 			Current: l == p.Lang,
 		})
 	}
@@ -212,4 +231,59 @@ func render(w io.Writer, name string, t *template.Template, data any) error {
 		return fmt.Errorf("templates: write %s: %w", name, err)
 	}
 	return nil
+}
+
+// The states of the opt-in confirmation page.
+const (
+	ConfirmAsk     = "ask"     // the GET: a button to confirm
+	ConfirmDone    = "done"    // after the POST confirmed
+	ConfirmInvalid = "invalid" // the token is wrong, expired or used up
+)
+
+// ConfirmPage is the page behind the link of the opt-in email. Its GET
+// only shows a one-button form that POSTs back, because mail link scanners
+// prefetch every link and must not confirm anyone; the page has no script
+// that could submit the form by itself.
+type ConfirmPage struct {
+	Lang Lang
+	// Action is where the button posts: the confirmation URL itself, a
+	// path on this site or an absolute http(s) URL. It is required when
+	// asking. The language links point to it as well, with lang replaced,
+	// so that switching language keeps the token; without it (and once
+	// confirmed) there are no language links.
+	Action string
+	// State is ConfirmAsk, ConfirmDone or ConfirmInvalid.
+	State string
+}
+
+// confirmView adapts a ConfirmPage to the template.
+type confirmView struct {
+	page
+	State  string
+	Action string
+}
+
+// RenderConfirm writes the opt-in confirmation page.
+func RenderConfirm(w io.Writer, p ConfirmPage) error {
+	if !p.Lang.valid() {
+		return fmt.Errorf("templates: render confirm: unsupported language %q", p.Lang)
+	}
+	if p.State != ConfirmAsk && p.State != ConfirmDone && p.State != ConfirmInvalid {
+		return fmt.Errorf("templates: render confirm: unknown state %q", p.State)
+	}
+	v := confirmView{page: page{Lang: p.Lang, noLanguages: true}, State: p.State}
+	u, ok := localOrHTTPURL(p.Action)
+	if !ok && p.State == ConfirmAsk {
+		// The action carries the token, so it stays out of the error.
+		return errors.New("templates: render confirm: the form action is neither a path nor an http(s) URL")
+	}
+	if ok && p.State != ConfirmDone {
+		v.Action = p.Action
+		// The language links lead back to this very URL; Languages
+		// replaces its lang.
+		q := u.Query()
+		u.RawQuery, u.Fragment, u.RawFragment = "", "", ""
+		v.page = page{Lang: p.Lang, Path: u.String(), query: q}
+	}
+	return render(w, "confirm", confirmTemplate, v)
 }

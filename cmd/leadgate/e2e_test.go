@@ -199,7 +199,12 @@ func TestLeadReachesCRMOnceWithValidSignature(t *testing.T) {
 	}
 	lead := e.lead(t, id)
 	transfers, _ := lead["transfers"].([]any)
-	if len(transfers) != 1 || transfers[0].(map[string]any)["recipient"] != "crm:webhook" {
+	recipients := map[string]int{}
+	for _, tr := range transfers {
+		recipients[tr.(map[string]any)["recipient"].(string)]++
+	}
+	// The CRM once; the person's acknowledgement and opt-in request once each.
+	if recipients["crm:webhook"] != 1 || recipients["mail"] > 2 || len(recipients) > 2 {
 		t.Fatalf("disclosure log = %v, want one transfer to crm:webhook", lead["transfers"])
 	}
 }
@@ -358,13 +363,22 @@ func TestSalesNotifiedByEmail(t *testing.T) {
 	id := body["id"].(string)
 	eventually(t, "the email notification", func() bool {
 		transfers, _ := e.lead(t, id)["transfers"].([]any)
-		return len(transfers) == 2
+		for _, tr := range transfers {
+			if tr.(map[string]any)["recipient"] == "email" {
+				return true
+			}
+		}
+		return false
 	})
-	files, err := filepath.Glob(filepath.Join(varDir, "outbox", "*.eml"))
-	if err != nil || len(files) != 1 {
-		t.Fatalf("outbox = %v, %v; want one email", files, err)
+	// The person's own mail (acknowledgement, opt-in) goes there too: find
+	// the one to sales.
+	files, _ := filepath.Glob(filepath.Join(varDir, "outbox", "*.eml"))
+	var raw []byte
+	for _, f := range files {
+		if b, _ := os.ReadFile(f); bytes.Contains(b, []byte("sales@example.kz")) {
+			raw = b
+		}
 	}
-	raw, _ := os.ReadFile(files[0])
 	msg, err := netmail.ReadMessage(bytes.NewReader(raw))
 	if err != nil {
 		t.Fatal(err)
@@ -378,5 +392,91 @@ func TestSalesNotifiedByEmail(t *testing.T) {
 		if strings.Contains(strings.ToLower(string(raw)), secret) {
 			t.Errorf("the sales email carries the applicant's contact %q", secret)
 		}
+	}
+}
+
+// readOutbox returns the emails the file mail driver wrote, as text.
+func readOutbox(t *testing.T, varDir string) []string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(varDir, "outbox", "*.eml"))
+	var out []string
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := netmail.ReadMessage(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(msg.Body)
+		subject, _ := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+		// Quoted-printable soft line breaks would split the link.
+		out = append(out, subject+"\n"+strings.ReplaceAll(strings.ReplaceAll(string(body), "=\r\n", ""), "=3D", "="))
+	}
+	return out
+}
+
+func TestAcknowledgementAndDoubleOptIn(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	varDir := t.TempDir()
+	m := startMain(t, "serve", map[string]string{"REDIS_URL": srv.URL, "LEADGATE_VAR_DIR": varDir, "MAIL_DRIVER": "file"})
+	e := &e2e{main: m, base: "http://" + m.Addr(), sales: salesToken, rdb: srv.Client(t)}
+	status, body := e.submit(t, applicant) // consent_marketing: true
+	if status != http.StatusAccepted {
+		t.Fatalf("submit = %d %v", status, body)
+	}
+	eventually(t, "the acknowledgement and the opt-in request", func() bool { return len(readOutbox(t, varDir)) == 2 })
+	var link string
+	for _, mail := range readOutbox(t, varDir) {
+		if i := strings.Index(mail, "/v1/optin/confirm?"); i >= 0 {
+			// The link is on PUBLIC_BASE_URL; this server listens elsewhere.
+			link = e.base + strings.Fields(mail[i:])[0]
+		}
+	}
+	if link == "" {
+		t.Fatalf("no confirmation link in the mail:\n%s", strings.Join(readOutbox(t, varDir), "\n----\n"))
+	}
+	marketing := func() string {
+		keys, _ := e.rdb.Keys(context.Background(), "lg:person:*").Result()
+		for _, k := range keys {
+			if v, _ := e.rdb.HGet(context.Background(), k, "marketing").Result(); v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	resp, err := http.Get(link) // a link scanner's prefetch: must not confirm
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(strings.ToLower(string(page)), `method="post"`) || marketing() != "pending" {
+		t.Fatalf("GET of the link = %d, marketing %q; want a confirm button and still pending", resp.StatusCode, marketing())
+	}
+	resp, err = http.Post(link, "application/x-www-form-urlencoded", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || marketing() != "active" {
+		t.Fatalf("POST of the link = %d, marketing %q; want active", resp.StatusCode, marketing())
+	}
+	if resp, _ := http.Post(link+"x", "application/x-www-form-urlencoded", nil); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a tampered link = %d, want 400", resp.StatusCode)
+	}
+
+	// Another request of the same person the same day: routed, not mailed again.
+	again := maps.Clone(applicant)
+	again["phone"] = "8 701 000 00 08"
+	status, body = e.submit(t, again)
+	if status != http.StatusAccepted || body["duplicate"] == true {
+		t.Fatalf("second request = %d %v", status, body)
+	}
+	eventually(t, "the second lead routed", func() bool { return e.lead(t, body["id"].(string))["state"] == "routed" })
+	if n := len(readOutbox(t, varDir)); n != 2 {
+		t.Fatalf("%d emails after a second request the same day, want still 2", n)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -196,7 +197,24 @@ func (m *Main) startWorker(ctx context.Context, store *intake.Store, queue *jobs
 	}
 	router := &jobs.Router{Leads: store, CRM: crm, Rules: rules, Redis: m.rdb, Threshold: cfg.RiskReviewThreshold,
 		MaxAge: cfg.RetryMaxAge, Now: m.Now, Log: m.Log}
-	channels, err := m.salesChannels()
+	mailer, err := m.mailer()
+	if err != nil {
+		return err
+	}
+	from := mail.Address{Email: cfg.MailFrom, Name: cfg.MailFromName}
+	welcomer := &jobs.Welcomer{Leads: store, Mailer: mailer, From: from,
+		BaseURL: strings.TrimSuffix(cfg.PublicBaseURL.String(), "/"), PolicyURL: cfg.PolicyURL,
+		OptinTTL: cfg.UnconfirmedOptinTTL, Now: m.Now, Log: m.Log}
+	router.Welcome = func(ctx context.Context, lead *intake.Lead) error {
+		if err := queue.EnqueueAck(ctx, lead.ID); err != nil {
+			return err
+		}
+		if cfg.DoubleOptIn && lead.Consent.Marketing {
+			return queue.EnqueueOptin(ctx, lead.ID)
+		}
+		return nil
+	}
+	channels, err := m.salesChannels(mailer, from)
 	if err != nil {
 		return err
 	}
@@ -207,7 +225,7 @@ func (m *Main) startWorker(ctx context.Context, store *intake.Store, queue *jobs
 		router.Notify = func(ctx context.Context, id string) error { return queue.EnqueueNotify(ctx, id, names...) }
 	}
 	m.worker = asynq.NewServerFromRedisClient(m.rdb, jobs.ServerConfig(cfg.RetryBaseDelay, m.Log))
-	mux := jobs.NewMux(router, &jobs.Sweeper{Leads: store, Queue: queue, Now: m.Now, Log: m.Log}, notifier)
+	mux := jobs.NewMux(router, &jobs.Sweeper{Leads: store, Queue: queue, Now: m.Now, Log: m.Log}, notifier, welcomer)
 	if err := m.worker.Start(mux); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
@@ -215,7 +233,7 @@ func (m *Main) startWorker(ctx context.Context, store *intake.Store, queue *jobs
 }
 
 // salesChannels are the configured ways of telling sales about a new lead.
-func (m *Main) salesChannels() ([]jobs.SalesChannel, error) {
+func (m *Main) salesChannels(mailer mail.Mailer, from mail.Address) ([]jobs.SalesChannel, error) {
 	cfg := m.Config
 	var channels []jobs.SalesChannel
 	if cfg.TelegramBotToken != "" {
@@ -226,12 +244,7 @@ func (m *Main) salesChannels() ([]jobs.SalesChannel, error) {
 		channels = append(channels, telegramChannel{client, cfg.TelegramIncludeContacts})
 	}
 	if cfg.SalesNotifyEmail != "" {
-		mailer, err := m.mailer()
-		if err != nil {
-			return nil, err
-		}
-		channels = append(channels, emailChannel{mailer: mailer, from: mail.Address{Email: cfg.MailFrom, Name: cfg.MailFromName},
-			to: mail.Address{Email: cfg.SalesNotifyEmail}})
+		channels = append(channels, emailChannel{mailer: mailer, from: from, to: mail.Address{Email: cfg.SalesNotifyEmail}})
 	}
 	return channels, nil
 }
@@ -329,6 +342,7 @@ func (m *Main) serveHTTP(store *intake.Store, queue intake.Queue) error {
 		PolicyURL:      cfg.PolicyURL,
 		PerIP:          intake.Limit(cfg.IntakeRateLimit),
 		PerEmail:       intake.Limit(cfg.IntakeRateLimitEmail),
+		DoubleOptIn:    cfg.DoubleOptIn,
 		AdminTokens:    tokens,
 	}, m.Log, m.Now)
 	mux := http.NewServeMux()
