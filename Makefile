@@ -1,4 +1,4 @@
-# make test  — installs what the tests need (redis-server) and runs every test with -race.
+# make test  — installs what the tests need (redis-server, chromium) and runs every test with -race.
 # make bench — benchmarks; not part of make test.
 GO ?= go
 
@@ -7,17 +7,24 @@ GO ?= go
 test: deps
 	$(GO) test -race -count=1 ./...
 
-# deps installs redis-server when it is missing: the tests start private
-# instances of it (never a Redis someone else runs).
+# deps installs the programs the tests start that Go does not build:
+# redis-server (private instances of it, never a Redis someone else runs) and
+# chromium (the form is tested in headless Chromium). Each command has the
+# name of its Debian package.
 deps:
-	@command -v redis-server >/dev/null 2>&1 || { \
+	@missing=; for cmd in redis-server chromium; do \
+	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$cmd"; \
+	done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing redis-server (tests start private instances of it)"; \
-	    (apt-get install -y -q redis-server >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q redis-server >/dev/null; }) \
-	      || { echo "could not install redis-server with apt-get"; exit 1; }; \
+	    echo "installing$$missing (the tests start them)"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    (apt-get install -y -q$$missing >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q$$missing >/dev/null; }) \
+	      || { echo "could not install$$missing with apt-get"; exit 1; }; \
 	  else \
-	    echo "redis-server is missing: install it (Debian: sudo apt-get install redis-server) and run make test again"; exit 1; \
-	  fi; }
+	    echo "missing:$$missing (the tests start them); install (Debian: sudo apt-get install$$missing) and run make test again"; exit 1; \
+	  fi; \
+	fi
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./... | tee bench.out
