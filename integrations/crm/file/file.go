@@ -10,8 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/paymtech/leadgate/integrations"
 	"github.com/paymtech/leadgate/integrations/crm"
@@ -56,39 +54,10 @@ func (d *Driver) Push(ctx context.Context, l crm.Lead) (crm.Receipt, error) {
 		return crm.Receipt{}, &integrations.Error{System: System, Op: "push", Code: "unencodable lead", Kind: integrations.Permanent, Err: err}
 	}
 	name := l.ID + ".json"
-	if err := d.write(name, append(data, '\n')); err != nil {
+	if err := integrations.WriteFile(d.dir, name, append(data, '\n')); err != nil {
 		return crm.Receipt{}, fmt.Errorf("file push: %w", err)
 	}
 	return crm.Receipt{System: System, Ref: name}, nil
-}
-
-// write puts data at dir/name atomically: temporary file, sync, rename.
-func (d *Driver) write(name string, data []byte) (err error) {
-	if err := os.MkdirAll(d.dir, 0o700); err != nil {
-		return err
-	}
-	// CreateTemp makes the file 0600, so the lead is never readable by
-	// others, not even while it is being written.
-	f, err := os.CreateTemp(d.dir, "."+name+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), filepath.Join(d.dir, name))
 }
 
 // plainToken reports whether id is 1 to maxIDLen ASCII letters, digits and

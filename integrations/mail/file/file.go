@@ -17,8 +17,6 @@ import (
 	"mime/quotedprintable"
 	netmail "net/mail"
 	"net/textproto"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -87,7 +85,7 @@ func (d *Driver) Send(ctx context.Context, m mail.Message) error {
 			return fmt.Errorf("file mail.send: %w", err)
 		}
 		name := strconv.FormatInt(d.stamp(date), 10) + "-" + tag + ".eml"
-		if err := d.write(name, data); err != nil {
+		if err := integrations.WriteFile(d.dir, name, data); err != nil {
 			return fmt.Errorf("file mail.send: %w", err)
 		}
 	}
@@ -197,33 +195,4 @@ func messageIDDomain(from string) string {
 		}
 	}
 	return domain
-}
-
-// write puts data at dir/name atomically: temporary file, sync, rename.
-func (d *Driver) write(name string, data []byte) (err error) {
-	if err := os.MkdirAll(d.dir, 0o700); err != nil {
-		return err
-	}
-	// CreateTemp makes the file 0600, so the message is never readable by
-	// others, not even while it is being written.
-	f, err := os.CreateTemp(d.dir, "."+name+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), filepath.Join(d.dir, name))
 }
