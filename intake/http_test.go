@@ -520,3 +520,26 @@ func TestRedirectTargets(t *testing.T) {
 		}
 	}
 }
+
+// A repeat that adds the marketing box asks for confirmation only once its
+// lead passed the risk check; a received lead gets its link from the router.
+func TestRepeatAddingOptIn(t *testing.T) {
+	t.Parallel()
+	f := setupHTTP(t, func(o *Options) { o.DoubleOptIn = true })
+	id := decode(t, post(t, f.url, "application/json", validJSON, nil))["id"].(string)
+	withBox := strings.Replace(validJSON, "{", `{"consent_marketing":true,`, 1)
+	post(t, f.url, "application/json", withBox, nil)
+	f.queue.mu.Lock()
+	early := len(f.queue.optins)
+	f.queue.mu.Unlock()
+	if early != 0 {
+		t.Fatal("a repeat of a lead not yet screened queued an opt-in request")
+	}
+	f.store.Transition(context.Background(), id, Transition{From: Received, To: Routed})
+	post(t, f.url, "application/json", withBox, nil)
+	f.queue.mu.Lock()
+	defer f.queue.mu.Unlock()
+	if len(f.queue.optins) != 1 || f.queue.optins[0] != id {
+		t.Fatalf("opt-in requests queued = %v, want the routed lead's", f.queue.optins)
+	}
+}

@@ -602,8 +602,9 @@ func (s *Store) ConfirmMarketing(ctx context.Context, person string, c Confirmat
 // ClaimSend marks that a message of kind (an acknowledgement, an opt-in
 // request) is about to go to person for lead: the first lead in a window
 // wins it, and a retry of that lead's send keeps it until SentTo marks it
-// done. So the form cannot be used to mail someone more than once a window,
-// and a crash may lose a message but never doubles one.
+// done. So the form cannot be used to mail someone more than once a window;
+// a crash between the send and SentTo repeats the message (the retry still
+// holds the claim), nothing else doubles it.
 func (s *Store) ClaimSend(ctx context.Context, kind, person, lead string, window time.Duration) (bool, error) {
 	key := keySentPfx + kind + ":" + person
 	ok, err := s.rdb.SetNX(ctx, key, lead, window).Result()

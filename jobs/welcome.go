@@ -104,7 +104,7 @@ func (w *Welcomer) Acknowledge(ctx context.Context, t *asynq.Task) error {
 // email is sent, not when it was queued.
 func (w *Welcomer) RequestConfirmation(ctx context.Context, t *asynq.Task) error {
 	lead, err := w.load(ctx, t)
-	if lead == nil || err != nil || !lead.Consent.Marketing {
+	if lead == nil || err != nil { // not lead.Consent.Marketing: a repeat may add the opt-in to the first lead's person
 		return err
 	}
 	if state, err := w.Leads.Marketing(ctx, lead.Person); err != nil || state != intake.MarketingPending {
@@ -144,6 +144,11 @@ func (w *Welcomer) load(ctx context.Context, t *asynq.Task) (*intake.Lead, error
 // crash can repeat or lose it, nothing else doubles it), and records the
 // transfer.
 func (w *Welcomer) send(ctx context.Context, lead *intake.Lead, kind string, e templates.Email, purpose string) error {
+	for _, t := range lead.Transfers {
+		if t.Recipient == "mail" && t.Purpose == purpose {
+			return nil // sent already: a route retry or a redrive queued the task again after the window
+		}
+	}
 	ok, err := w.Leads.ClaimSend(ctx, kind, lead.Person, lead.ID, sendWindow)
 	if err != nil || !ok {
 		return err
@@ -152,6 +157,9 @@ func (w *Welcomer) send(ctx context.Context, lead *intake.Lead, kind string, e t
 		Subject: e.Subject, Text: e.Text, HTML: e.HTML, Category: kind, Ref: lead.ID})
 	if integrations.KindOf(err) == integrations.Permanent {
 		w.Log.Error("mail refused", "lead", lead.ID, "kind", kind, "err", err)
+		if serr := w.Leads.SentTo(ctx, kind, lead.Person, lead.ID); serr != nil { // closed: a requeued task must not try again
+			w.Log.Error("mail refused and not marked; a requeued task may try again", "lead", lead.ID, "kind", kind, "err", serr)
+		}
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	} else if err != nil {
 		return err

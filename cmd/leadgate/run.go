@@ -209,7 +209,7 @@ func (m *Main) startWorker(ctx context.Context, store *intake.Store, queue *jobs
 		if err := queue.EnqueueAck(ctx, lead.ID); err != nil {
 			return err
 		}
-		if cfg.DoubleOptIn && lead.Consent.Marketing {
+		if cfg.DoubleOptIn { // the person's state decides, not this lead's box: a repeat may have added the opt-in
 			return queue.EnqueueOptin(ctx, lead.ID)
 		}
 		return nil

@@ -1,0 +1,622 @@
+package jobs_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/url"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/integrations"
+	"github.com/paymtech/leadgate/integrations/crm"
+	"github.com/paymtech/leadgate/integrations/mail"
+	"github.com/paymtech/leadgate/jobs"
+	"github.com/paymtech/leadgate/templates"
+)
+
+var _ mail.Mailer = (*fakeMailer)(nil)
+
+// fakeMailer is a mail.Mailer whose Send calls SendFn (nil: accept the
+// message) and records every message it is given and every one accepted.
+type fakeMailer struct {
+	SendFn func(ctx context.Context, m mail.Message) error
+
+	mu    sync.Mutex
+	tried []mail.Message
+	sent  []mail.Message
+}
+
+func (f *fakeMailer) Send(ctx context.Context, m mail.Message) error {
+	var err error
+	if f.SendFn != nil {
+		err = f.SendFn(ctx, m)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tried = append(f.tried, m)
+	if err == nil {
+		f.sent = append(f.sent, m)
+	}
+	return err
+}
+
+// attempts returns how many messages Send was given; delivered, the
+// messages it accepted.
+func (f *fakeMailer) attempts() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.tried)
+}
+
+func (f *fakeMailer) delivered() []mail.Message {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.sent)
+}
+
+// welcomeFixture is a Welcomer over a real store in a private Redis and a
+// fake mailer, with a fixed clock in Almaty's zone.
+type welcomeFixture struct {
+	*redisEnv
+	mailer *fakeMailer
+	w      *jobs.Welcomer
+	now    time.Time
+}
+
+const (
+	welcomeBaseURL = "https://leads.example.com"
+	welcomePolicy  = "https://example.com/privacy"
+	welcomeTTL     = 7 * 24 * time.Hour
+)
+
+var welcomeFrom = mail.Address{Email: "noreply@example.com", Name: "PaymTech"}
+
+func setupWelcome(t *testing.T) *welcomeFixture {
+	t.Helper()
+	now := time.Date(2025, 3, 14, 9, 30, 0, 0, time.FixedZone("Asia/Almaty", 5*60*60))
+	clock := func() time.Time { return now }
+	e := setupRedis(t, clock)
+	m := &fakeMailer{}
+	return &welcomeFixture{redisEnv: e, mailer: m, now: now, w: &jobs.Welcomer{Leads: e.store, Mailer: m,
+		From: welcomeFrom, BaseURL: welcomeBaseURL, PolicyURL: welcomePolicy, OptinTTL: welcomeTTL,
+		Now: clock, Log: slog.New(slog.DiscardHandler)}}
+}
+
+// applicant is one obviously fake submission.
+type applicant struct {
+	email, phone, lang string
+	marketing          bool // the product-news box was ticked
+}
+
+// defaultApplicant asks in Kazakh, without the marketing box.
+var defaultApplicant = applicant{email: "test1@example.com", phone: "+77010000001", lang: "kk"}
+
+// submit stores a with double opt-in on, as intake does, and returns the
+// stored lead.
+func (f *welcomeFixture) submit(t *testing.T, a applicant) *intake.Lead {
+	t.Helper()
+	meta := intake.Metadata{IP: "203.0.113.7", UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
+		Browser: "Firefox", OS: "Linux", Timezone: "Asia/Almaty", PageURL: "https://example.com/connect"}
+	adm, err := f.store.Accept(context.Background(), intake.Application{
+		Submission: &intake.Submission{EntityType: intake.SoleProprietor, Name: "Test Testov", Phone: a.phone,
+			Email: a.email, EmailKey: a.email, Products: []string{"acquiring"}, Lang: a.lang,
+			ConsentMarketing: a.marketing, PageURL: meta.PageURL, Timezone: meta.Timezone},
+		Consent: intake.Consent{Processing: true, Marketing: a.marketing, PolicyVersion: "2025-01",
+			PolicyURL: welcomePolicy, GivenAt: f.now.UTC(), IP: meta.IP, UserAgent: meta.UserAgent, PageURL: meta.PageURL},
+		Meta:        meta,
+		DoubleOptIn: true,
+		PerIP:       intake.Limit{N: 100, Per: time.Hour},
+		PerEmail:    intake.Limit{N: 100, Per: time.Hour},
+	})
+	if err != nil {
+		t.Fatalf("Accept: %v", err)
+	}
+	if adm.Duplicate {
+		t.Fatalf("Accept = %+v, want a new lead", adm)
+	}
+	return f.get(t, adm.ID)
+}
+
+// mailTask is a lead:ack or lead:optin task as the queue makes it.
+func mailTask(kind, id string) *asynq.Task {
+	payload, _ := json.Marshal(jobs.AckLead{LeadID: id})
+	return asynq.NewTask(kind, payload)
+}
+
+func ackTask(id string) *asynq.Task   { return mailTask(jobs.AckLead{}.Kind(), id) }
+func optinTask(id string) *asynq.Task { return mailTask(jobs.RequestOptin{}.Kind(), id) }
+
+// mailHandler is one of the Welcomer's two task handlers, with what it
+// records when it sends.
+type mailHandler struct {
+	name    string
+	kind    string // the message's Category
+	purpose string
+	handle  func(f *welcomeFixture) func(context.Context, *asynq.Task) error
+	task    func(id string) *asynq.Task
+}
+
+var mailHandlers = []mailHandler{
+	{"Acknowledge", "ack", jobs.PurposeAck,
+		func(f *welcomeFixture) func(context.Context, *asynq.Task) error { return f.w.Acknowledge }, ackTask},
+	{"RequestConfirmation", "optin", jobs.PurposeOptin,
+		func(f *welcomeFixture) func(context.Context, *asynq.Task) error { return f.w.RequestConfirmation }, optinTask},
+}
+
+// checkMailTransfers fails unless the lead's disclosure log holds exactly
+// the mail transfers of purposes, at the fixture's time.
+func (f *welcomeFixture) checkMailTransfers(t *testing.T, id string, purposes ...string) {
+	t.Helper()
+	got := f.get(t, id).Transfers
+	if len(got) != len(purposes) {
+		t.Fatalf("transfers = %+v, want %d to mail", got, len(purposes))
+	}
+	for i, tr := range got {
+		if tr.Recipient != "mail" || tr.Purpose != purposes[i] || !tr.At.Equal(f.now) || tr.At.Location() != time.UTC || tr.Ref != "" {
+			t.Errorf("transfer %d = %+v, want {mail %v %q}", i, tr, f.now.UTC(), purposes[i])
+		}
+	}
+}
+
+// checkOneMessage fails unless exactly one message was delivered, and
+// returns it.
+func (f *welcomeFixture) checkOneMessage(t *testing.T) mail.Message {
+	t.Helper()
+	sent := f.mailer.delivered()
+	if len(sent) != 1 {
+		t.Fatalf("mailer delivered %d messages, want 1", len(sent))
+	}
+	return sent[0]
+}
+
+// checkEnvelope fails unless m goes from the configured sender to the
+// lead's address alone, tagged with kind and the lead's id.
+func checkEnvelope(t *testing.T, m mail.Message, l *intake.Lead, kind string) {
+	t.Helper()
+	if m.From != welcomeFrom || !slices.Equal(m.To, []mail.Address{{Email: l.Email}}) {
+		t.Errorf("message from %+v to %+v, want from %+v to %q", m.From, m.To, welcomeFrom, l.Email)
+	}
+	if m.Category != kind || m.Ref != l.ID {
+		t.Errorf("message category %q ref %q, want %q %q", m.Category, m.Ref, kind, l.ID)
+	}
+	if m.Headers != nil || m.PerRecipient != nil || m.ASMGroupID != 0 {
+		t.Errorf("transactional message has marketing headers: %+v %+v %d", m.Headers, m.PerRecipient, m.ASMGroupID)
+	}
+	if err := m.Validate(); err != nil {
+		t.Errorf("message does not validate: %v", err)
+	}
+}
+
+func TestMailTaskKindsAreStable(t *testing.T) {
+	t.Parallel()
+	if got := (jobs.AckLead{}).Kind(); got != "lead:ack" {
+		t.Errorf("AckLead kind = %q", got)
+	}
+	if got := (jobs.RequestOptin{}).Kind(); got != "lead:optin" {
+		t.Errorf("RequestOptin kind = %q", got)
+	}
+}
+
+func TestQueueEnqueuesMailTasks(t *testing.T) {
+	t.Parallel()
+	e := setupRedis(t, time.Now)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		kind    string
+		enqueue func(context.Context, string) error
+	}{
+		{"lead:ack", e.queue.EnqueueAck},
+		{"lead:optin", e.queue.EnqueueOptin},
+	} {
+		for range 2 { // the second is a no-op: the task id is the lead's
+			if err := tc.enqueue(ctx, "lead-1"); err != nil {
+				t.Fatalf("enqueue %s: %v", tc.kind, err)
+			}
+		}
+		info, err := e.insp.GetTaskInfo(jobs.QueueLeads, tc.kind+":lead-1")
+		if err != nil {
+			t.Fatalf("GetTaskInfo %s: %v", tc.kind, err)
+		}
+		if info.Type != tc.kind || string(info.Payload) != `{"lead_id":"lead-1"}` || info.State != asynq.TaskStatePending {
+			t.Errorf("%s task = %s %s %v, want the lead id only, pending", tc.kind, info.Type, info.Payload, info.State)
+		}
+	}
+	pending, err := e.insp.ListPendingTasks(jobs.QueueLeads)
+	if err != nil {
+		t.Fatalf("ListPendingTasks: %v", err)
+	}
+	if len(pending) != 2 {
+		t.Errorf("%d pending tasks, want one per kind", len(pending))
+	}
+}
+
+func TestWelcomerAcknowledges(t *testing.T) {
+	t.Parallel()
+	f := setupWelcome(t)
+	ctx := context.Background()
+	lead := f.submit(t, defaultApplicant)
+
+	if err := f.w.Acknowledge(ctx, ackTask(lead.ID)); err != nil {
+		t.Fatalf("Acknowledge: %v", err)
+	}
+	m := f.checkOneMessage(t)
+	checkEnvelope(t, m, lead, "ack")
+	want, err := templates.RenderAck(templates.AckEmail{Lang: templates.KK, RequestID: lead.ID,
+		EntityType: intake.SoleProprietor, Products: []string{"acquiring"}, PolicyURL: welcomePolicy})
+	if err != nil {
+		t.Fatalf("RenderAck: %v", err)
+	}
+	if m.Subject != want.Subject || m.Text != want.Text || m.HTML != want.HTML {
+		t.Errorf("message = %q\n%s\nwant the Kazakh acknowledgement %q\n%s", m.Subject, m.Text, want.Subject, want.Text)
+	}
+	f.checkMailTransfers(t, lead.ID, jobs.PurposeAck)
+
+	// The same task again (a redelivery, or a route retry queuing it anew).
+	if err := f.w.Acknowledge(ctx, ackTask(lead.ID)); err != nil {
+		t.Fatalf("Acknowledge again: %v", err)
+	}
+	// Another request of the same person the same day.
+	second := f.submit(t, applicant{email: defaultApplicant.email, phone: "+77010000002", lang: "ru"})
+	if second.Person != lead.Person {
+		t.Fatalf("the second lead is another person")
+	}
+	if err := f.w.Acknowledge(ctx, ackTask(second.ID)); err != nil {
+		t.Fatalf("Acknowledge the second lead: %v", err)
+	}
+	if n := f.mailer.attempts(); n != 1 {
+		t.Errorf("mailer was called %d times, want once", n)
+	}
+	f.checkMailTransfers(t, lead.ID, jobs.PurposeAck)
+	f.checkMailTransfers(t, second.ID)
+}
+
+func TestWelcomerAcknowledgesOtherPeople(t *testing.T) {
+	t.Parallel()
+	f := setupWelcome(t)
+	ctx := context.Background()
+	first := f.submit(t, defaultApplicant)
+	other := f.submit(t, applicant{email: "test2@example.com", phone: "+77010000002", lang: "en"})
+	for _, l := range []*intake.Lead{first, other} {
+		if err := f.w.Acknowledge(ctx, ackTask(l.ID)); err != nil {
+			t.Fatalf("Acknowledge: %v", err)
+		}
+	}
+	sent := f.mailer.delivered()
+	if len(sent) != 2 {
+		t.Fatalf("mailer delivered %d messages, want one per person", len(sent))
+	}
+	checkEnvelope(t, sent[1], other, "ack")
+	want, err := templates.RenderAck(templates.AckEmail{Lang: templates.EN, RequestID: other.ID,
+		EntityType: intake.SoleProprietor, Products: []string{"acquiring"}, PolicyURL: welcomePolicy})
+	if err != nil {
+		t.Fatalf("RenderAck: %v", err)
+	}
+	if sent[1].Subject != want.Subject || sent[1].Subject == sent[0].Subject {
+		t.Errorf("subjects %q, %q: want the second in English, %q", sent[0].Subject, sent[1].Subject, want.Subject)
+	}
+}
+
+func TestWelcomerSkipsLeadsNotToMail(t *testing.T) {
+	t.Parallel()
+	for _, h := range mailHandlers {
+		for _, tc := range []struct {
+			name  string
+			state intake.State // "" for a lead that is gone
+		}{
+			{"held for review", intake.Review},
+			{"blocked", intake.Blocked},
+			{"gone", ""},
+		} {
+			t.Run(h.name+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				f := setupWelcome(t)
+				ctx := context.Background()
+				lead := f.submit(t, applicant{email: "test1@example.com", phone: "+77010000001", lang: "ru", marketing: true})
+				id := lead.ID
+				if tc.state == "" {
+					id = "01959a3c-8f00-7000-8000-00000000dead"
+				} else if _, err := f.store.Transition(ctx, id, intake.Transition{From: intake.Received, To: tc.state}); err != nil {
+					t.Fatalf("Transition: %v", err)
+				}
+				if err := h.handle(f)(ctx, h.task(id)); err != nil {
+					t.Errorf("%s = %v, want nil", h.name, err)
+				}
+				if n := f.mailer.attempts(); n != 0 {
+					t.Errorf("mailer was called %d times, want never", n)
+				}
+				f.checkMailTransfers(t, lead.ID)
+			})
+		}
+	}
+}
+
+func TestWelcomerMalformedPayload(t *testing.T) {
+	t.Parallel()
+	f := setupWelcome(t)
+	for _, h := range mailHandlers {
+		for _, payload := range []string{`not json`, `{}`, `{"lead_id":""}`} {
+			err := h.handle(f)(context.Background(), asynq.NewTask(h.task("x").Type(), []byte(payload)))
+			if !errors.Is(err, asynq.SkipRetry) {
+				t.Errorf("%s(%s) = %v, want SkipRetry", h.name, payload, err)
+			}
+		}
+	}
+	if n := f.mailer.attempts(); n != 0 {
+		t.Errorf("mailer was called %d times, want never", n)
+	}
+}
+
+func TestWelcomerRetriesTemporaryMailFailures(t *testing.T) {
+	t.Parallel()
+	for _, h := range mailHandlers {
+		t.Run(h.name, func(t *testing.T) {
+			t.Parallel()
+			f := setupWelcome(t)
+			ctx := context.Background()
+			down := &integrations.Error{System: "sendgrid", Op: "mail.send", Status: 503, Kind: integrations.Temporary}
+			f.mailer.SendFn = func(context.Context, mail.Message) error { return down }
+			a := applicant{email: "test1@example.com", phone: "+77010000001", lang: "ru", marketing: true}
+			lead := f.submit(t, a)
+
+			err := h.handle(f)(ctx, h.task(lead.ID))
+			if !errors.Is(err, down) || errors.Is(err, asynq.SkipRetry) {
+				t.Fatalf("%s = %v, want the mailer's error, retried", h.name, err)
+			}
+			assertNoPII(t, err, lead)
+			f.checkMailTransfers(t, lead.ID)
+
+			// Meanwhile another request of the same person: the failed
+			// lead keeps the claim, so it is not mailed twice.
+			f.mailer.SendFn = nil
+			a.phone = "+77010000002"
+			second := f.submit(t, a)
+			if err := h.handle(f)(ctx, h.task(second.ID)); err != nil {
+				t.Fatalf("%s of the second lead: %v", h.name, err)
+			}
+			if n := f.mailer.attempts(); n != 1 {
+				t.Fatalf("mailer was called %d times, want once", n)
+			}
+
+			// The retry sends.
+			if err := h.handle(f)(ctx, h.task(lead.ID)); err != nil {
+				t.Fatalf("%s retried: %v", h.name, err)
+			}
+			checkEnvelope(t, f.checkOneMessage(t), lead, h.kind)
+			f.checkMailTransfers(t, lead.ID, h.purpose)
+			f.checkMailTransfers(t, second.ID)
+		})
+	}
+}
+
+func TestWelcomerGivesUpOnPermanentMailFailures(t *testing.T) {
+	t.Parallel()
+	for _, h := range mailHandlers {
+		t.Run(h.name, func(t *testing.T) {
+			t.Parallel()
+			f := setupWelcome(t)
+			refused := &integrations.Error{System: "sendgrid", Op: "mail.send", Status: 400, Kind: integrations.Permanent}
+			f.mailer.SendFn = func(context.Context, mail.Message) error { return refused }
+			lead := f.submit(t, applicant{email: "test1@example.com", phone: "+77010000001", lang: "ru", marketing: true})
+
+			err := h.handle(f)(context.Background(), h.task(lead.ID))
+			if !errors.Is(err, asynq.SkipRetry) || !errors.Is(err, refused) {
+				t.Fatalf("%s = %v, want the mailer's error and SkipRetry", h.name, err)
+			}
+			assertNoPII(t, err, lead)
+			if n := f.mailer.attempts(); n != 1 {
+				t.Errorf("mailer was called %d times, want once", n)
+			}
+			f.checkMailTransfers(t, lead.ID)
+			// A route retry replaces the archived task: the refusal stands.
+			h.handle(f)(context.Background(), h.task(lead.ID))
+			if n := f.mailer.attempts(); n != 1 {
+				t.Errorf("a requeued task tried a refused address again (%d attempts)", n)
+			}
+		})
+	}
+}
+
+// A route retry or a redrive days later, past the send window, must not mail
+// the same lead again: its disclosure log says it was sent.
+func TestWelcomerNeverMailsALeadTwice(t *testing.T) {
+	t.Parallel()
+	for _, h := range mailHandlers {
+		t.Run(h.name, func(t *testing.T) {
+			t.Parallel()
+			f := setupWelcome(t)
+			lead := f.submit(t, applicant{email: "test1@example.com", phone: "+77010000001", lang: "ru", marketing: true})
+			if err := h.handle(f)(context.Background(), h.task(lead.ID)); err != nil {
+				t.Fatal(err)
+			}
+			keys, _ := f.rdb.Keys(context.Background(), "lg:sent:*").Result()
+			f.rdb.Del(context.Background(), keys...) // the window has passed
+			if err := h.handle(f)(context.Background(), h.task(lead.ID)); err != nil {
+				t.Fatal(err)
+			}
+			if n := f.mailer.attempts(); n != 1 {
+				t.Errorf("the same lead was mailed %d times, want once", n)
+			}
+		})
+	}
+}
+
+// confirmLink finds the opt-in link in a text body.
+var confirmLink = regexp.MustCompile(regexp.QuoteMeta(welcomeBaseURL+"/v1/optin/confirm?") + `\S+`)
+
+func TestWelcomerRequestsConfirmation(t *testing.T) {
+	t.Parallel()
+	f := setupWelcome(t)
+	ctx := context.Background()
+	lead := f.submit(t, applicant{email: "test1@example.com", phone: "+77010000001", lang: "en", marketing: true})
+
+	// The acknowledgement and the opt-in request are claimed apart: one
+	// does not stop the other.
+	if err := f.w.Acknowledge(ctx, ackTask(lead.ID)); err != nil {
+		t.Fatalf("Acknowledge: %v", err)
+	}
+	if err := f.w.RequestConfirmation(ctx, optinTask(lead.ID)); err != nil {
+		t.Fatalf("RequestConfirmation: %v", err)
+	}
+	sent := f.mailer.delivered()
+	if len(sent) != 2 {
+		t.Fatalf("mailer delivered %d messages, want an acknowledgement and an opt-in request", len(sent))
+	}
+	m := sent[1]
+	checkEnvelope(t, m, lead, "optin")
+
+	link := confirmLink.FindString(m.Text)
+	if link == "" {
+		t.Fatalf("text has no %s/v1/optin/confirm? link:\n%s", welcomeBaseURL, m.Text)
+	}
+	if !strings.Contains(m.HTML, welcomeBaseURL+"/v1/optin/confirm?") {
+		t.Errorf("HTML has no confirmation link:\n%s", m.HTML)
+	}
+	u, err := url.Parse(link)
+	if err != nil {
+		t.Fatalf("link: %v", err)
+	}
+	q := u.Query()
+	token := q.Get("token")
+	if want := f.store.OptinToken(lead.Person, f.now.Add(welcomeTTL)); token != want {
+		t.Errorf("token = %q, want the person's, valid for the TTL: %q", token, want)
+	}
+	if q.Get("lang") != "en" || len(q) != 2 {
+		t.Errorf("link query = %v, want the token and lang=en", q)
+	}
+	if !strings.Contains(m.HTML, token) {
+		t.Errorf("HTML does not carry the token")
+	}
+	if strings.Contains(link, "test1") {
+		t.Errorf("link %q carries the address", link)
+	}
+	want, err := templates.RenderOptin(templates.OptinEmail{Lang: templates.EN, ConfirmURL: link,
+		ValidFor: welcomeTTL, PolicyURL: welcomePolicy})
+	if err != nil {
+		t.Fatalf("RenderOptin: %v", err)
+	}
+	if m.Subject != want.Subject || m.Text != want.Text || m.HTML != want.HTML {
+		t.Errorf("message = %q\n%s\nwant the English opt-in request %q\n%s", m.Subject, m.Text, want.Subject, want.Text)
+	}
+	f.checkMailTransfers(t, lead.ID, jobs.PurposeAck, jobs.PurposeOptin)
+
+	if err := f.w.RequestConfirmation(ctx, optinTask(lead.ID)); err != nil {
+		t.Fatalf("RequestConfirmation again: %v", err)
+	}
+	if n := f.mailer.attempts(); n != 2 {
+		t.Errorf("mailer was called %d times, want twice", n)
+	}
+}
+
+func TestWelcomerRequestsConfirmationOnlyWhilePending(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		marketing bool   // the lead's box
+		state     string // the person's "marketing" field; "-" removes it
+	}{
+		{"already confirmed", true, intake.MarketingActive},
+		{"withdrawn", true, intake.MarketingWithdrawn},
+		{"no opt-in left (purged)", true, "-"},
+		{"box not ticked", false, "-"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := setupWelcome(t)
+			ctx := context.Background()
+			lead := f.submit(t, applicant{email: "test1@example.com", phone: "+77010000001", lang: "ru", marketing: tc.marketing})
+			key := "lg:person:" + lead.Person
+			if tc.state == "-" {
+				if err := f.rdb.HDel(ctx, key, "marketing").Err(); err != nil {
+					t.Fatalf("HDEL: %v", err)
+				}
+			} else if err := f.rdb.HSet(ctx, key, "marketing", tc.state).Err(); err != nil {
+				t.Fatalf("HSET: %v", err)
+			}
+			if err := f.w.RequestConfirmation(ctx, optinTask(lead.ID)); err != nil {
+				t.Errorf("RequestConfirmation = %v, want nil", err)
+			}
+			if n := f.mailer.attempts(); n != 0 {
+				t.Errorf("mailer was called %d times, want never", n)
+			}
+			f.checkMailTransfers(t, lead.ID)
+		})
+	}
+}
+
+func TestRouterWelcomes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		change func(l *intake.Lead)
+		want   []string // calls, in order
+	}{
+		{"a lead that passes the risk check", func(*intake.Lead) {},
+			[]string{"welcome", "push", "transition to routed"}},
+		{"a lead held for review", makeRisky, []string{"transition to review"}},
+		{"a lead released from review", func(l *intake.Lead) { makeRisky(l); l.Released = true },
+			[]string{"welcome", "push", "transition to routed"}},
+		{"a lead already routed", func(l *intake.Lead) { l.State = intake.Routed }, nil},
+		{"a blocked lead", func(l *intake.Lead) { l.State = intake.Blocked }, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := setup(t)
+			tc.change(f.lead)
+			var calls []string
+			f.router.Welcome = func(_ context.Context, l *intake.Lead) error {
+				if l.ID != f.lead.ID || l.Email != f.lead.Email || !l.Consent.Marketing {
+					t.Errorf("Welcome got lead %q (%q, marketing %v), want the task's", l.ID, l.Email, l.Consent.Marketing)
+				}
+				calls = append(calls, "welcome")
+				return nil
+			}
+			f.crm.PushFn = func(context.Context, crm.Lead) (crm.Receipt, error) {
+				calls = append(calls, "push")
+				return crm.Receipt{System: "webhook", Ref: "wh-42"}, nil
+			}
+			f.leads.TransitionFn = func(_ context.Context, _ string, tr intake.Transition) (intake.State, error) {
+				calls = append(calls, "transition to "+string(tr.To))
+				return tr.To, nil
+			}
+			if err := f.router.ProcessTask(context.Background(), f.task()); err != nil {
+				t.Fatalf("ProcessTask: %v", err)
+			}
+			if !reflect.DeepEqual(calls, tc.want) {
+				t.Errorf("calls = %q, want %q", calls, tc.want)
+			}
+		})
+	}
+}
+
+func TestRouterRetriesWhenTheWelcomeIsNotQueued(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	errQueue := errors.New("queue unavailable")
+	f.router.Welcome = func(context.Context, *intake.Lead) error { return errQueue }
+	var calls []string
+	f.crm.PushFn = func(context.Context, crm.Lead) (crm.Receipt, error) {
+		calls = append(calls, "push")
+		return crm.Receipt{System: "webhook", Ref: "wh-42"}, nil
+	}
+	f.leads.TransitionFn = func(_ context.Context, _ string, tr intake.Transition) (intake.State, error) {
+		calls = append(calls, "transition to "+string(tr.To))
+		return tr.To, nil
+	}
+	err := f.router.ProcessTask(context.Background(), f.task())
+	if !errors.Is(err, errQueue) || errors.Is(err, asynq.SkipRetry) {
+		t.Errorf("ProcessTask = %v, want the queue's error, retried", err)
+	}
+	if calls != nil {
+		t.Errorf("calls = %q, want nothing pushed or recorded", calls)
+	}
+}
