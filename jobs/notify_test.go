@@ -324,3 +324,17 @@ func TestNotifierSkipsUnknownChannel(t *testing.T) {
 		t.Fatalf("task for a channel no longer configured = %v, want SkipRetry", err)
 	}
 }
+
+// A channel's permanent refusal (a chat not found) is recorded, not retried,
+// and nothing is logged as transferred.
+func TestNotifierGivesUpOnPermanentRefusal(t *testing.T) {
+	t.Parallel()
+	f := setupNotifier(t)
+	refused := &integrations.Error{System: "telegram", Op: "sendMessage", Status: 400, Code: "chat_not_found",
+		Kind: integrations.Permanent}
+	f.channel.NotifyFn = func(context.Context, crm.Lead, crm.Receipt) error { return refused }
+	err := f.notifier.ProcessTask(context.Background(), f.task())
+	if !errors.Is(err, asynq.SkipRetry) || !errors.Is(err, refused) {
+		t.Fatalf("ProcessTask = %v, want the refusal with SkipRetry", err)
+	}
+}

@@ -101,16 +101,15 @@ func (rt *Router) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("malformed %s payload: %w", t.Type(), asynq.SkipRetry)
 	}
 	lead, err := rt.Leads.Get(ctx, args.LeadID)
-	switch intake.ErrorCode(err) {
-	case "":
-		if err != nil {
-			return rt.unreadable(ctx, args.LeadID, err)
-		}
-	case intake.ENotFound:
+	switch code := intake.ErrorCode(err); {
+	case err == nil:
+	case code == intake.ENotFound:
 		rt.Log.Info("lead gone before routing (erased or purged)", "lead", args.LeadID)
 		return nil
+	case code == "": // not the store's own error: the record itself is broken
+		return rt.unreadable(ctx, args.LeadID, err)
 	default:
-		return err
+		return err // Redis unavailable: retried
 	}
 	if lead.State != intake.Received {
 		return nil // handled by an earlier delivery of this task

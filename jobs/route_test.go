@@ -414,6 +414,25 @@ func TestRouterStoreUnavailableRetries(t *testing.T) {
 	}
 }
 
+// A record that cannot be opened (a data key missing from
+// LEADGATE_OLD_DATA_KEYS) fails the lead at once: retrying cannot help.
+func TestRouterFailsUnreadableLeads(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	broken := errors.New("lead x: open sealed value: cipher: message authentication failed")
+	f.leads.GetFn = func(context.Context, string) (*intake.Lead, error) { return nil, broken }
+	transitions := f.recordTransitions()
+	err := f.router.ProcessTask(context.Background(), f.task())
+	if !errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("ProcessTask = %v, want SkipRetry", err)
+	}
+	got := transitions()
+	if len(got) != 1 || got[0].From != intake.Received || got[0].To != intake.Failed ||
+		!strings.Contains(got[0].Route.Error, "unreadable") {
+		t.Fatalf("transitions = %+v, want one received → failed naming the unreadable record", got)
+	}
+}
+
 func TestRouterRetriesWhileRedisIsDown(t *testing.T) {
 	t.Parallel()
 	f := setup(t)

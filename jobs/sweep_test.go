@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -132,5 +133,43 @@ func TestSweeperReportsErrors(t *testing.T) {
 				t.Errorf("ProcessTask = %v, want %v", err, down)
 			}
 		})
+	}
+}
+
+// A backlog longer than a page (a CRM outage) is swept page by page, and a
+// lead that cannot be queued does not stop the rest.
+func TestSweeperPagesAndCarriesOn(t *testing.T) {
+	t.Parallel()
+	var offsets []int
+	leads := &fakeLeads{ReceivedBeforeFn: func(_ context.Context, _ time.Time, offset, n int) ([]string, error) {
+		offsets = append(offsets, offset)
+		if offset == 0 {
+			ids := make([]string, n)
+			for i := range ids {
+				ids[i] = fmt.Sprintf("lead-%d", i)
+			}
+			return ids, nil
+		}
+		return []string{"last-1", "last-2"}, nil
+	}}
+	down := errors.New("redis down")
+	var enqueued int
+	q := &fakeQueue{EnqueueLeadFn: func(_ context.Context, id string) error {
+		if id == "lead-7" {
+			return down
+		}
+		enqueued++
+		return nil
+	}}
+	s := &jobs.Sweeper{Leads: leads, Queue: q, Now: time.Now, Log: slog.New(slog.DiscardHandler)}
+	err := s.ProcessTask(context.Background(), asynq.NewTask("lead:sweep", nil))
+	if !errors.Is(err, down) {
+		t.Errorf("ProcessTask = %v, want the failed enqueue reported", err)
+	}
+	if len(offsets) != 2 || offsets[0] != 0 || offsets[1] == 0 {
+		t.Fatalf("pages asked at offsets %v, want two: 0 and after the first page", offsets)
+	}
+	if want := offsets[1] + 2 - 1; enqueued != want {
+		t.Errorf("enqueued %d leads, want %d (all but the failing one)", enqueued, want)
 	}
 }
