@@ -208,7 +208,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	// A repeat that adds the marketing box: its link goes out now only if the
 	// first lead passed the risk check; one still received gets it from the
 	// router, one held for review or blocked never.
-	if adm.Duplicate && sub.ConsentMarketing && s.opts.DoubleOptIn && (adm.State == Routed || adm.State == Failed) {
+	if adm.Duplicate && sub.ConsentMarketing && (adm.State == Routed || adm.State == Failed) {
 		if err := s.queue.EnqueueOptin(r.Context(), adm.ID); err != nil {
 			s.log.Error("a repeat's opt-in could not be queued; it stays pending", "lead", adm.ID, "err", err)
 		}
@@ -410,7 +410,7 @@ func (s *Server) confirmOptin(w http.ResponseWriter, r *http.Request) {
 		page.State, status = "invalid", http.StatusBadRequest
 	case r.Method == http.MethodPost:
 		ip := clientIP(r, s.opts.TrustedProxies)
-		ok, err := s.store.ConfirmMarketing(r.Context(), person, Confirmation{At: s.now(), IP: ip,
+		ok, err := s.store.ConfirmMarketing(r.Context(), person, Proof{At: s.now(), IP: ip,
 			UserAgent: truncate(r.UserAgent(), 512)})
 		switch {
 		case err != nil: // the button again, not "invalid": the link is fine, a retry may work

@@ -19,12 +19,15 @@ import (
 	"github.com/paymtech/leadgate/templates"
 )
 
-// fakeQueue records enqueued lead ids; EnqueueFn may fail them.
+// fakeQueue records what was enqueued; EnqueueFn may fail lead ids.
 type fakeQueue struct {
-	mu        sync.Mutex
-	ids       []string
-	optins    []string
-	EnqueueFn func(id string) error
+	mu         sync.Mutex
+	ids        []string
+	optins     []string
+	campaigns  []string
+	crmUpdates []string
+	crmErases  []string // "id system ref"
+	EnqueueFn  func(id string) error
 }
 
 var _ Queue = (*fakeQueue)(nil)
@@ -45,6 +48,27 @@ func (q *fakeQueue) EnqueueOptin(_ context.Context, id string) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.optins = append(q.optins, id)
+	return nil
+}
+
+func (q *fakeQueue) EnqueueCampaign(_ context.Context, id string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.campaigns = append(q.campaigns, id)
+	return nil
+}
+
+func (q *fakeQueue) EnqueueCRMUpdate(_ context.Context, id string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.crmUpdates = append(q.crmUpdates, id)
+	return nil
+}
+
+func (q *fakeQueue) EnqueueCRMErase(_ context.Context, id, system, ref string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.crmErases = append(q.crmErases, id+" "+system+" "+ref)
 	return nil
 }
 

@@ -146,3 +146,20 @@ func (k *Keys) optinPerson(token string, now time.Time) (string, bool) {
 	}
 	return parts[0], now.Unix() <= exp
 }
+
+// unsubscribeToken signs the link that withdraws person's marketing consent:
+// "<person hash>.<mac>" — no personal data, and no expiry, since an
+// unsubscribe link must work in a mail read years later.
+func (k *Keys) unsubscribeToken(person string) string {
+	return person + "." + k.Index("unsubscribe-token", person)
+}
+
+// unsubscribePerson checks a token from unsubscribeToken and returns its
+// person hash.
+func (k *Keys) unsubscribePerson(token string) (string, bool) {
+	person, mac, ok := strings.Cut(token, ".")
+	if !ok || person == "" || !hmac.Equal([]byte(mac), []byte(k.Index("unsubscribe-token", person))) {
+		return "", false
+	}
+	return person, true
+}

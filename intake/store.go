@@ -77,6 +77,7 @@ type consentEvent struct {
 	IP            string    `json:"ip"`
 	UserAgent     string    `json:"user_agent"`
 	PageURL       string    `json:"page_url,omitempty"`
+	Source        string    `json:"source,omitempty"` // what carried a withdrawal
 }
 
 // Application is what Accept needs to store one submission.
@@ -144,17 +145,30 @@ local result = claim(redis.call('GET', KEYS[2]))
 local lead = result and result[2]
 if not result then
   lead, result = id, {'accepted', id, 'received'}
-  redis.call('HSET', KEYS[5], 'same_ip', seen[1], 'same_email', seen[2], 'same_tax_id', seen[3], unpack(ARGV, 15))
+  redis.call('HSET', KEYS[5], 'same_ip', seen[1], 'same_email', seen[2], 'same_tax_id', seen[3], unpack(ARGV, 20))
   redis.call('ZADD', KEYS[6], now, id)
   redis.call('ZADD', KEYS[7], now, id)
   redis.call('ZADD', KEYS[9], now, id)
   redis.call('ZADD', KEYS[10], now, id)
   redis.call('SET', KEYS[2], id, 'PX', ttl)
+  -- The person's profile is their newest request: where mail goes, in which
+  -- language, and what a campaign segment matches.
+  redis.call('HSET', KEYS[8], 'contact', ARGV[16], 'lang', ARGV[17], 'entity_type', ARGV[18], 'products', ARGV[19], 'updated', now)
+  redis.call('ZADD', KEYS[15], now, ARGV[15])
 end
 if ARGV[3] == '1' then redis.call('SET', KEYS[1], lead .. ' ' .. ARGV[4], 'PX', ttl) end
 if ARGV[10] == '1' then
   if redis.call('HGET', KEYS[8], 'marketing') ~= 'active' then
-    redis.call('HSET', KEYS[8], 'marketing', ARGV[14], 'marketing_at', now)
+    -- A suppressed person (erased, bounced, reported spam) needs a fresh
+    -- double opt-in whatever DOUBLE_OPT_IN says.
+    local state = ARGV[14]
+    if redis.call('HEXISTS', KEYS[18], ARGV[15]) == 1 then state = 'pending' end
+    redis.call('HSET', KEYS[8], 'marketing', state, 'marketing_at', now)
+    if state == 'active' then
+      redis.call('ZADD', KEYS[16], 0, ARGV[15])
+    else
+      redis.call('ZADD', KEYS[17], now, ARGV[15])
+    end
   end
   redis.call('RPUSH', KEYS[11], lead .. ' ' .. ARGV[11])
 end
@@ -178,6 +192,7 @@ func (s *Store) Accept(ctx context.Context, a Application) (*Admission, error) {
 	if err != nil {
 		return nil, err
 	}
+	contact, _ := json.Marshal(Contact{Email: sub.Email, Name: sub.Name})
 	var event []byte
 	if sub.ConsentMarketing {
 		ev, _ := json.Marshal(consentEvent{Kind: "marketing_opt_in", At: now,
@@ -209,10 +224,12 @@ func (s *Store) Accept(ctx context.Context, a Application) (*Admission, error) {
 		leadKey(lead), keyAll, stateKey(Received),
 		keyPersonPfx + person, keyPersonPfx + person + keyLeads, keyPhonePfx + phone, keyPersonPfx + person + keyConsents,
 		keySeenPfx + "ip:" + s.keys.Index("ip", a.Meta.IP), keySeenPfx + "email:" + person, seenTaxID,
+		keyPeople, keyMarketing, keyPendingOptins, keySuppressed,
 	}
 	args := []any{lead, ms, hasIdem, s.keys.Index("fingerprint", sub.fingerprint()), replayWindow.Milliseconds(),
 		a.PerIP.N, a.PerIP.Per.Milliseconds(), a.PerEmail.N, a.PerEmail.Per.Milliseconds(),
 		boolArg(sub.ConsentMarketing), event, seenWindow.Milliseconds(), hasTaxID, optIn,
+		person, s.keys.Seal(contact, person), sub.Lang, sub.EntityType, strings.Join(sub.Products, ","),
 		"state", string(Received), "observed", observed, "entity_type", sub.EntityType, "lang", sub.Lang,
 		"products", strings.Join(sub.Products, ","), "person", person, "phone", phone,
 		"created", ms, "updated", ms, "route_since", ms, sealedRecord, s.keys.Seal(rec, lead)}
@@ -547,56 +564,6 @@ func (s *Store) LogTransfer(ctx context.Context, id string, t Transfer) error {
 		return &Error{Code: ENotFound, Message: "no such lead"}
 	}
 	return nil
-}
-
-// A person's marketing-consent states (the person hash's "marketing" field;
-// empty when they never opted in).
-const (
-	MarketingPending   = "pending"   // opted in on the form; the emailed link not yet followed
-	MarketingActive    = "active"    // confirmed: product news may be sent
-	MarketingWithdrawn = "withdrawn" // withdrawn, unsubscribed or suppressed
-)
-
-// Marketing returns a person's marketing-consent state ("" when none).
-func (s *Store) Marketing(ctx context.Context, person string) (string, error) {
-	v, err := s.rdb.HGet(ctx, keyPersonPfx+person, "marketing").Result()
-	if err == redis.Nil {
-		return "", nil
-	} else if err != nil {
-		return "", unavailable("read consent", err)
-	}
-	return v, nil
-}
-
-// confirmScript turns a pending opt-in into consent, with its proof.
-var confirmScript = redis.NewScript(`
-local m = redis.call('HGET', KEYS[1], 'marketing')
-if m == 'active' then return 'already' end
-if m ~= 'pending' then return 'none' end
-redis.call('HSET', KEYS[1], 'marketing', 'active', 'marketing_at', ARGV[1], 'confirmed_at', ARGV[1])
-redis.call('RPUSH', KEYS[2], '- ' .. ARGV[2])
-return 'confirmed'
-`)
-
-// Confirmation is the proof of a double opt-in: when and from where the
-// emailed link was followed.
-type Confirmation struct {
-	At        time.Time
-	IP        string
-	UserAgent string
-}
-
-// ConfirmMarketing makes a person's pending opt-in active and records c as
-// proof. It reports false when there was nothing pending (withdrawn since,
-// or never asked); an opt-in already confirmed is true, unchanged.
-func (s *Store) ConfirmMarketing(ctx context.Context, person string, c Confirmation) (bool, error) {
-	ev, _ := json.Marshal(consentEvent{Kind: "marketing_confirmed", At: c.At.UTC(), IP: c.IP, UserAgent: c.UserAgent})
-	res, err := confirmScript.Run(ctx, s.rdb, []string{keyPersonPfx + person, keyPersonPfx + person + keyConsents},
-		c.At.UnixMilli(), s.keys.Seal(ev, person)).Text()
-	if err != nil {
-		return false, unavailable("confirm consent", err)
-	}
-	return res != "none", nil
 }
 
 // ClaimSend marks that a message of kind (an acknowledgement, an opt-in

@@ -501,7 +501,7 @@ func TestMarketingConfirmation(t *testing.T) {
 	if state, _ := f.store.Marketing(ctx, l.Person); state != MarketingPending {
 		t.Fatalf("after the form: %q, want pending", state)
 	}
-	proof := Confirmation{At: f.clock.Now(), IP: "192.0.2.44", UserAgent: "test-agent"}
+	proof := Proof{At: f.clock.Now(), IP: "192.0.2.44", UserAgent: "test-agent"}
 	if ok, err := f.store.ConfirmMarketing(ctx, l.Person, proof); !ok || err != nil {
 		t.Fatalf("ConfirmMarketing = %v, %v", ok, err)
 	}

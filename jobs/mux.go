@@ -56,7 +56,7 @@ func EnableCRM(ctx context.Context, rdb redis.Cmdable) error {
 func ServerConfig(retryBase time.Duration, log *slog.Logger) asynq.Config {
 	return asynq.Config{
 		Concurrency:     20, // tasks wait on outside HTTP calls, not on CPU
-		Queues:          map[string]int{QueueLeads: 6, QueueMaintenance: 1},
+		Queues:          map[string]int{QueueLeads: 6, QueueMail: 3, QueueMaintenance: 1},
 		RetryDelayFunc:  RetryDelay(retryBase),
 		IsFailure:       IsFailure,
 		ShutdownTimeout: 20 * time.Second,

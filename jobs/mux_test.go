@@ -77,7 +77,7 @@ func TestServerConfig(t *testing.T) {
 	t.Parallel()
 	var logged bytes.Buffer
 	cfg := jobs.ServerConfig(5*time.Second, slog.New(slog.NewTextHandler(&logged, nil)))
-	if want := map[string]int{"leads": 6, "maintenance": 1}; !maps.Equal(cfg.Queues, want) {
+	if want := map[string]int{"leads": 6, "mail": 3, "maintenance": 1}; !maps.Equal(cfg.Queues, want) {
 		t.Errorf("queues = %v, want %v", cfg.Queues, want)
 	}
 	limited := &integrations.Error{System: "webhook", Op: "push", Status: 429, Kind: integrations.RateLimited}

@@ -26,8 +26,13 @@ import (
 // Queues the workers serve, with their weights.
 const (
 	QueueLeads       = "leads"       // handing leads to sales: first in line
-	QueueMaintenance = "maintenance" // sweeps and purges
+	QueueMail        = "mail"        // campaigns and breach notices: long fan-outs that must not delay leads
+	QueueMaintenance = "maintenance" // sweeps, purges and CRM corrections
 )
+
+// Queues lists every queue leadgate uses: the worker serves them and the
+// purge cleans them.
+var Queues = []string{QueueLeads, QueueMail, QueueMaintenance}
 
 // PurposeSales is recorded in the disclosure log when a lead goes to sales:
 // the first purpose of the privacy policy's section 4.
@@ -303,15 +308,21 @@ func (q *Queue) EnqueueNotify(ctx context.Context, id string, channels ...string
 }
 
 func (q *Queue) enqueue(ctx context.Context, t *asynq.Task, taskID string) error {
+	return q.enqueueIn(ctx, QueueLeads, t, taskID)
+}
+
+// enqueueIn enqueues t, whose id is taskID, on queue; a live task of that id
+// is left to do the work and an archived one is replaced.
+func (q *Queue) enqueueIn(ctx context.Context, queue string, t *asynq.Task, taskID string) error {
 	_, err := q.client.EnqueueContext(ctx, t)
 	if !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return err
 	}
-	info, err := q.inspector.GetTaskInfo(QueueLeads, taskID)
+	info, err := q.inspector.GetTaskInfo(queue, taskID)
 	if err == nil && info.State != asynq.TaskStateArchived {
 		return nil
 	}
-	if err := q.inspector.DeleteTask(QueueLeads, taskID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+	if err := q.inspector.DeleteTask(queue, taskID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
 		return err
 	}
 	if _, err := q.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {

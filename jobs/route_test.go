@@ -23,9 +23,8 @@ import (
 )
 
 var (
-	_ jobs.Leads   = (*fakeLeads)(nil)
-	_ jobs.CRM     = (*fakeCRM)(nil)
-	_ intake.Queue = (*fakeQueue)(nil)
+	_ jobs.Leads = (*fakeLeads)(nil)
+	_ jobs.CRM   = (*fakeCRM)(nil)
 )
 
 // errUnexpected is what a fake answers when a test did not set the function
@@ -88,17 +87,9 @@ func (f *fakeCRM) Push(ctx context.Context, l crm.Lead) (crm.Receipt, error) {
 	return f.PushFn(ctx, l)
 }
 
-// fakeQueue is an intake.Queue whose methods call the matching field.
+// fakeQueue is the Sweeper's queue; EnqueueLead calls EnqueueLeadFn.
 type fakeQueue struct {
-	EnqueueLeadFn  func(ctx context.Context, id string) error
-	EnqueueOptinFn func(ctx context.Context, id string) error
-}
-
-func (f *fakeQueue) EnqueueOptin(ctx context.Context, id string) error {
-	if f.EnqueueOptinFn == nil {
-		return fmt.Errorf("Queue.EnqueueOptin: %w", errUnexpected)
-	}
-	return f.EnqueueOptinFn(ctx, id)
+	EnqueueLeadFn func(ctx context.Context, id string) error
 }
 
 func (f *fakeQueue) EnqueueLead(ctx context.Context, id string) error {

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-
-	"github.com/paymtech/leadgate/intake"
 )
 
 // SweepLeads is the payload of the clock's lead:sweep task.
@@ -25,9 +23,11 @@ const sweepGrace = 2 * time.Minute
 // derived from the lead id, so a lead whose task exists is not queued twice.
 type Sweeper struct {
 	Leads Leads
-	Queue intake.Queue
-	Now   func() time.Time
-	Log   *slog.Logger
+	Queue interface {
+		EnqueueLead(ctx context.Context, id string) error
+	}
+	Now func() time.Time
+	Log *slog.Logger
 }
 
 // sweepPage is how many leads one Redis call of the sweeper lists.

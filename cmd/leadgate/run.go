@@ -209,10 +209,10 @@ func (m *Main) startWorker(ctx context.Context, store *intake.Store, queue *jobs
 		if err := queue.EnqueueAck(ctx, lead.ID); err != nil {
 			return err
 		}
-		if cfg.DoubleOptIn { // the person's state decides, not this lead's box: a repeat may have added the opt-in
-			return queue.EnqueueOptin(ctx, lead.ID)
-		}
-		return nil
+		// The person's pending state decides, not this lead's box or
+		// DOUBLE_OPT_IN: a repeat may have added the opt-in, and a
+		// suppressed person must confirm afresh even without double opt-in.
+		return queue.EnqueueOptin(ctx, lead.ID)
 	}
 	channels, err := m.salesChannels(mailer, from)
 	if err != nil {
