@@ -38,6 +38,10 @@ type Options struct {
 	PerEmail       Limit // accepted submissions per person
 	DoubleOptIn    bool  // a marketing opt-in waits for the emailed link
 	AdminTokens    []Token
+	PublicBaseURL  string        // base of links put into emails, without a trailing slash
+	SendGridKey    string        // SENDGRID_WEBHOOK_PUBLIC_KEY: verifies the Event Webhook; empty refuses every event post
+	AuditRetention time.Duration // AUDIT_RETENTION: audit events older than this are dropped
+	SubjectDue     int           // SUBJECT_REQUEST_DUE: working days within which a subject request is due
 }
 
 // Server serves the form, takes submissions and answers admin lookups.

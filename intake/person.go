@@ -49,6 +49,15 @@ func (s *Store) openContact(sealed, person string) (Contact, error) {
 	return c, err
 }
 
+// MailRecord is one entry of a person's mail log (the person key's ":mail"
+// list): a campaign or notice email sent to them, for the subject export.
+// Acknowledgements and opt-in requests are in their lead's disclosure log.
+type MailRecord struct {
+	Kind string    `json:"kind"` // "campaign" or "breach_notice"
+	Ref  string    `json:"ref"`  // the campaign or notice id
+	At   time.Time `json:"at"`
+}
+
 // Marketing returns a person's marketing-consent state ("" when none).
 func (s *Store) Marketing(ctx context.Context, person string) (string, error) {
 	v, err := s.rdb.HGet(ctx, personKey(person), "marketing").Result()

@@ -29,18 +29,30 @@ var (
 	})
 )
 
-// NewMux registers every task handler explicitly; n may be nil when no
-// sales notification channel is configured, w when no mail is sent.
-func NewMux(r *Router, s *Sweeper, n *Notifier, w *Welcomer) *asynq.ServeMux {
+// Handlers are the workers' task handlers; a nil one is not registered
+// (no sales notification channel configured, no mail sent).
+type Handlers struct {
+	Router   *Router
+	Sweeper  *Sweeper
+	Notifier *Notifier
+	Welcomer *Welcomer
+}
+
+// NewMux registers every task handler of h explicitly.
+func NewMux(h Handlers) *asynq.ServeMux {
 	mux := asynq.NewServeMux()
-	mux.Handle(RouteLead{}.Kind(), r)
-	mux.Handle(SweepLeads{}.Kind(), s)
-	if n != nil {
-		mux.Handle(NotifySales{}.Kind(), n)
+	if h.Router != nil {
+		mux.Handle(RouteLead{}.Kind(), h.Router)
 	}
-	if w != nil {
-		mux.HandleFunc(AckLead{}.Kind(), w.Acknowledge)
-		mux.HandleFunc(RequestOptin{}.Kind(), w.RequestConfirmation)
+	if h.Sweeper != nil {
+		mux.Handle(SweepLeads{}.Kind(), h.Sweeper)
+	}
+	if h.Notifier != nil {
+		mux.Handle(NotifySales{}.Kind(), h.Notifier)
+	}
+	if h.Welcomer != nil {
+		mux.HandleFunc(AckLead{}.Kind(), h.Welcomer.Acknowledge)
+		mux.HandleFunc(RequestOptin{}.Kind(), h.Welcomer.RequestConfirmation)
 	}
 	return mux
 }

@@ -47,8 +47,10 @@ func TestMuxDispatches(t *testing.T) {
 			if tc.notifier {
 				n = &jobs.Notifier{Leads: leads, Channels: []jobs.SalesChannel{&fakeChannel{NameFn: func() string { return "telegram" }}}, Now: time.Now, Log: log}
 			}
-			mux := jobs.NewMux(&jobs.Router{Leads: leads, CRM: &fakeCRM{}, MaxAge: time.Hour, Now: time.Now, Log: log},
-				&jobs.Sweeper{Leads: leads, Queue: &fakeQueue{}, Now: time.Now, Log: log}, n, nil)
+			mux := jobs.NewMux(jobs.Handlers{
+				Router:   &jobs.Router{Leads: leads, CRM: &fakeCRM{}, MaxAge: time.Hour, Now: time.Now, Log: log},
+				Sweeper:  &jobs.Sweeper{Leads: leads, Queue: &fakeQueue{}, Now: time.Now, Log: log},
+				Notifier: n})
 			ctx := context.Background()
 			if err := mux.ProcessTask(ctx, jobs.NewRouteLeadTask("lead-1")); err != nil {
 				t.Errorf("lead:route: %v", err)

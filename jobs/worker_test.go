@@ -116,7 +116,7 @@ func (e *redisEnv) serve(t *testing.T, r *jobs.Router, n *jobs.Notifier) {
 	cfg.TaskCheckInterval = 10 * time.Millisecond
 	cfg.DelayedTaskCheckInterval = 10 * time.Millisecond
 	srv := asynq.NewServerFromRedisClient(e.rdb, cfg)
-	if err := srv.Start(jobs.NewMux(r, sweeper, n, nil)); err != nil {
+	if err := srv.Start(jobs.NewMux(jobs.Handlers{Router: r, Sweeper: sweeper, Notifier: n})); err != nil {
 		t.Fatalf("start worker: %v", err)
 	}
 	t.Cleanup(srv.Shutdown)

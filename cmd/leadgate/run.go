@@ -225,7 +225,8 @@ func (m *Main) startWorker(ctx context.Context, store *intake.Store, queue *jobs
 		router.Notify = func(ctx context.Context, id string) error { return queue.EnqueueNotify(ctx, id, names...) }
 	}
 	m.worker = asynq.NewServerFromRedisClient(m.rdb, jobs.ServerConfig(cfg.RetryBaseDelay, m.Log))
-	mux := jobs.NewMux(router, &jobs.Sweeper{Leads: store, Queue: queue, Now: m.Now, Log: m.Log}, notifier, welcomer)
+	mux := jobs.NewMux(jobs.Handlers{Router: router, Sweeper: &jobs.Sweeper{Leads: store, Queue: queue, Now: m.Now, Log: m.Log},
+		Notifier: notifier, Welcomer: welcomer})
 	if err := m.worker.Start(mux); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
@@ -344,6 +345,10 @@ func (m *Main) serveHTTP(store *intake.Store, queue intake.Queue) error {
 		PerEmail:       intake.Limit(cfg.IntakeRateLimitEmail),
 		DoubleOptIn:    cfg.DoubleOptIn,
 		AdminTokens:    tokens,
+		PublicBaseURL:  strings.TrimSuffix(cfg.PublicBaseURL.String(), "/"),
+		SendGridKey:    cfg.SendGridWebhookPublicKey,
+		AuditRetention: cfg.AuditRetention,
+		SubjectDue:     cfg.SubjectRequestDue,
 	}, m.Log, m.Now)
 	mux := http.NewServeMux()
 	srv.Register(mux)
