@@ -206,3 +206,19 @@ func RetryAfter(err error) time.Duration {
 	}
 	return 0
 }
+
+// Unsent reports whether err certainly means the other side did not act on
+// the request: it answered with an error status, or no connection was ever
+// made. A timeout or a connection lost mid-request may have been acted on,
+// so a caller that must not do a thing twice cannot repeat those.
+func Unsent(err error) bool {
+	e, ok := errors.AsType[*Error](err)
+	if !ok {
+		return false
+	}
+	if e.Status != 0 {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(e.Err, &op) && op.Op == "dial"
+}

@@ -90,14 +90,31 @@ func newMailLayout(lang Lang, subject, policyURL string) mailLayout {
 
 // render executes both bodies of s with data.
 func (s mailSet) render(subject string, data any) (Email, error) {
-	var h, t bytes.Buffer
-	if err := s.html.ExecuteTemplate(&h, "html", data); err != nil {
-		return Email{}, fmt.Errorf("execute HTML: %w", err)
+	h, err := s.renderHTML(data)
+	if err != nil {
+		return Email{}, err
 	}
-	if err := s.text.ExecuteTemplate(&t, "text", data); err != nil {
-		return Email{}, fmt.Errorf("execute text: %w", err)
+	t, err := s.renderText(data)
+	if err != nil {
+		return Email{}, err
 	}
-	return Email{Subject: subject, Text: t.String(), HTML: h.String()}, nil
+	return Email{Subject: subject, Text: t, HTML: h}, nil
+}
+
+func (s mailSet) renderHTML(data any) (string, error) {
+	var b bytes.Buffer
+	if err := s.html.ExecuteTemplate(&b, "html", data); err != nil {
+		return "", fmt.Errorf("execute HTML: %w", err)
+	}
+	return b.String(), nil
+}
+
+func (s mailSet) renderText(data any) (string, error) {
+	var b bytes.Buffer
+	if err := s.text.ExecuteTemplate(&b, "text", data); err != nil {
+		return "", fmt.Errorf("execute text: %w", err)
+	}
+	return b.String(), nil
 }
 
 // ackView adapts an AckEmail to the templates: labels instead of codes.

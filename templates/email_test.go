@@ -505,7 +505,7 @@ func TestNoPersonalDataFields(t *testing.T) {
 	}{
 		{AckEmail{}, []string{"Lang", "RequestID", "EntityType", "Products", "PolicyURL"}},
 		{OptinEmail{}, []string{"Lang", "ConfirmURL", "ValidFor", "PolicyURL"}},
-		{ConfirmPage{}, []string{"Lang", "Action", "State"}},
+		{ConfirmPage{}, []string{"Lang", "Purpose", "Action", "State"}},
 		{Email{}, []string{"Subject", "Text", "HTML"}},
 	}
 	for _, in := range inputs {

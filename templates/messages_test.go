@@ -408,6 +408,11 @@ func referencedKeys(t *testing.T) map[string]string {
 			keys["duration."+unit+"."+form] = "validFor"
 		}
 	}
+	for _, purpose := range []string{PurposeOptin, PurposeUnsubscribe} {
+		for _, k := range []string{"title", "ask", "button", "done_title", "done", "invalid_title", "invalid"} {
+			keys[purpose+"."+k] = "confirmView.K"
+		}
+	}
 	return keys
 }
 

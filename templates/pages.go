@@ -233,7 +233,15 @@ func render(w io.Writer, name string, t *template.Template, data any) error {
 	return nil
 }
 
-// The states of the opt-in confirmation page.
+// The purposes of a one-button confirmation page: each has its own texts
+// (catalogue keys "<purpose>.title", ".ask", ".button", ".done_title",
+// ".done", ".invalid_title", ".invalid").
+const (
+	PurposeOptin       = "confirm"     // confirm a product-news opt-in
+	PurposeUnsubscribe = "unsubscribe" // withdraw it (RFC 8058's page for people)
+)
+
+// The states of a confirmation page.
 const (
 	ConfirmAsk     = "ask"     // the GET: a button to confirm
 	ConfirmDone    = "done"    // after the POST confirmed
@@ -246,6 +254,9 @@ const (
 // that could submit the form by itself.
 type ConfirmPage struct {
 	Lang Lang
+	// Purpose is PurposeOptin (the zero value means it) or
+	// PurposeUnsubscribe.
+	Purpose string
 	// Action is where the button posts: the confirmation URL itself, a
 	// path on this site or an absolute http(s) URL. It is required when
 	// asking. The language links point to it as well, with lang replaced,
@@ -259,9 +270,13 @@ type ConfirmPage struct {
 // confirmView adapts a ConfirmPage to the template.
 type confirmView struct {
 	page
-	State  string
-	Action string
+	purpose string
+	State   string
+	Action  string
 }
+
+// K is the text of key for the page's purpose.
+func (v confirmView) K(key string) string { return v.T(v.purpose + "." + key) }
 
 // RenderConfirm writes the opt-in confirmation page.
 func RenderConfirm(w io.Writer, p ConfirmPage) error {
@@ -271,7 +286,14 @@ func RenderConfirm(w io.Writer, p ConfirmPage) error {
 	if p.State != ConfirmAsk && p.State != ConfirmDone && p.State != ConfirmInvalid {
 		return fmt.Errorf("templates: render confirm: unknown state %q", p.State)
 	}
-	v := confirmView{page: page{Lang: p.Lang, noLanguages: true}, State: p.State}
+	switch p.Purpose {
+	case "":
+		p.Purpose = PurposeOptin
+	case PurposeOptin, PurposeUnsubscribe:
+	default:
+		return fmt.Errorf("templates: render confirm: unknown purpose %q", p.Purpose)
+	}
+	v := confirmView{page: page{Lang: p.Lang, noLanguages: true}, purpose: p.Purpose, State: p.State}
 	u, ok := localOrHTTPURL(p.Action)
 	if !ok && p.State == ConfirmAsk {
 		// The action carries the token, so it stays out of the error.

@@ -60,7 +60,15 @@ type Message struct {
 type Address struct{ Email, Name string }
 
 // Personal is what one recipient's copy has of its own.
-type Personal struct{ Headers map[string]string }
+type Personal struct {
+	Headers map[string]string
+	// Substitutions replace text in this recipient's subject and bodies,
+	// key by value (SendGrid "substitutions"): one rendering of a campaign
+	// serves all its recipients, each with their own unsubscribe token.
+	// Keys are plain tokens ('-', '_', letters, digits) of at least 8
+	// characters, so they cannot occur by chance; values printable ASCII.
+	Substitutions map[string]string
+}
 
 // Mailer sends a Message; implemented by sendgrid.Client and file.Driver.
 type Mailer interface {
@@ -135,6 +143,14 @@ func (m Message) Validate() error {
 		if err := validHeaders(p.Headers); err != nil {
 			return err
 		}
+		for k, v := range p.Substitutions {
+			if len(k) < 8 || len(k) > maxTokenLen || !plainToken(k) {
+				return invalid("substitution key is not a plain token of 8 to 128 characters")
+			}
+			if !printableASCII(v) {
+				return invalid("substitution value is not printable ASCII")
+			}
+		}
 	}
 	if len(m.Category) > maxCategoryLen || !plainToken(m.Category) {
 		return invalid("category is not a plain word")
@@ -200,16 +216,24 @@ func validHeaders(h map[string]string) error {
 		if strings.ContainsAny(value, "\r\n") {
 			return invalid("header value has a line break")
 		}
-		for _, c := range []byte(value) {
-			if (c < ' ' || c > '~') && c != '\t' {
-				return invalid("header value is not printable ASCII")
-			}
+		if !printableASCII(value) {
+			return invalid("header value is not printable ASCII")
 		}
 		if len(name)+2+len(value) > maxHeaderLine {
 			return invalid("header line longer than 998 octets")
 		}
 	}
 	return nil
+}
+
+// printableASCII reports whether s is printable ASCII and tabs only.
+func printableASCII(s string) bool {
+	for _, c := range []byte(s) {
+		if (c < ' ' || c > '~') && c != '\t' {
+			return false
+		}
+	}
+	return true
 }
 
 // fieldName reports whether s is an RFC 5322 field name: printable ASCII

@@ -62,7 +62,7 @@ func New(dir string) *Driver {
 // Each file is multipart/alternative with the text/plain part first, then
 // the text/html one, both UTF-8 and quoted-printable; non-ASCII subjects and
 // names are RFC 2047 encoded words. The recipient's PerRecipient headers
-// replace Headers of the same name.
+// replace Headers of the same name, and its substitutions are applied.
 //
 // An invalid Message is refused as a Permanent error before anything is
 // written. Filesystem errors are returned wrapped (integrations.KindOf
@@ -120,6 +120,7 @@ func compose(m mail.Message, i int, date time.Time) ([]byte, error) {
 	var own map[string]string
 	if len(m.PerRecipient) != 0 {
 		own = m.PerRecipient[i].Headers
+		m.Subject, m.Text, m.HTML = substitute(m.PerRecipient[i].Substitutions, m.Subject, m.Text, m.HTML)
 	}
 	for _, name := range headerNames(m.Headers, own) {
 		if v, ok := own[name]; ok {
@@ -155,6 +156,19 @@ func compose(m mail.Message, i int, date time.Time) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// substitute applies a recipient's substitutions, as SendGrid does.
+func substitute(subs map[string]string, subject, text, html string) (string, string, string) {
+	if len(subs) == 0 {
+		return subject, text, html
+	}
+	pairs := make([]string, 0, 2*len(subs))
+	for k, v := range subs {
+		pairs = append(pairs, k, v)
+	}
+	r := strings.NewReplacer(pairs...)
+	return r.Replace(subject), r.Replace(text), r.Replace(html)
 }
 
 // headerNames returns the names of the caller-set headers of one copy,

@@ -103,7 +103,8 @@ func validKey(k string) bool {
 // Build returns the v3 Mail Send body for m, after m.Validate:
 //
 //   - one personalization per recipient, with that recipient's
-//     PerRecipient headers, so nobody sees anyone else's address;
+//     PerRecipient headers and substitutions, so nobody sees anyone
+//     else's address;
 //   - from, subject, and content with text/plain first, then text/html
 //     (the order SendGrid requires), leaving out an empty one;
 //   - headers, categories [Category], custom_args {"ref": Ref} and
@@ -136,6 +137,7 @@ func Build(m mail.Message) (*sgmail.SGMailV3, error) {
 		p := &sgmail.Personalization{To: []*sgmail.Email{sgmail.NewEmail(name, to.Email)}}
 		if len(m.PerRecipient) != 0 {
 			p.Headers = m.PerRecipient[i].Headers
+			p.Substitutions = m.PerRecipient[i].Substitutions
 		}
 		b.Personalizations[i] = p
 	}
