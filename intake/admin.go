@@ -18,7 +18,11 @@ func Holder(ctx context.Context) (Token, bool) {
 }
 
 // admin guards an admin route: no or unknown token is 401, a token of
-// another role 403. The holder is in the request context for the audit log.
+// another role 403. The holder is in the request context, and every call —
+// allowed or refused — leaves one event in the audit log: who (role and
+// token name), which route, which record (auditTarget, else the {id} path
+// value) and the status answered. Refused calls are what an auditor looks
+// for, so they are recorded too.
 func (s *Server) admin(role string, next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t, ok := authenticate(r, s.opts.AdminTokens)
@@ -26,10 +30,19 @@ func (s *Server) admin(role string, next http.HandlerFunc) http.Handler {
 		case !ok:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="leadgate"`)
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": string(EUnauthorized)})
+			s.audit(r, Token{}, false, "", http.StatusUnauthorized)
 		case !permits(t.Role, role):
 			writeJSON(w, http.StatusForbidden, map[string]string{"error": string(EForbidden)})
+			s.audit(r, t, true, "", http.StatusForbidden)
 		default:
-			next(w, r.WithContext(context.WithValue(r.Context(), holderKey{}, t)))
+			entry := &auditEntry{}
+			ctx := context.WithValue(context.WithValue(r.Context(), holderKey{}, t), auditKey{}, entry)
+			rec := &auditRecorder{ResponseWriter: w}
+			next(rec, r.WithContext(ctx))
+			if rec.status == 0 { // wrote nothing: net/http answers 200
+				rec.status = http.StatusOK
+			}
+			s.audit(r, t, true, entry.Target, rec.status)
 		}
 	})
 }

@@ -72,9 +72,13 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("OPTIONS /v1/leads", s.preflight)
 	mux.HandleFunc("GET /v1/optin/confirm", s.confirmOptin)
 	mux.HandleFunc("POST /v1/optin/confirm", s.confirmOptin)
+	mux.Handle("POST /v1/webhooks/sendgrid", s.sendgridWebhook())
 	mux.Handle("GET /v1/admin/leads", s.admin("sales", s.listLeads))
 	mux.Handle("GET /v1/admin/leads/{id}", s.admin("sales", s.getLead))
 	mux.Handle("POST /v1/admin/leads/{id}/redrive", s.admin("sales", s.redrive))
+	mux.Handle("GET /v1/admin/audit", s.admin("admin", s.auditLog))
+	s.registerCampaigns(mux)
+	s.registerSubjects(mux)
 }
 
 func (s *Server) lang(r *http.Request) templates.Lang {

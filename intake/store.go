@@ -147,7 +147,15 @@ if not result then
   lead, result = id, {'accepted', id, 'received'}
   redis.call('HSET', KEYS[5], 'same_ip', seen[1], 'same_email', seen[2], 'same_tax_id', seen[3], unpack(ARGV, 20))
   redis.call('ZADD', KEYS[6], now, id)
-  redis.call('ZADD', KEYS[7], now, id)
+  if redis.call('HGET', KEYS[8], 'blocked') == '1' then
+    -- The person asked to block processing: the request is stored, but not
+    -- routed or mailed for, until they lift the block (then it is received).
+    redis.call('HSET', KEYS[5], 'state', 'blocked', 'blocked_from', 'received')
+    redis.call('ZADD', 'lg:leads:state:blocked', now, id)
+    result[3] = 'blocked'
+  else
+    redis.call('ZADD', KEYS[7], now, id)
+  end
   redis.call('ZADD', KEYS[9], now, id)
   redis.call('ZADD', KEYS[10], now, id)
   redis.call('SET', KEYS[2], id, 'PX', ttl)

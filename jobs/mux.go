@@ -32,10 +32,13 @@ var (
 // Handlers are the workers' task handlers; a nil one is not registered
 // (no sales notification channel configured, no mail sent).
 type Handlers struct {
-	Router   *Router
-	Sweeper  *Sweeper
-	Notifier *Notifier
-	Welcomer *Welcomer
+	Router     *Router
+	Sweeper    *Sweeper
+	Notifier   *Notifier
+	Welcomer   *Welcomer
+	Purger     *Purger
+	CRMSync    *CRMSync
+	Campaigner *Campaigner
 }
 
 // NewMux registers every task handler of h explicitly.
@@ -53,6 +56,16 @@ func NewMux(h Handlers) *asynq.ServeMux {
 	if h.Welcomer != nil {
 		mux.HandleFunc(AckLead{}.Kind(), h.Welcomer.Acknowledge)
 		mux.HandleFunc(RequestOptin{}.Kind(), h.Welcomer.RequestConfirmation)
+	}
+	if h.Purger != nil {
+		mux.Handle(PurgeLeads{}.Kind(), h.Purger)
+	}
+	if h.CRMSync != nil {
+		mux.HandleFunc(UpdateCRMLead{}.Kind(), h.CRMSync.ProcessUpdate)
+		mux.HandleFunc(EraseCRMLead{}.Kind(), h.CRMSync.ProcessErase)
+	}
+	if h.Campaigner != nil {
+		mux.Handle(SendCampaign{}.Kind(), h.Campaigner)
 	}
 	return mux
 }
@@ -83,11 +96,26 @@ func ServerConfig(retryBase time.Duration, log *slog.Logger) asynq.Config {
 	}
 }
 
-// Schedule registers the clock's periodic tasks.
-func Schedule(s *asynq.Scheduler) error {
+// purgeUnique is how long the clock's lead:purge task is unique: two
+// clocks fire at the same tick and only one task is queued. It is released
+// once the task succeeds; the purge lock (Purger) keeps runs from
+// overlapping whatever happens to the queue.
+const purgeUnique = time.Minute
+
+// Schedule registers the clock's periodic tasks: the sweeper every minute
+// and the retention purge at purgeSpec (PURGE_SCHEDULE, a cron spec).
+func Schedule(s *asynq.Scheduler, purgeSpec string) error {
 	_, err := s.Register("@every 1m", asynq.NewTask(SweepLeads{}.Kind(), nil),
 		asynq.Queue(QueueMaintenance), asynq.Unique(50*time.Second), asynq.MaxRetry(0))
-	return err
+	if err != nil {
+		return err
+	}
+	_, err = s.Register(purgeSpec, asynq.NewTask(PurgeLeads{}.Kind(), nil),
+		asynq.Queue(QueueMaintenance), asynq.Unique(purgeUnique), asynq.MaxRetry(0))
+	if err != nil {
+		return fmt.Errorf("PURGE_SCHEDULE %q: %w", purgeSpec, err)
+	}
+	return nil
 }
 
 // AsynqLogger sends asynq's own logs to slog.

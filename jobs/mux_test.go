@@ -103,7 +103,7 @@ func TestSchedule(t *testing.T) {
 		HeartbeatInterval: 20 * time.Millisecond, // how soon entries show in Redis
 		LogLevel:          asynq.FatalLevel,      // Shutdown complains that it may not close the shared client
 	})
-	if err := jobs.Schedule(s); err != nil {
+	if err := jobs.Schedule(s, "@every 90m"); err != nil {
 		t.Fatalf("Schedule: %v", err)
 	}
 	if err := s.Start(); err != nil {
@@ -120,19 +120,25 @@ func TestSchedule(t *testing.T) {
 		}
 		return len(entries) > 0
 	})
-	if len(entries) != 1 {
-		t.Fatalf("%d entries, want 1", len(entries))
+	got := map[string]string{} // task type → spec and sorted options
+	for _, entry := range entries {
+		var opts []string
+		for _, o := range entry.Opts {
+			opts = append(opts, o.String())
+		}
+		slices.Sort(opts)
+		got[entry.Task.Type()] = entry.Spec + " " + strings.Join(opts, " ")
 	}
-	entry := entries[0]
-	if entry.Spec != "@every 1m" || entry.Task.Type() != "lead:sweep" {
-		t.Errorf("entry = %s %s", entry.Spec, entry.Task.Type())
+	want := map[string]string{
+		"lead:sweep": `@every 1m MaxRetry(0) Queue("maintenance") Unique(50s)`,
+		"lead:purge": `@every 90m MaxRetry(0) Queue("maintenance") Unique(1m0s)`,
 	}
-	var opts []string
-	for _, o := range entry.Opts {
-		opts = append(opts, o.String())
+	if !maps.Equal(got, want) {
+		t.Errorf("entries = %q, want %q", got, want)
 	}
-	slices.Sort(opts)
-	if want := []string{`MaxRetry(0)`, `Queue("maintenance")`, `Unique(50s)`}; !slices.Equal(opts, want) {
-		t.Errorf("options = %q, want %q", opts, want)
+
+	bad := asynq.NewSchedulerFromRedisClient(e.rdb, &asynq.SchedulerOpts{LogLevel: asynq.FatalLevel})
+	if err := jobs.Schedule(bad, "every hour"); err == nil || !strings.Contains(err.Error(), "PURGE_SCHEDULE") {
+		t.Errorf("Schedule with a malformed spec = %v, want an error naming PURGE_SCHEDULE", err)
 	}
 }

@@ -5,6 +5,8 @@
 //	leadgate web            HTTP only
 //	leadgate worker         task processing only (scale this out)
 //	leadgate clock          periodic tasks (run exactly one)
+//	leadgate purge [--dry-run]  one retention pass now; prints counts
+//	leadgate rekey          re-encrypt records under the current data key
 //	leadgate version        version and commit
 //
 // Configuration is the environment (and .env); see .env.example.
@@ -32,23 +34,17 @@ func main() {
 }
 
 func run(args []string) error {
-	command := "serve"
-	if len(args) > 0 {
-		command = args[0]
-	}
-	if len(args) > 1 {
-		return fmt.Errorf("%s takes no arguments", command)
+	command, dryRun, err := parseArgs(args)
+	if err != nil {
+		return err
 	}
 	switch command {
-	case "version", "--version", "-v":
+	case "version":
 		fmt.Printf("leadgate %s (commit %s)\n", version, commit())
 		return nil
-	case "help", "--help", "-h":
+	case "help":
 		fmt.Print(usage)
 		return nil
-	case "serve", "web", "worker", "clock":
-	default:
-		return fmt.Errorf("unknown command %q\n%s", command, usage)
 	}
 	cfg, err := config.FromEnvironment()
 	if err != nil {
@@ -57,6 +53,16 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	m := &Main{Config: cfg, Stdout: os.Stdout}
+	switch command {
+	case "purge":
+		err := m.purge(ctx, os.Stdout, dryRun)
+		m.Close()
+		return err
+	case "rekey":
+		err := m.rekey(ctx, os.Stdout)
+		m.Close()
+		return err
+	}
 	if err := m.Run(ctx, Role(command)); err != nil {
 		m.Close()
 		return err
@@ -65,11 +71,43 @@ func run(args []string) error {
 	return m.Close()
 }
 
-const usage = `usage: leadgate [serve|web|worker|clock|version]
+// parseArgs returns the command args name ("serve" when none; "version"
+// and "help" for their flag spellings) and whether purge was asked for a
+// dry run.
+func parseArgs(args []string) (command string, dryRun bool, err error) {
+	command = "serve"
+	if len(args) > 0 {
+		command, args = args[0], args[1:]
+	}
+	switch command {
+	case "version", "--version", "-v":
+		command = "version"
+	case "help", "--help", "-h":
+		command = "help"
+	case "purge":
+		if len(args) > 0 && args[0] == "--dry-run" {
+			dryRun, args = true, args[1:]
+		}
+		if len(args) > 0 {
+			return "", false, fmt.Errorf("purge takes only --dry-run\n%s", usage)
+		}
+	case "serve", "web", "worker", "clock", "rekey":
+	default:
+		return "", false, fmt.Errorf("unknown command %q\n%s", command, usage)
+	}
+	if len(args) > 0 {
+		return "", false, fmt.Errorf("%s takes no arguments", command)
+	}
+	return command, dryRun, nil
+}
+
+const usage = `usage: leadgate [serve|web|worker|clock|purge [--dry-run]|rekey|version]
   serve    web + worker + clock in one process (default)
   web      HTTP only
   worker   task processing only
   clock    periodic tasks; run exactly one
+  purge    one retention pass now (--dry-run: count, remove nothing); prints counts
+  rekey    re-encrypt records under the current LEADGATE_DATA_KEY
   version  print version and commit
 `
 

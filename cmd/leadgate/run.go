@@ -107,7 +107,7 @@ func (m *Main) Run(ctx context.Context, role Role) error {
 	}
 	if role.clock() {
 		m.scheduler = asynq.NewSchedulerFromRedisClient(m.rdb, &asynq.SchedulerOpts{Logger: jobs.AsynqLogger(m.Log), LogLevel: asynq.WarnLevel})
-		if err := jobs.Schedule(m.scheduler); err != nil {
+		if err := jobs.Schedule(m.scheduler, cfg.PurgeSchedule); err != nil {
 			return fmt.Errorf("clock: %w", err)
 		}
 		if err := m.scheduler.Start(); err != nil {
@@ -226,7 +226,10 @@ func (m *Main) startWorker(ctx context.Context, store *intake.Store, queue *jobs
 	}
 	m.worker = asynq.NewServerFromRedisClient(m.rdb, jobs.ServerConfig(cfg.RetryBaseDelay, m.Log))
 	mux := jobs.NewMux(jobs.Handlers{Router: router, Sweeper: &jobs.Sweeper{Leads: store, Queue: queue, Now: m.Now, Log: m.Log},
-		Notifier: notifier, Welcomer: welcomer})
+		Notifier: notifier, Welcomer: welcomer, Purger: m.purger(store),
+		CRMSync: &jobs.CRMSync{Leads: store, CRM: crm, System: cfg.CRMDriver, MaxAge: cfg.RetryMaxAge, Now: m.Now, Log: m.Log},
+		Campaigner: &jobs.Campaigner{Store: store, Mailer: mailer, From: from, BaseURL: welcomer.BaseURL,
+			PolicyURL: cfg.PolicyURL, ASMGroupID: cfg.SendGridASMGroupID, Log: m.Log}})
 	if err := m.worker.Start(mux); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
@@ -332,6 +335,13 @@ func (m *Main) serveHTTP(store *intake.Store, queue intake.Queue) error {
 	if err != nil {
 		return fmt.Errorf("PUBLIC_BASE_URL: %w", err)
 	}
+	if cfg.SendGridWebhookPublicKey != "" {
+		if _, err := intake.ParseSendGridKey(cfg.SendGridWebhookPublicKey); err != nil {
+			return err // names the variable, never the value
+		}
+	} else if cfg.Production {
+		m.Log.Warn("SENDGRID_WEBHOOK_PUBLIC_KEY is not set: bounces and spam reports from SendGrid are refused (503) and never suppress anyone")
+	}
 	srv := intake.NewServer(store, queue, intake.Options{
 		PublicOrigin:   own,
 		AllowedOrigins: cfg.CORSAllowedOrigins,
@@ -422,5 +432,38 @@ func (m *Main) Close() error {
 			m.mini.Close()
 		}
 	})
+	return err
+}
+
+// purger is the retention purge as configured, for the clock's lead:purge
+// task and for `leadgate purge`.
+func (m *Main) purger(store jobs.PurgeStore) *jobs.Purger {
+	cfg := m.Config
+	return &jobs.Purger{Store: store, Redis: m.rdb, LeadRetention: cfg.LeadRetention, OptinTTL: cfg.UnconfirmedOptinTTL,
+		TaskRetention: cfg.TaskRetention, AuditRetention: cfg.AuditRetention, Now: m.Now, Log: m.Log}
+}
+
+// purge runs `leadgate purge [--dry-run]`: one retention pass now, against
+// REDIS_URL, printing counts (never personal data). It needs no data key:
+// nothing sealed is opened. The caller closes m.
+func (m *Main) purge(ctx context.Context, stdout io.Writer, dryRun bool) error {
+	cfg := m.Config
+	if m.Now == nil {
+		m.Now = time.Now
+	}
+	if m.Log == nil {
+		m.Log = newLogger(os.Stderr, cfg.Production)
+	}
+	if cfg.RedisURL == "" {
+		return errors.New("purge needs REDIS_URL: without it, serve's embedded Redis lives inside that one process and goes with it, so there is nothing here to purge")
+	}
+	if err := m.openRedis("purge"); err != nil {
+		return err
+	}
+	r, err := m.purger(intake.NewStore(m.rdb, nil, m.Now)).Purge(ctx, dryRun)
+	if errors.Is(err, jobs.ErrPurgeRunning) {
+		return errors.New("purge: another purge is running (the clock's, or another operator's); try again when it is done")
+	}
+	fmt.Fprintln(stdout, r)
 	return err
 }

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/paymtech/leadgate/config/redistest"
+	"github.com/paymtech/leadgate/intake"
+)
+
+// purgeBenchLeads is how many expired leads each purge benchmark removes.
+const purgeBenchLeads = 200_000
+
+// BenchmarkPurge measures the retention purge on one private redis-server,
+// its sub-benchmarks side by side:
+//
+//   - purge: Store.Purge removing 200,000 expired leads (each of its own
+//     person) in the layout Accept writes, in its default batches;
+//   - bare-unlink: the same keys removed by pipelined UNLINK and ZREM that
+//     know every key beforehand: the floor of any purge;
+//   - intake-p99 and intake-p99-during-purge: POST /v1/leads latency
+//     percentiles, without a purge and while one removes 200,000 leads.
+//
+// Each run writes its 200,000 leads first (a few seconds) and reports its
+// own measurements: ns/op is per lead removed, or per request for the
+// intake ones, so the setup does not count and b.N stays 1.
+//
+//	make bench   (or: go test -run '^$' -bench Purge -count 6 ./cmd/leadgate)
+func BenchmarkPurge(b *testing.B) {
+	srv := redistest.Start(b)
+	rdb := srv.Client(b)
+	ctx := context.Background()
+	fill := purgeFixture(b, rdb)
+
+	b.Run("purge", func(b *testing.B) {
+		for range b.N {
+			fill()
+			store := intake.NewStore(rdb, nil, time.Now)
+			start := time.Now()
+			r, err := store.Purge(ctx, intake.PurgeOptions{LeadRetention: 30 * 24 * time.Hour, OptinTTL: 7 * 24 * time.Hour})
+			reportRate(b, time.Since(start))
+			if err != nil || r.Leads != purgeBenchLeads || r.People != purgeBenchLeads {
+				b.Fatalf("purge = %+v, %v", r, err)
+			}
+		}
+	})
+	b.Run("bare-unlink", func(b *testing.B) {
+		for range b.N {
+			leads := fill()
+			start := time.Now()
+			for chunk := range slices.Chunk(leads, 500) {
+				_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+					for _, l := range chunk {
+						p.Unlink(ctx, "lg:lead:"+l.id, "lg:person:"+l.person, "lg:person:"+l.person+":leads", "lg:phone:"+l.phone)
+						p.ZRem(ctx, "lg:leads", l.id)
+						p.ZRem(ctx, "lg:leads:state:received", l.id)
+						p.ZRem(ctx, "lg:people", l.person)
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportRate(b, time.Since(start))
+			if n := rdb.DBSize(ctx).Val(); n != 0 {
+				b.Fatalf("%d keys left", n)
+			}
+		}
+	})
+
+	m := startMain(b, "web", map[string]string{"REDIS_URL": srv.URL,
+		"INTAKE_RATE_LIMIT": "100000000/h", "INTAKE_RATE_LIMIT_EMAIL": "100000000/h"})
+	post := intakePoster(m.http.Handler)
+	b.Run("intake-p99", func(b *testing.B) {
+		for range b.N {
+			fill() // the same keyspace as during the purge
+			reportLatency(b, measureIntake(b, post, func() { time.Sleep(2 * time.Second) }))
+			rdb.FlushDB(ctx)
+		}
+	})
+	b.Run("intake-p99-during-purge", func(b *testing.B) {
+		for range b.N {
+			fill()
+			store := intake.NewStore(rdb, nil, time.Now)
+			reportLatency(b, measureIntake(b, post, func() {
+				if _, err := store.Purge(ctx, intake.PurgeOptions{LeadRetention: 30 * 24 * time.Hour}); err != nil {
+					b.Error(err)
+				}
+			}))
+			rdb.FlushDB(ctx)
+		}
+	})
+}
+
+// benchLead names the keys of one lead written by purgeFixture.
+type benchLead struct{ id, person, phone string }
+
+// purgeFixture returns a function that writes purgeBenchLeads leads, each
+// of its own person, last changed 40 days ago, exactly as Accept lays out a
+// new lead (it copies the hashes Accept wrote for one), and returns them.
+func purgeFixture(b *testing.B, rdb redis.UniversalClient) func() []benchLead {
+	ctx := context.Background()
+	keys, err := intake.NewKeys(bytes.Repeat([]byte{1}, 32), nil, bytes.Repeat([]byte{2}, 32))
+	if err != nil {
+		b.Fatal(err)
+	}
+	old := time.Now().Add(-40 * 24 * time.Hour)
+	store := intake.NewStore(rdb, keys, func() time.Time { return old })
+	adm, err := store.Accept(ctx, intake.Application{
+		Submission: &intake.Submission{EntityType: intake.LegalEntity, Name: "Test Testov", Phone: "+77010000000",
+			Email: "test.testov@example.com", EmailKey: "test.testov@example.com", TaxID: "210840004064",
+			Products: []string{"acquiring"}, Message: "A test request of a benchmark", Lang: "ru"},
+		Consent: intake.Consent{Processing: true, PolicyVersion: "1", PolicyURL: "https://example.com/privacy",
+			GivenAt: old, IP: "192.0.2.1", UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0", PageURL: "https://example.com/connect"},
+		Meta: intake.Metadata{IP: "192.0.2.1", UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0", Browser: "Firefox",
+			OS: "Linux", Timezone: "Asia/Almaty", PageURL: "https://example.com/connect"},
+		PerIP: intake.Limit{N: 10, Per: time.Hour}, PerEmail: intake.Limit{N: 10, Per: time.Hour}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	lead := rdb.HGetAll(ctx, "lg:lead:"+adm.ID).Val()
+	person := rdb.HGetAll(ctx, "lg:person:"+lead["person"]).Val()
+	width := len(lead["person"])
+	if err := rdb.FlushDB(ctx).Err(); err != nil {
+		b.Fatal(err)
+	}
+	score := float64(old.UnixMilli())
+	return func() []benchLead {
+		leads := make([]benchLead, purgeBenchLeads)
+		for i := range leads {
+			leads[i] = benchLead{id: fmt.Sprintf("01960000-0000-7000-8000-%012d", i),
+				person: fmt.Sprintf("%0*x", width, i), phone: fmt.Sprintf("%0*x", width, 1<<40+i)}
+		}
+		for chunk := range slices.Chunk(leads, 1000) {
+			_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for _, l := range chunk {
+					fields := make([]any, 0, 2*len(lead))
+					for f, v := range lead {
+						switch f {
+						case "person":
+							v = l.person
+						case "phone":
+							v = l.phone
+						}
+						fields = append(fields, f, v)
+					}
+					p.HSet(ctx, "lg:lead:"+l.id, fields...)
+					p.ZAdd(ctx, "lg:leads", redis.Z{Score: score, Member: l.id})
+					p.ZAdd(ctx, "lg:leads:state:received", redis.Z{Score: score, Member: l.id})
+					p.HSet(ctx, "lg:person:"+l.person, person)
+					p.ZAdd(ctx, "lg:person:"+l.person+":leads", redis.Z{Score: score, Member: l.id})
+					p.ZAdd(ctx, "lg:phone:"+l.phone, redis.Z{Score: score, Member: l.id})
+					p.ZAdd(ctx, "lg:people", redis.Z{Score: score, Member: l.person})
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		return leads
+	}
+}
+
+// reportRate reports leads removed per second, and ns/op per lead.
+func reportRate(b *testing.B, d time.Duration) {
+	b.ReportMetric(float64(d.Nanoseconds())/purgeBenchLeads, "ns/op")
+	b.ReportMetric(purgeBenchLeads/d.Seconds(), "leads/s")
+}
+
+// intakePoster returns a function that posts one unique valid request to h
+// and returns how long the answer took.
+func intakePoster(h http.Handler) func(b *testing.B) time.Duration {
+	var seq atomic.Int64
+	return func(b *testing.B) time.Duration {
+		n := seq.Add(1)
+		body := fmt.Appendf(nil, `{"entity_type":"legal_entity","name":"Test Testov","phone":"8 701 %03d %02d %02d",`+
+			`"email":"test.purge%d@example.com","products":["acquiring"],"consent_processing":true}`,
+			n/10000%1000, n/100%100, n%100, n)
+		req := httptest.NewRequest(http.MethodPost, "/v1/leads", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		start := time.Now()
+		h.ServeHTTP(rec, req)
+		d := time.Since(start)
+		if rec.Code != http.StatusAccepted {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+		return d
+	}
+}
+
+// measureIntake posts requests from two clients, one after another each,
+// for as long as during runs, and returns every latency.
+func measureIntake(b *testing.B, post func(*testing.B) time.Duration, during func()) []time.Duration {
+	done := make(chan struct{})
+	var mu sync.Mutex
+	var all []time.Duration
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			var mine []time.Duration
+			for {
+				select {
+				case <-done:
+					mu.Lock()
+					all = append(all, mine...)
+					mu.Unlock()
+					return
+				default:
+				}
+				mine = append(mine, post(b))
+			}
+		})
+	}
+	during()
+	close(done)
+	wg.Wait()
+	return all
+}
+
+// reportLatency reports the median and 99th percentile of ds, in ms.
+func reportLatency(b *testing.B, ds []time.Duration) {
+	if len(ds) < 200 {
+		b.Fatalf("only %d requests measured", len(ds))
+	}
+	slices.Sort(ds)
+	pct := func(p float64) float64 { return float64(ds[int(p*float64(len(ds)-1))]) / 1e6 }
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	b.ReportMetric(float64(sum.Nanoseconds())/float64(len(ds)), "ns/op")
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(float64(len(ds)), "requests")
+}

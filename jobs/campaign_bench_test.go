@@ -1,0 +1,181 @@
+package jobs_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/paymtech/leadgate/config/redistest"
+	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/integrations"
+	"github.com/paymtech/leadgate/integrations/mail"
+	"github.com/paymtech/leadgate/integrations/mail/sendgrid"
+	"github.com/paymtech/leadgate/jobs"
+	"github.com/paymtech/leadgate/templates"
+)
+
+// fanOutPeople is the size of the benchmark's audience.
+const fanOutPeople = 100_000
+
+// sendgridFake answers POST /v3/mail/send with 202 and counts requests
+// and personalizations, reading each body whole as SendGrid would.
+type sendgridFake struct {
+	requests, recipients atomic.Int64
+}
+
+func (f *sendgridFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	if r.URL.Path != "/v3/mail/send" || r.Header.Get("Authorization") != "Bearer SG.bench" {
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	f.requests.Add(1)
+	f.recipients.Add(int64(bytes.Count(body, []byte(`"to":[`))))
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// BenchmarkCampaignFanOut sends a campaign to 100,000 consenting people
+// through the SendGrid driver to a local fake, and in the same run a bare
+// loop posts the same request bodies (1000 personalizations with their
+// List-Unsubscribe headers and substitutions) to the same fake with no
+// Redis at all: the floor of any sender. Recipients/second of both go to
+// BENCHMARKS.md.
+func BenchmarkCampaignFanOut(b *testing.B) {
+	rdb := redistest.Start(b).Client(b)
+	keys, err := intake.NewKeys(bytes.Repeat([]byte{0x11}, 32), nil, bytes.Repeat([]byte{0x22}, 32))
+	if err != nil {
+		b.Fatal(err)
+	}
+	store := intake.NewStore(rdb, keys, time.Now)
+	people := seedSubscribers(b, rdb, keys, store)
+	fake := &sendgridFake{}
+	srv := httptest.NewServer(fake)
+	b.Cleanup(srv.Close)
+	client, err := sendgrid.New("SG.bench", srv.URL, integrations.NewHTTPClient(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	from := mail.Address{Email: "news@example.com", Name: "PaymTech"}
+	content := intake.Content{Subject: map[string]string{"ru": "Новости"}, HTML: map[string]string{"ru": "<p>Эквайринг для вашего бизнеса.</p>"},
+		Text: map[string]string{"ru": "Эквайринг для вашего бизнеса."}}
+
+	b.Run("leadgate", func(b *testing.B) {
+		c := &jobs.Campaigner{Store: store, Mailer: client, From: from, BaseURL: "https://leads.example.com",
+			ASMGroupID: 42, Log: slog.New(slog.DiscardHandler)}
+		before := fake.requests.Load()
+		b.ResetTimer()
+		for range b.N {
+			b.StopTimer()
+			id, err := store.CreateCampaign(context.Background(), &intake.Campaign{Kind: intake.KindCampaign, Name: "bench", Content: content}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			if err := c.ProcessTask(context.Background(), campaignTask(id)); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			camp, _ := store.Campaign(context.Background(), id)
+			if camp.Sent != fanOutPeople || camp.State != intake.CampaignDone {
+				b.Fatalf("campaign %+v: not everyone was sent to", camp)
+			}
+			b.StartTimer()
+		}
+		report(b, fake.requests.Load()-before)
+	})
+
+	b.Run("bare-loop", func(b *testing.B) {
+		e, err := templates.RenderCampaign(templates.CampaignEmail{Lang: templates.RU, Subject: content.Subject["ru"],
+			HTML: content.HTML["ru"], Text: content.Text["ru"],
+			UnsubscribeURL: "https://leads.example.com/v1/unsubscribe?lang=ru&token=" + templates.UnsubscribeSlot})
+		if err != nil {
+			b.Fatal(err)
+		}
+		hc := integrations.NewHTTPClient(0)
+		before := fake.requests.Load()
+		b.ResetTimer()
+		for range b.N {
+			for start := 0; start < len(people); start += mail.MaxRecipients {
+				batch := people[start:min(start+mail.MaxRecipients, len(people))]
+				m := mail.Message{From: from, Subject: e.Subject, Text: e.Text, HTML: e.HTML, Category: "campaign", Ref: "bench",
+					ASMGroupID: 42, Headers: map[string]string{"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+					To: make([]mail.Address, len(batch)), PerRecipient: make([]mail.Personal, len(batch))}
+				for i, p := range batch {
+					m.To[i] = mail.Address{Email: p.email, Name: "Test Testov"}
+					m.PerRecipient[i] = mail.Personal{
+						Headers:       map[string]string{"List-Unsubscribe": "<https://leads.example.com/v1/unsubscribe?lang=ru&token=" + p.token + ">"},
+						Substitutions: map[string]string{templates.UnsubscribeSlot: p.token}}
+				}
+				body, err := sendgrid.Build(m)
+				if err != nil {
+					b.Fatal(err)
+				}
+				raw, _ := json.Marshal(body)
+				req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v3/mail/send", bytes.NewReader(raw))
+				req.Header.Set("Authorization", "Bearer SG.bench")
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := hc.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				_ = resp.Body.Close()
+				if resp.StatusCode != http.StatusAccepted {
+					b.Fatalf("fake answered %d", resp.StatusCode)
+				}
+			}
+		}
+		report(b, fake.requests.Load()-before)
+	})
+}
+
+func report(b *testing.B, requests int64) {
+	b.ReportMetric(float64(fanOutPeople*b.N)/b.Elapsed().Seconds(), "recipients/s")
+	b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
+}
+
+type subscriberRow struct{ person, email, token string }
+
+// seedSubscribers writes 100,000 people with active, confirmed marketing
+// consent in the layout Accept and ConfirmMarketing leave (a person hash
+// with the sealed contact, language and state, and the marketing index),
+// pipelined, since accepting them one by one would take longer than the
+// benchmark. TestCampaignSendsOncePerConsentingPersonWithUnsubscribe
+// covers the real path.
+func seedSubscribers(b *testing.B, rdb redis.UniversalClient, keys *intake.Keys, store *intake.Store) []subscriberRow {
+	b.Helper()
+	ctx := context.Background()
+	rows := make([]subscriberRow, fanOutPeople)
+	pipe := rdb.Pipeline()
+	for n := range rows {
+		email := fmt.Sprintf("test.testov%d@example.com", n)
+		person, _ := store.PersonOf(email)
+		contact, _ := json.Marshal(intake.Contact{Email: email, Name: "Test Testov"})
+		pipe.HSet(ctx, "lg:person:"+person, "contact", keys.Seal(contact, person), "lang", "ru",
+			"entity_type", intake.LegalEntity, "products", "acquiring", "marketing", intake.MarketingActive)
+		pipe.ZAdd(ctx, "lg:marketing", redis.Z{Member: person})
+		rows[n] = subscriberRow{person: person, email: email, token: store.UnsubscribeToken(person)}
+		if pipe.Len() >= 2000 {
+			if _, err := pipe.Exec(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if state, _ := store.Marketing(ctx, rows[0].person); state != intake.MarketingActive {
+		b.Fatalf("seeded person has consent %q", state)
+	}
+	return rows
+}
