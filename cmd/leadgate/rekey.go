@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -24,23 +23,8 @@ const rekeyBatch = 500
 // audit log (role system, name rekey). The caller closes m.
 func (m *Main) rekey(ctx context.Context, stdout io.Writer) error {
 	cfg := m.Config
-	if m.Now == nil {
-		m.Now = time.Now
-	}
-	if m.Log == nil {
-		m.Log = newLogger(os.Stderr, cfg.Production)
-	}
-	if !cfg.Production {
-		// The development data key lives in var/: rotation must use it.
-		notes, err := cfg.ApplyDevelopmentDefaults()
-		if err != nil {
-			return err
-		}
-		for _, n := range notes {
-			fmt.Fprintln(stdout, n)
-		}
-	}
-	if err := m.openRedis("rekey"); err != nil {
+	// In development the data key lives in var/: rotation must use it.
+	if err := m.open("rekey", stdout); err != nil {
 		return err
 	}
 	keys, err := intake.NewKeys(cfg.DataKey, cfg.OldDataKeys, cfg.IndexKey)

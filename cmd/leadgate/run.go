@@ -69,22 +69,7 @@ type Main struct {
 // Run starts the parts of leadgate that role names and returns once they run.
 func (m *Main) Run(ctx context.Context, role Role) error {
 	cfg := m.Config
-	if m.Now == nil {
-		m.Now = time.Now
-	}
-	if m.Log == nil {
-		m.Log = newLogger(os.Stderr, cfg.Production)
-	}
-	if !cfg.Production {
-		notes, err := cfg.ApplyDevelopmentDefaults()
-		if err != nil {
-			return err
-		}
-		for _, n := range notes {
-			fmt.Fprintln(m.Stdout, n)
-		}
-	}
-	if err := m.openRedis(role); err != nil {
+	if err := m.open(role, m.Stdout); err != nil {
 		return err
 	}
 	keys, err := intake.NewKeys(cfg.DataKey, cfg.OldDataKeys, cfg.IndexKey)
@@ -125,6 +110,30 @@ func (m *Main) Run(ctx context.Context, role Role) error {
 
 // openRedis connects to REDIS_URL, or in development starts the embedded
 // in-memory Redis — only for serve, where every part shares one process.
+// open is what every command does first: the clock and logger defaults,
+// the development defaults (keys and tokens in var/, their notes printed to
+// out) unless in production or out is nil, and the Redis connection for
+// role.
+func (m *Main) open(role Role, out io.Writer) error {
+	cfg := m.Config
+	if m.Now == nil {
+		m.Now = time.Now
+	}
+	if m.Log == nil {
+		m.Log = newLogger(os.Stderr, cfg.Production)
+	}
+	if !cfg.Production && out != nil {
+		notes, err := cfg.ApplyDevelopmentDefaults()
+		if err != nil {
+			return err
+		}
+		for _, n := range notes {
+			fmt.Fprintln(out, n)
+		}
+	}
+	return m.openRedis(role)
+}
+
 func (m *Main) openRedis(role Role) error {
 	cfg := m.Config
 	if cfg.RedisURL == "" {
@@ -447,17 +456,10 @@ func (m *Main) purger(store jobs.PurgeStore) *jobs.Purger {
 // REDIS_URL, printing counts (never personal data). It needs no data key:
 // nothing sealed is opened. The caller closes m.
 func (m *Main) purge(ctx context.Context, stdout io.Writer, dryRun bool) error {
-	cfg := m.Config
-	if m.Now == nil {
-		m.Now = time.Now
-	}
-	if m.Log == nil {
-		m.Log = newLogger(os.Stderr, cfg.Production)
-	}
-	if cfg.RedisURL == "" {
+	if m.Config.RedisURL == "" {
 		return errors.New("purge needs REDIS_URL: without it, serve's embedded Redis lives inside that one process and goes with it, so there is nothing here to purge")
 	}
-	if err := m.openRedis("purge"); err != nil {
+	if err := m.open("purge", nil); err != nil { // no keys needed: nothing sealed is opened
 		return err
 	}
 	r, err := m.purger(intake.NewStore(m.rdb, nil, m.Now)).Purge(ctx, dryRun)
