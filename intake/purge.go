@@ -2,8 +2,6 @@ package intake
 
 import (
 	"context"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -11,10 +9,12 @@ import (
 )
 
 const (
-	defaultBatch   = 50   // PurgeOptions.Batch when zero
-	maxBatch       = 5000 // a larger Batch is cut to this: one script must stay short
-	purgeScanCount = 1000 // SCAN COUNT of the stale-key pass
-	noCutoff       = -1   // a cutoff (ms) no record is older than: that kind is kept
+	defaultBatch   = 50                   // PurgeOptions.Batch when zero: one script runs well under a millisecond
+	maxBatch       = 5000                 // a larger Batch is cut to this: one script must stay short
+	defaultShare   = 0.5                  // PurgeOptions.Share when zero
+	minPause       = 2 * time.Millisecond // pauses are saved up to this: shorter sleeps overshoot
+	purgeScanCount = 1000                 // SCAN COUNT of the stale-key pass
+	noCutoff       = -1                   // a cutoff (ms) no record is older than: that kind is kept
 )
 
 // shortLived are the prefixes of keys that are always written with a TTL.
@@ -40,9 +40,16 @@ type PurgeOptions struct {
 	CampaignRetention time.Duration
 	// DryRun counts what would go and removes nothing.
 	DryRun bool
-	// Batch is how many records one Redis call handles; zero means 500. It
-	// bounds how long Redis is busy with the purge at a time.
+	// Batch is how many records one Redis call handles; zero means 50. It
+	// bounds how long Redis serves nobody else: Redis runs one script at a
+	// time, and every intake request waits for the one running.
 	Batch int
+	// Share is the most of the time the purge keeps Redis working for it:
+	// after its calls it pauses so that they take at most this share of the
+	// pass's time. Zero means 0.5; 1 runs flat out. A catch-up purge of
+	// many records then leaves intake most of Redis (and, where Redis shares
+	// the machine, of the CPU) at the price of taking longer.
+	Share float64
 }
 
 // PurgeReport counts what a retention pass removed (or, in a dry run, would
@@ -229,10 +236,12 @@ return {#ids, n}
 // Purge runs one retention pass: leads past o.LeadRetention, unconfirmed
 // opt-ins past o.OptinTTL, people left with nothing to keep them, recipient
 // marks of long-finished campaigns, and short-lived keys that lost their
-// TTL. It works in batches of o.Batch, each one short Redis call, so intake
-// keeps being served; it is idempotent, and two passes at once do no harm
-// (each batch is atomic and re-reads what it removes). The queue's own
-// residues (completed and archived tasks) are the jobs package's part.
+// TTL. It works in batches of o.Batch, each one short Redis call, and
+// pauses between them to keep to o.Share of Redis's time, so intake keeps
+// being served during a large catch-up; it is idempotent, and two passes at
+// once do no harm (each batch is one atomic script that lists what it then
+// removes). The queue's own residues (completed and archived tasks) are the
+// jobs package's part.
 //
 // It reads no sealed field, so it needs no data key.
 func (s *Store) Purge(ctx context.Context, o PurgeOptions) (PurgeReport, error) {
@@ -241,6 +250,10 @@ func (s *Store) Purge(ctx context.Context, o PurgeOptions) (PurgeReport, error) 
 		batch = defaultBatch
 	}
 	batch = min(batch, maxBatch)
+	pace := &pacer{share: o.Share}
+	if pace.share <= 0 || pace.share > 1 {
+		pace.share = defaultShare
+	}
 	now := s.now()
 	leadCutoff, optinCutoff := int64(noCutoff), int64(noCutoff)
 	if o.LeadRetention > 0 {
@@ -259,7 +272,7 @@ func (s *Store) Purge(ctx context.Context, o PurgeOptions) (PurgeReport, error) 
 		for _, st := range States {
 			keys = append(keys, stateKey(st))
 		}
-		r.Leads, err = s.purgeBatches(ctx, o.DryRun, batch, func(offset int) (int, int, error) {
+		r.Leads, err = s.purgeBatches(ctx, pace, o.DryRun, batch, func(offset int) (int, int, error) {
 			res, err := purgeLeadsScript.Run(ctx, s.rdb, keys, leadCutoff, offset, batch, dry).Int64Slice()
 			if err != nil {
 				return 0, 0, err
@@ -272,7 +285,7 @@ func (s *Store) Purge(ctx context.Context, o PurgeOptions) (PurgeReport, error) 
 		}
 	}
 	if optinCutoff != noCutoff {
-		r.Optins, err = s.purgeBatches(ctx, o.DryRun, batch, func(offset int) (int, int, error) {
+		r.Optins, err = s.purgeBatches(ctx, pace, o.DryRun, batch, func(offset int) (int, int, error) {
 			n, err := purgeOptinsScript.Run(ctx, s.rdb, []string{keyPendingOptins}, optinCutoff, offset, batch, dry).Int()
 			return n, n, err
 		})
@@ -286,7 +299,7 @@ func (s *Store) Purge(ctx context.Context, o PurgeOptions) (PurgeReport, error) 
 	// some other way) and, counted, those kept for their consent.
 	if leadCutoff != noCutoff {
 		keys := []string{keyPeople, keyAll, keyMarketing, keyPendingOptins}
-		n, err := s.purgeBatches(ctx, o.DryRun, batch, func(offset int) (int, int, error) {
+		n, err := s.purgeBatches(ctx, pace, o.DryRun, batch, func(offset int) (int, int, error) {
 			res, err := purgePeopleScript.Run(ctx, s.rdb, keys, leadCutoff, optinCutoff, offset, batch, dry).Int64Slice()
 			if err != nil {
 				return 0, 0, err
@@ -299,12 +312,14 @@ func (s *Store) Purge(ctx context.Context, o PurgeOptions) (PurgeReport, error) 
 			return r, unavailable("purge people", err)
 		}
 	}
-	if r.StaleKeys, err = s.purgeStale(ctx, dry); err != nil {
+	if r.StaleKeys, err = s.purgeStale(ctx, pace, dry); err != nil {
 		return r, unavailable("purge stale keys", err)
 	}
 	campaignCutoff := now.Add(-o.CampaignRetention).UnixMilli()
 	for start := 0; ; start += batch {
+		done := pace.start()
 		res, err := purgeCampaignsScript.Run(ctx, s.rdb, []string{keyCampaigns}, campaignCutoff, start, batch, dry).Int64Slice()
+		done()
 		if err != nil {
 			return r, unavailable("purge campaign marks", err)
 		}
@@ -320,20 +335,17 @@ func (s *Store) Purge(ctx context.Context, o PurgeOptions) (PurgeReport, error) 
 // many records it removed (or, in a dry run, would). step returns how many
 // records it listed and how many of them it removed; those that stay (kept
 // in a real run, all of them in a dry run) are skipped by the next offset.
-func (s *Store) purgeBatches(ctx context.Context, dryRun bool, batch int, step func(offset int) (listed, removed int, err error)) (int, error) {
+func (s *Store) purgeBatches(ctx context.Context, pace *pacer, dryRun bool, batch int, step func(offset int) (listed, removed int, err error)) (int, error) {
 	offset, total := 0, 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
-		t0 := time.Now()
+		done := pace.start()
 		listed, removed, err := step(offset)
+		done()
 		if err != nil {
 			return total, err
-		}
-		if f := os.Getenv("PURGE_DUTY"); f != "" && listed == batch {
-			k, _ := strconv.ParseFloat(f, 64)
-			time.Sleep(time.Duration(float64(time.Since(t0)) * k))
 		}
 		total += removed
 		if listed < batch {
@@ -349,11 +361,13 @@ func (s *Store) purgeBatches(ctx context.Context, dryRun bool, batch int, step f
 // purgeStale walks the keyspace with SCAN and removes the short-lived keys
 // (rate limits, dedupe and idempotency keys, repeat counters, send claims,
 // provider event ids) that have no TTL.
-func (s *Store) purgeStale(ctx context.Context, dry string) (int, error) {
+func (s *Store) purgeStale(ctx context.Context, pace *pacer, dry string) (int, error) {
 	total := 0
 	var cursor uint64
 	for {
+		done := pace.start()
 		keys, next, err := s.rdb.Scan(ctx, cursor, "lg:*", purgeScanCount).Result()
+		done()
 		if err != nil {
 			return total, err
 		}
@@ -367,7 +381,9 @@ func (s *Store) purgeStale(ctx context.Context, dry string) (int, error) {
 			}
 		}
 		if len(stale) > 0 {
+			done := pace.start()
 			n, err := purgeStaleScript.Run(ctx, s.rdb, stale, dry).Int()
+			done()
 			if err != nil {
 				return total, err
 			}
@@ -375,6 +391,34 @@ func (s *Store) purgeStale(ctx context.Context, dry string) (int, error) {
 		}
 		if cursor = next; cursor == 0 {
 			return total, nil
+		}
+	}
+}
+
+// pacer keeps the purge's Redis calls to a share of its time: it adds up
+// how long they took and sleeps what that share leaves to others. Sleeps
+// are saved up to minPause, since a sleep of a few microseconds takes far
+// longer; so the purge works in bursts of about a millisecond, each a few
+// short scripts with room for other clients between them.
+type pacer struct {
+	share float64
+	owed  time.Duration // pause not yet taken
+}
+
+// start marks the beginning of a Redis call; the returned func its end.
+func (p *pacer) start() (done func()) {
+	t := time.Now()
+	return func() {
+		if p.share >= 1 {
+			return
+		}
+		p.owed += time.Duration(float64(time.Since(t)) * (1 - p.share) / p.share)
+		if p.owed >= minPause {
+			slept := time.Now()
+			time.Sleep(p.owed)
+			// An oversleep is credited, up to one pause: a process that was
+			// stopped a while must not then run flat out as long.
+			p.owed = max(p.owed-time.Since(slept), -minPause)
 		}
 	}
 }

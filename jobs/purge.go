@@ -41,7 +41,7 @@ const (
 	keyPurgeLock      = "lg:purge:lock"
 	purgeLockTTL      = 2 * time.Minute
 	purgeLockRenew    = 30 * time.Second
-	defaultPurgeBatch = 500
+	defaultPurgeBatch = 50 // as intake's: one script stays well under a millisecond
 )
 
 // Purger is the retention purge: the lead store's records past retention
@@ -55,7 +55,7 @@ type Purger struct {
 	OptinTTL       time.Duration         // UNCONFIRMED_OPTIN_TTL
 	TaskRetention  time.Duration         // TASK_RETENTION; also how long a finished campaign's recipient marks stay
 	AuditRetention time.Duration         // AUDIT_RETENTION; zero means its default (1095 days)
-	Batch          int                   // records per Redis call; zero means 500
+	Batch          int                   // records per Redis call; zero means 50
 	Now            func() time.Time
 	Log            *slog.Logger
 }

@@ -28,7 +28,8 @@ type purgeEnv struct {
 	*redisEnv
 	clk            *clock
 	expired, fresh string
-	log            *bytes.Buffer
+	log            *bytes.Buffer // what the purgers logged
+	logger         *slog.Logger  // one handler, so purgers at once write log in turn
 }
 
 func setupPurge(t *testing.T) *purgeEnv {
@@ -36,6 +37,7 @@ func setupPurge(t *testing.T) *purgeEnv {
 	now := time.Now().Truncate(time.Millisecond)
 	clk := &clock{t: now.Add(-31 * day)}
 	p := &purgeEnv{redisEnv: setupRedis(t, clk.now), clk: clk, log: &bytes.Buffer{}}
+	p.logger = slog.New(slog.NewTextHandler(p.log, nil))
 	ctx := context.Background()
 	p.expired = p.accept(t, 1)
 	clk.set(now)
@@ -80,8 +82,7 @@ func setupPurge(t *testing.T) *purgeEnv {
 // its task clock is the store's.
 func (p *purgeEnv) purger(taskRetention time.Duration) *jobs.Purger {
 	return &jobs.Purger{Store: p.store, Redis: p.rdb, LeadRetention: 30 * day, OptinTTL: 7 * day,
-		TaskRetention: taskRetention, Batch: 2, Now: p.clk.now,
-		Log: slog.New(slog.NewTextHandler(p.log, nil))}
+		TaskRetention: taskRetention, Batch: 2, Now: p.clk.now, Log: p.logger}
 }
 
 // tasks counts the archived, completed and scheduled tasks of every queue.
