@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/joho/godotenv"
+	"github.com/robfig/cron/v3"
 )
 
 // devMailFrom is the development sender; production must name its own.
@@ -211,6 +212,12 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.UnconfirmedOptinTTL = r.positiveDuration("UNCONFIRMED_OPTIN_TTL", "7d")
 	c.TaskRetention = r.duration("TASK_RETENTION", "7d")
 	c.PurgeSchedule = r.str("PURGE_SCHEDULE", "@hourly")
+	if _, err := cron.ParseStandard(c.PurgeSchedule); err != nil {
+		r.fail("PURGE_SCHEDULE", fmt.Errorf("%q is not a cron spec (e.g. @hourly, 15 * * * *): %w", c.PurgeSchedule, err))
+	}
+	if c.TaskRetention > c.LeadRetention {
+		r.fail("TASK_RETENTION", errors.New("must not exceed LEAD_RETENTION: an archived task names its lead and would outlive it"))
+	}
 	c.AuditRetention = r.positiveDuration("AUDIT_RETENTION", "1095d")
 	c.SubjectRequestDue = r.int("SUBJECT_REQUEST_DUE", 3, 1, 30)
 	c.IntakeRateLimit = r.rate("INTAKE_RATE_LIMIT", "20/h")

@@ -349,6 +349,8 @@ func TestLoadRejects(t *testing.T) {
 		{"negative days", map[string]string{"AUDIT_RETENTION": "-1d"}, "AUDIT_RETENTION"},
 		{"bad TTL", map[string]string{"UNCONFIRMED_OPTIN_TTL": "week"}, "UNCONFIRMED_OPTIN_TTL"},
 		{"bad task retention", map[string]string{"TASK_RETENTION": "7days"}, "TASK_RETENTION"},
+		{"tasks kept longer than leads", map[string]string{"TASK_RETENTION": "30d", "LEAD_RETENTION": "7d"}, "TASK_RETENTION"},
+		{"bad purge schedule", map[string]string{"PURGE_SCHEDULE": "hourly"}, "PURGE_SCHEDULE"},
 		{"rate without unit", map[string]string{"INTAKE_RATE_LIMIT": "20"}, "INTAKE_RATE_LIMIT"},
 		{"rate of zero", map[string]string{"INTAKE_RATE_LIMIT_EMAIL": "0/h"}, "INTAKE_RATE_LIMIT_EMAIL"},
 		{"rate per week", map[string]string{"INTAKE_RATE_LIMIT": "5/w"}, "INTAKE_RATE_LIMIT"},

@@ -71,7 +71,7 @@ func run(args []string) error {
 	return m.Close()
 }
 
-// parseArgs returns the command args names ("serve" when none; "version"
+// parseArgs returns the command that args name ("serve" when none; "version"
 // and "help" for their flag spellings) and whether purge was asked for a
 // dry run.
 func parseArgs(args []string) (command string, dryRun bool, err error) {
