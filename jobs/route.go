@@ -94,9 +94,13 @@ type Router struct {
 	// once the lead passed the risk check, so bots are never mailed for; nil
 	// when no mail is sent.
 	Welcome func(ctx context.Context, lead *intake.Lead) error
-	MaxAge  time.Duration // RETRY_MAX_AGE: no retries after this since the attempt began
-	Now     func() time.Time
-	Log     *slog.Logger
+	// Erase queues the CRM deletion of a lead erased while the CRM was
+	// taking it (the erasure found no CRM copy to delete yet); nil leaves
+	// that copy to an operator.
+	Erase  func(ctx context.Context, id, system, ref string) error
+	MaxAge time.Duration // RETRY_MAX_AGE: no retries after this since the attempt began
+	Now    func() time.Time
+	Log    *slog.Logger
 }
 
 // ProcessTask handles a lead:route task.
@@ -159,6 +163,13 @@ func (rt *Router) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		Route:    intake.Route{System: receipt.System, Ref: receipt.Ref, URL: receipt.URL, At: now},
 		Transfer: &intake.Transfer{Recipient: "crm:" + receipt.System, At: now, Purpose: PurposeSales, Ref: receipt.Ref},
 	})
+	if intake.ErrorCode(err) == intake.ENotFound {
+		rt.Log.Warn("lead erased while the CRM took it; asking the CRM to delete its copy", "lead", lead.ID, "crm", receipt.System)
+		if rt.Erase == nil {
+			return nil
+		}
+		return rt.Erase(ctx, lead.ID, receipt.System, receipt.Ref)
+	}
 	if err != nil {
 		return err // retried: the CRM push is idempotent, so the lead is not created twice
 	}

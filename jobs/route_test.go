@@ -563,3 +563,25 @@ func TestRouterRetriesWhenTheOutcomeIsNotRecorded(t *testing.T) {
 		})
 	}
 }
+
+func TestRouterAsksTheCRMToDeleteALeadErasedDuringThePush(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.crm.PushFn = func(context.Context, crm.Lead) (crm.Receipt, error) {
+		return crm.Receipt{System: "bitrix24", Ref: "4242"}, nil
+	}
+	f.leads.TransitionFn = func(context.Context, string, intake.Transition) (intake.State, error) {
+		return "", &intake.Error{Code: intake.ENotFound, Message: "no such lead"}
+	}
+	var asked []string
+	f.router.Erase = func(_ context.Context, id, system, ref string) error {
+		asked = append(asked, id+" "+system+" "+ref)
+		return nil
+	}
+	if err := f.router.ProcessTask(context.Background(), f.task()); err != nil {
+		t.Fatalf("ProcessTask = %v", err)
+	}
+	if len(asked) != 1 || !strings.HasSuffix(asked[0], " bitrix24 4242") {
+		t.Errorf("erase requests %q, want one for bitrix24 4242", asked)
+	}
+}

@@ -205,7 +205,7 @@ func (m *Main) startWorker(ctx context.Context, store *intake.Store, queue *jobs
 		m.Log.Warn("could not clear the CRM-disabled flag", "err", err)
 	}
 	router := &jobs.Router{Leads: store, CRM: crm, Rules: rules, Redis: m.rdb, Threshold: cfg.RiskReviewThreshold,
-		MaxAge: cfg.RetryMaxAge, Now: m.Now, Log: m.Log}
+		Erase: queue.EnqueueCRMErase, MaxAge: cfg.RetryMaxAge, Now: m.Now, Log: m.Log}
 	mailer, err := m.mailer()
 	if err != nil {
 		return err
