@@ -198,7 +198,9 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, lang, browser, f, err)
 		return
 	}
-	if !adm.Duplicate || adm.State == Received { // a duplicate still Received may have lost its task: queue again, harmlessly
+	// A new lead, or a duplicate still Received that may have lost its task
+	// (queued again, harmlessly); a blocked person's lead waits for unblock.
+	if adm.State == Received {
 		// Not the request's context: a client hanging up must not abandon a
 		// lead that is already stored.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)

@@ -255,7 +255,7 @@ func (s *Store) Accept(ctx context.Context, a Application) (*Admission, error) {
 	case "duplicate":
 		return &Admission{ID: res[1], Duplicate: true, State: State(res[2])}, nil
 	}
-	return &Admission{ID: lead, State: Received, undo: func(ctx context.Context) error {
+	return &Admission{ID: lead, State: State(res[2]), undo: func(ctx context.Context) error {
 		return undoScript.Run(ctx, s.rdb, []string{leadKey(lead), keyAll, stateKey(Received), keys[8], keys[9],
 			keys[1], idemKey, keys[10]}, lead, event).Err()
 	}}, nil

@@ -400,7 +400,7 @@ func TestSubjectBlockAndUnblock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if state(adm.ID) != Blocked || !indexed(adm.ID, Blocked) || indexed(adm.ID, Received) {
+	if adm.State != Blocked || state(adm.ID) != Blocked || !indexed(adm.ID, Blocked) || indexed(adm.ID, Received) {
 		t.Errorf("a blocked person's new request is %s", state(adm.ID))
 	}
 	if ids, _ := f.store.ReceivedBefore(ctx, f.clock.Now().Add(time.Hour), 0, 100); slices.Contains(ids, adm.ID) {
@@ -754,5 +754,24 @@ func TestDueDate(t *testing.T) {
 	ref := newReference(time.Date(2026, 11, 23, 20, 0, 0, 0, time.UTC))
 	if !referencePattern.MatchString(ref) || !strings.HasPrefix(ref, "SR-20261124-") {
 		t.Errorf("reference %q, want SR-<Almaty date>-<6 hex>", ref)
+	}
+}
+
+func TestBlockedPersonsSubmissionIsNotQueued(t *testing.T) {
+	t.Parallel()
+	f := setupHTTP(t)
+	first := decode(t, post(t, f.url, "application/json", validJSON, nil))["id"].(string)
+	person, _ := f.store.PersonOf("test@example.com")
+	if _, err := f.store.Block(context.Background(), person); err != nil {
+		t.Fatal(err)
+	}
+	again := strings.Replace(validJSON, "8 701 000 00 01", "8 701 000 00 09", 1) // a new request, not a duplicate
+	resp := post(t, f.url, "application/json", again, nil)
+	body := decode(t, resp)
+	if resp.StatusCode != http.StatusAccepted || body["duplicate"] == true {
+		t.Fatalf("submit: %d %v", resp.StatusCode, body)
+	}
+	if got := f.queue.enqueued(); len(got) != 1 || got[0] != first {
+		t.Errorf("queued %v, want only the lead from before the block", got)
 	}
 }
