@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,8 +25,8 @@ const (
 
 func campaignKey(id string) string { return keyCampaignPfx + id }
 
-// MaxBatchSize is the most recipients NextBatch hands out at once: SendGrid
-// takes 1000 personalizations a request.
+// MaxBatchSize is the most people Candidates reads at once: SendGrid takes
+// 1000 personalizations a request.
 const MaxBatchSize = 1000
 
 // Kinds of campaign.
@@ -193,6 +194,7 @@ for allowed in string.gmatch(ARGV[3], '[^,]+') do
   if st == allowed then
     redis.call('HSET', KEYS[1], 'state', ARGV[1])
     if ARGV[1] == 'done' or ARGV[1] == 'cancelled' then redis.call('HSET', KEYS[1], 'finished', ARGV[2]) end
+    if ARGV[1] == 'sending' then redis.call('HSET', KEYS[1], 'started', ARGV[2]) end
     return st
   end
 end
@@ -273,131 +275,204 @@ type Recipient struct {
 	Lang   string
 }
 
-// Batch is what NextBatch hands out: people already marked, to be sent to
-// now. Done means the walk is over (FinishCampaign then closes the
-// campaign once every batch is settled); Stopped that the campaign was
-// cancelled or finished.
+// Candidates are the next people of a campaign's walk, read but not yet
+// marked: contact and language decrypted, those outside the segment or no
+// longer held left out.
+type Candidates struct {
+	Recipients []Recipient
+	Cursor     string // the last person walked: where the walk goes on
+	Retry      bool   // the refused recipients of an earlier attempt, not the walk
+	Matched    int    // people walked who are in the segment (counted as recipients once marked)
+	Done       bool   // the walk is over
+}
+
+// Batch is what Mark hands out: people marked, to be sent to now. Stopped
+// means the campaign was cancelled (or finished) and nobody was marked.
 type Batch struct {
 	Recipients []Recipient
-	Done       bool
 	Stopped    bool
 }
 
-// nextBatchScript picks the next people of a campaign, checks each against
-// their consent, block and suppression as they are now, and marks those
-// who will be sent to — all at once, so a withdrawal that lands before it
-// stops their email and one that lands after finds them marked (the
-// email was already on its way). Refused recipients of an earlier attempt
-// come first.
+// Walk returns where a campaign's fan-out stands: its state, the last
+// person walked, and the refused recipients to retry first.
+func (s *Store) Walk(ctx context.Context, id string) (state, cursor string, retry []string, err error) {
+	h, err := s.rdb.HMGet(ctx, campaignKey(id), "state", "cursor", "retry").Result()
+	if err != nil {
+		return "", "", nil, unavailable("read campaign", err)
+	}
+	state, _ = h[0].(string)
+	cursor, _ = h[1].(string)
+	if list, _ := h[2].(string); list != "" {
+		retry = strings.Split(list, ",")
+	}
+	return state, cursor, retry, nil
+}
+
+// walkSource is the index a campaign walks: the marketing index, or a
+// notice's list.
+func walkSource(c *Campaign) string {
+	if c.Kind == KindBreachNotice {
+		return campaignKey(c.ID) + keyCampaignTo
+	}
+	return keyMarketing
+}
+
+// Candidates reads the next up to n people of c's walk after cursor ("" from
+// the start; MaxBatchSize at most). It marks nothing, so it may run ahead
+// of Mark.
+func (s *Store) Candidates(ctx context.Context, c *Campaign, cursor string, n int) (*Candidates, error) {
+	from := "-"
+	if cursor != "" {
+		from = "(" + cursor
+	}
+	people, err := s.rdb.ZRangeByLex(ctx, walkSource(c), &redis.ZRangeBy{Min: from, Max: "+", Count: int64(min(n, MaxBatchSize))}).Result()
+	if err != nil {
+		return nil, unavailable("walk campaign", err)
+	}
+	if len(people) == 0 {
+		return &Candidates{Done: true, Cursor: cursor}, nil
+	}
+	cands, err := s.readCandidates(ctx, c, people)
+	if err != nil {
+		return nil, err
+	}
+	cands.Cursor = people[len(people)-1]
+	return cands, nil
+}
+
+// RetryCandidates reads the refused recipients of an earlier attempt (from
+// Walk) to be marked again.
+func (s *Store) RetryCandidates(ctx context.Context, c *Campaign, people []string) (*Candidates, error) {
+	cands, err := s.readCandidates(ctx, c, people)
+	if err != nil {
+		return nil, err
+	}
+	cands.Retry = true
+	return cands, nil
+}
+
+// readCandidates reads people's contact, language and segment fields in one
+// pipeline and keeps those in c's segment who are still held.
+func (s *Store) readCandidates(ctx context.Context, c *Campaign, people []string) (*Candidates, error) {
+	profiles := make([]*redis.SliceCmd, len(people))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, person := range people {
+			profiles[i] = p.HMGet(ctx, personKey(person), "contact", "lang", "entity_type", "products")
+		}
+		return nil
+	}); err != nil {
+		return nil, unavailable("read campaign recipients", err)
+	}
+	cands := &Candidates{Recipients: make([]Recipient, 0, len(people))}
+	for i, person := range people {
+		f := profiles[i].Val()
+		sealed, _ := f[0].(string)
+		lang, _ := f[1].(string)
+		entity, _ := f[2].(string)
+		products, _ := f[3].(string)
+		if sealed == "" { // erased meanwhile: nobody to send to
+			continue
+		}
+		if c.Kind == KindCampaign && !c.Segment.matches(lang, entity, products) {
+			continue
+		}
+		contact, err := s.openContact(sealed, person)
+		if err != nil {
+			return nil, err
+		}
+		cands.Recipients = append(cands.Recipients, Recipient{Person: person, Email: contact.Email, Name: contact.Name, Lang: lang})
+	}
+	cands.Matched = len(cands.Recipients)
+	return cands, nil
+}
+
+// markScript marks the people of the next batch who may be sent to now,
+// and moves the campaign's cursor past them. The check is membership of
+// the walked index at this moment: lg:marketing holds exactly the people
+// whose consent is active and who are not blocked, suppressed or erased
+// (every write that changes one of those keeps it so), and a notice's list
+// loses erased people. So a withdrawal that lands before the mark stops
+// the email, and one that lands after finds it already on its way.
 //
-// KEYS: campaign hash, its marks, the people to walk (lg:marketing or the
-// notice's list), the suppression list.
-// ARGV: batch size, kind, segment lang, entity type, products (comma
-// list).
-var nextBatchScript = redis.NewScript(`
+// KEYS: campaign hash, its marks, the index walked.
+// ARGV: retry ("1" when the candidates are the refused ones of an earlier
+// attempt, whose 'r' marks are re-checked), the new cursor, the number of
+// candidates that matched the segment, then the candidates.
+var markScript = redis.NewScript(`
 local c, marks = KEYS[1], KEYS[2]
-local st = redis.call('HGET', c, 'state')
-if st ~= 'sending' then return {'stopped'} end
-local people, retry = {}, false
-local pending = redis.call('HGET', c, 'retry')
-if pending and pending ~= '' then
-  retry = true
-  for p in string.gmatch(pending, '[^,]+') do people[#people + 1] = p end
-  redis.call('HDEL', c, 'retry')
-else
-  local cursor = redis.call('HGET', c, 'cursor')
-  local min = '-'
-  if cursor and cursor ~= '' then min = '(' .. cursor end
-  people = redis.call('ZRANGEBYLEX', KEYS[3], min, '+', 'LIMIT', 0, tonumber(ARGV[1]))
-  if #people == 0 then return {'done'} end
-  redis.call('HSET', c, 'cursor', people[#people])
-end
-local marketing = ARGV[2] == 'campaign'
-local wanted = {}
-for p in string.gmatch(ARGV[5], '[^,]+') do wanted[p] = true end
--- Batched reads and one write: the fan-out's cost is Redis calls.
+if redis.call('HGET', c, 'state') ~= 'sending' then return {'stopped'} end
+local retry = ARGV[1] == '1'
+if retry then redis.call('HDEL', c, 'retry') elseif ARGV[2] ~= '' then redis.call('HSET', c, 'cursor', ARGV[2]) end
+if not retry and tonumber(ARGV[3]) > 0 then redis.call('HINCRBY', c, 'recipients', ARGV[3]) end
+if #ARGV < 4 then return {'batch'} end
+local people = {unpack(ARGV, 4)}
+local held = redis.call('ZMSCORE', KEYS[3], unpack(people))
 local marked = redis.call('HMGET', marks, unpack(people))
-local suppressed = redis.call('HMGET', KEYS[4], unpack(people))
-local out, mark, unmark, matched, skipped = {'batch'}, {}, {}, 0, 0
+local out, set, unmark, skipped = {'batch'}, {}, {}, 0
 for i, p in ipairs(people) do
-  local m = marked[i]
-  if (retry and m == 'r') or (not retry and not m) then
-    local f = redis.call('HMGET', 'lg:person:' .. p, 'contact', 'lang', 'entity_type', 'products', 'marketing', 'blocked')
-    local match = true
-    if marketing then
-      if ARGV[3] ~= '' and f[2] ~= ARGV[3] then match = false end
-      if ARGV[4] ~= '' and f[3] ~= ARGV[4] then match = false end
-      if ARGV[5] ~= '' then
-        local any = false
-        for code in string.gmatch(f[4] or '', '[^,]+') do if wanted[code] then any = true end end
-        if not any then match = false end
-      end
-    end
-    local ok = false
-    if match then
-      if not retry then matched = matched + 1 end
-      ok = f[1] ~= false
-      if ok and marketing then
-        ok = f[5] == 'active' and f[6] ~= '1' and not suppressed[i]
-      elseif ok then
-        ok = suppressed[i] ~= 'erased'
-      end
-      if not ok then skipped = skipped + 1 end
-    end
-    if ok then
-      mark[#mark + 1] = p
-      mark[#mark + 1] = 'm'
+  if (retry and marked[i] == 'r') or (not retry and not marked[i]) then
+    if held[i] then
+      set[#set + 1] = p
+      set[#set + 1] = 'm'
       out[#out + 1] = p
-      out[#out + 1] = f[1]
-      out[#out + 1] = f[2] or ''
-    elseif m then
-      unmark[#unmark + 1] = p
+    else
+      skipped = skipped + 1
+      if marked[i] then unmark[#unmark + 1] = p end
     end
   end
 end
-if #mark > 0 then redis.call('HSET', marks, unpack(mark)) end
+if #set > 0 then redis.call('HSET', marks, unpack(set)) end
 if #unmark > 0 then redis.call('HDEL', marks, unpack(unmark)) end
-if matched > 0 then redis.call('HINCRBY', c, 'recipients', matched) end
 if skipped > 0 then redis.call('HINCRBY', c, 'skipped', skipped) end
 return out
 `)
 
-// NextBatch marks and returns the next up to n recipients of campaign c
-// (MaxBatchSize at most), each checked against consent, block and
-// suppression at this moment.
-func (s *Store) NextBatch(ctx context.Context, c *Campaign, n int) (*Batch, error) {
-	source := keyMarketing
-	if c.Kind == KindBreachNotice {
-		source = campaignKey(c.ID) + keyCampaignTo
+// Mark marks those of cands who may be sent to now (markScript) and
+// records the walk's progress: the cursor, the recipients counted, the
+// retry list consumed.
+func (s *Store) Mark(ctx context.Context, c *Campaign, cands *Candidates) (*Batch, error) {
+	args := make([]any, 0, 3+len(cands.Recipients))
+	args = append(args, boolArg(cands.Retry), cands.Cursor, cands.Matched)
+	byPerson := make(map[string]Recipient, len(cands.Recipients))
+	for _, r := range cands.Recipients {
+		byPerson[r.Person] = r
+		args = append(args, r.Person)
 	}
-	res, err := nextBatchScript.Run(ctx, s.rdb,
-		[]string{campaignKey(c.ID), campaignKey(c.ID) + keyCampaignMarks, source, keySuppressed},
-		min(n, MaxBatchSize), c.Kind, c.Segment.Lang, c.Segment.EntityType, strings.Join(c.Segment.Products, ",")).StringSlice()
+	res, err := markScript.Run(ctx, s.rdb, []string{campaignKey(c.ID), campaignKey(c.ID) + keyCampaignMarks, walkSource(c)}, args...).StringSlice()
 	if err != nil {
-		return nil, unavailable("next campaign batch", err)
+		return nil, unavailable("mark campaign batch", err)
 	}
-	switch res[0] {
-	case "stopped":
+	if res[0] == "stopped" {
 		return &Batch{Stopped: true}, nil
-	case "done":
-		return &Batch{Done: true}, nil
 	}
-	b := &Batch{Recipients: make([]Recipient, 0, (len(res)-1)/3)}
-	for i := 1; i+2 < len(res); i += 3 {
-		contact, err := s.openContact(res[i+1], res[i])
-		if err != nil {
-			return nil, err
-		}
-		b.Recipients = append(b.Recipients, Recipient{Person: res[i], Email: contact.Email, Name: contact.Name, Lang: res[i+2]})
+	b := &Batch{Recipients: make([]Recipient, 0, len(res)-1)}
+	for _, person := range res[1:] {
+		b.Recipients = append(b.Recipients, byPerson[person])
 	}
 	return b, nil
 }
 
-// settleScript records the outcome of sending to marked people: ARGV[1] is
-// the mark (m: sent, so it stays; r or f), ARGV[2] the mail-log entry of
-// sent ones or the most bytes the retry list may hold. Only people still
-// marked are settled: one erased meanwhile lost their mark and their
-// records, and must not get either back.
+// matches reports whether a person with this language, entity type and
+// products (comma list) is in the segment.
+func (seg Segment) matches(lang, entity, products string) bool {
+	if seg.Lang != "" && lang != seg.Lang || seg.EntityType != "" && entity != seg.EntityType {
+		return false
+	}
+	if len(seg.Products) == 0 {
+		return true
+	}
+	for _, p := range strings.Split(products, ",") {
+		if slices.Contains(seg.Products, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// settleScript records that marked people were not sent to: ARGV[1] is
+// the mark (r or f), ARGV[2] the most bytes the retry list may hold. Only
+// people still marked are settled: one erased meanwhile lost their mark
+// and must not get it back.
 var settleScript = redis.NewScript(`
 local c, marks, mark = KEYS[1], KEYS[2], ARGV[1]
 local people = {}
@@ -412,14 +487,6 @@ for i, p in ipairs(people) do
   end
 end
 if #settled == 0 then return 0 end
-if mark == 'm' then
-  for _, p in ipairs(settled) do
-    local pk = 'lg:person:' .. p
-    if redis.call('EXISTS', pk) == 1 then redis.call('RPUSH', pk .. ':mail', ARGV[2]) end
-  end
-  redis.call('HINCRBY', c, 'sent', #settled)
-  return #settled
-end
 redis.call('HSET', marks, unpack(set))
 if mark == 'f' then
   redis.call('HINCRBY', c, 'failed', #settled)
@@ -443,21 +510,23 @@ const (
 	OutcomeFailed  = "f" // refused for good, or the outcome is unknown: never sent again
 )
 
-// Settle records the outcome of sending campaign c to the marked people:
-// sent ones get it in their mail log (the subject export shows it); refused
-// ones are sent to again by the next NextBatch, their consent checked
-// afresh.
+// Settle records the outcome of sending campaign c to the marked people.
+// Sent ones keep their mark, which is also their record of the email (the
+// subject export reads it, see MailSent), so only the counter moves: this
+// is the fan-out's hot path. Refused ones are read again first by the next
+// run (Walk, RetryCandidates) and marked afresh.
 func (s *Store) Settle(ctx context.Context, c *Campaign, outcome string, people []string) error {
 	if len(people) == 0 {
 		return nil
 	}
-	arg := make([]any, 0, 2+len(people))
 	if outcome == OutcomeSent {
-		entry, _ := json.Marshal(MailRecord{Kind: c.Kind, Ref: c.ID, At: s.now().UTC()})
-		arg = append(arg, outcome, entry)
-	} else {
-		arg = append(arg, outcome, maxRetryList*41) // bytes of comma-separated 40-hex person hashes
+		if err := s.rdb.HIncrBy(ctx, campaignKey(c.ID), "sent", int64(len(people))).Err(); err != nil {
+			return unavailable("settle campaign batch", err)
+		}
+		return nil
 	}
+	arg := make([]any, 0, 2+len(people))
+	arg = append(arg, outcome, maxRetryList*41) // bytes of comma-separated 40-hex person hashes
 	for _, p := range people {
 		arg = append(arg, p)
 	}
@@ -465,6 +534,38 @@ func (s *Store) Settle(ctx context.Context, c *Campaign, outcome string, people 
 		return unavailable("settle campaign batch", err)
 	}
 	return nil
+}
+
+// MailSent lists the campaigns and notices handed to the provider for
+// person: their marks are the record, kept as long as the campaign's
+// (a crash between mark and send makes one appear sent that was lost — at
+// most once means it is never sent later either).
+func (s *Store) MailSent(ctx context.Context, person string) ([]MailRecord, error) {
+	ids, err := s.rdb.ZRange(ctx, keyCampaigns, 0, -1).Result()
+	if err != nil {
+		return nil, unavailable("list campaigns", err)
+	}
+	marks := make([]*redis.StringCmd, len(ids))
+	info := make([]*redis.SliceCmd, len(ids))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			marks[i] = p.HGet(ctx, campaignKey(id)+keyCampaignMarks, person)
+			info[i] = p.HMGet(ctx, campaignKey(id), "kind", "started")
+		}
+		return nil
+	}); err != nil && err != redis.Nil {
+		return nil, unavailable("read campaign marks", err)
+	}
+	var out []MailRecord
+	for i, id := range ids {
+		if marks[i].Val() != OutcomeSent {
+			continue
+		}
+		kind, _ := info[i].Val()[0].(string)
+		started, _ := info[i].Val()[1].(string)
+		out = append(out, MailRecord{Kind: kind, Ref: id, At: msTime(started)})
+	}
+	return out, nil
 }
 
 // UnsubscribeToken is the token of person's unsubscribe link.

@@ -15,10 +15,9 @@ import (
 // products), their marketing-consent state and the blocked flag.
 const (
 	keyPeople        = "lg:people"         // zset person → last submission (ms): everyone held, for notices and the purge
-	keyMarketing     = "lg:marketing"      // zset person → 0: active marketing consent, walked in lexical order by campaigns
+	keyMarketing     = "lg:marketing"      // zset person → 0: who may get product news now — active consent, not blocked, suppressed or erased; campaigns walk it in lexical order
 	keyPendingOptins = "lg:optins:pending" // zset person → opt-in time (ms): unconfirmed, dropped after UNCONFIRMED_OPTIN_TTL
 	keySuppressed    = "lg:suppressed"     // hash person → reason (erased, bounce, dropped, spamreport): never mailed again
-	keyMail          = ":mail"             // list after a person key: campaign and notice emails sent (JSON MailRecord)
 )
 
 func personKey(person string) string { return keyPersonPfx + person }
@@ -49,13 +48,13 @@ func (s *Store) openContact(sealed, person string) (Contact, error) {
 	return c, err
 }
 
-// MailRecord is one entry of a person's mail log (the person key's ":mail"
-// list): a campaign or notice email sent to them, for the subject export.
-// Acknowledgements and opt-in requests are in their lead's disclosure log.
+// MailRecord is a campaign or notice email sent to a person, for the
+// subject export (see Store.MailSent). Acknowledgements and opt-in
+// requests are in their lead's disclosure log.
 type MailRecord struct {
 	Kind string    `json:"kind"` // "campaign" or "breach_notice"
 	Ref  string    `json:"ref"`  // the campaign or notice id
-	At   time.Time `json:"at"`
+	At   time.Time `json:"at"`   // when its sending began
 }
 
 // Marketing returns a person's marketing-consent state ("" when none).
@@ -93,7 +92,9 @@ if m == 'active' then return 'already' end
 if m ~= 'pending' then return 'none' end
 redis.call('HSET', KEYS[1], 'marketing', 'active', 'marketing_at', ARGV[1], 'confirmed_at', ARGV[1])
 redis.call('RPUSH', KEYS[2], '- ' .. ARGV[2])
-redis.call('ZADD', KEYS[3], 0, ARGV[3])
+-- A blocked person's consent counts from now, but campaigns reach them
+-- only once the block is lifted (unblock puts them in the index).
+if redis.call('HGET', KEYS[1], 'blocked') ~= '1' then redis.call('ZADD', KEYS[3], 0, ARGV[3]) end
 redis.call('ZREM', KEYS[4], ARGV[3])
 redis.call('HDEL', KEYS[5], ARGV[3])
 return 'confirmed'

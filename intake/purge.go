@@ -33,10 +33,11 @@ type PurgeOptions struct {
 	// OptinTTL is UNCONFIRMED_OPTIN_TTL: a marketing opt-in not confirmed
 	// within it is dropped. Zero keeps pending opt-ins.
 	OptinTTL time.Duration
-	// CampaignRetention is TASK_RETENTION: the recipient marks of a campaign
-	// finished this long ago are dropped (the campaign's counters stay).
-	// Zero drops them as soon as the campaign is finished, which is safe:
-	// a finished campaign sends nothing more.
+	// CampaignRetention is LEAD_RETENTION: the recipient marks of a
+	// campaign finished this long ago are dropped (the campaign's counters
+	// stay). The marks are also each person's record of the emails sent to
+	// them (Store.MailSent), so they last as long as a request would. Zero
+	// drops them as soon as the campaign is finished.
 	CampaignRetention time.Duration
 	// DryRun counts what would go and removes nothing.
 	DryRun bool
@@ -102,7 +103,7 @@ for _, id in ipairs(ids) do
       gone = m ~= 'active' and m ~= 'pending'
     end
     if gone then
-      redis.call('UNLINK', pk, pk .. ':leads', pk .. ':consents', pk .. ':mail')
+      redis.call('UNLINK', pk, pk .. ':leads', pk .. ':consents')
       table.insert(people, f[1])
     else
       -- An opt-in names the lead it came with; the proof itself is sealed
@@ -150,7 +151,7 @@ return #people
 // purgePeopleScript looks at up to ARGV[4] people whose last submission is
 // at or before ARGV[1] (ms), skipping ARGV[3], and destroys those left with
 // no lead and no active or pending marketing consent: profile, contact,
-// lead set, consent history, mail log and their place in every people
+// lead set, consent history and their place in every people
 // index. The suppression list is not touched: a keyed hash stays there so an
 // erased or bounced address is never mailed again.
 //
@@ -190,7 +191,7 @@ for _, p in ipairs(people) do
     else
       removed = removed + 1
       if not dry then
-        redis.call('UNLINK', pk, pk .. ':leads', pk .. ':consents', pk .. ':mail')
+        redis.call('UNLINK', pk, pk .. ':leads', pk .. ':consents')
         for i = 1, 4 do if i ~= 2 then redis.call('ZREM', KEYS[i], p) end end
       end
     end

@@ -173,7 +173,7 @@ if ARGV[10] == '1' then
     if redis.call('HEXISTS', KEYS[18], ARGV[15]) == 1 then state = 'pending' end
     redis.call('HSET', KEYS[8], 'marketing', state, 'marketing_at', now)
     if state == 'active' then
-      redis.call('ZADD', KEYS[16], 0, ARGV[15])
+      if redis.call('HGET', KEYS[8], 'blocked') ~= '1' then redis.call('ZADD', KEYS[16], 0, ARGV[15]) end
     else
       redis.call('ZADD', KEYS[17], now, ARGV[15])
     end

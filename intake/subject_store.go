@@ -137,13 +137,12 @@ type ConsentRecord struct {
 // request must not be answered with part of the data.
 func (s *Store) Subject(ctx context.Context, person string) (*Subject, error) {
 	var profile *redis.MapStringStringCmd
-	var leads, consents, mail *redis.StringSliceCmd
+	var leads, consents *redis.StringSliceCmd
 	var suppressed *redis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		profile = p.HGetAll(ctx, personKey(person))
 		leads = p.ZRange(ctx, personKey(person)+keyLeads, 0, -1)
 		consents = p.LRange(ctx, personKey(person)+keyConsents, 0, -1)
-		mail = p.LRange(ctx, personKey(person)+keyMail, 0, -1)
 		suppressed = p.HGet(ctx, keySuppressed, person)
 		return nil
 	})
@@ -191,12 +190,8 @@ func (s *Store) Subject(ctx context.Context, person string) (*Subject, error) {
 			PolicyVersion: ev.PolicyVersion, IP: ev.IP, UserAgent: ev.UserAgent, PageURL: ev.PageURL, Source: ev.Source})
 	}
 	sort.SliceStable(sub.Consents, func(i, j int) bool { return sub.Consents[i].At.Before(sub.Consents[j].At) })
-	for _, m := range mail.Val() {
-		var r MailRecord
-		if err := json.Unmarshal([]byte(m), &r); err != nil {
-			return nil, fmt.Errorf("person mail log: %w", err)
-		}
-		sub.Mail = append(sub.Mail, r)
+	if sub.Mail, err = s.MailSent(ctx, person); err != nil {
+		return nil, err
 	}
 	return sub, nil
 }
@@ -352,15 +347,15 @@ type Rectification struct {
 // rectifyScript writes a rectification at once: every lead re-sealed (and
 // re-indexed when the phone changed), and — when the email changed — the
 // person moved to their new hash with their consent history re-sealed for
-// it, their profile, lead set, mail log, index entries, short-lived
+// it, their profile, lead set, campaign marks, index entries, short-lived
 // counters and campaign entries. It refuses ('changed') when the person got
 // a lead or consent entry after Go read them, and ('conflict') when the new
 // hash is someone else's.
 //
-// KEYS: 1/2 old/new person hash, 3/4 lead sets, 5/6 consent histories, 7/8
-// mail logs, 9 lg:people, 10 lg:marketing, 11 lg:optins:pending, 12
-// lg:suppressed, 13 lg:leads, 14..21 old/new pairs of the short-lived
-// per-person keys, then ARGV[9] campaign keys, then per lead: lead hash,
+// KEYS: 1/2 old/new person hash, 3/4 lead sets, 5/6 consent histories, 7
+// lg:people, 8 lg:marketing, 9 lg:optins:pending, 10 lg:suppressed, 11
+// lg:leads, 12..19 old/new pairs of the short-lived per-person keys, then
+// ARGV[9] campaign keys (their marks are the person's mail record), then per lead: lead hash,
 // old phone index, new phone index, old dedupe key, new dedupe key.
 // ARGV: 1 now, 2/3 old/new person, 4 "1" when moving, 5 leads read, 6
 // consent entries read ("-1": not checked), 7 the re-sealed contact ("" to
@@ -370,7 +365,7 @@ type Rectification struct {
 var rectifyScript = redis.NewScript(`
 local now, old, new, moving = ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1'
 local nc, nl, nk = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
-local lk0, la0 = 21 + nc, 11 + nk
+local lk0, la0 = 19 + nc, 11 + nk
 if redis.call('ZCARD', KEYS[3]) ~= tonumber(ARGV[5]) then return 'changed' end
 if ARGV[6] ~= '-1' and redis.call('LLEN', KEYS[5]) ~= tonumber(ARGV[6]) then return 'changed' end
 for i = 1, nl do
@@ -393,33 +388,33 @@ for i = 1, nl do
       redis.call('DEL', KEYS[k + 4])
       if ttl > 0 then redis.call('SET', KEYS[k + 5], id, 'PX', ttl, 'NX') end
     end
-    redis.call('ZADD', KEYS[13], now, id)
+    redis.call('ZADD', KEYS[11], now, id)
   end
 end
 if moving then
-  for _, i in ipairs({1, 3, 7}) do -- the consent history is written anew, re-sealed for the new hash
+  for _, i in ipairs({1, 3}) do -- the consent history is written anew, re-sealed for the new hash
     if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('RENAME', KEYS[i], KEYS[i + 1]) end
   end
   redis.call('DEL', KEYS[5])
   for i = 1, nk do redis.call('RPUSH', KEYS[6], ARGV[11 + i]) end
-  for i = 9, 11 do
+  for i = 7, 9 do
     local score = redis.call('ZSCORE', KEYS[i], old)
     if score then
       redis.call('ZREM', KEYS[i], old)
       redis.call('ZADD', KEYS[i], score, new)
     end
   end
-  local reason = redis.call('HGET', KEYS[12], old)
+  local reason = redis.call('HGET', KEYS[10], old)
   if reason then
-    redis.call('HDEL', KEYS[12], old)
-    redis.call('HSETNX', KEYS[12], new, reason)
+    redis.call('HDEL', KEYS[10], old)
+    redis.call('HSETNX', KEYS[10], new, reason)
   end
-  for i = 14, 21, 2 do
+  for i = 12, 19, 2 do
     if redis.call('EXISTS', KEYS[i]) == 1 then
       if redis.call('EXISTS', KEYS[i + 1]) == 1 then redis.call('DEL', KEYS[i]) else redis.call('RENAME', KEYS[i], KEYS[i + 1]) end
     end
   end
-  for i = 22, 21 + nc do
+  for i = 20, 19 + nc do
     local t = redis.call('TYPE', KEYS[i]).ok
     if t == 'zset' then
       local score = redis.call('ZSCORE', KEYS[i], old)
@@ -530,8 +525,8 @@ func (s *Store) rectifyOnce(ctx context.Context, person, newPerson string, c Cha
 		contact = s.keys.Seal(plain, newPerson)
 	}
 	keys := []string{personKey(person), personKey(newPerson), personKey(person) + keyLeads, personKey(newPerson) + keyLeads,
-		personKey(person) + keyConsents, personKey(newPerson) + keyConsents, personKey(person) + keyMail,
-		personKey(newPerson) + keyMail, keyPeople, keyMarketing, keyPendingOptins, keySuppressed, keyAll}
+		personKey(person) + keyConsents, personKey(newPerson) + keyConsents,
+		keyPeople, keyMarketing, keyPendingOptins, keySuppressed, keyAll}
 	for i, k := range perPersonKeys(person) {
 		keys = append(keys, k, perPersonKeys(newPerson)[i])
 	}
@@ -620,11 +615,13 @@ func stateKeys() []string {
 // blocked too, and one accepted after enters Blocked itself (Accept).
 //
 // KEYS: person hash, their lead set, lg:leads, every state index (States
-// order). ARGV: now (ms), the position of Blocked's index in KEYS.
+// order). ARGV: now (ms), the position of Blocked's index in KEYS, the
+// person hash (to leave the marketing index).
 var blockScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[2]) == 0 then return {'missing', {}} end
 local now, target = ARGV[1], KEYS[tonumber(ARGV[2])]
 redis.call('HSET', KEYS[1], 'blocked', '1')
+redis.call('ZREM', 'lg:marketing', ARGV[3]) -- no campaign reaches them from now
 local moved = {}
 for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   local lk = 'lg:lead:' .. id
@@ -646,7 +643,7 @@ return {'ok', moved}
 // alone. It returns the leads it moved; ENotFound when nothing is held.
 func (s *Store) Block(ctx context.Context, person string) ([]string, error) {
 	keys := append([]string{personKey(person), personKey(person) + keyLeads, keyAll}, stateKeys()...)
-	res, err := blockScript.Run(ctx, s.rdb, keys, s.now().UnixMilli(), 4+slices.Index(States, Blocked)).Slice()
+	res, err := blockScript.Run(ctx, s.rdb, keys, s.now().UnixMilli(), 4+slices.Index(States, Blocked), person).Slice()
 	if err != nil {
 		return nil, unavailable("block person", err)
 	}
@@ -661,21 +658,24 @@ func (s *Store) Block(ctx context.Context, person string) ([]string, error) {
 // back in Received gets a fresh retry window, since it waited through no
 // fault of the CRM.
 //
-// KEYS: as blockScript. ARGV: now (ms), then the state names in States order.
+// KEYS: as blockScript. ARGV: now (ms), the person hash, then the state
+// names in States order. Active consent puts the person back in the
+// marketing index.
 var unblockScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[2]) == 0 then return {'missing', 0, {}} end
 local now = ARGV[1]
 redis.call('HDEL', KEYS[1], 'blocked')
+if redis.call('HGET', KEYS[1], 'marketing') == 'active' then redis.call('ZADD', 'lg:marketing', 0, ARGV[2]) end
 local restored, received = 0, {}
 for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   local lk = 'lg:lead:' .. id
   if redis.call('HGET', lk, 'state') == 'blocked' then
     local prev = redis.call('HGET', lk, 'blocked_from') or 'received'
     local idx = nil
-    for i = 2, #ARGV do if ARGV[i] == prev then idx = i - 1 end end
+    for i = 3, #ARGV do if ARGV[i] == prev then idx = i - 2 end end
     if not idx or prev == 'blocked' then
       prev = 'received'
-      for i = 2, #ARGV do if ARGV[i] == prev then idx = i - 1 end end
+      for i = 3, #ARGV do if ARGV[i] == prev then idx = i - 2 end end
     end
     for i = 4, #KEYS do redis.call('ZREM', KEYS[i], id) end
     redis.call('ZADD', KEYS[3 + idx], now, id)
@@ -697,7 +697,7 @@ return {'ok', restored, received}
 // again. ENotFound when nothing is held.
 func (s *Store) Unblock(ctx context.Context, person string) (restored int, received []string, err error) {
 	keys := append([]string{personKey(person), personKey(person) + keyLeads, keyAll}, stateKeys()...)
-	args := []any{s.now().UnixMilli()}
+	args := []any{s.now().UnixMilli(), person}
 	for _, st := range States {
 		args = append(args, string(st))
 	}
@@ -742,9 +742,9 @@ type Erasure struct {
 // confirm a fresh opt-in. It refuses ('changed') when the person's leads
 // are no longer those Go read.
 //
-// KEYS: 1 person hash, 2 lead set, 3 consent history, 4 mail log, 5
-// lg:people, 6 lg:marketing, 7 lg:optins:pending, 8 lg:suppressed, 9
-// lg:leads, 10..13 the short-lived per-person keys, then every state index
+// KEYS: 1 person hash, 2 lead set, 3 consent history, 4 lg:people, 5
+// lg:marketing, 6 lg:optins:pending, 7 lg:suppressed, 8 lg:leads, 9..12
+// the short-lived per-person keys, then every state index
 // (ARGV[5] is the last fixed key), then ARGV[2] campaign keys, then ARGV[3]
 // keys whose value names a lead (idempotency and dedupe keys), then per
 // lead: lead hash, disclosure log, phone index, dedupe key.
@@ -765,8 +765,8 @@ for i = 1, nl do
   redis.call('DEL', KEYS[k + 1], KEYS[k + 2])
   redis.call('ZREM', KEYS[k + 3], id)
   if redis.call('GET', KEYS[k + 4]) == id then redis.call('DEL', KEYS[k + 4]) end
-  redis.call('ZREM', KEYS[9], id)
-  for s = 14, fixed do redis.call('ZREM', KEYS[s], id) end
+  redis.call('ZREM', KEYS[8], id)
+  for s = 13, fixed do redis.call('ZREM', KEYS[s], id) end
 end
 for i = fixed + nc + 1, fixed + nc + nx do
   local v = redis.call('GET', KEYS[i])
@@ -794,14 +794,14 @@ for i = fixed + 1, fixed + nc do
     end
   end
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[10], KEYS[11], KEYS[12], KEYS[13])
-for i = 5, 7 do redis.call('ZREM', KEYS[i], person) end
-redis.call('HSET', KEYS[8], person, 'erased')
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[9], KEYS[10], KEYS[11], KEYS[12])
+for i = 4, 6 do redis.call('ZREM', KEYS[i], person) end
+redis.call('HSET', KEYS[7], person, 'erased')
 return 'ok'
 `)
 
 // Erase destroys everything held about person — every lead with its
-// disclosure log and index entries, the profile, consent history, mail log,
+// disclosure log and index entries, the profile, consent history, campaign marks,
 // every index and campaign entry, the short-lived keys naming them or
 // their leads — and puts their hash on the suppression list ("erased").
 // Before anything is destroyed, beforeDestroy gets the CRM copies of their
@@ -863,7 +863,7 @@ func (s *Store) eraseOnce(ctx context.Context, person string, beforeDestroy func
 		}
 	}
 	keys := []string{personKey(person), personKey(person) + keyLeads, personKey(person) + keyConsents,
-		personKey(person) + keyMail, keyPeople, keyMarketing, keyPendingOptins, keySuppressed, keyAll}
+		keyPeople, keyMarketing, keyPendingOptins, keySuppressed, keyAll}
 	keys = append(keys, perPersonKeys(person)...)
 	keys = append(keys, stateKeys()...)
 	fixed := len(keys)

@@ -86,8 +86,10 @@ func seedSubject(t *testing.T, f httpFixture, sub *Submission, phone2, crmRef, i
 	if ok, err := f.store.ConfirmMarketing(ctx, person, Proof{At: f.clock.Now(), IP: "192.0.2.20", UserAgent: "confirm-agent"}); err != nil || !ok {
 		t.Fatalf("ConfirmMarketing = %v, %v", ok, err)
 	}
-	mail, _ := json.Marshal(MailRecord{Kind: KindCampaign, Ref: "campaign-1", At: f.clock.Now().UTC()})
-	f.rdb.RPush(ctx, personKey(person)+keyMail, mail)
+	// A campaign handed to the provider for them: their mark is the record.
+	f.rdb.ZAdd(ctx, keyCampaigns, redis.Z{Score: 1, Member: "campaign-1"})
+	f.rdb.HSet(ctx, campaignKey("campaign-1"), "kind", KindCampaign, "started", f.clock.Now().UnixMilli())
+	f.rdb.HSet(ctx, campaignKey("campaign-1")+keyCampaignMarks, person, OutcomeSent)
 	f.clock.Add(time.Minute)
 	second := *sub
 	second.Phone, second.EntityType, second.ConsentMarketing = phone2, SoleProprietor, false
@@ -301,7 +303,7 @@ func TestSubjectRectify(t *testing.T) {
 	// The old hash is gone everywhere; the new one holds the person, their
 	// consent history still opens, their indexes moved.
 	if n := f.rdb.Exists(ctx, personKey(a.person), personKey(a.person)+keyLeads, personKey(a.person)+keyConsents,
-		personKey(a.person)+keyMail, keySentPfx+"ack:"+a.person).Val(); n != 0 {
+		keySentPfx+"ack:"+a.person).Val(); n != 0 {
 		t.Errorf("%d keys of the old person hash remain", n)
 	}
 	for _, k := range []string{keyPeople, keyMarketing} {
@@ -530,7 +532,7 @@ func TestSubjectEraseRemovesEverythingOfOnePersonOnly(t *testing.T) {
 	b := seedSubject(t, f, subjectB(), "+77010000003", "43", "idem-key-b")
 	// A campaign that reached both, and a notice list naming both.
 	for _, p := range []string{a.person, b.person} {
-		f.rdb.HSet(ctx, campaignKey("campaign-1")+keyCampaignMarks, p, "s")
+		f.rdb.HSet(ctx, campaignKey("campaign-1")+keyCampaignMarks, p, OutcomeSent)
 		f.rdb.ZAdd(ctx, campaignKey("notice-1")+keyCampaignTo, redis.Z{Member: p})
 	}
 	f.rdb.HSet(ctx, campaignKey("campaign-1"), "kind", KindCampaign, "cursor", a.person, "retry", b.person+","+a.person)
@@ -594,7 +596,7 @@ func TestSubjectEraseRemovesEverythingOfOnePersonOnly(t *testing.T) {
 	if f.rdb.ZScore(ctx, keyPhonePfx+f.store.keys.Index("phone", "+77010000003"), b.received).Err() != nil {
 		t.Error("the shared phone's index lost the other person's lead")
 	}
-	if f.rdb.HGet(ctx, campaignKey("campaign-1")+keyCampaignMarks, b.person).Val() != "s" ||
+	if f.rdb.HGet(ctx, campaignKey("campaign-1")+keyCampaignMarks, b.person).Val() != OutcomeSent ||
 		f.rdb.ZScore(ctx, campaignKey("notice-1")+keyCampaignTo, b.person).Err() != nil ||
 		f.rdb.HGet(ctx, campaignKey("campaign-1"), "retry").Val() != b.person {
 		t.Error("the other person's campaign entries changed")

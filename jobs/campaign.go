@@ -46,7 +46,10 @@ func (q *Queue) EnqueueCampaign(ctx context.Context, id string) error {
 type Campaigns interface {
 	Campaign(ctx context.Context, id string) (*intake.Campaign, error)
 	StartCampaign(ctx context.Context, id string) (string, error)
-	NextBatch(ctx context.Context, c *intake.Campaign, n int) (*intake.Batch, error)
+	Walk(ctx context.Context, id string) (state, cursor string, retry []string, err error)
+	Candidates(ctx context.Context, c *intake.Campaign, cursor string, n int) (*intake.Candidates, error)
+	RetryCandidates(ctx context.Context, c *intake.Campaign, people []string) (*intake.Candidates, error)
+	Mark(ctx context.Context, c *intake.Campaign, cands *intake.Candidates) (*intake.Batch, error)
 	Settle(ctx context.Context, c *intake.Campaign, outcome string, people []string) error
 	FinishCampaign(ctx context.Context, id string) error
 	ClaimTest(ctx context.Context, id string) (bool, error)
@@ -109,69 +112,103 @@ func (c *Campaigner) sendTest(ctx context.Context, camp *intake.Campaign, r *ren
 	return c.Store.FinishTest(ctx, camp.ID, err == nil)
 }
 
-// batch is one prepared batch: its recipients are marked.
-type batch struct {
-	recipients []intake.Recipient
-	err        error
-}
-
-// fanOut walks the campaign's recipients. Preparing a batch (the Redis
-// check-and-mark, decrypting addresses) overlaps with sending the one
-// before, so Redis and SendGrid are both busy. A refused or uncertain send
-// stops the run with an error, and asynq retries it after the provider's
-// wait (RetryDelay honours Retry-After and X-RateLimit-Reset).
+// fanOut walks the campaign's recipients in three stages, each a batch
+// ahead of the next, so Redis and SendGrid are both busy: reading the next
+// people (contacts, languages: nothing changes), marking them (the one
+// atomic check of consent), sending. Only marking changes anything, in
+// walk order; a batch read but not marked when the run stops is read again
+// by the next run. A refused or uncertain send stops the run with an error,
+// and asynq retries it after the provider's wait (RetryDelay honours
+// Retry-After and X-RateLimit-Reset); the refused go first then.
 func (c *Campaigner) fanOut(ctx context.Context, camp *intake.Campaign, r *renderer) error {
 	n := c.Batch
 	if n <= 0 {
 		n = intake.MaxBatchSize
 	}
-	// Unbuffered: one batch is sent while the next is prepared, no more, so
-	// a cancel or a refusal leaves at most one more batch marked.
-	batches := make(chan batch)
-	quit := make(chan struct{}) // closed when a batch stops the run
-	go func() {
-		defer close(batches)
+	_, cursor, retry, err := c.Store.Walk(ctx, camp.ID)
+	if err != nil {
+		return err
+	}
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	reads := make(chan *intake.Candidates)
+	var readErr error
+	go func() { // stage 1: read
+		defer close(reads)
 		for {
+			var cands *intake.Candidates
+			if len(retry) > 0 {
+				cands, readErr = c.Store.RetryCandidates(readCtx, camp, retry)
+				retry = nil
+			} else {
+				cands, readErr = c.Store.Candidates(readCtx, camp, cursor, n)
+			}
+			if readErr != nil || cands.Done {
+				return
+			}
+			if !cands.Retry {
+				cursor = cands.Cursor
+			}
 			select {
-			case <-quit:
-				return
-			default:
-			}
-			b, err := c.Store.NextBatch(ctx, camp, n)
-			if err != nil {
-				batches <- batch{err: err}
-				return
-			}
-			if b.Done || b.Stopped {
-				return
-			}
-			select {
-			case batches <- batch{recipients: b.Recipients}:
-			case <-quit:
-				// Marked but never sent: settled as refused (certainly
-				// unsent), so the retry sends them, consent checked again.
-				c.settle(ctx, camp, intake.OutcomeRefused, b.Recipients)
+			case reads <- cands:
+			case <-readCtx.Done():
 				return
 			}
 		}
 	}()
+	// Unbuffered: at most one batch is marked ahead of the one being sent,
+	// so a cancel or a refusal leaves at most one more batch marked.
+	batches := make(chan batch)
+	var cancelled bool
+	go func() { // stage 2: mark, in walk order
+		defer close(batches)
+		for cands := range reads {
+			if readCtx.Err() != nil {
+				continue // the run stopped: left unmarked, read again next run
+			}
+			b, err := c.Store.Mark(ctx, camp, cands)
+			switch {
+			case err != nil:
+				stopReading()
+				batches <- batch{err: err}
+			case b.Stopped:
+				cancelled = true
+				stopReading() // nothing more is marked
+			default:
+				batches <- batch{recipients: b.Recipients}
+			}
+		}
+	}()
 	var stop error
-	for b := range batches {
+	for b := range batches { // stage 3: send
 		switch {
 		case b.err != nil:
 			stop = b.err
 		case stop != nil:
-			c.settle(ctx, camp, intake.OutcomeRefused, b.recipients) // as above
+			// Marked, and the run stopped before its send: settled as
+			// refused (certainly unsent), so the retry sends them, consent
+			// checked again.
+			c.settle(ctx, camp, intake.OutcomeRefused, b.recipients)
 		default:
 			if stop = c.send(ctx, camp, r, b.recipients); stop != nil {
-				close(quit)
+				stopReading()
 			}
 		}
 	}
-	if stop != nil {
+	// Both goroutines are done: reads closed before batches.
+	if stop == nil && !cancelled && readErr != nil {
+		stop = readErr
+	}
+	if stop != nil || cancelled {
 		return stop
 	}
 	return c.Store.FinishCampaign(ctx, camp.ID)
+}
+
+// batch is one marked batch on its way to be sent.
+type batch struct {
+	recipients []intake.Recipient
+	err        error
 }
 
 // send mails one batch, one message per content language, and settles each

@@ -124,10 +124,10 @@ type checkedStore struct {
 
 var errCrash = errors.New("injected crash between mark and send")
 
-func (s *checkedStore) NextBatch(ctx context.Context, c *intake.Campaign, n int) (*intake.Batch, error) {
+func (s *checkedStore) Mark(ctx context.Context, c *intake.Campaign, cands *intake.Candidates) (*intake.Batch, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, err := s.Campaigns.NextBatch(ctx, c, n)
+	b, err := s.Campaigns.Mark(ctx, c, cands)
 	if err != nil {
 		return nil, err
 	}

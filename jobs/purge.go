@@ -53,7 +53,7 @@ type Purger struct {
 	Redis          redis.UniversalClient // the Redis of asynq and the lock
 	LeadRetention  time.Duration         // LEAD_RETENTION
 	OptinTTL       time.Duration         // UNCONFIRMED_OPTIN_TTL
-	TaskRetention  time.Duration         // TASK_RETENTION; also how long a finished campaign's recipient marks stay
+	TaskRetention  time.Duration         // TASK_RETENTION
 	AuditRetention time.Duration         // AUDIT_RETENTION; zero means its default (1095 days)
 	Batch          int                   // records per Redis call; zero means 50
 	Now            func() time.Time
@@ -130,7 +130,7 @@ func (p *Purger) Purge(ctx context.Context, dryRun bool) (PurgeReport, error) {
 	var r PurgeReport
 	var err error
 	r.PurgeReport, err = p.Store.Purge(ctx, intake.PurgeOptions{LeadRetention: p.LeadRetention, OptinTTL: p.OptinTTL,
-		CampaignRetention: p.TaskRetention, DryRun: dryRun, Batch: p.Batch})
+		CampaignRetention: p.LeadRetention, DryRun: dryRun, Batch: p.Batch})
 	r.DryRun = dryRun
 	if err == nil {
 		r.Tasks, err = p.purgeTasks(ctx, dryRun)
