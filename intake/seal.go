@@ -10,8 +10,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -23,6 +25,7 @@ type Keys struct {
 	id      [4]byte
 	byID    map[[4]byte]cipher.AEAD
 	index   []byte
+	macs    sync.Pool // of keyed HMAC-SHA256 states: a campaign computes one per recipient
 }
 
 // NewKeys takes the current data key, older data keys that must still
@@ -91,7 +94,12 @@ func (k *Keys) Open(sealed []byte, context string) ([]byte, error) {
 // Index returns the keyed hash of a value of a kind ("email", "phone", …):
 // stable for as long as the index key, and useless without it.
 func (k *Keys) Index(kind string, parts ...string) string {
-	m := hmac.New(sha256.New, k.index)
+	m, _ := k.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, k.index)
+	}
+	defer k.macs.Put(m)
+	m.Reset()
 	m.Write([]byte(kind))
 	for _, p := range parts { // length-prefixed: no two part lists hash alike
 		m.Write(binary.BigEndian.AppendUint32(nil, uint32(len(p))))
