@@ -18,7 +18,8 @@ import (
 const (
 	keyCampaigns     = "lg:campaigns"   // zset id → created (ms)
 	keyCampaignPfx   = "lg:campaign:"   // hash per campaign: kind, state, content, counters, cursor
-	keyCampaignMarks = ":marks"         // hash after a campaign key: person → m (marked, then sent — or lost in a crash), r (refused, to retry), f (failed)
+	keyCampaignMarks = ":marks"         // bitmap after a campaign key, by person number: 1 = marked (then sent, or lost in a crash)
+	keyCampaignFails = ":failed"        // hash after a campaign key: person → 1, marked but never sent (refused for good, or the outcome unknown)
 	keyCampaignTo    = ":to"            // zset after a campaign key: person → 0, a notice's recipients
 	maxRetryList     = 4 * MaxBatchSize // refused recipients a campaign keeps to retry
 )
@@ -260,7 +261,7 @@ func (s *Store) FinishTest(ctx context.Context, id string, sent bool) error {
 // ClaimTest marks a campaign's test send before it goes out: true the first
 // time only, so a retried task never sends it twice.
 func (s *Store) ClaimTest(ctx context.Context, id string) (bool, error) {
-	ok, err := s.rdb.HSetNX(ctx, campaignKey(id)+keyCampaignMarks, "-test", "m").Result()
+	ok, err := s.rdb.HSetNX(ctx, campaignKey(id), "test_claimed", 1).Result()
 	if err != nil {
 		return false, unavailable("claim test send", err)
 	}
@@ -273,6 +274,7 @@ type Recipient struct {
 	Email  string
 	Name   string
 	Lang   string
+	number string // the person's number: their bit in a campaign's marks
 }
 
 // Candidates are the next people of a campaign's walk, read but not yet
@@ -357,7 +359,7 @@ func (s *Store) readCandidates(ctx context.Context, c *Campaign, people []string
 	profiles := make([]*redis.SliceCmd, len(people))
 	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, person := range people {
-			profiles[i] = p.HMGet(ctx, personKey(person), "contact", "lang", "entity_type", "products")
+			profiles[i] = p.HMGet(ctx, personKey(person), "contact", "lang", "entity_type", "products", "n")
 		}
 		return nil
 	}); err != nil {
@@ -370,7 +372,8 @@ func (s *Store) readCandidates(ctx context.Context, c *Campaign, people []string
 		lang, _ := f[1].(string)
 		entity, _ := f[2].(string)
 		products, _ := f[3].(string)
-		if sealed == "" { // erased meanwhile: nobody to send to
+		number, _ := f[4].(string)
+		if sealed == "" || number == "" { // erased meanwhile: nobody to send to
 			continue
 		}
 		if c.Kind == KindCampaign && !c.Segment.matches(lang, entity, products) {
@@ -380,7 +383,8 @@ func (s *Store) readCandidates(ctx context.Context, c *Campaign, people []string
 		if err != nil {
 			return nil, err
 		}
-		cands.Recipients = append(cands.Recipients, Recipient{Person: person, Email: contact.Email, Name: contact.Name, Lang: lang})
+		cands.Recipients = append(cands.Recipients, Recipient{Person: person, Email: contact.Email, Name: contact.Name,
+			Lang: lang, number: number})
 	}
 	cands.Matched = len(cands.Recipients)
 	return cands, nil
@@ -392,37 +396,48 @@ func (s *Store) readCandidates(ctx context.Context, c *Campaign, people []string
 // whose consent is active and who are not blocked, suppressed or erased
 // (every write that changes one of those keeps it so), and a notice's list
 // loses erased people. So a withdrawal that lands before the mark stops
-// the email, and one that lands after finds it already on its way.
+// the email, and one that lands after finds it already on its way. Marks
+// are bits by person number, set with one BITFIELD that also answers which
+// were set before (a person already marked is not sent to again).
 //
 // KEYS: campaign hash, its marks, the index walked.
 // ARGV: retry ("1" when the candidates are the refused ones of an earlier
-// attempt, whose 'r' marks are re-checked), the new cursor, the number of
-// candidates that matched the segment, then the candidates.
+// attempt, already marked: a mark is cleared for one no longer in the
+// index), the new cursor, the number of candidates that matched the
+// segment, then person hash and number of each candidate.
 var markScript = redis.NewScript(`
 local c, marks = KEYS[1], KEYS[2]
 if redis.call('HGET', c, 'state') ~= 'sending' then return {'stopped'} end
 local retry = ARGV[1] == '1'
 if retry then redis.call('HDEL', c, 'retry') elseif ARGV[2] ~= '' then redis.call('HSET', c, 'cursor', ARGV[2]) end
 if not retry and tonumber(ARGV[3]) > 0 then redis.call('HINCRBY', c, 'recipients', ARGV[3]) end
-if #ARGV < 4 then return {'batch'} end
-local people = {unpack(ARGV, 4)}
+if #ARGV < 5 then return {'batch'} end
+local people, numbers = {}, {}
+for i = 4, #ARGV, 2 do
+  people[#people + 1] = ARGV[i]
+  numbers[#numbers + 1] = ARGV[i + 1]
+end
 local held = redis.call('ZMSCORE', KEYS[3], unpack(people))
-local marked = redis.call('HMGET', marks, unpack(people))
-local out, set, unmark, skipped = {'batch'}, {}, {}, 0
+local set, setFor, clear, skipped = {}, {}, {}, 0
 for i, p in ipairs(people) do
-  if (retry and marked[i] == 'r') or (not retry and not marked[i]) then
-    if held[i] then
-      set[#set + 1] = p
-      set[#set + 1] = 'm'
-      out[#out + 1] = p
-    else
-      skipped = skipped + 1
-      if marked[i] then unmark[#unmark + 1] = p end
+  if held[i] then
+    set[#set + 1] = 'SET'; set[#set + 1] = 'u1'; set[#set + 1] = numbers[i]; set[#set + 1] = 1
+    setFor[#setFor + 1] = p
+  else
+    skipped = skipped + 1
+    if retry then
+      clear[#clear + 1] = 'SET'; clear[#clear + 1] = 'u1'; clear[#clear + 1] = numbers[i]; clear[#clear + 1] = 0
     end
   end
 end
-if #set > 0 then redis.call('HSET', marks, unpack(set)) end
-if #unmark > 0 then redis.call('HDEL', marks, unpack(unmark)) end
+local out = {'batch'}
+if #set > 0 then
+  local before = redis.call('BITFIELD', marks, unpack(set))
+  for j, p in ipairs(setFor) do
+    if retry or before[j] == 0 then out[#out + 1] = p end
+  end
+end
+if #clear > 0 then redis.call('BITFIELD', marks, unpack(clear)) end
 if skipped > 0 then redis.call('HINCRBY', c, 'skipped', skipped) end
 return out
 `)
@@ -431,12 +446,12 @@ return out
 // records the walk's progress: the cursor, the recipients counted, the
 // retry list consumed.
 func (s *Store) Mark(ctx context.Context, c *Campaign, cands *Candidates) (*Batch, error) {
-	args := make([]any, 0, 3+len(cands.Recipients))
+	args := make([]any, 0, 3+2*len(cands.Recipients))
 	args = append(args, boolArg(cands.Retry), cands.Cursor, cands.Matched)
 	byPerson := make(map[string]Recipient, len(cands.Recipients))
 	for _, r := range cands.Recipients {
 		byPerson[r.Person] = r
-		args = append(args, r.Person)
+		args = append(args, r.Person, r.number)
 	}
 	res, err := markScript.Run(ctx, s.rdb, []string{campaignKey(c.ID), campaignKey(c.ID) + keyCampaignMarks, walkSource(c)}, args...).StringSlice()
 	if err != nil {
@@ -470,25 +485,24 @@ func (seg Segment) matches(lang, entity, products string) bool {
 }
 
 // settleScript records that marked people were not sent to: ARGV[1] is
-// the mark (r or f), ARGV[2] the most bytes the retry list may hold. Only
-// people still marked are settled: one erased meanwhile lost their mark
-// and must not get it back.
+// the outcome (r: refused, to retry; f: never sent), ARGV[2] the most bytes
+// the retry list may hold, then person hash and number of each. Only
+// people still marked are settled: one erased meanwhile lost their mark and
+// must not be named again.
 var settleScript = redis.NewScript(`
-local c, marks, mark = KEYS[1], KEYS[2], ARGV[1]
-local people = {}
-for i = 3, #ARGV do people[#people + 1] = ARGV[i] end
-local current = redis.call('HMGET', marks, unpack(people))
-local set, settled = {}, {}
-for i, p in ipairs(people) do
-  if current[i] == 'm' then
-    set[#set + 1] = p
-    set[#set + 1] = mark
-    settled[#settled + 1] = p
-  end
+local c, marks, failed, outcome = KEYS[1], KEYS[2], KEYS[3], ARGV[1]
+local get = {}
+for i = 4, #ARGV, 2 do get[#get + 1] = 'GET'; get[#get + 1] = 'u1'; get[#get + 1] = ARGV[i] end
+local bits = redis.call('BITFIELD', marks, unpack(get))
+local settled = {}
+for j, bit in ipairs(bits) do
+  if bit == 1 then settled[#settled + 1] = ARGV[1 + 2 * j] end
 end
 if #settled == 0 then return 0 end
-redis.call('HSET', marks, unpack(set))
-if mark == 'f' then
+if outcome == 'f' then
+  local f = {}
+  for _, p in ipairs(settled) do f[#f + 1] = p; f[#f + 1] = 1 end
+  redis.call('HSET', failed, unpack(f))
   redis.call('HINCRBY', c, 'failed', #settled)
 else
   local list = redis.call('HGET', c, 'retry') or ''
@@ -505,7 +519,7 @@ return #settled
 
 // Outcomes of sending to a batch.
 const (
-	OutcomeSent    = "m" // the provider accepted the message: the mark stays
+	OutcomeSent    = "s" // the provider accepted the message: the mark stays
 	OutcomeRefused = "r" // the provider answered that it did not take it (429, 5xx): safe to send again
 	OutcomeFailed  = "f" // refused for good, or the outcome is unknown: never sent again
 )
@@ -515,7 +529,7 @@ const (
 // subject export reads it, see MailSent), so only the counter moves: this
 // is the fan-out's hot path. Refused ones are read again first by the next
 // run (Walk, RetryCandidates) and marked afresh.
-func (s *Store) Settle(ctx context.Context, c *Campaign, outcome string, people []string) error {
+func (s *Store) Settle(ctx context.Context, c *Campaign, outcome string, people []Recipient) error {
 	if len(people) == 0 {
 		return nil
 	}
@@ -525,44 +539,54 @@ func (s *Store) Settle(ctx context.Context, c *Campaign, outcome string, people 
 		}
 		return nil
 	}
-	arg := make([]any, 0, 2+len(people))
+	arg := make([]any, 0, 2+2*len(people))
 	arg = append(arg, outcome, maxRetryList*41) // bytes of comma-separated 40-hex person hashes
 	for _, p := range people {
-		arg = append(arg, p)
+		arg = append(arg, p.Person, p.number)
 	}
-	if err := settleScript.Run(ctx, s.rdb, []string{campaignKey(c.ID), campaignKey(c.ID) + keyCampaignMarks}, arg...).Err(); err != nil {
+	keys := []string{campaignKey(c.ID), campaignKey(c.ID) + keyCampaignMarks, campaignKey(c.ID) + keyCampaignFails}
+	if err := settleScript.Run(ctx, s.rdb, keys, arg...).Err(); err != nil {
 		return unavailable("settle campaign batch", err)
 	}
 	return nil
 }
 
 // MailSent lists the campaigns and notices handed to the provider for
-// person: their marks are the record, kept as long as the campaign's
-// (a crash between mark and send makes one appear sent that was lost — at
-// most once means it is never sent later either).
+// person: their mark is the record, kept as long as the campaign's marks
+// (LEAD_RETENTION). A crash between mark and send makes one appear sent
+// that was lost — at most once means it is never sent later either.
 func (s *Store) MailSent(ctx context.Context, person string) ([]MailRecord, error) {
+	number, err := s.rdb.HGet(ctx, personKey(person), "n").Int64()
+	if err == redis.Nil {
+		return nil, nil
+	} else if err != nil {
+		return nil, unavailable("read person", err)
+	}
 	ids, err := s.rdb.ZRange(ctx, keyCampaigns, 0, -1).Result()
 	if err != nil {
 		return nil, unavailable("list campaigns", err)
 	}
-	marks := make([]*redis.StringCmd, len(ids))
+	marks := make([]*redis.IntCmd, len(ids))
+	failed := make([]*redis.BoolCmd, len(ids))
 	info := make([]*redis.SliceCmd, len(ids))
 	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			marks[i] = p.HGet(ctx, campaignKey(id)+keyCampaignMarks, person)
-			info[i] = p.HMGet(ctx, campaignKey(id), "kind", "started")
+			marks[i] = p.GetBit(ctx, campaignKey(id)+keyCampaignMarks, number)
+			failed[i] = p.HExists(ctx, campaignKey(id)+keyCampaignFails, person)
+			info[i] = p.HMGet(ctx, campaignKey(id), "kind", "started", "retry")
 		}
 		return nil
-	}); err != nil && err != redis.Nil {
+	}); err != nil {
 		return nil, unavailable("read campaign marks", err)
 	}
 	var out []MailRecord
 	for i, id := range ids {
-		if marks[i].Val() != OutcomeSent {
-			continue
-		}
 		kind, _ := info[i].Val()[0].(string)
 		started, _ := info[i].Val()[1].(string)
+		retry, _ := info[i].Val()[2].(string)
+		if marks[i].Val() == 0 || failed[i].Val() || strings.Contains(retry, person) {
+			continue
+		}
 		out = append(out, MailRecord{Kind: kind, Ref: id, At: msTime(started)})
 	}
 	return out, nil

@@ -12,11 +12,13 @@ import (
 // Redis keys of people, as opposed to their requests. A person is the keyed
 // hash of their normalised email (Lead.Person); lg:person:{hash} holds their
 // profile (newest request's contact, sealed, language, entity type,
-// products), their marketing-consent state and the blocked flag.
+// products), their number n (their bit in campaign marks), their
+// marketing-consent state and the blocked flag.
 const (
 	keyPeople        = "lg:people"         // zset person → last submission (ms): everyone held, for notices and the purge
 	keyMarketing     = "lg:marketing"      // zset person → 0: who may get product news now — active consent, not blocked, suppressed or erased; campaigns walk it in lexical order
 	keyPendingOptins = "lg:optins:pending" // zset person → opt-in time (ms): unconfirmed, dropped after UNCONFIRMED_OPTIN_TTL
+	keyPeopleSeq     = "lg:people:seq"     // counter: the last person number given (a person's bit in campaign marks)
 	keySuppressed    = "lg:suppressed"     // hash person → reason (erased, bounce, dropped, spamreport): never mailed again
 )
 

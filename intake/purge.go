@@ -215,7 +215,7 @@ return n
 `)
 
 // purgeCampaignsScript looks at up to ARGV[3] campaigns from index ARGV[2]
-// of lg:campaigns and drops the recipient marks and list of those finished
+// of lg:campaigns and drops the recipient marks, failures and list of those finished
 // at or before ARGV[1] (ms). Returns {campaigns looked at, cleaned}.
 //
 // KEYS[1] lg:campaigns; ARGV[4] "1" for a dry run.
@@ -226,9 +226,9 @@ local n = 0
 for _, id in ipairs(ids) do
   local ck = 'lg:campaign:' .. id
   local finished = tonumber(redis.call('HGET', ck, 'finished') or '0') or 0
-  if finished > 0 and finished <= tonumber(ARGV[1]) and redis.call('EXISTS', ck .. ':marks', ck .. ':to') > 0 then
+  if finished > 0 and finished <= tonumber(ARGV[1]) and redis.call('EXISTS', ck .. ':marks', ck .. ':to', ck .. ':failed') > 0 then
     n = n + 1
-    if ARGV[4] ~= '1' then redis.call('UNLINK', ck .. ':marks', ck .. ':to') end
+    if ARGV[4] ~= '1' then redis.call('UNLINK', ck .. ':marks', ck .. ':to', ck .. ':failed') end
   end
 end
 return {#ids, n}

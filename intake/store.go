@@ -162,6 +162,8 @@ if not result then
   -- The person's profile is their newest request: where mail goes, in which
   -- language, and what a campaign segment matches.
   redis.call('HSET', KEYS[8], 'contact', ARGV[16], 'lang', ARGV[17], 'entity_type', ARGV[18], 'products', ARGV[19], 'updated', now)
+  -- A number of their own: their bit in every campaign's marks.
+  if redis.call('HEXISTS', KEYS[8], 'n') == 0 then redis.call('HSET', KEYS[8], 'n', redis.call('INCR', KEYS[19])) end
   redis.call('ZADD', KEYS[15], now, ARGV[15])
 end
 if ARGV[3] == '1' then redis.call('SET', KEYS[1], lead .. ' ' .. ARGV[4], 'PX', ttl) end
@@ -232,7 +234,7 @@ func (s *Store) Accept(ctx context.Context, a Application) (*Admission, error) {
 		leadKey(lead), keyAll, stateKey(Received),
 		keyPersonPfx + person, keyPersonPfx + person + keyLeads, keyPhonePfx + phone, keyPersonPfx + person + keyConsents,
 		keySeenPfx + "ip:" + s.keys.Index("ip", a.Meta.IP), keySeenPfx + "email:" + person, seenTaxID,
-		keyPeople, keyMarketing, keyPendingOptins, keySuppressed,
+		keyPeople, keyMarketing, keyPendingOptins, keySuppressed, keyPeopleSeq,
 	}
 	args := []any{lead, ms, hasIdem, s.keys.Index("fingerprint", sub.fingerprint()), replayWindow.Milliseconds(),
 		a.PerIP.N, a.PerIP.Per.Milliseconds(), a.PerEmail.N, a.PerEmail.Per.Milliseconds(),

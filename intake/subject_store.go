@@ -775,10 +775,14 @@ for i = fixed + nc + 1, fixed + nc + nx do
     if ids[sep and string.sub(v, 1, sep - 1) or v] then redis.call('DEL', KEYS[i]) end
   end
 end
+local number = redis.call('HGET', KEYS[1], 'n')
 for i = fixed + 1, fixed + nc do
   local t = redis.call('TYPE', KEYS[i]).ok
   if t == 'zset' then
     redis.call('ZREM', KEYS[i], person)
+  elseif t == 'string' then
+    -- A campaign's marks: the person's bit goes with them.
+    if number then redis.call('SETBIT', KEYS[i], number, 0) end
   elseif t == 'hash' then
     redis.call('HDEL', KEYS[i], person)
     -- A campaign's walk cursor and retry list name people too. The cursor

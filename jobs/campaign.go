@@ -50,7 +50,7 @@ type Campaigns interface {
 	Candidates(ctx context.Context, c *intake.Campaign, cursor string, n int) (*intake.Candidates, error)
 	RetryCandidates(ctx context.Context, c *intake.Campaign, people []string) (*intake.Candidates, error)
 	Mark(ctx context.Context, c *intake.Campaign, cands *intake.Candidates) (*intake.Batch, error)
-	Settle(ctx context.Context, c *intake.Campaign, outcome string, people []string) error
+	Settle(ctx context.Context, c *intake.Campaign, outcome string, people []intake.Recipient) error
 	FinishCampaign(ctx context.Context, id string) error
 	ClaimTest(ctx context.Context, id string) (bool, error)
 	FinishTest(ctx context.Context, id string, sent bool) error
@@ -254,13 +254,9 @@ func (c *Campaigner) send(ctx context.Context, camp *intake.Campaign, r *rendere
 // settle records an outcome; a failure to record it is logged, since the
 // marks already keep anyone from a second email.
 func (c *Campaigner) settle(ctx context.Context, camp *intake.Campaign, outcome string, group []intake.Recipient) {
-	people := make([]string, len(group))
-	for i, rc := range group {
-		people[i] = rc.Person
-	}
 	campaignMail.WithLabelValues(camp.Kind, map[string]string{intake.OutcomeSent: "sent",
 		intake.OutcomeRefused: "refused", intake.OutcomeFailed: "failed"}[outcome]).Add(float64(len(group)))
-	if err := c.Store.Settle(ctx, camp, outcome, people); err != nil {
+	if err := c.Store.Settle(ctx, camp, outcome, group); err != nil {
 		c.Log.Error("campaign outcome not recorded; the marks still prevent doubles", "campaign", camp.ID, "err", err)
 	}
 }

@@ -148,7 +148,8 @@ type subscriberRow struct{ person, email, token string }
 
 // seedSubscribers writes 100,000 people with active, confirmed marketing
 // consent in the layout Accept and ConfirmMarketing leave (a person hash
-// with the sealed contact, language and state, and the marketing index),
+// with the sealed contact, language, number and state, and the marketing
+// index),
 // pipelined, since accepting them one by one would take longer than the
 // benchmark. TestCampaignSendsOncePerConsentingPersonWithUnsubscribe
 // covers the real path.
@@ -162,7 +163,7 @@ func seedSubscribers(b *testing.B, rdb redis.UniversalClient, keys *intake.Keys,
 		person, _ := store.PersonOf(email)
 		contact, _ := json.Marshal(intake.Contact{Email: email, Name: "Test Testov"})
 		pipe.HSet(ctx, "lg:person:"+person, "contact", keys.Seal(contact, person), "lang", "ru",
-			"entity_type", intake.LegalEntity, "products", "acquiring", "marketing", intake.MarketingActive)
+			"entity_type", intake.LegalEntity, "products", "acquiring", "marketing", intake.MarketingActive, "n", n+1)
 		pipe.ZAdd(ctx, "lg:marketing", redis.Z{Member: person})
 		rows[n] = subscriberRow{person: person, email: email, token: store.UnsubscribeToken(person)}
 		if pipe.Len() >= 2000 {
