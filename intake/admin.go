@@ -3,7 +3,9 @@ package intake
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -105,25 +107,10 @@ func (s *Server) listLeads(w http.ResponseWriter, r *http.Request) {
 		s.adminError(w, "list leads", &Error{Code: EInvalid, Message: "state must be one of received, routed, review, failed, blocked"})
 		return
 	}
-	var since time.Time
-	if v := q.Get("since"); v != "" {
-		t, err := time.Parse(time.RFC3339, v)
-		if err != nil {
-			if t, err = time.Parse(time.DateOnly, v); err != nil {
-				s.adminError(w, "list leads", &Error{Code: EInvalid, Message: "since must be RFC 3339 (2026-01-31T00:00:00Z) or a date (2026-01-31)"})
-				return
-			}
-		}
-		since = t
-	}
-	limit := 50
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 200 {
-			s.adminError(w, "list leads", &Error{Code: EInvalid, Message: "limit must be 1 to 200"})
-			return
-		}
-		limit = n
+	since, limit, err := pageQuery(q, 50, 200)
+	if err != nil {
+		s.adminError(w, "list leads", err)
+		return
 	}
 	page, err := s.store.List(r.Context(), st, since, q.Get("cursor"), limit)
 	if err != nil {
@@ -139,6 +126,25 @@ func (s *Server) listLeads(w http.ResponseWriter, r *http.Request) {
 		body["next_cursor"] = page.Next
 	}
 	writeJSON(w, http.StatusOK, body)
+}
+
+// pageQuery reads a listing's since (RFC 3339 or a date) and limit (1 to
+// max, def when absent).
+func pageQuery(q url.Values, def, max int) (since time.Time, limit int, err error) {
+	if v := q.Get("since"); v != "" {
+		if since, err = time.Parse(time.RFC3339, v); err != nil {
+			if since, err = time.Parse(time.DateOnly, v); err != nil {
+				return since, 0, &Error{Code: EInvalid, Message: "since must be RFC 3339 (2026-01-31T00:00:00Z) or a date (2026-01-31)"}
+			}
+		}
+	}
+	limit = def
+	if v := q.Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > max {
+			return since, 0, &Error{Code: EInvalid, Message: fmt.Sprintf("limit must be 1 to %d", max)}
+		}
+	}
+	return since, limit, nil
 }
 
 // redrive answers POST /v1/admin/leads/{id}/redrive: a failed lead is routed

@@ -268,25 +268,10 @@ func (s *Server) pathTarget(id string) string {
 // newest first.
 func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	var since time.Time
-	if v := q.Get("since"); v != "" {
-		t, err := time.Parse(time.RFC3339, v)
-		if err != nil {
-			if t, err = time.Parse(time.DateOnly, v); err != nil {
-				s.adminError(w, "audit log", &Error{Code: EInvalid, Message: "since must be RFC 3339 (2026-01-31T00:00:00Z) or a date (2026-01-31)"})
-				return
-			}
-		}
-		since = t
-	}
-	limit := 100
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 500 {
-			s.adminError(w, "audit log", &Error{Code: EInvalid, Message: "limit must be 1 to 500"})
-			return
-		}
-		limit = n
+	since, limit, err := pageQuery(q, 100, 500)
+	if err != nil {
+		s.adminError(w, "audit log", err)
+		return
 	}
 	events, next, err := s.store.AuditLog(r.Context(), since, q.Get("cursor"), limit)
 	if err != nil {
