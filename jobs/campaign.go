@@ -256,6 +256,10 @@ func (c *Campaigner) send(ctx context.Context, camp *intake.Campaign, r *rendere
 func (c *Campaigner) settle(ctx context.Context, camp *intake.Campaign, outcome string, group []intake.Recipient) {
 	campaignMail.WithLabelValues(camp.Kind, map[string]string{intake.OutcomeSent: "sent",
 		intake.OutcomeRefused: "refused", intake.OutcomeFailed: "failed"}[outcome]).Add(float64(len(group)))
+	// Not the task's context: a worker shutting down must still record
+	// what it did not send, or those people are lost to the retry.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	if err := c.Store.Settle(ctx, camp, outcome, group); err != nil {
 		c.Log.Error("campaign outcome not recorded; the marks still prevent doubles", "campaign", camp.ID, "err", err)
 	}

@@ -172,8 +172,7 @@ func TestCampaignSegment(t *testing.T) {
 		e.confirm(t, e.subscriber(t, n, spec.lang, spec.entity, true))
 	}
 	var box inbox
-	c := &jobs.Campaigner{Store: e.store, Mailer: &fakeMailer{SendFn: func(_ context.Context, m mail.Message) error { box.add(m); return nil }},
-		From: mail.Address{Email: "news@example.com"}, BaseURL: "https://leads.example.com", Log: slog.New(slog.DiscardHandler)}
+	c := e.campaigner(&fakeMailer{SendFn: func(_ context.Context, m mail.Message) error { box.add(m); return nil }}, 0)
 	camp := e.newCampaign(t, intake.Segment{Lang: "ru", EntityType: intake.LegalEntity, Products: []string{"pos", "acquiring"}})
 	if err := c.ProcessTask(context.Background(), campaignTask(camp.ID)); err != nil {
 		t.Fatal(err)
@@ -218,90 +217,79 @@ func runCampaign(t *testing.T, c *jobs.Campaigner, id string) {
 	t.Fatalf("campaign never finished: %v", err)
 }
 
-func TestCampaignRefusedBatchesAreSentLater(t *testing.T) {
-	t.Parallel()
-	e := setupRedis(t, time.Now)
-	for n := range 6 {
-		e.confirm(t, e.subscriber(t, n, "ru", intake.LegalEntity, true))
-	}
-	var box inbox
-	var calls int
-	var mu sync.Mutex
-	mailer := &fakeMailer{SendFn: func(_ context.Context, m mail.Message) error {
-		mu.Lock()
-		defer mu.Unlock()
-		calls++
-		switch calls {
-		case 2: // 429: not taken, wait
-			return &integrations.Error{System: "sendgrid", Op: "mail.send", Status: 429, Kind: integrations.RateLimited, RetryAfter: time.Second}
-		case 3: // connection refused: not taken either
-			return dialRefused()
-		}
-		box.add(m)
-		return nil
-	}}
-	c := &jobs.Campaigner{Store: e.store, Mailer: mailer, From: mail.Address{Email: "news@example.com"},
-		BaseURL: "https://leads.example.com", Batch: 2, Log: slog.New(slog.DiscardHandler)}
-	camp := e.newCampaign(t, intake.Segment{})
-	runCampaign(t, c, camp.ID)
-	for n := range 6 {
-		if got := box.count(fmt.Sprintf("test.testov%d@example.com", n)); got != 1 {
-			t.Errorf("person %d got %d copies, want 1", n, got)
-		}
-	}
-	got, _ := e.store.Campaign(context.Background(), camp.ID)
-	if got.Sent != 6 || got.Failed != 0 || got.Recipients != 6 || got.State != intake.CampaignDone {
-		t.Errorf("campaign %+v; want 6 recipients, 6 sent", got)
+// subscribed stores n fake people with confirmed consent to product news,
+// in Russian.
+func (e *redisEnv) subscribed(t *testing.T, n int) {
+	t.Helper()
+	for i := range n {
+		e.confirm(t, e.subscriber(t, i, "ru", intake.LegalEntity, true))
 	}
 }
 
-func TestCampaignUnknownOutcomeIsNeverRepeated(t *testing.T) {
+// campaigner is a Campaigner over e's store sending through mailer in
+// batches of batch.
+func (e *redisEnv) campaigner(mailer mail.Mailer, batch int) *jobs.Campaigner {
+	return &jobs.Campaigner{Store: e.store, Mailer: mailer, From: mail.Address{Email: "news@example.com"},
+		BaseURL: "https://leads.example.com", Batch: batch, Log: slog.New(slog.DiscardHandler)}
+}
+
+// TestCampaignSendFailures: what SendGrid certainly did not take is sent
+// later, once; what it may have taken is never sent again.
+func TestCampaignSendFailures(t *testing.T) {
 	t.Parallel()
-	e := setupRedis(t, time.Now)
-	for n := range 4 {
-		e.confirm(t, e.subscriber(t, n, "ru", intake.LegalEntity, true))
-	}
-	var box inbox
-	var calls int
-	var mu sync.Mutex
-	mailer := &fakeMailer{SendFn: func(_ context.Context, m mail.Message) error {
-		mu.Lock()
-		defer mu.Unlock()
-		calls++
-		box.add(m) // delivered even when the answer is lost
-		if calls == 1 {
-			return integrations.Transport("sendgrid", "mail.send", context.DeadlineExceeded)
-		}
-		return nil
-	}}
-	c := &jobs.Campaigner{Store: e.store, Mailer: mailer, From: mail.Address{Email: "news@example.com"},
-		BaseURL: "https://leads.example.com", Batch: 2, Log: slog.New(slog.DiscardHandler)}
-	camp := e.newCampaign(t, intake.Segment{})
-	runCampaign(t, c, camp.ID)
-	for n := range 4 {
-		if got := box.count(fmt.Sprintf("test.testov%d@example.com", n)); got != 1 {
-			t.Errorf("person %d got %d copies, want 1", n, got)
-		}
-	}
-	got, _ := e.store.Campaign(context.Background(), camp.ID)
-	if got.Sent != 2 || got.Failed != 2 || got.State != intake.CampaignDone {
-		t.Errorf("campaign %+v; want the timed-out batch counted failed, the other sent", got)
+	rateLimited := &integrations.Error{System: "sendgrid", Op: "mail.send", Status: 429, Kind: integrations.RateLimited, RetryAfter: time.Second}
+	lost := integrations.Transport("sendgrid", "mail.send", context.DeadlineExceeded)
+	for _, tc := range []struct {
+		name         string
+		people       int
+		answer       map[int]error // by call number; nil otherwise
+		delivered    map[int]bool  // calls that reach the inbox despite their error
+		sent, failed int
+	}{
+		{"429 and refused connection: sent later", 6, map[int]error{2: rateLimited, 3: dialRefused()}, nil, 6, 0},
+		{"answer lost: failed, never repeated", 4, map[int]error{1: lost}, map[int]bool{1: true}, 2, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := setupRedis(t, time.Now)
+			e.subscribed(t, tc.people)
+			var box inbox
+			var calls int
+			var mu sync.Mutex
+			mailer := &fakeMailer{SendFn: func(_ context.Context, m mail.Message) error {
+				mu.Lock()
+				defer mu.Unlock()
+				calls++
+				if err := tc.answer[calls]; err != nil && !tc.delivered[calls] {
+					return err
+				}
+				box.add(m)
+				return tc.answer[calls]
+			}}
+			camp := e.newCampaign(t, intake.Segment{})
+			runCampaign(t, e.campaigner(mailer, 2), camp.ID)
+			for n := range tc.people {
+				if got := box.count(fmt.Sprintf("test.testov%d@example.com", n)); got != 1 {
+					t.Errorf("person %d got %d copies, want 1", n, got)
+				}
+			}
+			got, _ := e.store.Campaign(context.Background(), camp.ID)
+			if got.Sent != tc.sent || got.Failed != tc.failed || got.Recipients != tc.people || got.State != intake.CampaignDone {
+				t.Errorf("campaign %+v; want %d recipients, %d sent, %d failed", got, tc.people, tc.sent, tc.failed)
+			}
+		})
 	}
 }
 
 func TestCampaignCancelStopsTheRest(t *testing.T) {
 	t.Parallel()
 	e := setupRedis(t, time.Now)
-	for n := range 6 {
-		e.confirm(t, e.subscriber(t, n, "ru", intake.LegalEntity, true))
-	}
+	e.subscribed(t, 6)
 	camp := e.newCampaign(t, intake.Segment{})
-	var c *jobs.Campaigner
 	mailer := &fakeMailer{SendFn: func(ctx context.Context, m mail.Message) error {
 		return e.store.CancelCampaign(ctx, camp.ID) // cancelled during the first send
 	}}
-	c = &jobs.Campaigner{Store: e.store, Mailer: mailer, From: mail.Address{Email: "news@example.com"},
-		BaseURL: "https://leads.example.com", Batch: 2, Log: slog.New(slog.DiscardHandler)}
+	c := e.campaigner(mailer, 2)
 	if err := c.ProcessTask(context.Background(), campaignTask(camp.ID)); err != nil {
 		t.Fatal(err)
 	}
@@ -369,5 +357,39 @@ func TestBreachNoticeReachesEveryoneButTheErased(t *testing.T) {
 	camp, _ := e.store.Campaign(ctx, id)
 	if camp.Sent != 3 || camp.State != intake.CampaignDone {
 		t.Errorf("notice = %+v, want 3 sent", camp)
+	}
+}
+
+// TestCampaignShutdownKeepsTheRefused: a worker stopping (its task context
+// cancelled) while SendGrid refuses a batch still records the batch for
+// the retry, so the next run sends it.
+func TestCampaignShutdownKeepsTheRefused(t *testing.T) {
+	t.Parallel()
+	e := setupRedis(t, time.Now)
+	e.subscribed(t, 4)
+	ctx, shutdown := context.WithCancel(context.Background())
+	var box inbox
+	var calls int
+	var mu sync.Mutex
+	mailer := &fakeMailer{SendFn: func(_ context.Context, m mail.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if calls++; calls == 1 {
+			shutdown()
+			return &integrations.Error{System: "sendgrid", Op: "mail.send", Status: 503, Kind: integrations.Temporary}
+		}
+		box.add(m)
+		return nil
+	}}
+	c := e.campaigner(mailer, 2)
+	camp := e.newCampaign(t, intake.Segment{})
+	if err := c.ProcessTask(ctx, campaignTask(camp.ID)); err == nil {
+		t.Fatal("the refused run ended without an error to retry on")
+	}
+	runCampaign(t, c, camp.ID)
+	for n := range 4 {
+		if got := box.count(fmt.Sprintf("test.testov%d@example.com", n)); got != 1 {
+			t.Errorf("person %d got %d copies, want 1", n, got)
+		}
 	}
 }
