@@ -1,16 +1,17 @@
 // Package sendgrid sends mail.Message values through SendGrid's v3 Mail Send
-// API (POST {host}/v3/mail/send), one request per Message.
+// API (POST {host}/v3/mail/send), one request per Message, and verifies and
+// parses what SendGrid's Event Webhook posts back (events.go).
 //
-// The request is sendgrid-go's: sendgrid.GetRequest gives the URL and
-// headers (Authorization: Bearer <key>), helpers/mail's SGMailV3 is the
+// The Mail Send request is sendgrid-go's: sendgrid.GetRequest gives the URL
+// and headers (Authorization: Bearer <key>), helpers/mail's SGMailV3 is the
 // body, and rest.BuildRequestObject turns them into an *http.Request. The
 // call itself is made with the *http.Client given to New rather than with
 // sendgrid.MakeRequestWithContext, because that one goes through the
 // package-level rest.DefaultClient, an http.Client without any timeout, and
 // reads the whole answer into memory however long it is.
 //
-// Failures are *integrations.Error values with System "sendgrid" and Op
-// "mail.send"; the API key is never part of one.
+// Send's failures are *integrations.Error values with System "sendgrid" and
+// Op "mail.send"; the API key is never part of one.
 package sendgrid
 
 import (
