@@ -8,7 +8,9 @@
 //     "slow down". Wait (RetryAfter, when the system said how long) and try
 //     again; the attempt is not a failure.
 //   - Permanent: any other 4xx. Record it and never retry: the same request
-//     would get the same answer.
+//     would get the same answer. A Permanent error with Code CodeGone
+//     (IsGone) says more: the endpoint itself is gone, so stop sending it
+//     anything at all.
 //
 // An *Error never carries a URL or a response body in its message: URLs carry
 // secrets (a Bitrix24 webhook URL contains its token) and bodies may echo the
@@ -56,6 +58,14 @@ func (k Kind) String() string {
 	}
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
 }
+
+// CodeGone is the Code of a Permanent *Error whose endpoint answered that it
+// is gone for good and wants nothing more (a Standard Webhooks receiver's
+// 410 Gone): the caller stops using the endpoint and alerts an operator
+// instead of failing one call at a time. Check never sets it, since a REST
+// API's 410 is about one resource; a driver whose protocol gives 410 that
+// meaning sets it.
+const CodeGone = "endpoint_gone"
 
 // Error is a failed outside call. Its message names the system, operation,
 // status and Code only — never a URL and never a response body.
@@ -197,6 +207,14 @@ func KindOf(err error) Kind {
 		return e.Kind
 	}
 	return Temporary
+}
+
+// IsGone reports whether the first *Error in err's chain is Permanent with
+// Code CodeGone: its endpoint must not be sent anything again. Whatever
+// IsGone reports is therefore also Permanent by KindOf.
+func IsGone(err error) bool {
+	e, ok := errors.AsType[*Error](err)
+	return ok && e.Kind == Permanent && e.Code == CodeGone
 }
 
 // RetryAfter returns the wait the first *Error in err's chain asks for, or 0.

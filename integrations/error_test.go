@@ -78,6 +78,9 @@ func TestCheck(t *testing.T) {
 			if got := integrations.RetryAfter(err); got < tt.minWait || got > tt.maxWait {
 				t.Errorf("RetryAfter = %v, want within [%v, %v]", got, tt.minWait, tt.maxWait)
 			}
+			if integrations.IsGone(err) {
+				t.Errorf("IsGone = true: only a driver whose protocol says so reads %d as gone", tt.status)
+			}
 		})
 	}
 }
@@ -92,6 +95,8 @@ func TestErrorMessage(t *testing.T) {
 			"webhook push: HTTP 503 (rate limited, retry after 30s)"},
 		{&integrations.Error{System: "webhook", Op: "push", Status: 410, Kind: integrations.Permanent},
 			"webhook push: HTTP 410 (permanent)"},
+		{&integrations.Error{System: "webhook", Op: "push", Status: 410, Code: integrations.CodeGone, Kind: integrations.Permanent},
+			"webhook push: HTTP 410 endpoint_gone (permanent)"},
 		{&integrations.Error{System: "bitrix24", Op: "crm.lead.add", Status: 503, Code: "QUERY_LIMIT_EXCEEDED", Kind: integrations.RateLimited},
 			"bitrix24 crm.lead.add: HTTP 503 QUERY_LIMIT_EXCEEDED (rate limited)"},
 		{&integrations.Error{System: "telegram", Op: "sendMessage", Code: "timeout", Kind: integrations.Temporary, Err: context.DeadlineExceeded},
@@ -110,16 +115,27 @@ func TestErrorMessage(t *testing.T) {
 func TestKindOf(t *testing.T) {
 	t.Parallel()
 	wrapped := fmt.Errorf("route lead: %w", &integrations.Error{Kind: integrations.RateLimited, RetryAfter: time.Second})
+	gone := &integrations.Error{System: "webhook", Op: "push", Status: 410, Code: integrations.CodeGone, Kind: integrations.Permanent}
 	tests := []struct {
 		name string
 		err  error
 		kind integrations.Kind
 		wait time.Duration
+		gone bool
 	}{
-		{"nil", nil, 0, 0},
-		{"plain error", errors.New("boom"), integrations.Temporary, 0},
-		{"wrapped *Error", wrapped, integrations.RateLimited, time.Second},
-		{"joined", errors.Join(errors.New("boom"), &integrations.Error{Kind: integrations.Permanent}), integrations.Permanent, 0},
+		{"nil", nil, 0, 0, false},
+		{"plain error", errors.New("boom"), integrations.Temporary, 0, false},
+		{"wrapped *Error", wrapped, integrations.RateLimited, time.Second, false},
+		{"joined", errors.Join(errors.New("boom"), &integrations.Error{Kind: integrations.Permanent}), integrations.Permanent, 0, false},
+		// An endpoint that is gone is a permanent failure like any other,
+		// wherever the caller only asks KindOf.
+		{"gone", gone, integrations.Permanent, 0, true},
+		{"wrapped gone", fmt.Errorf("route lead: %w", gone), integrations.Permanent, 0, true},
+		{"joined gone", errors.Join(errors.New("boom"), gone), integrations.Permanent, 0, true},
+		{"410 without the code", &integrations.Error{Status: 410, Kind: integrations.Permanent}, integrations.Permanent, 0, false},
+		{"the code on a temporary error", &integrations.Error{Code: integrations.CodeGone, Kind: integrations.Temporary}, integrations.Temporary, 0, false},
+		{"gone behind another *Error", errors.Join(&integrations.Error{Kind: integrations.RateLimited}, gone), integrations.RateLimited, 0, false},
+		{"the code in a plain error", errors.New(integrations.CodeGone), integrations.Temporary, 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,6 +145,9 @@ func TestKindOf(t *testing.T) {
 			}
 			if got := integrations.RetryAfter(tt.err); got != tt.wait {
 				t.Errorf("RetryAfter = %v, want %v", got, tt.wait)
+			}
+			if got := integrations.IsGone(tt.err); got != tt.gone {
+				t.Errorf("IsGone = %v, want %v", got, tt.gone)
 			}
 		})
 	}
