@@ -207,6 +207,7 @@ func TestCRMSyncUpdateFailures(t *testing.T) {
 	permanent := &integrations.Error{System: "bitrix24", Op: "crm.lead.update", Status: 400, Kind: integrations.Permanent}
 	temporary := &integrations.Error{System: "bitrix24", Op: "crm.lead.update", Status: 502, Kind: integrations.Temporary}
 	limited := &integrations.Error{System: "bitrix24", Op: "crm.lead.update", Status: 429, Kind: integrations.RateLimited}
+	gone := &integrations.Error{System: "webhook", Op: "update", Status: 410, Code: integrations.CodeGone, Kind: integrations.Permanent}
 	for _, c := range []struct {
 		name      string
 		err       error
@@ -214,6 +215,7 @@ func TestCRMSyncUpdateFailures(t *testing.T) {
 		final     bool          // SkipRetry
 	}{
 		{"permanent refusal", permanent, time.Minute, true},
+		{"endpoint gone", gone, time.Minute, true},
 		{"temporary failure", temporary, time.Minute, false},
 		{"rate limited", limited, time.Minute, false},
 		{"temporary past RETRY_MAX_AGE", temporary, maxAge + time.Minute, true},

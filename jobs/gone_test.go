@@ -11,7 +11,6 @@ import (
 	"github.com/paymtech/leadgate/intake"
 	"github.com/paymtech/leadgate/integrations"
 	"github.com/paymtech/leadgate/integrations/crm"
-	"github.com/paymtech/leadgate/integrations/crm/webhook"
 	"github.com/paymtech/leadgate/jobs"
 )
 
@@ -26,7 +25,7 @@ func TestRouterDisablesAGoneCRM(t *testing.T) {
 		l.ID = id
 		return &l, nil
 	}
-	gone := &integrations.Error{System: "webhook", Op: "push", Status: 410, Code: webhook.CodeGone, Kind: integrations.Permanent}
+	gone := &integrations.Error{System: "webhook", Op: "push", Status: 410, Code: integrations.CodeGone, Kind: integrations.Permanent}
 	answer := error(gone)
 	var pushed []string
 	f.crm.PushFn = func(_ context.Context, l crm.Lead) (crm.Receipt, error) {
@@ -60,8 +59,8 @@ func TestRouterDisablesAGoneCRM(t *testing.T) {
 	answer = nil
 	err = f.router.ProcessTask(ctx, jobs.NewRouteLeadTask(second))
 	ierr, ok := errors.AsType[*integrations.Error](err)
-	if !ok || ierr.Code != webhook.CodeGone || ierr.Status != 410 || ierr.Kind != integrations.Permanent || !errors.Is(err, asynq.SkipRetry) {
-		t.Errorf("second lead: ProcessTask = %v, want a permanent %s error wrapped with SkipRetry", err, webhook.CodeGone)
+	if !ok || !integrations.IsGone(err) || ierr.Status != 410 || integrations.KindOf(err) != integrations.Permanent || !errors.Is(err, asynq.SkipRetry) {
+		t.Errorf("second lead: ProcessTask = %v, want a permanent %s error wrapped with SkipRetry", err, integrations.CodeGone)
 	}
 	assertNoPII(t, err, f.lead)
 	if len(pushed) != 1 {
@@ -92,8 +91,8 @@ func TestRouterDisablesAGoneCRM(t *testing.T) {
 func TestRouterA410WithoutTheGoneCodeFailsOneLead(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	// Only the webhook driver reads 410 as "stop sending" (CodeGone); a CRM
-	// API's 410 is about the one call.
+	// Only the webhook driver reads 410 as "stop sending"
+	// (integrations.CodeGone); a CRM API's 410 is about the one call.
 	refused := &integrations.Error{System: "bitrix24", Op: "crm.lead.add", Status: 410, Kind: integrations.Permanent}
 	f.crm.PushFn = func(context.Context, crm.Lead) (crm.Receipt, error) { return crm.Receipt{}, refused }
 	transitions := f.recordTransitions()
@@ -104,6 +103,6 @@ func TestRouterA410WithoutTheGoneCodeFailsOneLead(t *testing.T) {
 		t.Errorf("transitions = %+v, want the lead failed", got)
 	}
 	if n := f.rdb.Exists(context.Background(), "lg:crm:gone").Val(); n != 0 {
-		t.Error("lg:crm:gone set by a 410 without CodeGone")
+		t.Error("lg:crm:gone set by a 410 without integrations.CodeGone")
 	}
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/paymtech/leadgate/intake/risk"
 	"github.com/paymtech/leadgate/integrations"
 	"github.com/paymtech/leadgate/integrations/crm"
-	"github.com/paymtech/leadgate/integrations/crm/webhook"
 	"github.com/paymtech/leadgate/jobs/routing"
 )
 
@@ -141,7 +140,7 @@ func (rt *Router) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	} else if gone == 1 {
 		return rt.pushFailed(ctx, lead, &integrations.Error{System: "crm", Op: "push (endpoint disabled after 410 Gone)",
-			Status: 410, Code: webhook.CodeGone, Kind: integrations.Permanent})
+			Status: 410, Code: integrations.CodeGone, Kind: integrations.Permanent})
 	}
 	if lead.Assignment == nil {
 		if err := rt.assign(ctx, lead); err != nil {
@@ -226,12 +225,11 @@ func (rt *Router) assign(ctx context.Context, lead *intake.Lead) error {
 // pushFailed decides between another try and giving up: a permanent refusal,
 // or retries past MaxAge, marks the lead failed for an operator to see.
 func (rt *Router) pushFailed(ctx context.Context, lead *intake.Lead, err error) error {
-	var ierr *integrations.Error
-	if errors.As(err, &ierr) && ierr.Code == webhook.CodeGone {
+	if integrations.IsGone(err) {
 		if set, _ := rt.Redis.SetNX(ctx, keyCRMGone, rt.Now().UTC().Format(time.RFC3339), 0).Result(); set {
 			crmGone.Inc()
 			rt.Log.Error("CRM endpoint answered 410 Gone: it is disabled; fix it, restart the workers, then redrive the failed leads",
-				"crm", ierr.System)
+				"err", err)
 		}
 	}
 	retried, _ := asynq.GetRetryCount(ctx)

@@ -46,10 +46,10 @@
 // Any 2xx means delivered. Failures are *integrations.Error values with
 // System "webhook" and Op "push", "update" or "erase", classified as package
 // integrations does with the spec's status handling on top: 410 Gone is
-// Permanent with Code CodeGone (the receiver wants no more events: disable
-// the endpoint); 502 and 504 with a Retry-After asking for a wait are
-// RateLimited like 429 (the receiver is under load: throttle), without one
-// they stay Temporary.
+// Permanent with Code integrations.CodeGone (the receiver wants no more
+// events: disable the endpoint); 502 and 504 with a Retry-After asking for a
+// wait are RateLimited like 429 (the receiver is under load: throttle),
+// without one they stay Temporary.
 package webhook
 
 import (
@@ -86,11 +86,6 @@ const (
 	// EventLeadErased is a lead whose person asked for erasure (Erase).
 	EventLeadErased = "lead.erased"
 )
-
-// CodeGone is the Code of the error for a 410 Gone answer: the receiver asks
-// never to be sent anything again, so the caller disables the endpoint and
-// alerts an operator instead of retrying.
-const CodeGone = "endpoint_gone"
 
 // DefaultTolerance is how far a webhook-timestamp may be from the
 // receiver's clock when Verify is given no tolerance (the Standard Webhooks
@@ -303,8 +298,9 @@ func (c *Client) send(ctx context.Context, op, id, typ string, at time.Time, dat
 }
 
 // classify adds the Standard Webhooks status handling to what Check made of
-// a failed answer: 410 Gone means "stop sending" (CodeGone), and a 502 or
-// 504 that says how long to wait means "throttle" rather than "failed".
+// a failed answer: 410 Gone means "stop sending" (integrations.CodeGone),
+// and a 502 or 504 that says how long to wait means "throttle" rather than
+// "failed".
 // A Retry-After asking for no wait at all (0, a date in the past) leaves a
 // 502 or 504 Temporary: there is nothing to honour.
 func classify(err error) error {
@@ -314,7 +310,7 @@ func classify(err error) error {
 	}
 	switch {
 	case e.Status == http.StatusGone:
-		e.Code = CodeGone
+		e.Code = integrations.CodeGone
 	case (e.Status == http.StatusBadGateway || e.Status == http.StatusGatewayTimeout) && e.RetryAfter > 0:
 		e.Kind = integrations.RateLimited
 	}

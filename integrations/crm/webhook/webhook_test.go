@@ -255,8 +255,8 @@ func TestStatus(t *testing.T) {
 		{status: 400, kind: integrations.Permanent},
 		{status: 401, kind: integrations.Permanent},
 		{status: 404, kind: integrations.Permanent},
-		{status: 410, kind: integrations.Permanent, code: CodeGone},
-		{status: 410, retryAfter: "60", kind: integrations.Permanent, code: CodeGone, minWait: time.Minute, maxWait: time.Minute},
+		{status: 410, kind: integrations.Permanent, code: integrations.CodeGone},
+		{status: 410, retryAfter: "60", kind: integrations.Permanent, code: integrations.CodeGone, minWait: time.Minute, maxWait: time.Minute},
 		{status: 413, kind: integrations.Permanent},
 		{status: 422, kind: integrations.Permanent},
 		{status: 408, kind: integrations.Temporary},
@@ -302,6 +302,9 @@ func TestStatus(t *testing.T) {
 				}
 				if e.RetryAfter < tt.minWait || e.RetryAfter > tt.maxWait {
 					t.Errorf("RetryAfter = %v, want %v to %v", e.RetryAfter, tt.minWait, tt.maxWait)
+				}
+				if gone := tt.status == http.StatusGone; integrations.IsGone(err) != gone {
+					t.Errorf("IsGone = %v on HTTP %d, want %v", !gone, tt.status, gone)
 				}
 				assertClean(t, err, rc.URL)
 			})
