@@ -1,175 +1,73 @@
 package intake
 
-import (
-	"context"
-	"errors"
-	"fmt"
-	"net/http"
-	"net/url"
-	"slices"
-	"strconv"
-	"time"
+import "time"
+
+// Role is what an admin token lets its holder do.
+type Role string
+
+// The roles of admin tokens (LEADGATE_ADMIN_TOKENS), and the role of
+// leadgate's own processes in the audit log.
+const (
+	RoleSales     Role = "sales"     // leads: list, read, redrive, release
+	RoleMarketing Role = "marketing" // campaigns
+	RolePrivacy   Role = "privacy"   // data-subject requests
+	RoleAdmin     Role = "admin"     // everything, and the audit log and breach notices
+	RoleSystem    Role = "system"    // a leadgate process (purge, rekey); never a token's
 )
 
-type holderKey struct{}
+// TokenRoles are the roles a token may carry.
+var TokenRoles = []Role{RoleSales, RoleMarketing, RolePrivacy, RoleAdmin}
 
-// Holder returns the admin token holder of an authenticated request.
-func Holder(ctx context.Context) (Token, bool) {
-	t, ok := ctx.Value(holderKey{}).(Token)
-	return t, ok
+// Permits reports whether a holder of r may use what needs role want: the
+// same role, or admin.
+func (r Role) Permits(want Role) bool {
+	return r == want || r == RoleAdmin
 }
 
-// admin guards an admin route: no or unknown token is 401, a token of
-// another role 403. The holder is in the request context, and every call —
-// allowed or refused — leaves one event in the audit log: who (role and
-// token name), which route, which record (auditTarget, else the {id} path
-// value) and the status answered. Refused calls are what an auditor looks
-// for, so they are recorded too.
-func (s *Server) admin(role string, next http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t, ok := authenticate(r, s.opts.AdminTokens)
-		switch {
-		case !ok:
-			w.Header().Set("WWW-Authenticate", `Bearer realm="leadgate"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": string(EUnauthorized)})
-			s.audit(r, Token{}, false, "", http.StatusUnauthorized)
-		case !permits(t.Role, role):
-			writeJSON(w, http.StatusForbidden, map[string]string{"error": string(EForbidden)})
-			s.audit(r, t, true, "", http.StatusForbidden)
-		default:
-			entry := &auditEntry{}
-			ctx := context.WithValue(context.WithValue(r.Context(), holderKey{}, t), auditKey{}, entry)
-			rec := &auditRecorder{ResponseWriter: w}
-			next(rec, r.WithContext(ctx))
-			if rec.status == 0 { // wrote nothing: net/http answers 200
-				rec.status = http.StatusOK
-			}
-			s.audit(r, t, true, entry.Target, rec.status)
-		}
-	})
+// Token is one admin credential.
+type Token struct {
+	Role   Role
+	Name   string // who holds it, for the audit log
+	Secret string
 }
 
-// leadView is a lead as the sales team reads it.
-type leadView struct {
-	ID         string      `json:"id"`
-	State      State       `json:"state"`
-	EntityType string      `json:"entity_type"`
-	Name       string      `json:"name,omitempty"`
-	Phone      string      `json:"phone"`
-	Email      string      `json:"email"`
-	TaxID      string      `json:"tax_id,omitempty"`
-	Products   []string    `json:"products,omitempty"`
-	Message    string      `json:"message,omitempty"`
-	Lang       string      `json:"lang"`
-	Consent    Consent     `json:"consent"`
-	Metadata   Metadata    `json:"metadata"`
-	CreatedAt  time.Time   `json:"created_at"`
-	UpdatedAt  time.Time   `json:"updated_at"`
-	Risk       Risk        `json:"risk"`
-	Released   bool        `json:"released,omitempty"`
-	Assignment *Assignment `json:"assignment,omitempty"`
-	Route      Route       `json:"route"`
-	Transfers  []Transfer  `json:"transfers"`
+// Limit is an allowance of N events per Per.
+type Limit struct {
+	N   int
+	Per time.Duration
 }
 
-func viewOf(l *Lead) leadView {
-	transfers := l.Transfers
-	if transfers == nil {
-		transfers = []Transfer{}
-	}
-	return leadView{ID: l.ID, State: l.State, EntityType: l.EntityType, Name: l.Name,
-		Phone: l.Phone, Email: l.Email, TaxID: l.TaxID, Products: l.Products, Message: l.Message, Lang: l.Lang,
-		Consent: l.Consent, Metadata: l.Meta, CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, Risk: l.Risk,
-		Released: l.Released, Assignment: l.Assignment, Route: l.Route, Transfers: transfers}
+// AuditEvent is one entry of the audit log. Nothing in it is personal data.
+type AuditEvent struct {
+	// ID is the event's stream id ("<ms>-<seq>"), set by Redis when the event
+	// is appended; it is the cursor of the audit listing.
+	ID string `json:"id"`
+	// At is when the event was appended, by the Redis server's clock: one
+	// clock for every process, so the log's order is the order of events.
+	// It is ignored when appending.
+	At time.Time `json:"at"`
+	// Role and Name identify who acted: a token's role and holder name, or
+	// role "system" and the process ("purge", "rekey"). A call with no valid
+	// token has no role and the name "unauthenticated".
+	Role Role   `json:"role"`
+	Name string `json:"name"`
+	// Action is the admin route pattern ("POST /v1/admin/subjects/erase"),
+	// or the system process's action ("rekey").
+	Action string `json:"action"`
+	// Target is the record acted on: a lead or campaign id, a subject
+	// request reference, a person's keyed hash. Never a personal value.
+	Target string `json:"target"`
+	// Status is the HTTP status answered; for actions outside HTTP 200 when
+	// done and 500 when failed, so one filter finds every failure.
+	Status int `json:"status"`
+	// Detail is an optional note of counts ("rekeyed=12 unreadable=0").
+	// Never a personal value.
+	Detail string `json:"detail,omitempty"`
 }
 
-// adminError answers an error of an admin route.
-func (s *Server) adminError(w http.ResponseWriter, op string, err error) {
-	var e *Error
-	if !errors.As(err, &e) {
-		s.log.Error(op, "err", err)
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal"})
-		return
-	}
-	body := map[string]any{"error": string(e.Code), "message": e.Message}
-	if e.Code == EUnavailable {
-		s.log.Error(op, "err", err)
-	}
-	writeJSON(w, statusOf(e.Code), body)
-}
-
-// listLeads answers GET /v1/admin/leads?state=&since=&cursor=&limit=: leads
-// in a state (any state when empty), newest first.
-func (s *Server) listLeads(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	st := State(q.Get("state"))
-	if st != "" && !slices.Contains(States, st) {
-		s.adminError(w, "list leads", &Error{Code: EInvalid, Message: "state must be one of received, routed, review, failed, blocked"})
-		return
-	}
-	since, limit, err := pageQuery(q, 50, 200)
-	if err != nil {
-		s.adminError(w, "list leads", err)
-		return
-	}
-	page, err := s.store.List(r.Context(), st, since, q.Get("cursor"), limit)
-	if err != nil {
-		s.adminError(w, "list leads", err)
-		return
-	}
-	views := make([]leadView, len(page.Leads))
-	for i, l := range page.Leads {
-		views[i] = viewOf(l)
-	}
-	body := map[string]any{"leads": views}
-	if page.Next != "" {
-		body["next_cursor"] = page.Next
-	}
-	writeJSON(w, http.StatusOK, body)
-}
-
-// pageQuery reads a listing's since (RFC 3339 or a date) and limit (1 to
-// max, def when absent).
-func pageQuery(q url.Values, def, max int) (since time.Time, limit int, err error) {
-	if v := q.Get("since"); v != "" {
-		if since, err = time.Parse(time.RFC3339, v); err != nil {
-			if since, err = time.Parse(time.DateOnly, v); err != nil {
-				return since, 0, &Error{Code: EInvalid, Message: "since must be RFC 3339 (2026-01-31T00:00:00Z) or a date (2026-01-31)"}
-			}
-		}
-	}
-	limit = def
-	if v := q.Get("limit"); v != "" {
-		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > max {
-			return since, 0, &Error{Code: EInvalid, Message: fmt.Sprintf("limit must be 1 to %d", max)}
-		}
-	}
-	return since, limit, nil
-}
-
-// redrive answers POST /v1/admin/leads/{id}/redrive: a failed lead is routed
-// again, a lead held for review is released to sales.
-func (s *Server) redrive(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	prev, err := s.store.Redrive(r.Context(), id)
-	if err != nil {
-		s.adminError(w, "redrive lead", err)
-		return
-	}
-	holder, _ := Holder(r.Context())
-	s.log.Info("lead redriven", "lead", id, "from", prev, "by", holder.Name)
-	if err := s.queue.EnqueueLead(r.Context(), id); err != nil {
-		// The lead is received again: the sweeper queues it within minutes.
-		s.log.Error("redrive: requeue failed; the sweeper will queue the lead", "lead", id, "err", err)
-	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "state": string(Received), "previous": string(prev)})
-}
-
-func (s *Server) getLead(w http.ResponseWriter, r *http.Request) {
-	l, err := s.store.Get(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.adminError(w, "load lead", err)
-		return
-	}
-	writeJSON(w, http.StatusOK, viewOf(l))
-}
+// MaxRefusedPerMinute bounds how many unauthenticated admin calls the audit
+// log records each minute. Anyone on the internet can make them, and with
+// Redis at noeviction an unbounded log of them could fill the memory the
+// leads need; a token holder's calls (403s included) are never capped.
+// Calls beyond the cap are counted and reported in the application log.
+const MaxRefusedPerMinute = 60

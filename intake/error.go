@@ -53,7 +53,24 @@ func ErrorCode(err error) Code {
 	return ""
 }
 
-// unavailable wraps a Redis failure: the request may be retried later.
-func unavailable(op string, err error) error {
+// Unavailable wraps a failure of the store or the queue (op says which
+// step): the request may be retried later.
+func Unavailable(op string, err error) error {
 	return &Error{Code: EUnavailable, Message: op, Err: err}
+}
+
+// Problem is what is wrong with a field: a message catalogue key and its
+// arguments, translated when the answer is written.
+type Problem struct {
+	Key  string
+	Args []any
+}
+
+// FieldErrors maps a field name to its problem.
+type FieldErrors map[string]Problem
+
+// NotHeld is the ENotFound of a subject request about someone of whom
+// nothing is held.
+func NotHeld() error {
+	return &Error{Code: ENotFound, Message: "nothing is held about this person"}
 }

@@ -1,13 +1,16 @@
 // Package intake is the domain of a connection request: the Lead and its
-// consent, validation of what a person typed (BIN/IIN, phone, email), the Redis
-// store that keeps leads encrypted, and the public HTTP handlers.
+// states, consent and its proof, people and their marketing consent,
+// campaigns, data-subject requests, roles and tokens, the one Error type with
+// its codes, and the ports the rest of leadgate implements (Queue).
 //
-// intake knows nothing of asynq or the CRMs: it declares the Queue it needs and
-// cmd/leadgate wires an implementation from package jobs.
+// It does no I/O. Its subpackages do the work: form validates what a person
+// typed, seal encrypts, redisstore keeps everything in Redis, privacy runs
+// data-subject requests, httpapi serves the form and the admin API. jobs
+// implements the Queue, and cmd/leadgate wires them together.
 package intake
 
 import (
-	"context"
+	"strings"
 	"time"
 )
 
@@ -135,22 +138,33 @@ type Transfer struct {
 	Ref       string    `json:"ref,omitempty"`
 }
 
-// Queue hands work to the workers: accepted leads, mail fan-outs and the
-// corrections a privacy request sends after a lead.
-type Queue interface {
-	// EnqueueLead queues the lead's routing. Enqueuing the same id twice is
-	// harmless, and a lead routed before (a redrive) is queued again.
-	EnqueueLead(ctx context.Context, id string) error
-	// EnqueueOptin queues the email that asks to confirm a marketing opt-in,
-	// for a repeat that added one (a new lead's comes after its risk check).
-	EnqueueOptin(ctx context.Context, id string) error
-	// EnqueueCampaign queues the fan-out of a campaign or breach notice.
-	EnqueueCampaign(ctx context.Context, id string) error
-	// EnqueueCRMUpdate queues passing a rectified lead on to the CRM
-	// that holds it.
-	EnqueueCRMUpdate(ctx context.Context, id string) error
-	// EnqueueCRMErase queues asking the CRM to delete a lead erased here;
-	// system and ref name it there (Route.System, Route.Ref), since the
-	// lead itself is gone by then.
-	EnqueueCRMErase(ctx context.Context, id, system, ref string) error
+// Transition is one change of a lead's state.
+type Transition struct {
+	From     State     // required current state; "" accepts any
+	To       State     // new state
+	Risk     *Risk     // recorded when the lead was assessed on the way
+	Route    Route     // recorded when To is Routed or Failed
+	Transfer *Transfer // appended to the disclosure log when data left
+}
+
+// Page is one page of a lead listing.
+type Page struct {
+	Leads []*Lead
+	Next  string // cursor of the next page; "" on the last
+}
+
+// HeldBy names the CRM that holds a copy of the lead and the CRM's
+// reference to it: the routing outcome, or — for a push whose outcome was
+// not recorded as routed (the lead was blocked meanwhile, say) — the last
+// CRM transfer in the disclosure log. system is "" when no CRM got it.
+func (l *Lead) HeldBy() (system, ref string) {
+	if l.Route.System != "" {
+		return l.Route.System, l.Route.Ref
+	}
+	for i := len(l.Transfers) - 1; i >= 0; i-- {
+		if sys, ok := strings.CutPrefix(l.Transfers[i].Recipient, "crm:"); ok && sys != "" {
+			return sys, l.Transfers[i].Ref
+		}
+	}
+	return "", ""
 }

@@ -45,12 +45,12 @@ func (q *Queue) EnqueueCampaign(ctx context.Context, id string) error {
 // Campaigns is what the fan-out needs of the store.
 type Campaigns interface {
 	Campaign(ctx context.Context, id string) (*intake.Campaign, error)
-	StartCampaign(ctx context.Context, id string) (string, error)
-	Walk(ctx context.Context, id string) (state, cursor string, retry []string, err error)
+	StartCampaign(ctx context.Context, id string) (intake.CampaignState, error)
+	Walk(ctx context.Context, id string) (state intake.CampaignState, cursor string, retry []string, err error)
 	Candidates(ctx context.Context, c *intake.Campaign, cursor string, n int) (*intake.Candidates, error)
 	RetryCandidates(ctx context.Context, c *intake.Campaign, people []string) (*intake.Candidates, error)
 	Mark(ctx context.Context, c *intake.Campaign, cands *intake.Candidates) (*intake.Batch, error)
-	Settle(ctx context.Context, c *intake.Campaign, outcome string, people []intake.Recipient) error
+	Settle(ctx context.Context, c *intake.Campaign, outcome intake.Outcome, people []intake.Recipient) error
 	FinishCampaign(ctx context.Context, id string) error
 	ClaimTest(ctx context.Context, id string) (bool, error)
 	FinishTest(ctx context.Context, id string, sent bool) error
@@ -253,8 +253,8 @@ func (c *Campaigner) send(ctx context.Context, camp *intake.Campaign, r *rendere
 
 // settle records an outcome; a failure to record it is logged, since the
 // marks already keep anyone from a second email.
-func (c *Campaigner) settle(ctx context.Context, camp *intake.Campaign, outcome string, group []intake.Recipient) {
-	campaignMail.WithLabelValues(camp.Kind, map[string]string{intake.OutcomeSent: "sent",
+func (c *Campaigner) settle(ctx context.Context, camp *intake.Campaign, outcome intake.Outcome, group []intake.Recipient) {
+	campaignMail.WithLabelValues(string(camp.Kind), map[intake.Outcome]string{intake.OutcomeSent: "sent",
 		intake.OutcomeRefused: "refused", intake.OutcomeFailed: "failed"}[outcome]).Add(float64(len(group)))
 	// Not the task's context: a worker shutting down must still record
 	// what it did not send, or those people are lost to the retry.
@@ -307,7 +307,7 @@ func (r *renderer) message(lang string, recipients []intake.Recipient) (mail.Mes
 		r.emails[lang] = e
 	}
 	m := mail.Message{From: r.c.From, Subject: e.Subject, Text: e.Text, HTML: e.HTML,
-		To: make([]mail.Address, len(recipients)), Category: r.camp.Kind, Ref: r.camp.ID}
+		To: make([]mail.Address, len(recipients)), Category: string(r.camp.Kind), Ref: r.camp.ID}
 	for i, rc := range recipients {
 		m.To[i] = mail.Address{Email: rc.Email, Name: rc.Name}
 	}

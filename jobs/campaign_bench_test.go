@@ -17,6 +17,8 @@ import (
 
 	"github.com/paymtech/leadgate/config/redistest"
 	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/redisstore"
+	"github.com/paymtech/leadgate/intake/seal"
 	"github.com/paymtech/leadgate/integrations"
 	"github.com/paymtech/leadgate/integrations/mail"
 	"github.com/paymtech/leadgate/integrations/mail/sendgrid"
@@ -52,11 +54,11 @@ func (f *sendgridFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // BENCHMARKS.md.
 func BenchmarkCampaignFanOut(b *testing.B) {
 	rdb := redistest.Start(b).Client(b)
-	keys, err := intake.NewKeys(bytes.Repeat([]byte{0x11}, 32), nil, bytes.Repeat([]byte{0x22}, 32))
+	keys, err := seal.NewKeys(bytes.Repeat([]byte{0x11}, 32), nil, bytes.Repeat([]byte{0x22}, 32))
 	if err != nil {
 		b.Fatal(err)
 	}
-	store := intake.NewStore(rdb, keys, time.Now)
+	store := redisstore.New(rdb, keys, time.Now)
 	people := seedSubscribers(b, rdb, keys, store)
 	fake := &sendgridFake{}
 	srv := httptest.NewServer(fake)
@@ -70,13 +72,13 @@ func BenchmarkCampaignFanOut(b *testing.B) {
 		Text: map[string]string{"ru": "Эквайринг для вашего бизнеса."}}
 
 	b.Run("leadgate", func(b *testing.B) {
-		c := &jobs.Campaigner{Store: store, Mailer: client, From: from, BaseURL: "https://leads.example.com",
+		c := &jobs.Campaigner{Store: store.Campaigns, Mailer: client, From: from, BaseURL: "https://leads.example.com",
 			ASMGroupID: 42, Log: slog.New(slog.DiscardHandler)}
 		before := fake.requests.Load()
 		b.ResetTimer()
 		for range b.N {
 			b.StopTimer()
-			id, err := store.CreateCampaign(context.Background(), &intake.Campaign{Kind: intake.KindCampaign, Name: "bench", Content: content}, nil)
+			id, err := store.Campaigns.CreateCampaign(context.Background(), &intake.Campaign{Kind: intake.KindCampaign, Name: "bench", Content: content}, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -85,7 +87,7 @@ func BenchmarkCampaignFanOut(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.StopTimer()
-			camp, _ := store.Campaign(context.Background(), id)
+			camp, _ := store.Campaigns.Campaign(context.Background(), id)
 			if camp.Sent != fanOutPeople || camp.State != intake.CampaignDone {
 				b.Fatalf("campaign %+v: not everyone was sent to", camp)
 			}
@@ -153,19 +155,19 @@ type subscriberRow struct{ person, email, token string }
 // pipelined, since accepting them one by one would take longer than the
 // benchmark. TestCampaignSendsOncePerConsentingPersonWithUnsubscribe
 // covers the real path.
-func seedSubscribers(b *testing.B, rdb redis.UniversalClient, keys *intake.Keys, store *intake.Store) []subscriberRow {
+func seedSubscribers(b *testing.B, rdb redis.UniversalClient, keys *seal.Keys, store *redisstore.Store) []subscriberRow {
 	b.Helper()
 	ctx := context.Background()
 	rows := make([]subscriberRow, fanOutPeople)
 	pipe := rdb.Pipeline()
 	for n := range rows {
 		email := fmt.Sprintf("test.testov%d@example.com", n)
-		person, _ := store.PersonOf(email)
+		person, _ := store.People.PersonOf(email)
 		contact, _ := json.Marshal(intake.Contact{Email: email, Name: "Test Testov"})
 		pipe.HSet(ctx, "lg:person:"+person, "contact", keys.Seal(contact, person), "lang", "ru",
 			"entity_type", intake.LegalEntity, "products", "acquiring", "marketing", intake.MarketingActive, "n", n+1)
 		pipe.ZAdd(ctx, "lg:marketing", redis.Z{Member: person})
-		rows[n] = subscriberRow{person: person, email: email, token: store.UnsubscribeToken(person)}
+		rows[n] = subscriberRow{person: person, email: email, token: store.Campaigns.UnsubscribeToken(person)}
 		if pipe.Len() >= 2000 {
 			if _, err := pipe.Exec(ctx); err != nil {
 				b.Fatal(err)
@@ -175,7 +177,7 @@ func seedSubscribers(b *testing.B, rdb redis.UniversalClient, keys *intake.Keys,
 	if _, err := pipe.Exec(ctx); err != nil {
 		b.Fatal(err)
 	}
-	if state, _ := store.Marketing(ctx, rows[0].person); state != intake.MarketingActive {
+	if state, _ := store.People.Marketing(ctx, rows[0].person); state != intake.MarketingActive {
 		b.Fatalf("seeded person has consent %q", state)
 	}
 	return rows

@@ -72,34 +72,34 @@ func (h *history) step() {
 		}
 	case 2, 3, 4: // follows the emailed link
 		var ok bool
-		ok, err = h.e.store.ConfirmMarketing(ctx, p, intake.Proof{At: time.Now(), IP: "203.0.113.7"})
+		ok, err = h.e.store.People.ConfirmMarketing(ctx, p, intake.Proof{At: time.Now(), IP: "203.0.113.7"})
 		if ok {
 			m.marketing, m.suppressed = intake.MarketingActive, false
 		}
 	case 5: // unsubscribes
-		_, err = h.e.store.Withdraw(ctx, p, proof)
+		_, err = h.e.store.People.Withdraw(ctx, p, proof)
 		if m.marketing == intake.MarketingActive || m.marketing == intake.MarketingPending {
 			m.marketing = intake.MarketingWithdrawn
 		}
 	case 6: // bounces or reports spam
-		err = h.e.store.Suppress(ctx, p, "bounce", proof)
+		err = h.e.store.People.Suppress(ctx, p, "bounce", proof)
 		m.suppressed = true
 		if m.marketing == intake.MarketingActive || m.marketing == intake.MarketingPending {
 			m.marketing = intake.MarketingWithdrawn
 		}
 	case 7: // asks to block
 		if !m.erased {
-			_, err = h.e.store.Block(ctx, p)
+			_, err = h.e.store.People.Block(ctx, p)
 			m.blocked = true
 		}
 	case 8: // asks to unblock
 		if !m.erased {
-			_, _, err = h.e.store.Unblock(ctx, p)
+			_, _, err = h.e.store.People.Unblock(ctx, p)
 			m.blocked = false
 		}
 	case 9: // asks to erase
 		if !m.erased {
-			_, err = h.e.store.Erase(ctx, p, nil)
+			_, err = h.e.store.Subjects.Erase(ctx, p, nil)
 			*m = consentModel{erased: true, suppressed: true}
 		}
 	}
@@ -161,7 +161,7 @@ func TestCampaignPropertyConsentAtSendTime(t *testing.T) {
 		h.step()
 	}
 	var mu sync.Mutex
-	store := &checkedStore{Campaigns: e.store, mu: &mu, h: h, byPerson: byPerson}
+	store := &checkedStore{Campaigns: e.store.Campaigns, mu: &mu, h: h, byPerson: byPerson}
 	var box inbox
 	mailer := &fakeMailer{SendFn: func(_ context.Context, m mail.Message) error { box.add(m); return nil }}
 	c := &jobs.Campaigner{Store: store, Mailer: mailer, From: mail.Address{Email: "news@example.com"},
@@ -183,7 +183,7 @@ func TestCampaignPropertyConsentAtSendTime(t *testing.T) {
 	if want < 100 {
 		t.Fatalf("only %d consenting people: the history proves little", want)
 	}
-	got, _ := e.store.Campaign(context.Background(), camp.ID)
+	got, _ := e.store.Campaigns.Campaign(context.Background(), camp.ID)
 	if got.Sent != want || got.State != intake.CampaignDone {
 		t.Errorf("campaign %+v; want %d sent", got, want)
 	}

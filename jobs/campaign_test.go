@@ -26,7 +26,7 @@ func (e *redisEnv) subscriber(t testing.TB, n int, lang, entity string, optIn bo
 	t.Helper()
 	email := fmt.Sprintf("test.testov%d@example.com", n)
 	meta := intake.Metadata{IP: "203.0.113.7", UserAgent: "test-agent"}
-	_, err := e.store.Accept(context.Background(), intake.Application{
+	_, err := e.store.Leads.Accept(context.Background(), intake.Application{
 		Submission: &intake.Submission{EntityType: entity, Name: "Test Testov", Phone: fmt.Sprintf("+7701%07d", n),
 			Email: email, EmailKey: email, Products: []string{"acquiring"}, Lang: lang, ConsentMarketing: optIn},
 		Consent:     intake.Consent{Processing: true, Marketing: optIn, PolicyVersion: "1", IP: meta.IP, UserAgent: meta.UserAgent},
@@ -38,13 +38,13 @@ func (e *redisEnv) subscriber(t testing.TB, n int, lang, entity string, optIn bo
 	if err != nil {
 		t.Fatalf("Accept: %v", err)
 	}
-	person, _ := e.store.PersonOf(email)
+	person, _ := e.store.People.PersonOf(email)
 	return person
 }
 
 func (e *redisEnv) confirm(t testing.TB, person string) {
 	t.Helper()
-	if _, err := e.store.ConfirmMarketing(context.Background(), person, intake.Proof{At: time.Now(), IP: "203.0.113.7"}); err != nil {
+	if _, err := e.store.People.ConfirmMarketing(context.Background(), person, intake.Proof{At: time.Now(), IP: "203.0.113.7"}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -53,13 +53,13 @@ func (e *redisEnv) confirm(t testing.TB, person string) {
 func (e *redisEnv) newCampaign(t testing.TB, seg intake.Segment) *intake.Campaign {
 	t.Helper()
 	ctx := context.Background()
-	id, err := e.store.CreateCampaign(ctx, &intake.Campaign{Kind: intake.KindCampaign, Name: "November news", Segment: seg,
+	id, err := e.store.Campaigns.CreateCampaign(ctx, &intake.Campaign{Kind: intake.KindCampaign, Name: "November news", Segment: seg,
 		Content: intake.Content{Subject: map[string]string{"ru": "Новости", "en": "News"},
 			HTML: map[string]string{"ru": "<p>Эквайринг</p>", "en": "<p>Acquiring</p>"}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := e.store.Campaign(ctx, id)
+	c, err := e.store.Campaigns.Campaign(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestCampaignSendsOncePerConsentingPersonWithUnsubscribe(t *testing.T) {
 	}
 	var box inbox
 	mailer := &fakeMailer{SendFn: func(_ context.Context, m mail.Message) error { box.add(m); return nil }}
-	c := &jobs.Campaigner{Store: e.store, Mailer: mailer, From: mail.Address{Email: "news@example.com"},
+	c := &jobs.Campaigner{Store: e.store.Campaigns, Mailer: mailer, From: mail.Address{Email: "news@example.com"},
 		BaseURL: "https://leads.example.com", ASMGroupID: 4242, Batch: 2, Log: slog.New(slog.DiscardHandler)}
 	camp := e.newCampaign(t, intake.Segment{})
 	if err := c.ProcessTask(context.Background(), campaignTask(camp.ID)); err != nil {
@@ -140,13 +140,13 @@ func TestCampaignSendsOncePerConsentingPersonWithUnsubscribe(t *testing.T) {
 			t.Error("the body lacks the unsubscribe slot")
 		}
 	}
-	got, _ := e.store.Campaign(context.Background(), camp.ID)
+	got, _ := e.store.Campaigns.Campaign(context.Background(), camp.ID)
 	if got.State != intake.CampaignDone || got.Sent != 5 || got.Recipients != 5 || got.Skipped != 0 || got.Failed != 0 {
 		t.Errorf("campaign = %+v, want done, 5 recipients, 5 sent", got)
 	}
 	// The subject export shows the email to whoever got it, and only them.
 	for n, p := range people {
-		sub, err := e.store.Subject(context.Background(), p)
+		sub, err := e.store.Subjects.Subject(context.Background(), p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -182,7 +182,7 @@ func TestCampaignSegment(t *testing.T) {
 			t.Errorf("person %d got %d, want %d", n, got, want)
 		}
 	}
-	got, _ := e.store.Campaign(context.Background(), camp.ID)
+	got, _ := e.store.Campaigns.Campaign(context.Background(), camp.ID)
 	if got.Recipients != 2 || got.Sent != 2 {
 		t.Errorf("campaign = %+v, want 2 recipients (the segment), 2 sent", got)
 	}
@@ -190,7 +190,7 @@ func TestCampaignSegment(t *testing.T) {
 	if err := c.ProcessTask(context.Background(), campaignTask(other.ID)); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := e.store.Campaign(context.Background(), other.ID); got.Recipients != 0 || got.State != intake.CampaignDone {
+	if got, _ := e.store.Campaigns.Campaign(context.Background(), other.ID); got.Recipients != 0 || got.State != intake.CampaignDone {
 		t.Errorf("nobody asked about pos, yet %+v", got)
 	}
 }
@@ -229,7 +229,7 @@ func (e *redisEnv) subscribed(t *testing.T, n int) {
 // campaigner is a Campaigner over e's store sending through mailer in
 // batches of batch.
 func (e *redisEnv) campaigner(mailer mail.Mailer, batch int) *jobs.Campaigner {
-	return &jobs.Campaigner{Store: e.store, Mailer: mailer, From: mail.Address{Email: "news@example.com"},
+	return &jobs.Campaigner{Store: e.store.Campaigns, Mailer: mailer, From: mail.Address{Email: "news@example.com"},
 		BaseURL: "https://leads.example.com", Batch: batch, Log: slog.New(slog.DiscardHandler)}
 }
 
@@ -273,7 +273,7 @@ func TestCampaignSendFailures(t *testing.T) {
 					t.Errorf("person %d got %d copies, want 1", n, got)
 				}
 			}
-			got, _ := e.store.Campaign(context.Background(), camp.ID)
+			got, _ := e.store.Campaigns.Campaign(context.Background(), camp.ID)
 			if got.Sent != tc.sent || got.Failed != tc.failed || got.Recipients != tc.people || got.State != intake.CampaignDone {
 				t.Errorf("campaign %+v; want %d recipients, %d sent, %d failed", got, tc.people, tc.sent, tc.failed)
 			}
@@ -287,19 +287,19 @@ func TestCampaignCancelStopsTheRest(t *testing.T) {
 	e.subscribed(t, 6)
 	camp := e.newCampaign(t, intake.Segment{})
 	mailer := &fakeMailer{SendFn: func(ctx context.Context, m mail.Message) error {
-		return e.store.CancelCampaign(ctx, camp.ID) // cancelled during the first send
+		return e.store.Campaigns.CancelCampaign(ctx, camp.ID) // cancelled during the first send
 	}}
 	c := e.campaigner(mailer, 2)
 	if err := c.ProcessTask(context.Background(), campaignTask(camp.ID)); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := e.store.Campaign(context.Background(), camp.ID)
+	got, _ := e.store.Campaigns.Campaign(context.Background(), camp.ID)
 	// The batch being sent and the one prepared alongside it were marked
 	// before the cancel; nothing after them goes.
 	if n := mailer.attempts(); got.State != intake.CampaignCancelled || n > 2 {
 		t.Errorf("campaign %+v after %d sends; want cancelled after at most 2", got, n)
 	}
-	if err := e.store.CancelCampaign(context.Background(), camp.ID); err != nil {
+	if err := e.store.Campaigns.CancelCampaign(context.Background(), camp.ID); err != nil {
 		t.Errorf("cancelling twice: %v", err)
 	}
 }
@@ -314,23 +314,23 @@ func TestBreachNoticeReachesEveryoneButTheErased(t *testing.T) {
 	}
 	// 0 has withdrawn consent, 1 bounced: a notice is transactional and
 	// still goes; 3 is erased.
-	if _, err := e.store.Withdraw(ctx, people[0], intake.Proof{At: time.Now(), Source: "test"}); err != nil {
+	if _, err := e.store.People.Withdraw(ctx, people[0], intake.Proof{At: time.Now(), Source: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.Suppress(ctx, people[1], "bounce", intake.Proof{At: time.Now(), Source: "test"}); err != nil {
+	if err := e.store.People.Suppress(ctx, people[1], "bounce", intake.Proof{At: time.Now(), Source: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	id, err := e.store.CreateCampaign(ctx, &intake.Campaign{Kind: intake.KindBreachNotice, All: true,
+	id, err := e.store.Campaigns.CreateCampaign(ctx, &intake.Campaign{Kind: intake.KindBreachNotice, All: true,
 		Content: intake.Content{Message: map[string]string{"ru": "Утечка.", "kk": "Ағып кету."}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.store.Erase(ctx, people[3], nil); err != nil { // after the notice was created, before it is sent
+	if _, err := e.store.Subjects.Erase(ctx, people[3], nil); err != nil { // after the notice was created, before it is sent
 		t.Fatal(err)
 	}
 	var msgs []mail.Message
 	var mu sync.Mutex
-	c := &jobs.Campaigner{Store: e.store, Mailer: &fakeMailer{SendFn: func(_ context.Context, m mail.Message) error {
+	c := &jobs.Campaigner{Store: e.store.Campaigns, Mailer: &fakeMailer{SendFn: func(_ context.Context, m mail.Message) error {
 		mu.Lock()
 		defer mu.Unlock()
 		msgs = append(msgs, m)
@@ -354,7 +354,7 @@ func TestBreachNoticeReachesEveryoneButTheErased(t *testing.T) {
 	if !strings.Contains(got["test.testov0@example.com"], "Ағып кету.") || !strings.Contains(got["test.testov2@example.com"], "Утечка.") {
 		t.Errorf("languages: kk speaker got %q…, en speaker (no en text: ru fallback) got %q…", got["test.testov0@example.com"][:40], got["test.testov2@example.com"][:40])
 	}
-	camp, _ := e.store.Campaign(ctx, id)
+	camp, _ := e.store.Campaigns.Campaign(ctx, id)
 	if camp.Sent != 3 || camp.State != intake.CampaignDone {
 		t.Errorf("notice = %+v, want 3 sent", camp)
 	}

@@ -71,11 +71,11 @@ func TestRouterDisablesAGoneCRM(t *testing.T) {
 	}
 
 	// A starting worker clears the flag: the next lead is pushed.
-	if err := jobs.EnableCRM(ctx, f.rdb); err != nil {
-		t.Fatalf("EnableCRM: %v", err)
+	if err := f.store.Workers.ClearCRMGone(ctx); err != nil {
+		t.Fatalf("ClearCRMGone: %v", err)
 	}
 	if n := f.rdb.Exists(ctx, "lg:crm:gone").Val(); n != 0 {
-		t.Error("EnableCRM left lg:crm:gone set")
+		t.Error("ClearCRMGone left lg:crm:gone set")
 	}
 	if err := f.router.ProcessTask(ctx, jobs.NewRouteLeadTask(third)); err != nil {
 		t.Errorf("third lead: ProcessTask = %v", err)

@@ -11,7 +11,6 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
-	"github.com/redis/go-redis/v9"
 )
 
 var (
@@ -68,12 +67,6 @@ func NewMux(h Handlers) *asynq.ServeMux {
 		mux.Handle(SendCampaign{}.Kind(), h.Campaigner)
 	}
 	return mux
-}
-
-// EnableCRM clears the flag a 410 Gone set: a starting worker may have a
-// fixed CRM endpoint.
-func EnableCRM(ctx context.Context, rdb redis.Cmdable) error {
-	return rdb.Del(ctx, keyCRMGone).Err()
 }
 
 // ServerConfig is the worker configuration: our queues, the retry rule, and

@@ -38,19 +38,21 @@ var ErrPurgeRunning = errors.New("another purge is running")
 // and renewed while the purge runs, so a crashed purge holds it for at most
 // purgeLockTTL.
 const (
-	keyPurgeLock      = "lg:purge:lock"
 	purgeLockTTL      = 2 * time.Minute
 	purgeLockRenew    = 30 * time.Second
 	defaultPurgeBatch = 50 // as intake's: one script stays well under a millisecond
 )
 
 // Purger is the retention purge: the lead store's records past retention
-// (intake.Store.Purge), then the queue's residues — completed and archived
-// asynq tasks older than TaskRetention in every queue of Queues, which
-// asynq itself keeps for months (its archive holds failed tasks 90 days).
+// (redisstore.Retention), then the queue's residues — completed and
+// archived asynq tasks older than TaskRetention in every queue of Queues,
+// which asynq itself keeps for months (its archive holds failed tasks 90
+// days).
 type Purger struct {
 	Store          PurgeStore
-	Redis          redis.UniversalClient // the Redis of asynq and the lock
+	Audit          AuditLog
+	Workers        PurgeWorkers
+	Redis          redis.UniversalClient // asynq's Redis: its task sets are read and trimmed
 	LeadRetention  time.Duration         // LEAD_RETENTION
 	OptinTTL       time.Duration         // UNCONFIRMED_OPTIN_TTL
 	TaskRetention  time.Duration         // TASK_RETENTION
@@ -60,14 +62,28 @@ type Purger struct {
 	Log            *slog.Logger
 }
 
-// PurgeStore is what the purge needs of the lead store (*intake.Store).
+// PurgeStore is what the purge removes from the lead store
+// (redisstore.Retention).
 type PurgeStore interface {
 	Purge(ctx context.Context, o intake.PurgeOptions) (intake.PurgeReport, error)
-	// TrimAudit drops audit events past retention, so they go even when
-	// nobody calls the admin API (which trims as it appends).
-	TrimAudit(ctx context.Context, retention time.Duration) error
-	// Audit records a purge that removed something, as proof it was done.
-	Audit(ctx context.Context, ev intake.AuditEvent) error
+}
+
+// AuditLog is the audit log (redisstore.Audit): the purge trims it to its
+// retention, so old events go even when nobody calls the admin API (which
+// trims as it appends), and records a purge that removed something, as
+// proof it was done.
+type AuditLog interface {
+	Trim(ctx context.Context, retention time.Duration) error
+	Append(ctx context.Context, ev intake.AuditEvent, retention time.Duration) error
+}
+
+// PurgeWorkers are the purge lock and the trimming of asynq's task sets
+// (redisstore.Workers).
+type PurgeWorkers interface {
+	TakePurgeLock(ctx context.Context, owner string, ttl time.Duration) (bool, error)
+	RenewPurgeLock(ctx context.Context, owner string, ttl time.Duration) error
+	ReleasePurgeLock(ctx context.Context, owner string) error
+	RemoveTasks(ctx context.Context, set, taskKeyPrefix string, before time.Time, batch int) (int, error)
 }
 
 // PurgeReport is what one purge removed (or, in a dry run, would remove):
@@ -142,7 +158,7 @@ func (p *Purger) Purge(ctx context.Context, dryRun bool) (PurgeReport, error) {
 		return r, nil
 	}
 	if err == nil {
-		err = p.Store.TrimAudit(ctx, p.AuditRetention)
+		err = p.Audit.Trim(ctx, p.AuditRetention)
 	}
 	counts := map[string]int{"leads": r.Leads, "people": r.People, "optins": r.Optins,
 		"tasks": r.Tasks, "stale_keys": r.StaleKeys, "campaign_marks": r.Campaigns}
@@ -152,7 +168,7 @@ func (p *Purger) Purge(ctx context.Context, dryRun bool) (PurgeReport, error) {
 		removed += n
 	}
 	if removed > 0 || err != nil {
-		ev := intake.AuditEvent{Role: "system", Name: "purge", Action: "purge", Status: 200,
+		ev := intake.AuditEvent{Role: intake.RoleSystem, Name: "purge", Action: "purge", Status: 200,
 			Detail: fmt.Sprintf("leads=%d people=%d optins=%d tasks=%d stale_keys=%d campaign_marks=%d",
 				r.Leads, r.People, r.Optins, r.Tasks, r.StaleKeys, r.Campaigns)}
 		if err != nil {
@@ -161,7 +177,7 @@ func (p *Purger) Purge(ctx context.Context, dryRun bool) (PurgeReport, error) {
 		// Not ctx: an interrupted purge is recorded too.
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if aerr := p.Store.Audit(actx, ev); aerr != nil {
+		if aerr := p.Audit.Append(actx, ev, 0); aerr != nil {
 			err = errors.Join(err, fmt.Errorf("record the audit event: %w", aerr))
 		}
 	}
@@ -171,23 +187,13 @@ func (p *Purger) Purge(ctx context.Context, dryRun bool) (PurgeReport, error) {
 	return r, nil
 }
 
-// lockScripts renew and release the purge lock only while it is still ours.
-var (
-	renewLockScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0`)
-	releaseLockScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`)
-)
-
 // lock takes the purge lock (SET NX PX) and keeps renewing it until the
 // returned release is called.
 func (p *Purger) lock(ctx context.Context) (release func(), err error) {
 	token := make([]byte, 16)
 	rand.Read(token)
 	owner := hex.EncodeToString(token)
-	ok, err := p.Redis.SetNX(ctx, keyPurgeLock, owner, purgeLockTTL).Result()
+	ok, err := p.Workers.TakePurgeLock(ctx, owner, purgeLockTTL)
 	if err != nil {
 		return nil, fmt.Errorf("purge lock: %w", err)
 	}
@@ -204,8 +210,7 @@ func (p *Purger) lock(ctx context.Context) (release func(), err error) {
 			case <-stop:
 				return
 			case <-t.C:
-				if err := renewLockScript.Run(context.Background(), p.Redis, []string{keyPurgeLock}, owner,
-					purgeLockTTL.Milliseconds()).Err(); err != nil {
+				if err := p.Workers.RenewPurgeLock(context.Background(), owner, purgeLockTTL); err != nil {
 					p.Log.Warn("purge: could not renew the lock", "err", err)
 				}
 			}
@@ -215,24 +220,11 @@ func (p *Purger) lock(ctx context.Context) (release func(), err error) {
 		close(stop)
 		<-done
 		// Not ctx: a cancelled purge must still let the next one run.
-		if err := releaseLockScript.Run(context.Background(), p.Redis, []string{keyPurgeLock}, owner).Err(); err != nil {
+		if err := p.Workers.ReleasePurgeLock(context.Background(), owner); err != nil {
 			p.Log.Warn("purge: could not release the lock; it expires by itself", "err", err)
 		}
 	}, nil
 }
-
-// purgeTaskSetScript removes up to ARGV[3] tasks scored at or before
-// ARGV[1] from the zset KEYS[1] (a queue's archived or completed set), with
-// their task hashes (ARGV[2] is the queue's task-key prefix), the way
-// asynq's own janitor trims expired completed tasks. Returns the count.
-var purgeTaskSetScript = redis.NewScript(`
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
-for _, id in ipairs(ids) do
-  redis.call('UNLINK', ARGV[2] .. id)
-  redis.call('ZREM', KEYS[1], id)
-end
-return #ids
-`)
 
 // purgeTasks removes the completed and archived tasks of every queue that
 // are older than TaskRetention. asynq keeps them in
@@ -264,7 +256,7 @@ func (p *Purger) purgeTasks(ctx context.Context, dryRun bool) (int, error) {
 				continue
 			}
 			for {
-				n, err := purgeTaskSetScript.Run(ctx, p.Redis, []string{set}, max, prefix+"t:", batch).Int()
+				n, err := p.Workers.RemoveTasks(ctx, set, prefix+"t:", cutoff, batch)
 				if err != nil {
 					return total, err
 				}

@@ -81,7 +81,7 @@ func setupPurge(t *testing.T) *purgeEnv {
 // purger is the production Purger over p with a 30-day lead retention;
 // its task clock is the store's.
 func (p *purgeEnv) purger(taskRetention time.Duration) *jobs.Purger {
-	return &jobs.Purger{Store: p.store, Redis: p.rdb, LeadRetention: 30 * day, OptinTTL: 7 * day,
+	return &jobs.Purger{Store: p.store.Retention, Audit: p.store.Audit, Workers: p.store.Workers, Redis: p.rdb, LeadRetention: 30 * day, OptinTTL: 7 * day,
 		TaskRetention: taskRetention, Batch: 2, Now: p.clk.now, Log: p.logger}
 }
 
@@ -181,7 +181,7 @@ func TestPurgerRemovesLeadsThenTheirTasks(t *testing.T) {
 	if err != nil || dry.Leads != 1 || dry.Tasks != 0 || !dry.DryRun {
 		t.Fatalf("dry run = %+v, %v; want 1 lead, 0 tasks", dry, err)
 	}
-	if _, err := p.store.Get(ctx, p.expired); err != nil {
+	if _, err := p.store.Leads.Get(ctx, p.expired); err != nil {
 		t.Fatalf("the dry run removed the lead: %v", err)
 	}
 	leadsBefore := purgedTotal(t, "leads")
@@ -192,7 +192,7 @@ func TestPurgerRemovesLeadsThenTheirTasks(t *testing.T) {
 	if got := purgedTotal(t, "leads"); got < leadsBefore+1 {
 		t.Errorf("leadgate_purged_total{kind=leads} = %v, want at least %v", got, leadsBefore+1)
 	}
-	if _, err := p.store.Get(ctx, p.expired); intake.ErrorCode(err) != intake.ENotFound {
+	if _, err := p.store.Leads.Get(ctx, p.expired); intake.ErrorCode(err) != intake.ENotFound {
 		t.Fatalf("Get(expired) = %v, want ENotFound", err)
 	}
 	if a, c, _ := p.tasks(t); a != 2 || c != 2 {
@@ -212,7 +212,7 @@ func TestPurgerRemovesLeadsThenTheirTasks(t *testing.T) {
 	if keys := keysHolding(t, p.rdb, p.expired); len(keys) > 0 {
 		t.Errorf("the expired lead's id is still in %q", keys)
 	}
-	if l, err := p.store.Get(ctx, p.fresh); err != nil || l.Name != "Test Testov" {
+	if l, err := p.store.Leads.Get(ctx, p.fresh); err != nil || l.Name != "Test Testov" {
 		t.Errorf("fresh lead = %v, %v", l, err)
 	}
 	logged := p.log.String()
@@ -253,7 +253,7 @@ func TestPurgerLock(t *testing.T) {
 	if r, err := p.purger(7*day).Purge(ctx, true); err != nil || r.Leads != 1 {
 		t.Fatalf("dry run while locked = %+v, %v; want it counted", r, err)
 	}
-	if _, err := p.store.Get(ctx, p.expired); err != nil {
+	if _, err := p.store.Leads.Get(ctx, p.expired); err != nil {
 		t.Fatalf("a locked-out purge removed the lead: %v", err)
 	}
 	p.rdb.Del(ctx, "lg:purge:lock")
@@ -269,7 +269,7 @@ func TestPurgerLock(t *testing.T) {
 	if errs[0] != nil || errs[1] != nil {
 		t.Fatalf("two purges at once: %v, %v", errs[0], errs[1])
 	}
-	if _, err := p.store.Get(ctx, p.expired); intake.ErrorCode(err) != intake.ENotFound {
+	if _, err := p.store.Leads.Get(ctx, p.expired); intake.ErrorCode(err) != intake.ENotFound {
 		t.Fatalf("Get(expired) after two purges = %v, want ENotFound", err)
 	}
 	if n := p.rdb.Exists(ctx, "lg:purge:lock").Val(); n != 0 {

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/form"
 	"github.com/paymtech/leadgate/intake/risk"
 	"github.com/paymtech/leadgate/integrations"
 	"github.com/paymtech/leadgate/integrations/crm"
@@ -74,9 +74,15 @@ type CRM interface {
 	Push(ctx context.Context, l crm.Lead) (crm.Receipt, error)
 }
 
-// keyCRMGone is set when the CRM endpoint answered 410 Gone: no lead is sent
-// there again until a worker restarts (with, presumably, a fixed endpoint).
-const keyCRMGone = "lg:crm:gone"
+// Workers are the router's shared records (redisstore.Workers): the CRM-gone
+// flag — set when the CRM endpoint answered 410 Gone, so no lead is sent
+// there again until a worker restarts (with, presumably, a fixed endpoint)
+// — and the teams' round-robin turns.
+type Workers interface {
+	routing.Turns
+	CRMGone(ctx context.Context) (bool, error)
+	MarkCRMGone(ctx context.Context, at time.Time) (first bool, err error)
+}
 
 // Router hands received leads to sales: it scores them for abuse, assigns a
 // salesperson, pushes them to the CRM and records the outcome.
@@ -84,7 +90,7 @@ type Router struct {
 	Leads     Leads
 	CRM       CRM
 	Rules     *routing.Rules // who gets which lead
-	Redis     redis.Cmdable  // the round-robin cursors and the CRM-gone flag
+	Workers   Workers        // the round-robin turns and the CRM-gone flag
 	Threshold int            // RISK_REVIEW_THRESHOLD: leads scoring at least this go to review
 	// Notify queues the sales notification of a routed lead; nil when no
 	// notification channel is configured.
@@ -136,9 +142,9 @@ func (rt *Router) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			return err
 		}
 	}
-	if gone, err := rt.Redis.Exists(ctx, keyCRMGone).Result(); err != nil {
+	if gone, err := rt.Workers.CRMGone(ctx); err != nil {
 		return err
-	} else if gone == 1 {
+	} else if gone {
 		return rt.pushFailed(ctx, lead, &integrations.Error{System: "crm", Op: "push (endpoint disabled after 410 Gone)",
 			Status: 410, Code: integrations.CodeGone, Kind: integrations.Permanent})
 	}
@@ -209,7 +215,7 @@ func (rt *Router) holdForReview(ctx context.Context, lead *intake.Lead) error {
 // assign asks the routing rules for a salesperson and records the choice,
 // unless an earlier delivery of the task already did: retries keep the owner.
 func (rt *Router) assign(ctx context.Context, lead *intake.Lead) error {
-	a, err := rt.Rules.Route(ctx, rt.Redis, routing.Lead{EntityType: lead.EntityType, Products: lead.Products,
+	a, err := rt.Rules.Route(ctx, rt.Workers, routing.Lead{EntityType: lead.EntityType, Products: lead.Products,
 		Lang: lead.Lang, Phone: lead.Phone, UTMSource: lead.Meta.UTMSource})
 	if err != nil {
 		return err
@@ -226,7 +232,7 @@ func (rt *Router) assign(ctx context.Context, lead *intake.Lead) error {
 // or retries past MaxAge, marks the lead failed for an operator to see.
 func (rt *Router) pushFailed(ctx context.Context, lead *intake.Lead, err error) error {
 	if integrations.IsGone(err) {
-		if set, _ := rt.Redis.SetNX(ctx, keyCRMGone, rt.Now().UTC().Format(time.RFC3339), 0).Result(); set {
+		if first, _ := rt.Workers.MarkCRMGone(ctx, rt.Now()); first {
 			crmGone.Inc()
 			rt.Log.Error("CRM endpoint answered 410 Gone: it is disabled; fix it, restart the workers, then redrive the failed leads",
 				"err", err)
@@ -256,7 +262,7 @@ func (rt *Router) pushFailed(ctx context.Context, lead *intake.Lead, err error) 
 
 // Assess scores a lead for abuse from what intake observed (privacy policy 2.5).
 func Assess(l *intake.Lead) intake.Risk {
-	key, _ := intake.NormalizeEmail(l.Email) // IDNA ASCII, as the disposable list is
+	key, _ := form.NormalizeEmail(l.Email) // IDNA ASCII, as the disposable list is
 	_, domain, _ := strings.Cut(key, "@")
 	a := risk.Assess(risk.Observation{
 		EmailDomain: domain, UserAgent: l.Meta.UserAgent, FormAge: l.Observed.FormAge,

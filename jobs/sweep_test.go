@@ -47,13 +47,13 @@ func TestSweeperQueuesLostLeads(t *testing.T) {
 		t.Fatal(err)
 	}
 	routed := e.accept(t, 3)
-	if _, err := e.store.Transition(ctx, routed, intake.Transition{From: intake.Received, To: intake.Routed}); err != nil {
+	if _, err := e.store.Leads.Transition(ctx, routed, intake.Transition{From: intake.Received, To: intake.Routed}); err != nil {
 		t.Fatal(err)
 	}
 	clk.set(t0.Add(90 * time.Second))
 	young := e.accept(t, 4) // its web request may still be enqueuing it
 
-	s := &jobs.Sweeper{Leads: e.store, Queue: e.queue, Now: func() time.Time { return t0.Add(3 * time.Minute) },
+	s := &jobs.Sweeper{Leads: e.store.Leads, Queue: e.queue, Now: func() time.Time { return t0.Add(3 * time.Minute) },
 		Log: slog.New(slog.DiscardHandler)}
 	for i := range 2 { // a second sweep finds the tasks there and adds nothing
 		if err := s.ProcessTask(ctx, asynq.NewTask("lead:sweep", nil)); err != nil {

@@ -62,10 +62,9 @@ func (q *Queue) EnqueueOptin(ctx context.Context, id string) error {
 	return q.enqueue(ctx, newMailTask(RequestOptin{}.Kind(), optinTaskID(id), id), optinTaskID(id))
 }
 
-// PersonMail is what the welcome mail needs of the store.
+// PersonMail is what the welcome mail needs of the person it writes to
+// (redisstore.People).
 type PersonMail interface {
-	Get(ctx context.Context, id string) (*intake.Lead, error)
-	LogTransfer(ctx context.Context, id string, t intake.Transfer) error
 	ClaimSend(ctx context.Context, kind, person, lead string, window time.Duration) (bool, error)
 	SentTo(ctx context.Context, kind, person, lead string) error
 	Marketing(ctx context.Context, person string) (string, error)
@@ -75,7 +74,8 @@ type PersonMail interface {
 // Welcomer mails a person about their own request: the acknowledgement, and
 // the link that confirms a marketing opt-in.
 type Welcomer struct {
-	Leads     PersonMail
+	Leads     Leads
+	People    PersonMail
 	Mailer    mail.Mailer
 	From      mail.Address
 	BaseURL   string        // PUBLIC_BASE_URL: where the confirmation link points
@@ -107,11 +107,11 @@ func (w *Welcomer) RequestConfirmation(ctx context.Context, t *asynq.Task) error
 	if lead == nil || err != nil { // not lead.Consent.Marketing: a repeat may add the opt-in to the first lead's person
 		return err
 	}
-	if state, err := w.Leads.Marketing(ctx, lead.Person); err != nil || state != intake.MarketingPending {
+	if state, err := w.People.Marketing(ctx, lead.Person); err != nil || state != intake.MarketingPending {
 		return err
 	}
 	link := w.BaseURL + "/v1/optin/confirm?" + url.Values{
-		"token": {w.Leads.OptinToken(lead.Person, w.Now().Add(w.OptinTTL))}, "lang": {lead.Lang}}.Encode()
+		"token": {w.People.OptinToken(lead.Person, w.Now().Add(w.OptinTTL))}, "lang": {lead.Lang}}.Encode()
 	email, err := templates.RenderOptin(templates.OptinEmail{Lang: templates.Lang(lead.Lang), ConfirmURL: link,
 		ValidFor: w.OptinTTL, PolicyURL: w.PolicyURL})
 	if err != nil {
@@ -149,7 +149,7 @@ func (w *Welcomer) send(ctx context.Context, lead *intake.Lead, kind string, e t
 			return nil // sent already: a route retry or a redrive queued the task again after the window
 		}
 	}
-	ok, err := w.Leads.ClaimSend(ctx, kind, lead.Person, lead.ID, sendWindow)
+	ok, err := w.People.ClaimSend(ctx, kind, lead.Person, lead.ID, sendWindow)
 	if err != nil || !ok {
 		return err
 	}
@@ -157,14 +157,14 @@ func (w *Welcomer) send(ctx context.Context, lead *intake.Lead, kind string, e t
 		Subject: e.Subject, Text: e.Text, HTML: e.HTML, Category: kind, Ref: lead.ID})
 	if integrations.KindOf(err) == integrations.Permanent {
 		w.Log.Error("mail refused", "lead", lead.ID, "kind", kind, "err", err)
-		if serr := w.Leads.SentTo(ctx, kind, lead.Person, lead.ID); serr != nil { // closed: a requeued task must not try again
+		if serr := w.People.SentTo(ctx, kind, lead.Person, lead.ID); serr != nil { // closed: a requeued task must not try again
 			w.Log.Error("mail refused and not marked; a requeued task may try again", "lead", lead.ID, "kind", kind, "err", serr)
 		}
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	} else if err != nil {
 		return err
 	}
-	if err := w.Leads.SentTo(ctx, kind, lead.Person, lead.ID); err != nil {
+	if err := w.People.SentTo(ctx, kind, lead.Person, lead.ID); err != nil {
 		w.Log.Error("mail sent but not marked; a retry may send it again", "lead", lead.ID, "kind", kind, "err", err)
 	}
 	return w.Leads.LogTransfer(ctx, lead.ID, intake.Transfer{Recipient: "mail", At: w.Now().UTC(), Purpose: purpose})

@@ -87,7 +87,7 @@ func setupWelcome(t *testing.T) *welcomeFixture {
 	clock := func() time.Time { return now }
 	e := setupRedis(t, clock)
 	m := &fakeMailer{}
-	return &welcomeFixture{redisEnv: e, mailer: m, now: now, w: &jobs.Welcomer{Leads: e.store, Mailer: m,
+	return &welcomeFixture{redisEnv: e, mailer: m, now: now, w: &jobs.Welcomer{Leads: e.store.Leads, People: e.store.People, Mailer: m,
 		From: welcomeFrom, BaseURL: welcomeBaseURL, PolicyURL: welcomePolicy, OptinTTL: welcomeTTL,
 		Now: clock, Log: slog.New(slog.DiscardHandler)}}
 }
@@ -107,7 +107,7 @@ func (f *welcomeFixture) submit(t *testing.T, a applicant) *intake.Lead {
 	t.Helper()
 	meta := intake.Metadata{IP: "203.0.113.7", UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
 		Browser: "Firefox", OS: "Linux", Timezone: "Asia/Almaty", PageURL: "https://example.com/connect"}
-	adm, err := f.store.Accept(context.Background(), intake.Application{
+	adm, err := f.store.Leads.Accept(context.Background(), intake.Application{
 		Submission: &intake.Submission{EntityType: intake.SoleProprietor, Name: "Test Testov", Phone: a.phone,
 			Email: a.email, EmailKey: a.email, Products: []string{"acquiring"}, Lang: a.lang,
 			ConsentMarketing: a.marketing, PageURL: meta.PageURL, Timezone: meta.Timezone},
@@ -325,7 +325,7 @@ func TestWelcomerSkipsLeadsNotToMail(t *testing.T) {
 				id := lead.ID
 				if tc.state == "" {
 					id = "01959a3c-8f00-7000-8000-00000000dead"
-				} else if _, err := f.store.Transition(ctx, id, intake.Transition{From: intake.Received, To: tc.state}); err != nil {
+				} else if _, err := f.store.Leads.Transition(ctx, id, intake.Transition{From: intake.Received, To: tc.state}); err != nil {
 					t.Fatalf("Transition: %v", err)
 				}
 				if err := h.handle(f)(ctx, h.task(id)); err != nil {
@@ -487,7 +487,7 @@ func TestWelcomerRequestsConfirmation(t *testing.T) {
 	}
 	q := u.Query()
 	token := q.Get("token")
-	if want := f.store.OptinToken(lead.Person, f.now.Add(welcomeTTL)); token != want {
+	if want := f.store.People.OptinToken(lead.Person, f.now.Add(welcomeTTL)); token != want {
 		t.Errorf("token = %q, want the person's, valid for the TTL: %q", token, want)
 	}
 	if q.Get("lang") != "en" || len(q) != 2 {

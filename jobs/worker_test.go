@@ -17,6 +17,8 @@ import (
 
 	"github.com/paymtech/leadgate/config/redistest"
 	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/redisstore"
+	"github.com/paymtech/leadgate/intake/seal"
 	"github.com/paymtech/leadgate/integrations"
 	"github.com/paymtech/leadgate/integrations/crm"
 	"github.com/paymtech/leadgate/jobs"
@@ -26,7 +28,7 @@ import (
 // redisEnv is a lead store and an asynq queue over a private redis-server.
 type redisEnv struct {
 	rdb    redis.UniversalClient
-	store  *intake.Store
+	store  *redisstore.Store
 	client *asynq.Client
 	queue  *jobs.Queue
 	insp   *asynq.Inspector
@@ -36,14 +38,14 @@ type redisEnv struct {
 func setupRedis(t *testing.T, now func() time.Time) *redisEnv {
 	t.Helper()
 	rdb := redistest.Start(t).Client(t)
-	keys, err := intake.NewKeys(bytes.Repeat([]byte{0x11}, 32), nil, bytes.Repeat([]byte{0x22}, 32))
+	keys, err := seal.NewKeys(bytes.Repeat([]byte{0x11}, 32), nil, bytes.Repeat([]byte{0x22}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The asynq client and inspector share rdb, which the test closes.
 	client := asynq.NewClientFromRedisClient(rdb)
 	insp := asynq.NewInspectorFromRedisClient(rdb)
-	return &redisEnv{rdb: rdb, store: intake.NewStore(rdb, keys, now), client: client,
+	return &redisEnv{rdb: rdb, store: redisstore.New(rdb, keys, now), client: client,
 		queue: jobs.NewQueue(client, insp), insp: insp}
 }
 
@@ -60,7 +62,7 @@ func (e *redisEnv) acceptObserved(t *testing.T, n int, obs intake.Observed) stri
 	email := fmt.Sprintf("test%d@example.com", n)
 	meta := intake.Metadata{IP: "203.0.113.7", UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
 		Browser: "Firefox", OS: "Linux", Timezone: "Asia/Almaty", PageURL: "https://example.com/connect"}
-	adm, err := e.store.Accept(context.Background(), intake.Application{
+	adm, err := e.store.Leads.Accept(context.Background(), intake.Application{
 		Submission: &intake.Submission{EntityType: intake.SoleProprietor, Name: "Test Testov",
 			Phone: fmt.Sprintf("+7701%07d", n), Email: email, EmailKey: email,
 			Products: []string{"acquiring"}, Lang: "ru", PageURL: meta.PageURL, Timezone: meta.Timezone},
@@ -83,7 +85,7 @@ func (e *redisEnv) acceptObserved(t *testing.T, n int, obs intake.Observed) stri
 // get loads a lead, failing the test when it cannot.
 func (e *redisEnv) get(t *testing.T, id string) *intake.Lead {
 	t.Helper()
-	l, err := e.store.Get(context.Background(), id)
+	l, err := e.store.Leads.Get(context.Background(), id)
 	if err != nil {
 		t.Fatalf("Get: %v", err)
 	}
@@ -100,7 +102,7 @@ func (e *redisEnv) startWorker(t *testing.T, c jobs.CRM) {
 
 // router is the production Router over e: default rules, threshold 70.
 func (e *redisEnv) router(c jobs.CRM) *jobs.Router {
-	return &jobs.Router{Leads: e.store, CRM: c, Rules: routing.Default(), Redis: e.rdb, Threshold: 70,
+	return &jobs.Router{Leads: e.store.Leads, CRM: c, Rules: routing.Default(), Workers: e.store.Workers, Threshold: 70,
 		MaxAge: time.Hour, Now: time.Now, Log: slog.New(slog.DiscardHandler)}
 }
 
@@ -111,7 +113,7 @@ func (e *redisEnv) router(c jobs.CRM) *jobs.Router {
 func (e *redisEnv) serve(t *testing.T, r *jobs.Router, n *jobs.Notifier) {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	sweeper := &jobs.Sweeper{Leads: e.store, Queue: e.queue, Now: time.Now, Log: log}
+	sweeper := &jobs.Sweeper{Leads: e.store.Leads, Queue: e.queue, Now: time.Now, Log: log}
 	cfg := jobs.ServerConfig(10*time.Millisecond, log)
 	cfg.TaskCheckInterval = 10 * time.Millisecond
 	cfg.DelayedTaskCheckInterval = 10 * time.Millisecond
@@ -351,7 +353,7 @@ func TestWorkerRedrivesAFailedLead(t *testing.T) {
 	})
 
 	// What POST /v1/admin/leads/{id}/redrive does.
-	if _, err := e.store.Redrive(ctx, id); err != nil {
+	if _, err := e.store.Leads.Redrive(ctx, id); err != nil {
 		t.Fatalf("Redrive: %v", err)
 	}
 	if err := e.queue.EnqueueLead(ctx, id); err != nil {
@@ -397,7 +399,7 @@ func TestWorkerHoldsRiskyLeadsForReview(t *testing.T) {
 	}
 
 	// A reviewer releases it.
-	if _, err := e.store.Redrive(ctx, id); err != nil {
+	if _, err := e.store.Leads.Redrive(ctx, id); err != nil {
 		t.Fatalf("Redrive: %v", err)
 	}
 	if err := e.queue.EnqueueLead(ctx, id); err != nil {
@@ -435,7 +437,7 @@ func TestWorkerNotifiesSales(t *testing.T) {
 	}
 	r := e.router(newScriptedCRM())
 	r.Notify = func(ctx context.Context, id string) error { return e.queue.EnqueueNotify(ctx, id, "telegram") }
-	e.serve(t, r, &jobs.Notifier{Leads: e.store, Channels: []jobs.SalesChannel{channel}, Now: time.Now, Log: slog.New(slog.DiscardHandler)})
+	e.serve(t, r, &jobs.Notifier{Leads: e.store.Leads, Channels: []jobs.SalesChannel{channel}, Now: time.Now, Log: slog.New(slog.DiscardHandler)})
 
 	waitFor(t, "the lead routed and sales told", func() bool {
 		return len(e.get(t, id).Transfers) == 2

@@ -17,6 +17,8 @@ import (
 
 	"github.com/paymtech/leadgate/config/redistest"
 	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/redisstore"
+	"github.com/paymtech/leadgate/intake/seal"
 )
 
 // purgeBenchLeads is how many expired leads each purge benchmark removes.
@@ -54,9 +56,9 @@ func BenchmarkPurge(b *testing.B) {
 	fill := purgeFixture(b, rdb)
 	retention := intake.PurgeOptions{LeadRetention: 30 * 24 * time.Hour, OptinTTL: 7 * 24 * time.Hour}
 	purge := func(b *testing.B, o intake.PurgeOptions) time.Duration {
-		store := intake.NewStore(rdb, nil, time.Now)
+		store := redisstore.New(rdb, nil, time.Now)
 		start := time.Now()
-		r, err := store.Purge(ctx, o)
+		r, err := store.Retention.Purge(ctx, o)
 		if err != nil || r.Leads != purgeBenchLeads || r.People != purgeBenchLeads {
 			b.Errorf("purge = %+v, %v", r, err)
 		}
@@ -130,13 +132,13 @@ type benchLead struct{ id, person, phone string }
 // new lead (it copies the hashes Accept wrote for one), and returns them.
 func purgeFixture(b *testing.B, rdb redis.UniversalClient) func() []benchLead {
 	ctx := context.Background()
-	keys, err := intake.NewKeys(bytes.Repeat([]byte{1}, 32), nil, bytes.Repeat([]byte{2}, 32))
+	keys, err := seal.NewKeys(bytes.Repeat([]byte{1}, 32), nil, bytes.Repeat([]byte{2}, 32))
 	if err != nil {
 		b.Fatal(err)
 	}
 	old := time.Now().Add(-40 * 24 * time.Hour)
-	store := intake.NewStore(rdb, keys, func() time.Time { return old })
-	adm, err := store.Accept(ctx, intake.Application{
+	store := redisstore.New(rdb, keys, func() time.Time { return old })
+	adm, err := store.Leads.Accept(ctx, intake.Application{
 		Submission: &intake.Submission{EntityType: intake.LegalEntity, Name: "Test Testov", Phone: "+77010000000",
 			Email: "test.testov@example.com", EmailKey: "test.testov@example.com", TaxID: "210840004064",
 			Products: []string{"acquiring"}, Message: "A test request of a benchmark", Lang: "ru"},

@@ -15,6 +15,8 @@ import (
 
 	"github.com/paymtech/leadgate/config/redistest"
 	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/redisstore"
+	"github.com/paymtech/leadgate/intake/seal"
 	"github.com/paymtech/leadgate/jobs"
 )
 
@@ -57,16 +59,16 @@ func TestPurgeCommand(t *testing.T) {
 	srv := redistest.Start(t)
 	rdb := srv.Client(t)
 	ctx := context.Background()
-	keys, err := intake.NewKeys(bytes.Repeat([]byte{1}, 32), nil, bytes.Repeat([]byte{2}, 32))
+	keys, err := seal.NewKeys(bytes.Repeat([]byte{1}, 32), nil, bytes.Repeat([]byte{2}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
 	accept := func(at time.Time, n string) string {
 		t.Helper()
-		store := intake.NewStore(rdb, keys, func() time.Time { return at })
+		store := redisstore.New(rdb, keys, func() time.Time { return at })
 		email := "test.purge" + n + "@example.com"
-		adm, err := store.Accept(ctx, intake.Application{
+		adm, err := store.Leads.Accept(ctx, intake.Application{
 			Submission: &intake.Submission{EntityType: intake.LegalEntity, Name: "Test Testov", Phone: "+7701000000" + n,
 				Email: email, EmailKey: email, Lang: "ru"},
 			Consent: intake.Consent{Processing: true, PolicyVersion: "1"},

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/redisstore"
+	"github.com/paymtech/leadgate/intake/seal"
 )
 
 // rekeyBatch is how many records one rotation batch reads and writes: small
@@ -27,13 +29,13 @@ func (m *Main) rekey(ctx context.Context, stdout io.Writer) error {
 	if err := m.open("rekey", stdout); err != nil {
 		return err
 	}
-	keys, err := intake.NewKeys(cfg.DataKey, cfg.OldDataKeys, cfg.IndexKey)
+	keys, err := seal.NewKeys(cfg.DataKey, cfg.OldDataKeys, cfg.IndexKey)
 	if err != nil {
 		return err
 	}
-	store := intake.NewStore(m.rdb, keys, m.Now)
+	store := redisstore.New(m.rdb, keys, m.Now)
 	last := time.Now()
-	stats, err := store.Rekey(ctx, rekeyBatch, func(st intake.RekeyStats) {
+	stats, err := store.Rekey(ctx, rekeyBatch, func(st redisstore.RekeyStats) {
 		if time.Since(last) >= 5*time.Second { // a sign of life on big stores
 			last = time.Now()
 			fmt.Fprintln(stdout, "rekey: in progress:", st.Total())
@@ -44,14 +46,14 @@ func (m *Main) rekey(ctx context.Context, stdout io.Writer) error {
 	}
 	total := stats.Total()
 	fmt.Fprintln(stdout, "rekey:", total)
-	ev := intake.AuditEvent{Role: "system", Name: "rekey", Action: "rekey", Status: 200, Detail: detailOf(total)}
+	ev := intake.AuditEvent{Role: intake.RoleSystem, Name: "rekey", Action: "rekey", Status: 200, Detail: detailOf(total)}
 	if err != nil {
 		ev.Status = 500
 	}
 	// Not ctx: an interrupted run is recorded too.
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if aerr := store.Audit(actx, ev); aerr != nil {
+	if aerr := store.Audit.Append(actx, ev, 0); aerr != nil {
 		m.Log.Error("rekey: audit event not recorded", "err", aerr)
 		err = errors.Join(err, fmt.Errorf("record the audit event: %w", aerr))
 	}
@@ -62,7 +64,7 @@ func (m *Main) rekey(ctx context.Context, stdout io.Writer) error {
 }
 
 // detailOf is a count line for the audit event, without the field name.
-func detailOf(c intake.RekeyCount) string {
+func detailOf(c redisstore.RekeyCount) string {
 	_, counts, _ := strings.Cut(c.String(), ": ")
 	return counts
 }

@@ -14,7 +14,8 @@ import (
 
 	"github.com/paymtech/leadgate/config"
 	"github.com/paymtech/leadgate/config/redistest"
-	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/redisstore"
+	"github.com/paymtech/leadgate/intake/seal"
 )
 
 // TestRekeyCommand rotates the data key as an operator would: leads taken
@@ -71,15 +72,15 @@ func TestRekeyCommand(t *testing.T) {
 	}
 
 	rdb := srv.Client(t)
-	keys, err := intake.NewKeys(bytes.Repeat([]byte{'n'}, 32), nil, bytes.Repeat([]byte{'i'}, 32))
+	keys, err := seal.NewKeys(bytes.Repeat([]byte{'n'}, 32), nil, bytes.Repeat([]byte{'i'}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := intake.NewStore(rdb, keys, time.Now)
-	if l, err := store.Get(context.Background(), accepted.ID); err != nil || l.Email != applicant["email"] {
+	store := redisstore.New(rdb, keys, time.Now)
+	if l, err := store.Leads.Get(context.Background(), accepted.ID); err != nil || l.Email != applicant["email"] {
 		t.Fatalf("lead with only the new key: %v", err)
 	}
-	events, _, err := store.AuditLog(context.Background(), time.Time{}, "", 10)
+	events, _, err := store.Audit.List(context.Background(), time.Time{}, "", 10)
 	if err != nil || len(events) != 2 || events[0].Role != "system" || events[0].Name != "rekey" ||
 		events[0].Status != 200 || events[0].Detail != "seen=3 rekeyed=0 changed=0 unreadable=0" {
 		t.Fatalf("audit log = %+v, %v; want one event per run", events, err)

@@ -21,7 +21,11 @@ import (
 
 	"github.com/paymtech/leadgate/config"
 	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/httpapi"
+	"github.com/paymtech/leadgate/intake/privacy"
+	"github.com/paymtech/leadgate/intake/redisstore"
 	"github.com/paymtech/leadgate/intake/risk"
+	"github.com/paymtech/leadgate/intake/seal"
 	"github.com/paymtech/leadgate/integrations"
 	crmdoc "github.com/paymtech/leadgate/integrations/crm"
 	"github.com/paymtech/leadgate/integrations/crm/amocrm"
@@ -72,11 +76,11 @@ func (m *Main) Run(ctx context.Context, role Role) error {
 	if err := m.open(role, m.Stdout); err != nil {
 		return err
 	}
-	keys, err := intake.NewKeys(cfg.DataKey, cfg.OldDataKeys, cfg.IndexKey)
+	keys, err := seal.NewKeys(cfg.DataKey, cfg.OldDataKeys, cfg.IndexKey)
 	if err != nil {
 		return err
 	}
-	store := intake.NewStore(m.rdb, keys, m.Now)
+	store := redisstore.New(m.rdb, keys, m.Now)
 	m.client = asynq.NewClientFromRedisClient(m.rdb)
 	queue := jobs.NewQueue(m.client, asynq.NewInspectorFromRedisClient(m.rdb))
 	// Every process checks the routing rules, so a broken file stops a deploy
@@ -100,7 +104,7 @@ func (m *Main) Run(ctx context.Context, role Role) error {
 		}
 	}
 	if role.web() {
-		if err := m.serveHTTP(store, queue); err != nil {
+		if err := m.serveHTTP(store, keys, queue); err != nil {
 			return err
 		}
 	}
@@ -194,24 +198,26 @@ func (m *Main) checkRedisDurability() {
 
 // startWorker runs the task handlers: routing to the CRM, the sweeper, and
 // sales notifications when a channel is configured.
-func (m *Main) startWorker(ctx context.Context, store *intake.Store, queue *jobs.Queue, rules *routing.Rules) error {
+func (m *Main) startWorker(ctx context.Context, store *redisstore.Store, queue *jobs.Queue, rules *routing.Rules) error {
 	cfg := m.Config
 	risk.IsDisposable("example.kz") // loads the disposable-domain list now, not on the first lead
 	crm, err := m.crm()
 	if err != nil {
 		return err
 	}
-	if err := jobs.EnableCRM(ctx, m.rdb); err != nil {
+	// A starting worker may have a fixed CRM endpoint: a 410 Gone seen
+	// before is forgotten.
+	if err := store.Workers.ClearCRMGone(ctx); err != nil {
 		m.Log.Warn("could not clear the CRM-disabled flag", "err", err)
 	}
-	router := &jobs.Router{Leads: store, CRM: crm, Rules: rules, Redis: m.rdb, Threshold: cfg.RiskReviewThreshold,
+	router := &jobs.Router{Leads: store.Leads, CRM: crm, Rules: rules, Workers: store.Workers, Threshold: cfg.RiskReviewThreshold,
 		Erase: queue.EnqueueCRMErase, MaxAge: cfg.RetryMaxAge, Now: m.Now, Log: m.Log}
 	mailer, err := m.mailer()
 	if err != nil {
 		return err
 	}
 	from := mail.Address{Email: cfg.MailFrom, Name: cfg.MailFromName}
-	welcomer := &jobs.Welcomer{Leads: store, Mailer: mailer, From: from,
+	welcomer := &jobs.Welcomer{Leads: store.Leads, People: store.People, Mailer: mailer, From: from,
 		BaseURL: strings.TrimSuffix(cfg.PublicBaseURL.String(), "/"), PolicyURL: cfg.PolicyURL,
 		OptinTTL: cfg.UnconfirmedOptinTTL, Now: m.Now, Log: m.Log}
 	router.Welcome = func(ctx context.Context, lead *intake.Lead) error {
@@ -229,15 +235,15 @@ func (m *Main) startWorker(ctx context.Context, store *intake.Store, queue *jobs
 	}
 	var notifier *jobs.Notifier
 	if len(channels) > 0 {
-		notifier = &jobs.Notifier{Leads: store, Channels: channels, Now: m.Now, Log: m.Log}
+		notifier = &jobs.Notifier{Leads: store.Leads, Channels: channels, Now: m.Now, Log: m.Log}
 		names := notifier.Names()
 		router.Notify = func(ctx context.Context, id string) error { return queue.EnqueueNotify(ctx, id, names...) }
 	}
 	m.worker = asynq.NewServerFromRedisClient(m.rdb, jobs.ServerConfig(cfg.RetryBaseDelay, m.Log))
-	mux := jobs.NewMux(jobs.Handlers{Router: router, Sweeper: &jobs.Sweeper{Leads: store, Queue: queue, Now: m.Now, Log: m.Log},
+	mux := jobs.NewMux(jobs.Handlers{Router: router, Sweeper: &jobs.Sweeper{Leads: store.Leads, Queue: queue, Now: m.Now, Log: m.Log},
 		Notifier: notifier, Welcomer: welcomer, Purger: m.purger(store),
-		CRMSync: &jobs.CRMSync{Leads: store, CRM: crm, System: cfg.CRMDriver, MaxAge: cfg.RetryMaxAge, Now: m.Now, Log: m.Log},
-		Campaigner: &jobs.Campaigner{Store: store, Mailer: mailer, From: from, BaseURL: welcomer.BaseURL,
+		CRMSync: &jobs.CRMSync{Leads: store.Leads, CRM: crm, System: cfg.CRMDriver, MaxAge: cfg.RetryMaxAge, Now: m.Now, Log: m.Log},
+		Campaigner: &jobs.Campaigner{Store: store.Campaigns, Mailer: mailer, From: from, BaseURL: welcomer.BaseURL,
 			PolicyURL: cfg.PolicyURL, ASMGroupID: cfg.SendGridASMGroupID, Log: m.Log}})
 	if err := m.worker.Start(mux); err != nil {
 		return fmt.Errorf("start worker: %w", err)
@@ -333,11 +339,11 @@ func (m *Main) crm() (jobs.CRM, error) {
 	return nil, fmt.Errorf("CRM_DRIVER %q is not available", cfg.CRMDriver)
 }
 
-func (m *Main) serveHTTP(store *intake.Store, queue intake.Queue) error {
+func (m *Main) serveHTTP(store *redisstore.Store, keys *seal.Keys, queue intake.Queue) error {
 	cfg := m.Config
 	tokens := make([]intake.Token, len(cfg.AdminTokens))
 	for i, t := range cfg.AdminTokens {
-		tokens[i] = intake.Token{Role: t.Role, Name: t.Name, Secret: t.Secret}
+		tokens[i] = intake.Token{Role: intake.Role(t.Role), Name: t.Name, Secret: t.Secret}
 	}
 	lang, _ := templates.ParseLang(cfg.DefaultLang)
 	own, err := config.NormalizeOrigin(cfg.PublicBaseURL.Scheme + "://" + cfg.PublicBaseURL.Host)
@@ -345,13 +351,16 @@ func (m *Main) serveHTTP(store *intake.Store, queue intake.Queue) error {
 		return fmt.Errorf("PUBLIC_BASE_URL: %w", err)
 	}
 	if cfg.SendGridWebhookPublicKey != "" {
-		if _, err := intake.ParseSendGridKey(cfg.SendGridWebhookPublicKey); err != nil {
+		if _, err := sendgrid.ParseEventKey(cfg.SendGridWebhookPublicKey); err != nil {
 			return err // names the variable, never the value
 		}
 	} else if cfg.Production {
 		m.Log.Warn("SENDGRID_WEBHOOK_PUBLIC_KEY is not set: bounces and spam reports from SendGrid are refused (503) and never suppress anyone")
 	}
-	srv := intake.NewServer(store, queue, intake.Options{
+	subjects := &privacy.Service{Records: store.Subjects, People: store.People, Queue: queue,
+		Due: cfg.SubjectRequestDue, Now: m.Now, Log: m.Log}
+	srv := httpapi.NewServer(httpapi.Deps{Leads: store.Leads, People: store.People, Campaigns: store.Campaigns,
+		Audit: store.Audit, Privacy: subjects, Queue: queue, Keys: keys}, httpapi.Options{
 		PublicOrigin:   own,
 		AllowedOrigins: cfg.CORSAllowedOrigins,
 		TrustedProxies: cfg.TrustedProxies,
@@ -364,10 +373,8 @@ func (m *Main) serveHTTP(store *intake.Store, queue intake.Queue) error {
 		PerEmail:       intake.Limit(cfg.IntakeRateLimitEmail),
 		DoubleOptIn:    cfg.DoubleOptIn,
 		AdminTokens:    tokens,
-		PublicBaseURL:  strings.TrimSuffix(cfg.PublicBaseURL.String(), "/"),
 		SendGridKey:    cfg.SendGridWebhookPublicKey,
 		AuditRetention: cfg.AuditRetention,
-		SubjectDue:     cfg.SubjectRequestDue,
 	}, m.Log, m.Now)
 	mux := http.NewServeMux()
 	srv.Register(mux)
@@ -446,9 +453,9 @@ func (m *Main) Close() error {
 
 // purger is the retention purge as configured, for the clock's lead:purge
 // task and for `leadgate purge`.
-func (m *Main) purger(store jobs.PurgeStore) *jobs.Purger {
+func (m *Main) purger(store *redisstore.Store) *jobs.Purger {
 	cfg := m.Config
-	return &jobs.Purger{Store: store, Redis: m.rdb, LeadRetention: cfg.LeadRetention, OptinTTL: cfg.UnconfirmedOptinTTL,
+	return &jobs.Purger{Store: store.Retention, Audit: store.Audit, Workers: store.Workers, Redis: m.rdb, LeadRetention: cfg.LeadRetention, OptinTTL: cfg.UnconfirmedOptinTTL,
 		TaskRetention: cfg.TaskRetention, AuditRetention: cfg.AuditRetention, Now: m.Now, Log: m.Log}
 }
 
@@ -462,7 +469,7 @@ func (m *Main) purge(ctx context.Context, stdout io.Writer, dryRun bool) error {
 	if err := m.open("purge", nil); err != nil { // no keys needed: nothing sealed is opened
 		return err
 	}
-	r, err := m.purger(intake.NewStore(m.rdb, nil, m.Now)).Purge(ctx, dryRun)
+	r, err := m.purger(redisstore.New(m.rdb, nil, m.Now)).Purge(ctx, dryRun)
 	if errors.Is(err, jobs.ErrPurgeRunning) {
 		return errors.New("purge: another purge is running (the clock's, or another operator's); try again when it is done")
 	}

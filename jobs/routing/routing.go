@@ -61,9 +61,9 @@
 // Each team's turn order is fixed when the rules are parsed, by nginx's
 // smooth weighted round-robin: for weights a:5, b:1, c:1 the order is
 // a a b a c a a, interleaved rather than five a's in a row. The position in
-// that order is a counter in Redis (lg:route:cursor:<team>), advanced with one
-// INCR per lead, so all workers share it and every full cycle gives each
-// member exactly its weight's share.
+// that order is a counter in Redis (Turns), advanced by one per lead, so all
+// workers share it and every full cycle gives each member exactly its
+// weight's share.
 package routing
 
 import (
@@ -81,7 +81,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/paymtech/leadgate/integrations/crm"
 )
@@ -93,9 +92,11 @@ const FallbackRule = "fallback"
 // unit of weight, and a share finer than 1 in 1000 means nothing in sales.
 const maxWeight = 1000
 
-// cursorKeyPrefix, followed by a team name, is the Redis key of the team's
-// round-robin counter.
-const cursorKeyPrefix = "lg:route:cursor:"
+// Turns is the teams' shared round-robin counters (redisstore.Workers).
+type Turns interface {
+	// NextTurn advances team's counter by one and returns it, from 1.
+	NextTurn(ctx context.Context, team string) (int64, error)
+}
 
 // Lead is what routing may look at: only what matching needs, nothing that
 // identifies the person beyond the phone number the region and operator come
@@ -648,9 +649,9 @@ func smooth(members []member) []int {
 
 // Route assigns the lead: the first rule that matches it, in file order, or
 // else the fallback picks the team; the team's next turn picks the member.
-// The turn is taken with one INCR of the team's counter in Redis, so workers
-// sharing the Redis share the turns. Route is safe for concurrent use.
-func (r *Rules) Route(ctx context.Context, rdb redis.Cmdable, l Lead) (crm.Assignment, error) {
+// The turn is taken from the team's counter in turns, so workers sharing it
+// share the turns. Route is safe for concurrent use.
+func (r *Rules) Route(ctx context.Context, turns Turns, l Lead) (crm.Assignment, error) {
 	f := &facts{lead: l}
 	ruleName, t := FallbackRule, r.fallback
 	for i := range r.rules {
@@ -659,7 +660,7 @@ func (r *Rules) Route(ctx context.Context, rdb redis.Cmdable, l Lead) (crm.Assig
 			break
 		}
 	}
-	n, err := rdb.Incr(ctx, cursorKeyPrefix+t.name).Result()
+	n, err := turns.NextTurn(ctx, t.name)
 	if err != nil {
 		return crm.Assignment{}, fmt.Errorf("routing: take team %q's next turn: %w", t.name, err)
 	}

@@ -11,8 +11,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/paymtech/leadgate/config/redistest"
+	"github.com/paymtech/leadgate/intake/redisstore"
 	"github.com/paymtech/leadgate/integrations/crm"
 	"github.com/paymtech/leadgate/jobs/routing"
 )
@@ -129,10 +133,16 @@ func TestParseValid(t *testing.T) {
 	}
 }
 
+// turnsOver are the teams' round-robin counters over rdb, as the workers keep them.
+func turnsOver(t *testing.T, rdb redis.UniversalClient) routing.Turns {
+	t.Helper()
+	return redisstore.New(rdb, nil, time.Now).Workers
+}
+
 // route routes one lead with a new client of srv, failing the test on an error.
 func route(t *testing.T, rules *routing.Rules, srv *redistest.Server, l routing.Lead) crm.Assignment {
 	t.Helper()
-	a, err := rules.Route(context.Background(), srv.Client(t), l)
+	a, err := rules.Route(context.Background(), turnsOver(t, srv.Client(t)), l)
 	if err != nil {
 		t.Fatalf("Route: %v", err)
 	}
@@ -298,10 +308,10 @@ func TestFairness(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	for range workers {
-		rdb := srv.Client(t)
+		counters := turnsOver(t, srv.Client(t))
 		wg.Go(func() {
 			for range turns {
-				a, err := rules.Route(context.Background(), rdb, routing.Lead{EntityType: "legal_entity"})
+				a, err := rules.Route(context.Background(), counters, routing.Lead{EntityType: "legal_entity"})
 				if err != nil {
 					errs <- err
 					return
@@ -405,7 +415,7 @@ func TestRedisDown(t *testing.T) {
 	rdb := srv.Client(t)
 	srv.Stop()
 	const phone = "+77010000000"
-	a, err := routing.Default().Route(context.Background(), rdb, routing.Lead{Phone: phone})
+	a, err := routing.Default().Route(context.Background(), turnsOver(t, rdb), routing.Lead{Phone: phone})
 	if err == nil {
 		t.Fatalf("Route = %+v with Redis stopped, want an error", a)
 	}

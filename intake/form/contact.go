@@ -1,0 +1,92 @@
+package form
+
+import (
+	"errors"
+	"net/mail"
+	"strings"
+	"unicode"
+
+	"github.com/nyaruka/phonenumbers"
+	"golang.org/x/net/idna"
+	"golang.org/x/text/unicode/norm"
+)
+
+// NormalizePhone parses a phone number as a person in Kazakhstan types it —
+// "8 701 000 00 00", "701 000 0000", "+7 (727) 000-00-00", or any number with
+// its country code — and returns it in E.164.
+func NormalizePhone(s string) (string, error) {
+	// libphonenumber reads letters as keypad digits ("8 701 ABC…"); on a form
+	// they are typos, and a number must be what the person meant.
+	if strings.IndexFunc(s, unicode.IsLetter) >= 0 {
+		return "", errors.New("not a valid phone number")
+	}
+	n, err := phonenumbers.Parse(s, "KZ")
+	if err != nil || !phonenumbers.IsValidNumber(n) {
+		return "", errors.New("not a valid phone number")
+	}
+	return phonenumbers.Format(n, phonenumbers.E164), nil
+}
+
+// Problems NormalizeEmail reports, so a form can say which.
+var (
+	ErrEmailMultiple = errors.New("more than one email address")
+	ErrEmailInvalid  = errors.New("not a valid email address")
+)
+
+// NormalizeEmail checks that s is one bare address and returns the form that
+// identifies the person: lowercase, with the domain in IDNA ASCII form, so
+// "Test@Пример.kz" and "test@xn--e1afmkfd.kz" are the same person.
+func NormalizeEmail(s string) (string, error) {
+	if strings.ContainsAny(s, ",;") || strings.Count(s, "@") > 1 && strings.ContainsAny(s, " \t") {
+		return "", ErrEmailMultiple
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) { // Cf: invisible, e.g. zero-width space
+			return "", ErrEmailInvalid
+		}
+	}
+	addr, err := mail.ParseAddress(s)
+	if err != nil || addr.Address != s || addr.Name != "" {
+		return "", ErrEmailInvalid
+	}
+	at := strings.LastIndexByte(s, '@')
+	local, domain := s[:at], s[at+1:]
+	if at == 0 || len(local) > 64 || strings.Count(s, "@") != 1 {
+		return "", ErrEmailInvalid
+	}
+	ascii, err := idna.Lookup.ToASCII(strings.TrimSuffix(domain, "."))
+	if err != nil || !strings.Contains(ascii, ".") {
+		return "", ErrEmailInvalid
+	}
+	return strings.ToLower(local) + "@" + strings.ToLower(ascii), nil
+}
+
+// lookalikes maps Latin letters that people (and keyboard layouts, and some
+// documents — the privacy policy itself writes ə for ә) put into Kazakh and
+// Russian words to the Cyrillic letters they stand for.
+var lookalikes = map[rune]rune{
+	'ə': 'ә', 'Ə': 'Ә', 'i': 'і', 'I': 'І', 'h': 'һ', 'H': 'Н',
+	'a': 'а', 'A': 'А', 'B': 'В', 'c': 'с', 'C': 'С', 'e': 'е', 'E': 'Е',
+	'K': 'К', 'k': 'к', 'M': 'М', 'o': 'о', 'O': 'О', 'p': 'р', 'P': 'Р',
+	'T': 'Т', 'x': 'х', 'X': 'Х', 'y': 'у', 'Y': 'У',
+}
+
+// Fold returns the form of s used for matching only — never for display or
+// storage, which keep what the person typed: NFC, Latin look-alikes inside
+// Cyrillic words replaced by their Cyrillic letters, lowercase, single spaces.
+func Fold(s string) string {
+	words := strings.Fields(norm.NFC.String(s))
+	for i, w := range words {
+		if !strings.ContainsFunc(w, func(r rune) bool { return unicode.Is(unicode.Cyrillic, r) }) {
+			words[i] = strings.ToLower(w)
+			continue
+		}
+		words[i] = strings.ToLower(strings.Map(func(r rune) rune {
+			if c, ok := lookalikes[r]; ok {
+				return c
+			}
+			return r
+		}, w))
+	}
+	return strings.Join(words, " ")
+}

@@ -1,0 +1,276 @@
+package httpapi
+
+import (
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/form"
+	"github.com/paymtech/leadgate/templates"
+)
+
+// maxCampaignBody bounds a campaign request: three languages of HTML.
+const maxCampaignBody = 1 << 20
+
+// campaignRequest is the body of POST /v1/admin/campaigns.
+type campaignRequest struct {
+	Name    string            `json:"name"`
+	Subject map[string]string `json:"subject"`
+	HTML    map[string]string `json:"html"`
+	Text    map[string]string `json:"text"`
+	Segment intake.Segment    `json:"segment"`
+	TestTo  string            `json:"test_to"`
+}
+
+// badField is a validation error naming the field and what is wrong.
+func badField(field, problem string) error {
+	return &intake.Error{Code: intake.EInvalid, Message: field + ": " + problem,
+		Fields: intake.FieldErrors{field: {Key: "field.invalid"}}}
+}
+
+// checkLangs checks that the keys of a per-language map are kk, ru or en.
+func checkLangs(field string, m map[string]string) error {
+	for l := range m {
+		if _, ok := templates.ParseLang(l); !ok || string(templates.Lang(l)) != l {
+			return badField(field, fmt.Sprintf("%q is not a language; use kk, ru or en", l))
+		}
+	}
+	return nil
+}
+
+// campaign validates the request into a Campaign.
+func (req *campaignRequest) campaign(products []string) (*intake.Campaign, error) {
+	name := strings.TrimSpace(req.Name)
+	switch {
+	case name == "":
+		return nil, badField("name", "required")
+	case utf8.RuneCountInString(name) > 200 || strings.ContainsAny(name, "\r\n"):
+		return nil, badField("name", "one line of at most 200 characters")
+	case len(req.Subject) == 0:
+		return nil, badField("subject", "at least one language (kk, ru, en) is required")
+	}
+	for field, m := range map[string]map[string]string{"subject": req.Subject, "html": req.HTML, "text": req.Text} {
+		if err := checkLangs(field, m); err != nil {
+			return nil, err
+		}
+	}
+	for _, l := range slices.Sorted(maps.Keys(req.Subject)) {
+		subject := req.Subject[l]
+		switch {
+		case strings.TrimSpace(subject) == "":
+			return nil, badField("subject."+l, "empty")
+		case utf8.RuneCountInString(subject) > 255 || strings.ContainsAny(subject, "\r\n"):
+			return nil, badField("subject."+l, "one line of at most 255 characters")
+		case strings.TrimSpace(req.HTML[l]) == "" && strings.TrimSpace(req.Text[l]) == "":
+			return nil, badField("html."+l, "an html or text body is required for every subject language")
+		}
+	}
+	for _, m := range []map[string]string{req.HTML, req.Text} {
+		for l := range m {
+			if req.Subject[l] == "" {
+				return nil, badField("subject."+l, "a body in this language needs a subject")
+			}
+		}
+	}
+	seg := req.Segment
+	if seg.Lang != "" {
+		if err := checkLangs("segment.lang", map[string]string{seg.Lang: ""}); err != nil {
+			return nil, err
+		}
+	}
+	if seg.EntityType != "" && seg.EntityType != intake.LegalEntity && seg.EntityType != intake.SoleProprietor {
+		return nil, badField("segment.entity_type", "legal_entity or sole_proprietor")
+	}
+	for _, p := range seg.Products {
+		if !slices.Contains(products, p) {
+			return nil, badField("segment.products", fmt.Sprintf("%q is not in PRODUCT_CATALOG", p))
+		}
+	}
+	c := &intake.Campaign{Kind: intake.KindCampaign, Name: name, Segment: seg,
+		Content: intake.Content{Subject: req.Subject, HTML: req.HTML, Text: req.Text}}
+	if req.TestTo != "" {
+		if _, err := form.NormalizeEmail(req.TestTo); err != nil {
+			return nil, badField("test_to", "not one email address")
+		}
+		c.TestTo = strings.TrimSpace(req.TestTo)
+	}
+	return c, nil
+}
+
+// campaignView is a campaign's progress as the API shows it.
+type campaignView struct {
+	ID         string               `json:"id"`
+	Kind       intake.CampaignKind  `json:"kind"`
+	Name       string               `json:"name,omitempty"`
+	State      intake.CampaignState `json:"state"`
+	Test       bool                 `json:"test,omitempty"`
+	Recipients int                  `json:"recipients"`
+	Sent       int                  `json:"sent"`
+	Skipped    int                  `json:"skipped"`
+	Failed     int                  `json:"failed"`
+	CreatedBy  string               `json:"created_by"`
+	CreatedAt  time.Time            `json:"created_at"`
+	FinishedAt time.Time            `json:"finished_at,omitzero"`
+}
+
+func campaignViewOf(c *intake.Campaign) campaignView {
+	return campaignView{ID: c.ID, Kind: c.Kind, Name: c.Name, State: c.State, Test: c.TestTo != "",
+		Recipients: c.Recipients, Sent: c.Sent, Skipped: c.Skipped, Failed: c.Failed,
+		CreatedBy: c.By, CreatedAt: c.CreatedAt, FinishedAt: c.FinishedAt}
+}
+
+// createCampaign answers POST /v1/admin/campaigns: 202 {"id"} once the
+// campaign is stored and its fan-out queued.
+func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
+	var req campaignRequest
+	if err := decodeAdmin(w, r, maxCampaignBody, &req); err != nil {
+		s.writeError(w, "create campaign", err, nil)
+		return
+	}
+	c, err := req.campaign(s.opts.Products)
+	if err != nil {
+		s.writeError(w, "create campaign", err, nil)
+		return
+	}
+	holder, _ := Holder(r.Context())
+	c.By = holder.Name
+	s.startFanOut(w, r, c, nil)
+}
+
+// startFanOut stores c and queues its sending: 202 {"id","state"}.
+func (s *Server) startFanOut(w http.ResponseWriter, r *http.Request, c *intake.Campaign, to []string) {
+	id, err := s.Campaigns.CreateCampaign(r.Context(), c, to)
+	if err != nil {
+		s.writeError(w, "create "+string(c.Kind), err, nil)
+		return
+	}
+	auditTarget(r, id)
+	if err := s.Queue.EnqueueCampaign(r.Context(), id); err != nil {
+		// Stored but not queued: cancel it rather than leave a campaign
+		// that looks queued and never sends.
+		if cerr := s.Campaigns.CancelCampaign(r.Context(), id); cerr != nil {
+			s.log.Error("a campaign that could not be queued could not be cancelled either", "campaign", id, "err", cerr)
+		}
+		s.writeError(w, "queue "+string(c.Kind), intake.Unavailable("queue "+string(c.Kind), err), nil)
+		return
+	}
+	s.log.Info(string(c.Kind)+" queued", "campaign", id, "test", c.TestTo != "", "by", c.By)
+	writeJSON(w, http.StatusAccepted, map[string]any{"id": id, "state": intake.CampaignQueued})
+}
+
+// getCampaign answers GET …/{id} with a campaign's progress; an id of the
+// other kind is not found.
+func (s *Server) getCampaign(kind intake.CampaignKind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := s.Campaigns.Campaign(r.Context(), r.PathValue("id"))
+		if err == nil && c.Kind != kind {
+			err = &intake.Error{Code: intake.ENotFound, Message: "no such " + strings.ReplaceAll(string(kind), "_", " ")}
+		}
+		if err != nil {
+			s.writeError(w, "load "+string(kind), err, nil)
+			return
+		}
+		writeJSON(w, http.StatusOK, campaignViewOf(c))
+	}
+}
+
+// listCampaigns answers GET /v1/admin/campaigns (or breach-notices): the
+// newest 100.
+func (s *Server) listCampaigns(kind intake.CampaignKind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		list, err := s.Campaigns.Campaigns(r.Context(), kind, 100)
+		if err != nil {
+			s.writeError(w, "list "+string(kind), err, nil)
+			return
+		}
+		views := make([]campaignView, len(list))
+		for i, c := range list {
+			views[i] = campaignViewOf(c)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"campaigns": views})
+	}
+}
+
+// cancelCampaign answers POST /v1/admin/campaigns/{id}/cancel.
+func (s *Server) cancelCampaign(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	c, err := s.Campaigns.Campaign(r.Context(), id)
+	if err == nil && c.Kind != intake.KindCampaign {
+		err = &intake.Error{Code: intake.ENotFound, Message: "no such campaign"}
+	}
+	if err == nil {
+		err = s.Campaigns.CancelCampaign(r.Context(), id)
+	}
+	if err != nil {
+		s.writeError(w, "cancel campaign", err, nil)
+		return
+	}
+	auditTarget(r, id)
+	c, err = s.Campaigns.Campaign(r.Context(), id)
+	if err != nil {
+		s.writeError(w, "load campaign", err, nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, campaignViewOf(c))
+}
+
+// breachRequest is the body of POST /v1/admin/breach-notices.
+type breachRequest struct {
+	Emails  []string          `json:"emails"`
+	All     bool              `json:"all"`
+	Message map[string]string `json:"message"`
+}
+
+// maxNoticeList bounds the addresses one notice request may name; for
+// more, "all" or several requests.
+const maxNoticeList = 10000
+
+// createBreachNotice answers POST /v1/admin/breach-notices: notice emails
+// to the people named (or everyone held), in their language, whatever
+// their marketing consent or block; erased people are no longer held and
+// get nothing.
+func (s *Server) createBreachNotice(w http.ResponseWriter, r *http.Request) {
+	var req breachRequest
+	if err := decodeAdmin(w, r, maxCampaignBody, &req); err != nil {
+		s.writeError(w, "create breach notice", err, nil)
+		return
+	}
+	switch {
+	case req.All == (len(req.Emails) > 0):
+		s.writeError(w, "create breach notice", badField("emails", `give either "emails" (a list) or "all": true`), nil)
+		return
+	case len(req.Emails) > maxNoticeList:
+		s.writeError(w, "create breach notice", badField("emails", fmt.Sprintf("at most %d addresses a request", maxNoticeList)), nil)
+		return
+	case len(req.Message) == 0:
+		s.writeError(w, "create breach notice", badField("message", "at least one language (kk, ru, en) is required"), nil)
+		return
+	}
+	if err := checkLangs("message", req.Message); err != nil {
+		s.writeError(w, "create breach notice", err, nil)
+		return
+	}
+	for l, m := range req.Message {
+		if strings.TrimSpace(m) == "" {
+			s.writeError(w, "create breach notice", badField("message."+l, "empty"), nil)
+			return
+		}
+	}
+	to := make([]string, 0, len(req.Emails))
+	for i, e := range req.Emails {
+		person, ok := s.People.PersonOf(e)
+		if !ok {
+			s.writeError(w, "create breach notice", badField(fmt.Sprintf("emails[%d]", i), "not one email address"), nil)
+			return
+		}
+		to = append(to, person)
+	}
+	holder, _ := Holder(r.Context())
+	s.startFanOut(w, r, &intake.Campaign{Kind: intake.KindBreachNotice, All: req.All, By: holder.Name,
+		Content: intake.Content{Message: req.Message}}, to)
+}

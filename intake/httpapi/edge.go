@@ -1,0 +1,142 @@
+package httpapi
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/mssola/useragent"
+
+	"github.com/paymtech/leadgate/intake"
+)
+
+// clientIP is the address the request came from: the connection's peer, or —
+// when that peer is a trusted proxy — the right-most X-Forwarded-For hop that
+// is not a trusted proxy (everything left of it could be forged by the client).
+func clientIP(r *http.Request, trusted []netip.Prefix) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	peer = peer.Unmap()
+	isTrusted := func(a netip.Addr) bool {
+		return slices.ContainsFunc(trusted, func(p netip.Prefix) bool { return p.Contains(a) })
+	}
+	if !isTrusted(peer) {
+		return peer.String()
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := parseHop(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break // a forged or broken hop: trust nothing left of it
+		}
+		if a = a.Unmap(); !isTrusted(a) {
+			return a.String()
+		}
+		peer = a
+	}
+	return peer.String()
+}
+
+// parseHop reads an X-Forwarded-For entry: an address, or address:port as
+// some proxies (Azure Application Gateway, IIS ARR) write it.
+func parseHop(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		ap, perr := netip.ParseAddrPort(s)
+		if perr != nil {
+			return netip.Addr{}, err
+		}
+		a = ap.Addr()
+	}
+	return a, nil
+}
+
+// browserAndOS names the browser and operating system a User-Agent claims.
+func browserAndOS(ua string) (browser, os string) {
+	if ua == "" {
+		return "", ""
+	}
+	p := useragent.New(ua)
+	name, version := p.Browser()
+	if major, _, _ := strings.Cut(version, "."); major != "" {
+		name += " " + major
+	}
+	return name, p.OS()
+}
+
+// originPolicy decides which pages may post to us from a browser.
+type originPolicy struct {
+	own     string   // the service's public origin
+	allowed []string // CORS_ALLOWED_ORIGINS, normalised
+}
+
+// check classifies the request's Origin: none (server to server, or an old
+// browser: not cross-site), same origin, an allowed other origin, or refused.
+func (p originPolicy) check(r *http.Request) (origin string, crossSite, ok bool) {
+	origin = strings.ToLower(r.Header.Get("Origin"))
+	if origin == "" {
+		return "", false, true
+	}
+	if origin == p.own || sameHost(origin, r.Host) {
+		return origin, false, true
+	}
+	return origin, true, slices.Contains(p.allowed, origin)
+}
+
+// sameHost reports whether origin names the host the request was sent to —
+// the browser's own definition of same-origin, whatever PUBLIC_BASE_URL says
+// (a developer on 127.0.0.1 instead of localhost, say).
+func sameHost(origin, host string) bool {
+	_, rest, ok := strings.Cut(origin, "://")
+	return ok && host != "" && rest == strings.ToLower(host)
+}
+
+// allowsRedirect reports whether a browser may be sent to target after a
+// post: only our own origin or an allowed one, never anywhere else.
+func (p originPolicy) allowsRedirect(target string) bool {
+	// Browsers drop tabs and newlines and read \ as /, so "/\t/evil" would
+	// become "//evil": refuse every such character outright.
+	if strings.ContainsFunc(target, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '\\' }) {
+		return false
+	}
+	u, err := url.Parse(target)
+	if err != nil || u.User != nil {
+		return false
+	}
+	if u.Scheme == "" && u.Host == "" {
+		return strings.HasPrefix(u.Path, "/") && !strings.HasPrefix(target, "//")
+	}
+	origin := strings.ToLower(u.Scheme + "://" + u.Host)
+	return origin == p.own || slices.Contains(p.allowed, origin)
+}
+
+// authenticate finds the token presented as "Authorization: Bearer …". Every
+// configured token is compared, in constant time on fixed-length digests, so
+// timing tells nothing about which or how much matched.
+func authenticate(r *http.Request, tokens []intake.Token) (intake.Token, bool) {
+	given, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || given == "" {
+		return intake.Token{}, false
+	}
+	sum := sha256.Sum256([]byte(given))
+	var found intake.Token
+	match := 0
+	for _, t := range tokens {
+		want := sha256.Sum256([]byte(t.Secret))
+		if subtle.ConstantTimeCompare(sum[:], want[:]) == 1 {
+			found, match = t, 1
+		}
+	}
+	return found, match == 1
+}

@@ -1,0 +1,265 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/form"
+	"github.com/paymtech/leadgate/templates"
+)
+
+// MaxBody is the largest request body accepted; more is 413.
+const MaxBody = 64 << 10
+
+func (s *Server) formPage(w http.ResponseWriter, r *http.Request) {
+	s.renderForm(w, http.StatusOK, s.lang(r), nil, nil, "")
+}
+
+func (s *Server) thanksPage(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := templates.RenderThanks(w, templates.ThanksPage{Lang: s.lang(r)}); err != nil {
+		s.log.Error("render thanks page", "err", err)
+	}
+}
+
+// renderForm shows the form, re-filled with what the person typed and the
+// problems found, when there are any.
+func (s *Server) renderForm(w http.ResponseWriter, status int, lang templates.Lang, f *form.Form, fields intake.FieldErrors, notice string) {
+	page := templates.FormPage{Lang: lang, Action: "/v1/leads", Path: "/", Values: map[string]string{"lang": string(lang)},
+		Errors: map[string]string{}, Notice: notice, PolicyURL: s.opts.PolicyURL, PolicyVersion: s.opts.PolicyVersion,
+		FormToken: s.Keys.FormToken(s.now())}
+	for name, p := range fields {
+		page.Errors[name] = templates.Message(lang, p.Key, p.Args...)
+	}
+	var ticked []string
+	if f != nil {
+		ticked = f.Products
+		for k, v := range map[string]string{"entity_type": f.EntityType, "name": f.Name, "phone": f.Phone,
+			"email": f.Email, "tax_id": f.TaxID, "message": f.Message,
+			"consent_processing": strconv.FormatBool(bool(f.ConsentProcessing)),
+			"consent_marketing":  strconv.FormatBool(bool(f.ConsentMarketing)),
+			"page_url":           f.PageURL, "timezone": f.Timezone, "utm_source": f.UTMSource,
+			"utm_medium": f.UTMMedium, "utm_campaign": f.UTMCampaign, "redirect_url": f.RedirectURL} {
+			page.Values[k] = v
+		}
+	}
+	for _, code := range s.opts.Products {
+		page.Products = append(page.Products, templates.Product{Code: code,
+			Label: templates.ProductLabel(lang, code), Checked: slices.Contains(ticked, code)})
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := templates.RenderForm(w, page); err != nil {
+		s.log.Error("render form page", "err", err)
+	}
+}
+
+// preflight answers a browser's CORS check before a cross-site JSON post.
+func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
+	origin, crossSite, ok := s.origins.check(r)
+	if !ok {
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": string(intake.EForbiddenOrigin)})
+		return
+	}
+	if crossSite {
+		allowCORS(w, origin)
+		w.Header().Set("Access-Control-Allow-Methods", "POST")
+		w.Header().Set("Access-Control-Allow-Headers", "Content-Type, Accept, Accept-Language, Idempotency-Key")
+		w.Header().Set("Access-Control-Max-Age", "600")
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func allowCORS(w http.ResponseWriter, origin string) {
+	w.Header().Set("Access-Control-Allow-Origin", origin)
+	w.Header().Add("Vary", "Origin")
+}
+
+// wantsHTML tells a browser's own form post (answered with pages and
+// redirects) from a script's (answered with JSON).
+func wantsHTML(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// submit takes a connection request. A 202 is sent only once the lead is
+// stored and queued.
+func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
+	lang, browser := s.lang(r), wantsHTML(r)
+	origin, crossSite, ok := s.origins.check(r)
+	if !ok {
+		s.fail(w, lang, browser, nil, &intake.Error{Code: intake.EForbiddenOrigin, Message: "cross-site post from an origin that is not allowed"})
+		return
+	}
+	if crossSite {
+		allowCORS(w, origin)
+	}
+	f, err := decodeForm(w, r)
+	if err != nil {
+		s.fail(w, lang, browser, nil, err)
+		return
+	}
+	if l, ok := templates.ParseLang(f.Lang); ok {
+		lang = l
+	}
+	if strings.TrimSpace(f.Website) != "" {
+		s.log.Info("honeypot filled; answered as accepted, nothing stored")
+		s.accepted(w, r, lang, browser, f, uuid.Must(uuid.NewV7()).String(), false)
+		return
+	}
+	sub, fields := s.validator.Validate(*f)
+	if fields == nil && browser && sub.RedirectURL != "" && !s.origins.allowsRedirect(sub.RedirectURL) {
+		fields = intake.FieldErrors{"redirect_url": {Key: "redirect_url.forbidden"}}
+	}
+	if fields != nil {
+		s.fail(w, lang, browser, f, &intake.Error{Code: intake.EInvalid, Message: "validation failed", Fields: fields})
+		return
+	}
+	if sub.Lang == "" {
+		sub.Lang = string(lang)
+	}
+	app := s.application(r, sub)
+	app.Observed = s.observe(r, f)
+	adm, err := s.Leads.Accept(r.Context(), app)
+	if err != nil {
+		s.fail(w, lang, browser, f, err)
+		return
+	}
+	// A new lead, or a duplicate still Received that may have lost its task
+	// (queued again, harmlessly); a blocked person's lead waits for unblock.
+	if adm.State == intake.Received {
+		// Not the request's context: a client hanging up must not abandon a
+		// lead that is already stored.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+		defer cancel()
+		if err := s.Queue.EnqueueLead(ctx, adm.ID); err != nil {
+			if !adm.Duplicate {
+				if uerr := adm.Undo(ctx); uerr != nil {
+					s.log.Error("enqueue failed and the lead could not be removed; the sweeper will queue it", "lead", adm.ID, "err", uerr)
+				}
+			}
+			s.fail(w, lang, browser, f, intake.Unavailable("queue lead", err))
+			return
+		}
+	}
+	// A repeat that adds the marketing box: its link goes out now only if the
+	// first lead passed the risk check; one still received gets it from the
+	// router, one held for review or blocked never.
+	if adm.Duplicate && sub.ConsentMarketing && (adm.State == intake.Routed || adm.State == intake.Failed) {
+		if err := s.Queue.EnqueueOptin(r.Context(), adm.ID); err != nil {
+			s.log.Error("a repeat's opt-in could not be queued; it stays pending", "lead", adm.ID, "err", err)
+		}
+	}
+	s.log.Info("lead accepted", "lead", adm.ID, "duplicate", adm.Duplicate, "entity_type", sub.EntityType)
+	s.accepted(w, r, lang, browser, f, adm.ID, adm.Duplicate)
+}
+
+// application gathers what the server records with a submission (policy 2.3)
+// and the consent proof.
+func (s *Server) application(r *http.Request, sub *intake.Submission) intake.Application {
+	now := s.now().UTC()
+	ua := truncate(r.UserAgent(), 512)
+	page := sub.PageURL
+	if page == "" {
+		page = truncate(r.Referer(), 2000)
+	}
+	meta := intake.Metadata{IP: clientIP(r, s.opts.TrustedProxies), UserAgent: ua, Timezone: sub.Timezone, PageURL: page,
+		UTMSource: sub.UTMSource, UTMMedium: sub.UTMMedium, UTMCampaign: sub.UTMCampaign}
+	meta.Browser, meta.OS = browserAndOS(ua)
+	for _, name := range s.opts.CaptureCookies {
+		if c, err := r.Cookie(name); err == nil && c.Value != "" {
+			if meta.Cookies == nil {
+				meta.Cookies = map[string]string{}
+			}
+			meta.Cookies[name] = truncate(c.Value, 256)
+		}
+	}
+	return intake.Application{
+		Submission: sub,
+		Consent: intake.Consent{Processing: true, Marketing: sub.ConsentMarketing, PolicyVersion: s.opts.PolicyVersion,
+			PolicyURL: s.opts.PolicyURL, GivenAt: now, IP: meta.IP, UserAgent: ua, PageURL: page},
+		Meta:           meta,
+		IdempotencyKey: truncate(r.Header.Get("Idempotency-Key"), 255),
+		PerIP:          s.opts.PerIP,
+		PerEmail:       s.opts.PerEmail,
+		DoubleOptIn:    s.opts.DoubleOptIn,
+	}
+}
+
+// observe notes what the anti-fraud score looks at; the store adds the
+// repeat counts.
+func (s *Server) observe(r *http.Request, f *form.Form) intake.Observed {
+	o := intake.Observed{HoneypotNearMiss: f.Website != "", ScriptRan: f.Timezone != "", BrowserPost: wantsHTML(r)}
+	if f.FormToken != "" {
+		o.FormAge, o.FormTokenInvalid = s.Keys.FormTokenAge(f.FormToken, s.now())
+	}
+	return o
+}
+
+func (s *Server) accepted(w http.ResponseWriter, r *http.Request, lang templates.Lang, browser bool, f *form.Form, id string, duplicate bool) {
+	if browser {
+		target := "/thanks?lang=" + string(lang)
+		if f.RedirectURL != "" && s.origins.allowsRedirect(f.RedirectURL) {
+			target = f.RedirectURL
+		}
+		http.Redirect(w, r, target, http.StatusSeeOther)
+		return
+	}
+	body := map[string]any{"id": id, "status": "accepted"}
+	if duplicate {
+		body["duplicate"] = true
+	}
+	writeJSON(w, http.StatusAccepted, body)
+}
+
+// decodeForm reads a JSON or urlencoded body of at most MaxBody bytes.
+func decodeForm(w http.ResponseWriter, r *http.Request) (*form.Form, error) {
+	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || (mediaType != "application/json" && mediaType != "application/x-www-form-urlencoded") {
+		return nil, &intake.Error{Code: intake.EUnsupported, Message: "send application/json or application/x-www-form-urlencoded"}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, &intake.Error{Code: intake.ETooLarge, Message: "body over 64 KiB"}
+		}
+		return nil, &intake.Error{Code: intake.EBadRequest, Message: "could not read the body"}
+	}
+	f := &form.Form{}
+	if mediaType == "application/json" {
+		if err := json.Unmarshal(body, f); err != nil {
+			var typeErr *json.UnmarshalTypeError
+			if errors.As(err, &typeErr) && typeErr.Field != "" {
+				name, _, _ := strings.Cut(typeErr.Field, ".")
+				return nil, &intake.Error{Code: intake.EInvalid, Message: "a field has the wrong JSON type",
+					Fields: intake.FieldErrors{name: {Key: "field.invalid"}}}
+			}
+			return nil, &intake.Error{Code: intake.EBadRequest, Message: "malformed JSON"}
+		}
+		return f, nil
+	}
+	v, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, &intake.Error{Code: intake.EBadRequest, Message: "malformed form body"}
+	}
+	*f = form.Form{EntityType: v.Get("entity_type"), Name: v.Get("name"), Phone: v.Get("phone"), Email: v.Get("email"),
+		TaxID: v.Get("tax_id"), Products: append(v["products"], v["products[]"]...), Message: v.Get("message"),
+		Lang: v.Get("lang"), ConsentProcessing: form.ParseFlag(v.Get("consent_processing")),
+		ConsentMarketing: form.ParseFlag(v.Get("consent_marketing")), PageURL: v.Get("page_url"),
+		Timezone: v.Get("timezone"), UTMSource: v.Get("utm_source"), UTMMedium: v.Get("utm_medium"),
+		UTMCampaign: v.Get("utm_campaign"), RedirectURL: v.Get("redirect_url"), FormToken: v.Get("form_token"),
+		Website: v.Get("website")}
+	return f, nil
+}

@@ -1,0 +1,122 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/paymtech/leadgate/intake"
+)
+
+// leadView is a lead as the sales team reads it.
+type leadView struct {
+	ID         string             `json:"id"`
+	State      intake.State       `json:"state"`
+	EntityType string             `json:"entity_type"`
+	Name       string             `json:"name,omitempty"`
+	Phone      string             `json:"phone"`
+	Email      string             `json:"email"`
+	TaxID      string             `json:"tax_id,omitempty"`
+	Products   []string           `json:"products,omitempty"`
+	Message    string             `json:"message,omitempty"`
+	Lang       string             `json:"lang"`
+	Consent    intake.Consent     `json:"consent"`
+	Metadata   intake.Metadata    `json:"metadata"`
+	CreatedAt  time.Time          `json:"created_at"`
+	UpdatedAt  time.Time          `json:"updated_at"`
+	Risk       intake.Risk        `json:"risk"`
+	Released   bool               `json:"released,omitempty"`
+	Assignment *intake.Assignment `json:"assignment,omitempty"`
+	Route      intake.Route       `json:"route"`
+	Transfers  []intake.Transfer  `json:"transfers"`
+}
+
+func viewOf(l *intake.Lead) leadView {
+	transfers := l.Transfers
+	if transfers == nil {
+		transfers = []intake.Transfer{}
+	}
+	return leadView{ID: l.ID, State: l.State, EntityType: l.EntityType, Name: l.Name,
+		Phone: l.Phone, Email: l.Email, TaxID: l.TaxID, Products: l.Products, Message: l.Message, Lang: l.Lang,
+		Consent: l.Consent, Metadata: l.Meta, CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, Risk: l.Risk,
+		Released: l.Released, Assignment: l.Assignment, Route: l.Route, Transfers: transfers}
+}
+
+// listLeads answers GET /v1/admin/leads?state=&since=&cursor=&limit=: leads
+// in a state (any state when empty), newest first.
+func (s *Server) listLeads(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	st := intake.State(q.Get("state"))
+	if st != "" && !slices.Contains(intake.States, st) {
+		s.writeError(w, "list leads", &intake.Error{Code: intake.EInvalid, Message: "state must be one of received, routed, review, failed, blocked"}, nil)
+		return
+	}
+	since, limit, err := pageQuery(q, 50, 200)
+	if err != nil {
+		s.writeError(w, "list leads", err, nil)
+		return
+	}
+	page, err := s.Leads.List(r.Context(), st, since, q.Get("cursor"), limit)
+	if err != nil {
+		s.writeError(w, "list leads", err, nil)
+		return
+	}
+	views := make([]leadView, len(page.Leads))
+	for i, l := range page.Leads {
+		views[i] = viewOf(l)
+	}
+	body := map[string]any{"leads": views}
+	if page.Next != "" {
+		body["next_cursor"] = page.Next
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// pageQuery reads a listing's since (RFC 3339 or a date) and limit (1 to
+// max, def when absent).
+func pageQuery(q url.Values, def, max int) (since time.Time, limit int, err error) {
+	if v := q.Get("since"); v != "" {
+		if since, err = time.Parse(time.RFC3339, v); err != nil {
+			if since, err = time.Parse(time.DateOnly, v); err != nil {
+				return since, 0, &intake.Error{Code: intake.EInvalid, Message: "since must be RFC 3339 (2026-01-31T00:00:00Z) or a date (2026-01-31)"}
+			}
+		}
+	}
+	limit = def
+	if v := q.Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > max {
+			return since, 0, &intake.Error{Code: intake.EInvalid, Message: fmt.Sprintf("limit must be 1 to %d", max)}
+		}
+	}
+	return since, limit, nil
+}
+
+// redrive answers POST /v1/admin/leads/{id}/redrive: a failed lead is routed
+// again, a lead held for review is released to sales.
+func (s *Server) redrive(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	prev, err := s.Leads.Redrive(r.Context(), id)
+	if err != nil {
+		s.writeError(w, "redrive lead", err, nil)
+		return
+	}
+	holder, _ := Holder(r.Context())
+	s.log.Info("lead redriven", "lead", id, "from", prev, "by", holder.Name)
+	if err := s.Queue.EnqueueLead(r.Context(), id); err != nil {
+		// The lead is received again: the sweeper queues it within minutes.
+		s.log.Error("redrive: requeue failed; the sweeper will queue the lead", "lead", id, "err", err)
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "state": string(intake.Received), "previous": string(prev)})
+}
+
+func (s *Server) getLead(w http.ResponseWriter, r *http.Request) {
+	l, err := s.Leads.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, "load lead", err, nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, viewOf(l))
+}

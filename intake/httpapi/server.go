@@ -1,0 +1,130 @@
+// Package httpapi is leadgate's HTTP edge: the public form and its posts,
+// the opt-in and unsubscribe links, SendGrid's Event Webhook, and the admin
+// API. routes.go lists every route with the role it needs; errors.go is
+// the one place an error becomes an answer. Handlers decode, call the store
+// parts or the privacy service through the interfaces below, and encode.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/form"
+	"github.com/paymtech/leadgate/intake/privacy"
+	"github.com/paymtech/leadgate/intake/seal"
+	"github.com/paymtech/leadgate/templates"
+)
+
+// Options configures the public and admin HTTP handlers.
+type Options struct {
+	PublicOrigin   string         // the service's own origin, e.g. "https://leads.example.kz"
+	AllowedOrigins []string       // other origins whose pages may post the form
+	TrustedProxies []netip.Prefix // peers whose X-Forwarded-For is believed
+	DefaultLang    templates.Lang
+	Products       []string // the catalogue of product codes
+	CaptureCookies []string // cookie names whose values are recorded
+	PolicyVersion  string
+	PolicyURL      string
+	PerIP          intake.Limit // accepted submissions per client IP
+	PerEmail       intake.Limit // accepted submissions per person
+	DoubleOptIn    bool         // a marketing opt-in waits for the emailed link
+	AdminTokens    []intake.Token
+	SendGridKey    string        // SENDGRID_WEBHOOK_PUBLIC_KEY: verifies the Event Webhook; empty refuses every event post
+	AuditRetention time.Duration // AUDIT_RETENTION: audit events older than this are dropped; zero means 1095 days
+}
+
+// Leads are what the handlers need of the lead store (redisstore.Leads).
+type Leads interface {
+	Accept(ctx context.Context, a intake.Application) (*intake.Admission, error)
+	Get(ctx context.Context, id string) (*intake.Lead, error)
+	List(ctx context.Context, st intake.State, since time.Time, cursor string, limit int) (*intake.Page, error)
+	Redrive(ctx context.Context, id string) (intake.State, error)
+}
+
+// People are what the consent links and the provider's events change
+// (redisstore.People).
+type People interface {
+	PersonOf(email string) (person string, ok bool)
+	ConfirmMarketing(ctx context.Context, person string, p intake.Proof) (bool, error)
+	Withdraw(ctx context.Context, person string, p intake.Proof) (bool, error)
+	Suppress(ctx context.Context, person, reason string, p intake.Proof) error
+	EventSeen(ctx context.Context, id string) (bool, error)
+	RememberEvent(ctx context.Context, id string) error
+}
+
+// Campaigns are campaigns and breach notices (redisstore.Campaigns).
+type Campaigns interface {
+	CreateCampaign(ctx context.Context, c *intake.Campaign, to []string) (string, error)
+	Campaign(ctx context.Context, id string) (*intake.Campaign, error)
+	Campaigns(ctx context.Context, kind intake.CampaignKind, limit int) ([]*intake.Campaign, error)
+	CancelCampaign(ctx context.Context, id string) error
+}
+
+// AuditLog is the audit log (redisstore.Audit).
+type AuditLog interface {
+	// Append adds ev; a retention above zero drops older events as it goes.
+	Append(ctx context.Context, ev intake.AuditEvent, retention time.Duration) error
+	// CountRefused counts an unauthenticated call this minute: record is
+	// false past intake.MaxRefusedPerMinute, firstOver true once, then.
+	CountRefused(ctx context.Context) (record, firstOver bool, err error)
+	List(ctx context.Context, since time.Time, cursor string, limit int) ([]intake.AuditEvent, string, error)
+}
+
+// Privacy handles data-subject requests (privacy.Service).
+type Privacy interface {
+	Handle(ctx context.Context, ask privacy.Ask) (*privacy.Answer, error)
+	Requests(ctx context.Context, cursor string, limit int) ([]intake.SubjectRequest, string, error)
+}
+
+// Deps are what the handlers work with.
+type Deps struct {
+	Leads     Leads
+	People    People
+	Campaigns Campaigns
+	Audit     AuditLog
+	Privacy   Privacy
+	Queue     intake.Queue
+	Keys      *seal.Keys // signs and checks the form, opt-in and unsubscribe tokens
+}
+
+// Server serves the form, takes submissions and answers admin calls.
+type Server struct {
+	Deps
+	opts      Options
+	origins   originPolicy
+	validator *form.Validator
+	log       *slog.Logger
+	now       func() time.Time
+}
+
+// NewServer returns the HTTP side of intake.
+func NewServer(d Deps, opts Options, log *slog.Logger, now func() time.Time) *Server {
+	return &Server{
+		Deps: d, opts: opts, log: log, now: now,
+		origins:   originPolicy{own: opts.PublicOrigin, allowed: opts.AllowedOrigins},
+		validator: form.NewValidator(opts.Products, now),
+	}
+}
+
+func (s *Server) lang(r *http.Request) templates.Lang {
+	return templates.Negotiate(r.URL.Query().Get("lang"), r.Header.Get("Accept-Language"), s.opts.DefaultLang)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}

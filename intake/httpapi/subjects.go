@@ -1,0 +1,246 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/privacy"
+)
+
+const (
+	// maxSubjectBody bounds a subject request's body: an address, a phone
+	// and a few corrections.
+	maxSubjectBody = 16 << 10
+	// subjectTimeout bounds one request's work. It does not inherit the
+	// client's deadline: an officer's client hanging up must not leave an
+	// erasure half-asked of the CRMs.
+	subjectTimeout = 30 * time.Second
+	// subjectMaxListLimit is the most subject requests one listing page holds.
+	subjectMaxListLimit = 500
+)
+
+// subjectExport answers POST /v1/admin/subjects/export {"email"} or
+// {"phone"}: everything held about the person (or, by phone, every person
+// who gave it): profile, requests, consent history with its proof, every
+// transfer, every email sent. 404 when nothing is held.
+func (s *Server) subjectExport(w http.ResponseWriter, r *http.Request) {
+	var b struct {
+		Email     string `json:"email"`
+		Phone     string `json:"phone"`
+		Reference string `json:"reference"`
+	}
+	if err := decodeAdmin(w, r, maxSubjectBody, &b); err != nil {
+		s.writeError(w, "export", err, nil)
+		return
+	}
+	s.subject(w, r, privacy.Ask{Kind: intake.SubjectExport, Email: b.Email, Phone: b.Phone, Reference: b.Reference})
+}
+
+// subjectRectify answers POST /v1/admin/subjects/rectify
+// {"email","changes":{"name"|"phone"|"email"|"lang":…}}: every request of
+// the person and their profile get the corrections, which are passed on to
+// the CRMs holding copies (where the driver can). A new email moves the
+// person to its hash; 409 when that address is another person's.
+func (s *Server) subjectRectify(w http.ResponseWriter, r *http.Request) {
+	var b struct {
+		Email     string                     `json:"email"`
+		Changes   map[string]json.RawMessage `json:"changes"`
+		Reference string                     `json:"reference"`
+	}
+	if err := decodeAdmin(w, r, maxSubjectBody, &b); err != nil {
+		s.writeError(w, "rectify", err, nil)
+		return
+	}
+	s.subject(w, r, privacy.Ask{Kind: intake.SubjectRectify, Email: b.Email, Changes: b.Changes, Reference: b.Reference})
+}
+
+// subjectWithdraw answers POST /v1/admin/subjects/withdraw
+// {"email","scope"}: marketing ends the person's consent to product news;
+// processing also blocks them.
+func (s *Server) subjectWithdraw(w http.ResponseWriter, r *http.Request) {
+	var b struct {
+		Email     string `json:"email"`
+		Scope     string `json:"scope"`
+		Reference string `json:"reference"`
+	}
+	if err := decodeAdmin(w, r, maxSubjectBody, &b); err != nil {
+		s.writeError(w, "withdraw", err, nil)
+		return
+	}
+	s.subject(w, r, privacy.Ask{Kind: intake.SubjectWithdraw, Email: b.Email, Scope: b.Scope, Reference: b.Reference})
+}
+
+// subjectBlock answers POST /v1/admin/subjects/block {"email"}: processing
+// stops (no routing, no mail, no campaign), storage stays.
+func (s *Server) subjectBlock(w http.ResponseWriter, r *http.Request) {
+	s.personRequest(w, r, intake.SubjectBlock)
+}
+
+// subjectUnblock answers POST /v1/admin/subjects/unblock {"email"}: the
+// block is lifted, each lead goes back to where it was, and those still to
+// be routed are queued again.
+func (s *Server) subjectUnblock(w http.ResponseWriter, r *http.Request) {
+	s.personRequest(w, r, intake.SubjectUnblock)
+}
+
+// subjectErase answers POST /v1/admin/subjects/erase {"email"}: everything
+// held about the person is destroyed at once, the CRMs holding copies are
+// asked to delete them, and only the person's keyed hash stays, on the
+// suppression list.
+func (s *Server) subjectErase(w http.ResponseWriter, r *http.Request) {
+	s.personRequest(w, r, intake.SubjectErase)
+}
+
+// personRequest handles a request whose body is {"email"} (and optionally
+// the "reference" of an open request to finish).
+func (s *Server) personRequest(w http.ResponseWriter, r *http.Request, kind intake.SubjectKind) {
+	var b struct {
+		Email     string `json:"email"`
+		Reference string `json:"reference"`
+	}
+	if err := decodeAdmin(w, r, maxSubjectBody, &b); err != nil {
+		s.writeError(w, string(kind), err, nil)
+		return
+	}
+	s.subject(w, r, privacy.Ask{Kind: kind, Email: b.Email, Reference: b.Reference})
+}
+
+// subject hands ask to the privacy service and answers: the request's
+// fields (reference, due date, state, outcome) and what it did, or the
+// error with the request's fields once it was recorded.
+func (s *Server) subject(w http.ResponseWriter, r *http.Request, ask privacy.Ask) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), subjectTimeout)
+	defer cancel()
+	holder, _ := Holder(r.Context())
+	ask.By = holder.Name
+	ans, err := s.Privacy.Handle(ctx, ask)
+	var body map[string]any
+	if ans != nil {
+		auditTarget(r, ans.Request.Reference)
+		body = subjectFields(ans.Request)
+	}
+	if err != nil {
+		s.writeError(w, "subject request "+string(ask.Kind), err, body)
+		return
+	}
+	for k, v := range ans.Result {
+		body[k] = v
+	}
+	if ask.Kind == intake.SubjectExport {
+		body["people"] = exportViews(ans.People)
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// subjectFields are the fields every answer about a request carries, its
+// times in the office's zone.
+func subjectFields(req *intake.SubjectRequest) map[string]any {
+	body := map[string]any{"reference": req.Reference, "kind": req.Kind, "received_at": req.ReceivedAt.In(privacy.Almaty),
+		"due_at": req.DueAt.In(privacy.Almaty), "state": "open"}
+	if req.Scope != "" {
+		body["scope"] = req.Scope
+	}
+	if !req.ClosedAt.IsZero() {
+		body["state"], body["closed_at"] = "closed", req.ClosedAt.In(privacy.Almaty)
+	}
+	if req.Outcome != "" {
+		body["outcome"] = req.Outcome
+	}
+	return body
+}
+
+// subjectView is one person's data as an export shows it.
+type subjectView struct {
+	Profile   intake.SubjectProfile  `json:"profile"`
+	Leads     []leadView             `json:"leads"`
+	Consents  []intake.ConsentRecord `json:"consents"`
+	Transfers []transferView         `json:"transfers"`
+	Emails    []emailView            `json:"emails"`
+}
+
+// transferView is one entry of a lead's disclosure log, named with its lead.
+type transferView struct {
+	Lead string `json:"lead"`
+	intake.Transfer
+}
+
+// emailView is one email sent to the person: a campaign or notice (Ref
+// names it), or mail about one of their requests (Lead and Purpose).
+type emailView struct {
+	Kind    string    `json:"kind"` // campaign, breach_notice, request
+	Ref     string    `json:"ref,omitempty"`
+	Lead    string    `json:"lead,omitempty"`
+	Purpose string    `json:"purpose,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// exportViews shows what an export found: per person, every lead, the
+// consent history, every transfer and every email, each list oldest first.
+func exportViews(people []*intake.Subject) []subjectView {
+	views := make([]subjectView, 0, len(people))
+	for _, sub := range people {
+		v := subjectView{Profile: sub.Profile, Leads: []leadView{}, Consents: sub.Consents, Transfers: []transferView{},
+			Emails: []emailView{}}
+		if v.Consents == nil {
+			v.Consents = []intake.ConsentRecord{}
+		}
+		for _, l := range sub.Leads {
+			v.Leads = append(v.Leads, viewOf(l))
+			for _, t := range l.Transfers {
+				v.Transfers = append(v.Transfers, transferView{Lead: l.ID, Transfer: t})
+				if t.Recipient == "mail" {
+					v.Emails = append(v.Emails, emailView{Kind: "request", Lead: l.ID, Purpose: t.Purpose, At: t.At})
+				}
+			}
+		}
+		for _, m := range sub.Mail {
+			v.Emails = append(v.Emails, emailView{Kind: string(m.Kind), Ref: m.Ref, At: m.At})
+		}
+		sort.SliceStable(v.Transfers, func(i, j int) bool { return v.Transfers[i].At.Before(v.Transfers[j].At) })
+		sort.SliceStable(v.Emails, func(i, j int) bool { return v.Emails[i].At.Before(v.Emails[j].At) })
+		views = append(views, v)
+	}
+	return views
+}
+
+// subjectRequests answers GET /v1/admin/subjects/requests?cursor=&limit=:
+// open and closed requests, newest first, with reference, kind, received
+// and due dates, state and outcome.
+func (s *Server) subjectRequests(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := 100
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > subjectMaxListLimit {
+			s.writeError(w, "list subject requests", &intake.Error{Code: intake.EInvalid,
+				Message: fmt.Sprintf("limit: must be 1 to %d", subjectMaxListLimit),
+				Fields:  intake.FieldErrors{"limit": {Key: "field.invalid"}}}, nil)
+			return
+		}
+		limit = n
+	}
+	reqs, next, err := s.Privacy.Requests(r.Context(), q.Get("cursor"), limit)
+	if err != nil {
+		s.writeError(w, "list subject requests", err, nil)
+		return
+	}
+	now := s.now()
+	list := make([]map[string]any, len(reqs))
+	for i := range reqs {
+		v := subjectFields(&reqs[i])
+		v["by"] = reqs[i].By
+		v["overdue"] = reqs[i].ClosedAt.IsZero() && now.After(reqs[i].DueAt)
+		list[i] = v
+	}
+	body := map[string]any{"requests": list}
+	if next != "" {
+		body["next_cursor"] = next
+	}
+	writeJSON(w, http.StatusOK, body)
+}

@@ -1,0 +1,414 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/paymtech/leadgate/intake"
+)
+
+// Campaigns are campaigns and breach notices, and their fan-out.
+type Campaigns struct{ db }
+
+// Redis keys of campaigns and breach notices (both are "campaigns": one
+// fan-out engine sends them).
+const (
+	maxRetryList = 4 * intake.MaxBatchSize // refused recipients a campaign keeps to retry
+)
+
+// CreateCampaign stores c as queued and returns its id. A notice to a list
+// is sent to the people of to (person hashes); a notice to all, to everyone
+// held now.
+func (s *Campaigns) CreateCampaign(ctx context.Context, c *intake.Campaign, to []string) (string, error) {
+	u, err := uuid.NewV7()
+	if err != nil {
+		return "", err
+	}
+	id, now := u.String(), s.now().UnixMilli()
+	content, _ := json.Marshal(c.Content)
+	segment, _ := json.Marshal(c.Segment)
+	fields := []any{"kind", string(c.Kind), "name", c.Name, "state", string(intake.CampaignQueued), "content", content, "segment", segment,
+		"by", c.By, "created", now, "recipients", 0, "sent", 0, "skipped", 0, "failed", 0, "all", boolArg(c.All)}
+	if c.TestTo != "" {
+		fields = append(fields, "test_to", s.keys.Seal([]byte(c.TestTo), id))
+	}
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, campaignKey(id), fields...)
+		p.ZAdd(ctx, keyCampaigns, redis.Z{Score: float64(now), Member: id})
+		switch {
+		case c.All:
+			// A snapshot with equal scores, so the fan-out can walk it in
+			// lexical order like the marketing index.
+			p.ZUnionStore(ctx, campaignKey(id)+keyCampaignTo, &redis.ZStore{Keys: []string{keyPeople}, Weights: []float64{0}})
+		case len(to) > 0:
+			zs := make([]redis.Z, len(to))
+			for i, person := range to {
+				zs[i] = redis.Z{Member: person}
+			}
+			p.ZAdd(ctx, campaignKey(id)+keyCampaignTo, zs...)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", intake.Unavailable("store campaign", err)
+	}
+	return id, nil
+}
+
+// Campaign loads a campaign, or ENotFound.
+func (s *Campaigns) Campaign(ctx context.Context, id string) (*intake.Campaign, error) {
+	h, err := s.rdb.HGetAll(ctx, campaignKey(id)).Result()
+	if err != nil {
+		return nil, intake.Unavailable("load campaign", err)
+	}
+	if len(h) == 0 {
+		return nil, &intake.Error{Code: intake.ENotFound, Message: "no such campaign"}
+	}
+	c := &intake.Campaign{ID: id, Kind: intake.CampaignKind(h["kind"]), Name: h["name"], State: intake.CampaignState(h["state"]), By: h["by"], All: h["all"] == "1",
+		CreatedAt: msTime(h["created"]), FinishedAt: msTime(h["finished"])}
+	c.Recipients, _ = strconv.Atoi(h["recipients"])
+	c.Sent, _ = strconv.Atoi(h["sent"])
+	c.Skipped, _ = strconv.Atoi(h["skipped"])
+	c.Failed, _ = strconv.Atoi(h["failed"])
+	if err := json.Unmarshal([]byte(h["content"]), &c.Content); err != nil {
+		return nil, fmt.Errorf("campaign %s: content: %w", id, err)
+	}
+	if err := json.Unmarshal([]byte(h["segment"]), &c.Segment); err != nil {
+		return nil, fmt.Errorf("campaign %s: segment: %w", id, err)
+	}
+	if sealed := h["test_to"]; sealed != "" {
+		plain, err := s.keys.Open([]byte(sealed), id)
+		if err != nil {
+			return nil, fmt.Errorf("campaign %s: %w", id, err)
+		}
+		c.TestTo = string(plain)
+	}
+	return c, nil
+}
+
+// Campaigns lists up to limit campaigns of kind, newest first.
+func (s *Campaigns) Campaigns(ctx context.Context, kind intake.CampaignKind, limit int) ([]*intake.Campaign, error) {
+	ids, err := s.rdb.ZRevRange(ctx, keyCampaigns, 0, -1).Result()
+	if err != nil {
+		return nil, intake.Unavailable("list campaigns", err)
+	}
+	var out []*intake.Campaign
+	for _, id := range ids {
+		c, err := s.Campaign(ctx, id)
+		if intake.ErrorCode(err) == intake.ENotFound {
+			continue // purged meanwhile
+		} else if err != nil {
+			return nil, err
+		}
+		if c.Kind == kind {
+			out = append(out, c)
+			if len(out) == limit {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// stateScript moves a campaign from one of the states in ARGV[3] (a
+// comma list) to ARGV[1]; it answers the state found.
+var stateScript = script("campaign_state.lua")
+
+// moveCampaign moves campaign id to state to if it is in one of from, and
+// returns the state it was in.
+func (s *Campaigns) moveCampaign(ctx context.Context, id string, to intake.CampaignState, from ...intake.CampaignState) (intake.CampaignState, error) {
+	st, err := stateScript.Run(ctx, s.rdb, []string{campaignKey(id)}, string(to), s.now().UnixMilli(), joinStates(from)).Text()
+	if err != nil {
+		return "", intake.Unavailable("change campaign state", err)
+	}
+	if st == "" {
+		return "", &intake.Error{Code: intake.ENotFound, Message: "no such campaign"}
+	}
+	return intake.CampaignState(st), nil
+}
+
+// StartCampaign marks a queued campaign as sending and returns the state
+// it found: queued or sending mean go on; done or cancelled, stop.
+func (s *Campaigns) StartCampaign(ctx context.Context, id string) (intake.CampaignState, error) {
+	return s.moveCampaign(ctx, id, intake.CampaignSending, intake.CampaignQueued)
+}
+
+// CancelCampaign stops a queued or sending campaign: what is not yet
+// marked for sending is not sent. A finished one is EConflict.
+func (s *Campaigns) CancelCampaign(ctx context.Context, id string) error {
+	st, err := s.moveCampaign(ctx, id, intake.CampaignCancelled, intake.CampaignQueued, intake.CampaignSending)
+	if err != nil {
+		return err
+	}
+	if st == intake.CampaignDone {
+		return &intake.Error{Code: intake.EConflict, Message: "the campaign has finished sending"}
+	}
+	return nil
+}
+
+// FinishCampaign closes a campaign whose walk is over and whose batches
+// are all settled; with refused recipients still to retry it stays open.
+func (s *Campaigns) FinishCampaign(ctx context.Context, id string) error {
+	_, err := s.moveCampaign(ctx, id, intake.CampaignDone, intake.CampaignSending)
+	return err
+}
+
+// FinishTest marks a campaign's test send done, with its one recipient.
+func (s *Campaigns) FinishTest(ctx context.Context, id string, sent bool) error {
+	counter := "failed"
+	if sent {
+		counter = "sent"
+	}
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, campaignKey(id), "recipients", 1, counter, 1)
+		return nil
+	})
+	if err != nil {
+		return intake.Unavailable("finish test send", err)
+	}
+	_, err = s.moveCampaign(ctx, id, intake.CampaignDone, intake.CampaignSending)
+	return err
+}
+
+// ClaimTest marks a campaign's test send before it goes out: true the first
+// time only, so a retried task never sends it twice.
+func (s *Campaigns) ClaimTest(ctx context.Context, id string) (bool, error) {
+	ok, err := s.rdb.HSetNX(ctx, campaignKey(id), "test_claimed", 1).Result()
+	if err != nil {
+		return false, intake.Unavailable("claim test send", err)
+	}
+	return ok, nil
+}
+
+// Walk returns where a campaign's fan-out stands: its state, the last
+// person walked, and the refused recipients to retry first.
+func (s *Campaigns) Walk(ctx context.Context, id string) (state intake.CampaignState, cursor string, retry []string, err error) {
+	h, err := s.rdb.HMGet(ctx, campaignKey(id), "state", "cursor", "retry").Result()
+	if err != nil {
+		return "", "", nil, intake.Unavailable("read campaign", err)
+	}
+	st, _ := h[0].(string)
+	state = intake.CampaignState(st)
+	cursor, _ = h[1].(string)
+	if list, _ := h[2].(string); list != "" {
+		retry = strings.Split(list, ",")
+	}
+	return state, cursor, retry, nil
+}
+
+// walkSource is the index a campaign walks: the marketing index, or a
+// notice's list.
+func walkSource(c *intake.Campaign) string {
+	if c.Kind == intake.KindBreachNotice {
+		return campaignKey(c.ID) + keyCampaignTo
+	}
+	return keyMarketing
+}
+
+// Candidates reads the next up to n people of c's walk after cursor ("" from
+// the start; MaxBatchSize at most). It marks nothing, so it may run ahead
+// of Mark.
+func (s *Campaigns) Candidates(ctx context.Context, c *intake.Campaign, cursor string, n int) (*intake.Candidates, error) {
+	from := "-"
+	if cursor != "" {
+		from = "(" + cursor
+	}
+	people, err := s.rdb.ZRangeByLex(ctx, walkSource(c), &redis.ZRangeBy{Min: from, Max: "+", Count: int64(min(n, intake.MaxBatchSize))}).Result()
+	if err != nil {
+		return nil, intake.Unavailable("walk campaign", err)
+	}
+	if len(people) == 0 {
+		return &intake.Candidates{Done: true, Cursor: cursor}, nil
+	}
+	cands, err := s.readCandidates(ctx, c, people)
+	if err != nil {
+		return nil, err
+	}
+	cands.Cursor = people[len(people)-1]
+	return cands, nil
+}
+
+// RetryCandidates reads the refused recipients of an earlier attempt (from
+// Walk) to be marked again.
+func (s *Campaigns) RetryCandidates(ctx context.Context, c *intake.Campaign, people []string) (*intake.Candidates, error) {
+	cands, err := s.readCandidates(ctx, c, people)
+	if err != nil {
+		return nil, err
+	}
+	cands.Retry = true
+	return cands, nil
+}
+
+// readCandidates reads people's contact, language and segment fields in one
+// pipeline and keeps those in c's segment who are still held.
+func (s *Campaigns) readCandidates(ctx context.Context, c *intake.Campaign, people []string) (*intake.Candidates, error) {
+	profiles := make([]*redis.SliceCmd, len(people))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, person := range people {
+			profiles[i] = p.HMGet(ctx, personKey(person), "contact", "lang", "entity_type", "products", "n")
+		}
+		return nil
+	}); err != nil {
+		return nil, intake.Unavailable("read campaign recipients", err)
+	}
+	cands := &intake.Candidates{Recipients: make([]intake.Recipient, 0, len(people))}
+	for i, person := range people {
+		f := profiles[i].Val()
+		sealed, _ := f[0].(string)
+		lang, _ := f[1].(string)
+		entity, _ := f[2].(string)
+		products, _ := f[3].(string)
+		number, _ := f[4].(string)
+		if sealed == "" || number == "" { // erased meanwhile: nobody to send to
+			continue
+		}
+		if c.Kind == intake.KindCampaign && !c.Segment.Matches(lang, entity, splitList(products)) {
+			continue
+		}
+		contact, err := s.openContact(sealed, person)
+		if err != nil {
+			return nil, err
+		}
+		cands.Recipients = append(cands.Recipients, intake.Recipient{Person: person, Email: contact.Email, Name: contact.Name,
+			Lang: lang, Number: number})
+	}
+	cands.Matched = len(cands.Recipients)
+	return cands, nil
+}
+
+// markScript marks the people of the next batch who may be sent to now,
+// and moves the campaign's cursor past them. The check is membership of
+// the walked index at this moment: lg:marketing holds exactly the people
+// whose consent is active and who are not blocked, suppressed or erased
+// (every write that changes one of those keeps it so), and a notice's list
+// loses erased people. So a withdrawal that lands before the mark stops
+// the email, and one that lands after finds it already on its way. Marks
+// are bits by person number, set with one BITFIELD that also answers which
+// were set before (a person already marked is not sent to again).
+//
+// KEYS: campaign hash, its marks, the index walked.
+// ARGV: retry ("1" when the candidates are the refused ones of an earlier
+// attempt, already marked: a mark is cleared for one no longer in the
+// index), the new cursor, the number of candidates that matched the
+// segment, then person hash and number of each candidate.
+var markScript = script("mark.lua")
+
+// Mark marks those of cands who may be sent to now (markScript) and
+// records the walk's progress: the cursor, the recipients counted, the
+// retry list consumed.
+func (s *Campaigns) Mark(ctx context.Context, c *intake.Campaign, cands *intake.Candidates) (*intake.Batch, error) {
+	args := make([]any, 0, 3+2*len(cands.Recipients))
+	args = append(args, boolArg(cands.Retry), cands.Cursor, cands.Matched)
+	byPerson := make(map[string]intake.Recipient, len(cands.Recipients))
+	for _, r := range cands.Recipients {
+		byPerson[r.Person] = r
+		args = append(args, r.Person, r.Number)
+	}
+	res, err := markScript.Run(ctx, s.rdb, []string{campaignKey(c.ID), campaignKey(c.ID) + keyCampaignMarks, walkSource(c)}, args...).StringSlice()
+	if err != nil {
+		return nil, intake.Unavailable("mark campaign batch", err)
+	}
+	if res[0] == "stopped" {
+		return &intake.Batch{Stopped: true}, nil
+	}
+	b := &intake.Batch{Recipients: make([]intake.Recipient, 0, len(res)-1)}
+	for _, person := range res[1:] {
+		b.Recipients = append(b.Recipients, byPerson[person])
+	}
+	return b, nil
+}
+
+// settleScript records that marked people were not sent to: ARGV[1] is
+// the outcome (r: refused, to retry; f: never sent), ARGV[2] the most bytes
+// the retry list may hold, then person hash and number of each. Only
+// people still marked are settled: one erased meanwhile lost their mark and
+// must not be named again.
+var settleScript = script("settle.lua")
+
+// Settle records the outcome of sending campaign c to the marked people.
+// Sent ones keep their mark, which is also their record of the email (the
+// subject export reads it, see MailSent), so only the counter moves: this
+// is the fan-out's hot path. Refused ones are read again first by the next
+// run (Walk, RetryCandidates) and marked afresh.
+func (s *Campaigns) Settle(ctx context.Context, c *intake.Campaign, outcome intake.Outcome, people []intake.Recipient) error {
+	if len(people) == 0 {
+		return nil
+	}
+	if outcome == intake.OutcomeSent {
+		if err := s.rdb.HIncrBy(ctx, campaignKey(c.ID), "sent", int64(len(people))).Err(); err != nil {
+			return intake.Unavailable("settle campaign batch", err)
+		}
+		return nil
+	}
+	arg := make([]any, 0, 2+2*len(people))
+	arg = append(arg, string(outcome), maxRetryList*41) // bytes of comma-separated 40-hex person hashes
+	for _, p := range people {
+		arg = append(arg, p.Person, p.Number)
+	}
+	keys := []string{campaignKey(c.ID), campaignKey(c.ID) + keyCampaignMarks, campaignKey(c.ID) + keyCampaignFails}
+	if err := settleScript.Run(ctx, s.rdb, keys, arg...).Err(); err != nil {
+		return intake.Unavailable("settle campaign batch", err)
+	}
+	return nil
+}
+
+// MailSent lists the campaigns and notices handed to the provider for
+// person: their mark is the record, kept as long as the campaign's marks
+// (LEAD_RETENTION). A crash between mark and send makes one appear sent
+// that was lost — at most once means it is never sent later either.
+func (s *Campaigns) MailSent(ctx context.Context, person string) ([]intake.MailRecord, error) {
+	number, err := s.rdb.HGet(ctx, personKey(person), "n").Int64()
+	if err == redis.Nil {
+		return nil, nil
+	} else if err != nil {
+		return nil, intake.Unavailable("read person", err)
+	}
+	ids, err := s.rdb.ZRange(ctx, keyCampaigns, 0, -1).Result()
+	if err != nil {
+		return nil, intake.Unavailable("list campaigns", err)
+	}
+	marks := make([]*redis.IntCmd, len(ids))
+	failed := make([]*redis.BoolCmd, len(ids))
+	info := make([]*redis.SliceCmd, len(ids))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			marks[i] = p.GetBit(ctx, campaignKey(id)+keyCampaignMarks, number)
+			failed[i] = p.HExists(ctx, campaignKey(id)+keyCampaignFails, person)
+			info[i] = p.HMGet(ctx, campaignKey(id), "kind", "started", "retry")
+		}
+		return nil
+	}); err != nil {
+		return nil, intake.Unavailable("read campaign marks", err)
+	}
+	var out []intake.MailRecord
+	for i, id := range ids {
+		kind, _ := info[i].Val()[0].(string)
+		started, _ := info[i].Val()[1].(string)
+		retry, _ := info[i].Val()[2].(string)
+		if marks[i].Val() == 0 || failed[i].Val() || strings.Contains(retry, person) {
+			continue
+		}
+		out = append(out, intake.MailRecord{Kind: intake.CampaignKind(kind), Ref: id, At: msTime(started)})
+	}
+	return out, nil
+}
+
+// UnsubscribeToken is the token of person's unsubscribe link.
+func (s *Campaigns) UnsubscribeToken(person string) string {
+	return s.keys.UnsubscribeToken(person)
+}
+
+// joinStates is the comma list of states the campaign state script takes.
+func joinStates(states []intake.CampaignState) string {
+	names := make([]string, len(states))
+	for i, st := range states {
+		names[i] = string(st)
+	}
+	return strings.Join(names, ",")
+}

@@ -1,0 +1,96 @@
+package redisstore
+
+import "github.com/paymtech/leadgate/intake"
+
+// The Redis schema: every key leadgate keeps is under "lg:", and this file
+// lists every pattern. Personal values appear in keys only as seal.Keys.Index
+// hashes ("<hash>" below); ids are UUIDs. The Lua scripts in scripts/ build
+// some of the same keys from an id they read (lg:lead:<id>, lg:person:<hash>,
+// lg:phone:<hash>, lg:campaign:<id>, lg:leads:state:<state>); keys_test.go
+// checks that no other file names an lg: key.
+const (
+	// Leads.
+	keyLeadPrefix = "lg:lead:"        // hash per lead id: clear bookkeeping fields + sealedRecord
+	keyTransfers  = ":transfers"      // list after a lead key: the disclosure log (JSON transfers)
+	keyAll        = "lg:leads"        // zset id → last change (ms): the purge's time index
+	keyStatePfx   = "lg:leads:state:" // zset per state, id → time it entered the state (ms)
+	keyPhonePfx   = "lg:phone:"       // zset per phone hash: its lead ids
+	keyDedupePfx  = "lg:dedupe:"      // string per person+phone+entity hash: lead id of a repeat, 24 h
+	keyIdemPfx    = "lg:idem:"        // string per Idempotency-Key hash: "<lead id> <fingerprint hash>", 24 h
+	keyRatePfx    = "lg:rate:"        // + "ip:<hash>" / "email:<person>": submissions this window
+	keySeenPfx    = "lg:seen:"        // + "ip:", "email:", "taxid:" hash: accepted requests in 24 h, risk signals
+	keySentPfx    = "lg:sent:"        // + "<kind>:<person>": the lead whose ack or opt-in mail was sent this window
+
+	// People: a person is the keyed hash of their normalised email
+	// (Lead.Person). lg:person:<hash> holds their profile (newest request's
+	// contact, sealed; language, entity type, products), their number n
+	// (their bit in campaign marks), their marketing-consent state and the
+	// blocked flag.
+	keyPersonPfx     = "lg:person:"        // hash per person
+	keyLeads         = ":leads"            // zset after a person key: the person's lead ids
+	keyConsents      = ":consents"         // list after a person key: "<lead id|-> <sealed consent event>"
+	keyPeople        = "lg:people"         // zset person → last submission (ms): everyone held, for notices and the purge
+	keyMarketing     = "lg:marketing"      // zset person → 0: who may get product news now — active consent, not blocked, suppressed or erased; campaigns walk it in lexical order
+	keyPendingOptins = "lg:optins:pending" // zset person → opt-in time (ms): unconfirmed, dropped after UNCONFIRMED_OPTIN_TTL
+	keyPeopleSeq     = "lg:people:seq"     // counter: the last person number given (a person's bit in campaign marks)
+	keySuppressed    = "lg:suppressed"     // hash person → reason (erased, bounce, dropped, spamreport): never mailed again
+	keyEventSeenPfx  = "lg:sgevent:"       // string per SendGrid sg_event_id hash: the event was applied, 7 days
+
+	// Campaigns and breach notices (one fan-out engine sends both).
+	keyCampaigns     = "lg:campaigns" // zset id → created (ms)
+	keyCampaignPfx   = "lg:campaign:" // hash per campaign: kind, state, content, counters, cursor, retry list
+	keyCampaignMarks = ":marks"       // bitmap after a campaign key, by person number: 1 = marked (then sent, or lost in a crash)
+	keyCampaignFails = ":failed"      // hash after a campaign key: person → 1, marked but never sent
+	keyCampaignTo    = ":to"          // zset after a campaign key: person → 0, a notice's recipients
+
+	// Data-subject requests: named by reference; the subject only by
+	// SubjectKey, which links back to nothing without the index key.
+	keySubjectRequests   = "lg:subject:requests" // zset reference → received (ms)
+	keySubjectRequestPfx = "lg:subject:request:" // hash per reference: kind, scope, received, due, closed, subject, by, outcome
+
+	// The audit log.
+	keyAudit        = "lg:audit"          // stream of audit events (role, name, action, target, status, detail)
+	keyAuditRefused = "lg:audit:refused:" // + unix minute: unauthenticated admin calls counted, 2 min TTL
+
+	// Workers.
+	keyPurgeLock    = "lg:purge:lock"    // string: the running purge's owner token, renewed while it runs
+	keyCRMGone      = "lg:crm:gone"      // string: the CRM endpoint answered 410 Gone (time); no pushes until a worker starts
+	keyRouteTurnPfx = "lg:route:cursor:" // counter per sales team: its round-robin position
+
+	keyAllPattern = "lg:*" // every key leadgate keeps, for SCAN
+
+	// Slots of script key lists that must name a key no record uses.
+	noIndexKey  = keyPhonePfx + "-"  // an index entry that does not exist
+	noDedupeKey = keyDedupePfx + "-" // a dedupe key that cannot be computed
+)
+
+// shortLived are the prefixes of keys that are always written with a TTL.
+// One without is a bug somewhere (or a crash between a pipelined write and
+// its EXPIRE); the purge removes it and counts it so an operator notices.
+var shortLived = []string{keyRatePfx, keyDedupePfx, keyIdemPfx, keySeenPfx, keySentPfx, keyEventSeenPfx, keyAuditRefused}
+
+func leadKey(id string) string            { return keyLeadPrefix + id }
+func stateKey(s intake.State) string      { return keyStatePfx + string(s) }
+func personKey(person string) string      { return keyPersonPfx + person }
+func campaignKey(id string) string        { return keyCampaignPfx + id }
+func subjectRequestKey(ref string) string { return keySubjectRequestPfx + ref }
+
+// stateKeys lists every state index, in the order of intake.States.
+func stateKeys() []string {
+	keys := make([]string, len(intake.States))
+	for i, st := range intake.States {
+		keys[i] = stateKey(st)
+	}
+	return keys
+}
+
+// perPersonKeys are the short-lived keys named by a person hash: the
+// submission rate counter, the 24 h repeat count, and the claims of the
+// once-a-day acknowledgement and opt-in request.
+func perPersonKeys(person string) []string {
+	keys := []string{keyRatePfx + "email:" + person, keySeenPfx + "email:" + person}
+	for _, kind := range []string{"ack", "optin"} {
+		keys = append(keys, keySentPfx+kind+":"+person)
+	}
+	return keys
+}

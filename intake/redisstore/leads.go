@@ -1,0 +1,360 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/form"
+)
+
+// Leads are connection requests: accepted, routed, held, failed or blocked.
+type Leads struct{ db }
+
+const (
+	replayWindow = 24 * time.Hour // duplicates and Idempotency-Keys are remembered this long
+	seenWindow   = 24 * time.Hour // the window of the repeat counts in Observed
+	sealedRecord = "pii"          // the lead hash field holding the sealed personal record
+)
+
+// record is the sealed part of a lead: everything personal.
+type record struct {
+	Name    string          `json:"name,omitempty"`
+	Phone   string          `json:"phone"`
+	Email   string          `json:"email"`
+	TaxID   string          `json:"tax_id,omitempty"`
+	Message string          `json:"message,omitempty"`
+	Consent intake.Consent  `json:"consent"`
+	Meta    intake.Metadata `json:"meta"`
+}
+
+// consentEvent is one entry of a person's marketing-consent history, stored
+// sealed after the id of the lead it came with ("<lead id> <sealed event>"):
+// the id is only known for sure inside the accept script (a repeat names
+// the first lead).
+type consentEvent struct {
+	Kind          string    `json:"kind"`
+	At            time.Time `json:"at"`
+	PolicyVersion string    `json:"policy_version"`
+	IP            string    `json:"ip"`
+	UserAgent     string    `json:"user_agent"`
+	PageURL       string    `json:"page_url,omitempty"`
+	Source        string    `json:"source,omitempty"` // what carried a withdrawal
+}
+
+// acceptScript does every check and write of one submission in one round
+// trip, atomically: idempotency replay, rate limits, duplicate, then the lead
+// and its indexes, and the person's marketing opt-in.
+var acceptScript = script("accept.lua")
+
+// Accept stores a submission as a new lead in state Received, or recognises
+// it as a duplicate or replay. It does not enqueue: the caller does, and
+// calls Admission.Undo when that fails.
+func (s *Leads) Accept(ctx context.Context, a intake.Application) (*intake.Admission, error) {
+	sub, now := a.Submission, s.now()
+	id, err := uuid.NewV7() // time-ordered: newest-first listings sort by id
+	if err != nil {
+		return nil, err
+	}
+	lead := id.String()
+	person := s.keys.Index("email", sub.EmailKey)
+	phone := s.keys.Index("phone", sub.Phone)
+	rec, err := json.Marshal(record{Name: sub.Name, Phone: sub.Phone, Email: sub.Email, TaxID: sub.TaxID,
+		Message: sub.Message, Consent: a.Consent, Meta: a.Meta})
+	if err != nil {
+		return nil, err
+	}
+	contact, _ := json.Marshal(intake.Contact{Email: sub.Email, Name: sub.Name})
+	var event []byte
+	if sub.ConsentMarketing {
+		ev, _ := json.Marshal(consentEvent{Kind: "marketing_opt_in", At: now,
+			PolicyVersion: a.Consent.PolicyVersion, IP: a.Consent.IP, UserAgent: a.Consent.UserAgent, PageURL: a.Consent.PageURL})
+		event = s.keys.Seal(ev, person)
+	}
+	observed, err := json.Marshal(a.Observed)
+	if err != nil {
+		return nil, err
+	}
+	seenTaxID, hasTaxID := keySeenPfx+"taxid:-", "0"
+	if sub.TaxID != "" {
+		seenTaxID, hasTaxID = keySeenPfx+"taxid:"+s.keys.Index("taxid", sub.TaxID), "1"
+	}
+	optIn := intake.MarketingPending // confirmed by the emailed link (DOUBLE_OPT_IN)
+	if !a.DoubleOptIn {
+		optIn = intake.MarketingActive
+	}
+	idemKey, hasIdem := keyIdemPfx+"-", "0"
+	if a.IdempotencyKey != "" {
+		idemKey, hasIdem = keyIdemPfx+s.keys.Index("idempotency", a.IdempotencyKey), "1"
+	}
+	ms := now.UnixMilli()
+	keys := []string{
+		idemKey,
+		keyDedupePfx + s.keys.Index("dedupe", sub.EmailKey, sub.Phone, sub.EntityType),
+		keyRatePfx + "ip:" + s.keys.Index("ip", a.Meta.IP),
+		keyRatePfx + "email:" + person,
+		leadKey(lead), keyAll, stateKey(intake.Received),
+		keyPersonPfx + person, keyPersonPfx + person + keyLeads, keyPhonePfx + phone, keyPersonPfx + person + keyConsents,
+		keySeenPfx + "ip:" + s.keys.Index("ip", a.Meta.IP), keySeenPfx + "email:" + person, seenTaxID,
+		keyPeople, keyMarketing, keyPendingOptins, keySuppressed, keyPeopleSeq,
+	}
+	args := []any{lead, ms, hasIdem, s.keys.Index("fingerprint", form.Fingerprint(sub)), replayWindow.Milliseconds(),
+		a.PerIP.N, a.PerIP.Per.Milliseconds(), a.PerEmail.N, a.PerEmail.Per.Milliseconds(),
+		boolArg(sub.ConsentMarketing), event, seenWindow.Milliseconds(), hasTaxID, optIn,
+		person, s.keys.Seal(contact, person), sub.Lang, sub.EntityType, strings.Join(sub.Products, ","),
+		"state", string(intake.Received), "observed", observed, "entity_type", sub.EntityType, "lang", sub.Lang,
+		"products", strings.Join(sub.Products, ","), "person", person, "phone", phone,
+		"created", ms, "updated", ms, "route_since", ms, sealedRecord, s.keys.Seal(rec, lead)}
+	res, err := acceptScript.Run(ctx, s.rdb, keys, args...).StringSlice()
+	if err != nil {
+		return nil, intake.Unavailable("store lead", err)
+	}
+	switch res[0] {
+	case "idem_mismatch":
+		return nil, &intake.Error{Code: intake.EInvalid, Message: "Idempotency-Key reused with a different body",
+			Fields: intake.FieldErrors{"idempotency_key": {Key: "idempotency.reused"}}}
+	case "rate":
+		left, _ := strconv.ParseInt(res[1], 10, 64)
+		return nil, &intake.Error{Code: intake.ERateLimited, Message: "too many submissions", RetryAfter: time.Duration(left) * time.Millisecond}
+	case "duplicate":
+		return &intake.Admission{ID: res[1], Duplicate: true, State: intake.State(res[2]), Undo: noUndo}, nil
+	}
+	return &intake.Admission{ID: lead, State: intake.State(res[2]), Undo: func(ctx context.Context) error {
+		return undoScript.Run(ctx, s.rdb, []string{leadKey(lead), keyAll, stateKey(intake.Received), keys[8], keys[9],
+			keys[1], idemKey, keys[10]}, lead, event).Err()
+	}}, nil
+}
+
+// noUndo is the Undo of a duplicate: it stored nothing to take back.
+func noUndo(context.Context) error { return nil }
+
+// undoScript removes a lead that Accept stored but could not be queued, so
+// the answer "nothing accepted" is true and a retry is not a duplicate.
+var undoScript = script("undo.lua")
+
+// Get loads a lead with its personal fields decrypted, or ENotFound.
+func (s *Leads) Get(ctx context.Context, id string) (*intake.Lead, error) {
+	var fields *redis.MapStringStringCmd
+	var transfers *redis.StringSliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		fields = p.HGetAll(ctx, leadKey(id))
+		transfers = p.LRange(ctx, leadKey(id)+keyTransfers, 0, -1)
+		return nil
+	})
+	if err != nil {
+		return nil, intake.Unavailable("load lead", err)
+	}
+	h := fields.Val()
+	if len(h) == 0 {
+		return nil, &intake.Error{Code: intake.ENotFound, Message: "no such lead"}
+	}
+	plain, err := s.keys.Open([]byte(h[sealedRecord]), id)
+	if err != nil {
+		return nil, fmt.Errorf("lead %s: %w", id, err)
+	}
+	var rec record
+	if err := json.Unmarshal(plain, &rec); err != nil {
+		return nil, fmt.Errorf("lead %s: %w", id, err)
+	}
+	l := &intake.Lead{ID: id, State: intake.State(h["state"]), EntityType: h["entity_type"], Lang: h["lang"], Person: h["person"],
+		Name: rec.Name, Phone: rec.Phone, Email: rec.Email, TaxID: rec.TaxID, Message: rec.Message,
+		Consent: rec.Consent, Meta: rec.Meta, CreatedAt: msTime(h["created"]), UpdatedAt: msTime(h["updated"]),
+		Route: intake.Route{Since: msTime(h["route_since"]), System: h["route_system"], Ref: h["route_ref"], URL: h["route_url"], At: msTime(h["route_at"]), Error: h["route_error"]}}
+	if h["products"] != "" {
+		l.Products = strings.Split(h["products"], ",")
+	}
+	if err := json.Unmarshal([]byte(h["observed"]), &l.Observed); err != nil {
+		return nil, fmt.Errorf("lead %s: observed: %w", id, err)
+	}
+	l.Observed.SameIP, _ = strconv.Atoi(h["same_ip"])
+	l.Observed.SameEmail, _ = strconv.Atoi(h["same_email"])
+	l.Observed.SameTaxID, _ = strconv.Atoi(h["same_tax_id"])
+	l.Risk.Score, _ = strconv.Atoi(h["risk_score"])
+	if h["risk_signals"] != "" {
+		l.Risk.Signals = strings.Split(h["risk_signals"], ",")
+	}
+	l.Released = h["released"] == "1"
+	if h["assign_team"] != "" {
+		l.Assignment = &intake.Assignment{Rule: h["assign_rule"], Team: h["assign_team"], Owner: h["assign_owner"],
+			CRMUserID: h["assign_crm_user"]}
+	}
+	for _, t := range transfers.Val() {
+		var tr intake.Transfer
+		if json.Unmarshal([]byte(t), &tr) == nil {
+			l.Transfers = append(l.Transfers, tr)
+		}
+	}
+	return l, nil
+}
+
+// transitionScript moves a lead from one state to another atomically with
+// its state indexes, bookkeeping fields and disclosure log — only if it is
+// still in the expected state, so a late retry cannot undo a block.
+var transitionScript = script("transition.lua")
+
+// Transition applies t and returns the lead's state afterwards: t.To, or the
+// state it was found in when that was not t.From (then only t.Transfer is
+// recorded). It returns ENotFound when the lead is gone (erased or purged).
+func (s *Leads) Transition(ctx context.Context, id string, t intake.Transition) (intake.State, error) {
+	idx := slices.Index(intake.States, t.To)
+	if idx < 0 {
+		return "", fmt.Errorf("unknown state %q", t.To)
+	}
+	keys := []string{leadKey(id), keyAll}
+	for _, st := range intake.States {
+		keys = append(keys, stateKey(st))
+	}
+	var transfer []byte
+	if t.Transfer != nil {
+		transfer, _ = json.Marshal(t.Transfer)
+	}
+	args := []any{id, string(t.To), idx + 1, s.now().UnixMilli(), string(t.From), transfer,
+		"route_system", t.Route.System, "route_ref", t.Route.Ref, "route_url", t.Route.URL, "route_error", t.Route.Error}
+	if !t.Route.At.IsZero() {
+		args = append(args, "route_at", t.Route.At.UnixMilli())
+	}
+	if t.Risk != nil {
+		args = append(args, "risk_score", t.Risk.Score, "risk_signals", strings.Join(t.Risk.Signals, ","))
+	}
+	res, err := transitionScript.Run(ctx, s.rdb, keys, args...).StringSlice()
+	if err != nil {
+		return "", intake.Unavailable("change lead state", err)
+	}
+	if res[0] == "missing" {
+		return "", &intake.Error{Code: intake.ENotFound, Message: "no such lead"}
+	}
+	return intake.State(res[1]), nil
+}
+
+// ReceivedBefore lists up to n leads still Received since before t, oldest
+// first, skipping the first offset: leads a crash may have left unqueued,
+// for the sweeper.
+func (s *Leads) ReceivedBefore(ctx context.Context, t time.Time, offset, n int) ([]string, error) {
+	ids, err := s.rdb.ZRangeByScore(ctx, stateKey(intake.Received), &redis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(t.UnixMilli(), 10), Offset: int64(offset), Count: int64(n)}).Result()
+	if err != nil {
+		return nil, intake.Unavailable("list received leads", err)
+	}
+	return ids, nil
+}
+
+// assignScript records a lead's assignment unless it has one: a retried
+// route keeps its salesperson and does not move the round-robin on.
+var assignScript = script("assign.lua")
+
+// Assign records a as the lead's assignment when it has none yet, and
+// returns the assignment the lead has.
+func (s *Leads) Assign(ctx context.Context, id string, a intake.Assignment) (intake.Assignment, error) {
+	res, err := assignScript.Run(ctx, s.rdb, []string{leadKey(id)}, a.Rule, a.Team, a.Owner, a.CRMUserID).StringSlice()
+	if err != nil {
+		return intake.Assignment{}, intake.Unavailable("assign lead", err)
+	}
+	if len(res) != 4 {
+		return intake.Assignment{}, &intake.Error{Code: intake.ENotFound, Message: "no such lead"}
+	}
+	return intake.Assignment{Rule: res[0], Team: res[1], Owner: res[2], CRMUserID: res[3]}, nil
+}
+
+// redriveScript sends a failed lead to sales again, or releases a lead held
+// for review: back to received, with a fresh retry window.
+var redriveScript = script("redrive.lua")
+
+// Redrive moves a Failed or Review lead back to Received and returns the
+// state it had; the caller requeues it. Other states are EConflict.
+func (s *Leads) Redrive(ctx context.Context, id string) (intake.State, error) {
+	keys := []string{leadKey(id), keyAll, stateKey(intake.Received)}
+	for _, st := range intake.States {
+		if st != intake.Received {
+			keys = append(keys, stateKey(st))
+		}
+	}
+	res, err := redriveScript.Run(ctx, s.rdb, keys, id, s.now().UnixMilli()).StringSlice()
+	if err != nil {
+		return "", intake.Unavailable("redrive lead", err)
+	}
+	switch res[0] {
+	case "missing":
+		return "", &intake.Error{Code: intake.ENotFound, Message: "no such lead"}
+	case "conflict":
+		return intake.State(res[1]), &intake.Error{Code: intake.EConflict, Message: "only failed or review leads can be redriven; this one is " + res[1]}
+	}
+	return intake.State(res[1]), nil
+}
+
+// List returns leads in state st that entered it at or after since (with st
+// empty: any lead changed at or after since), newest first, limit per page,
+// continuing after cursor (from an earlier Page.Next).
+func (s *Leads) List(ctx context.Context, st intake.State, since time.Time, cursor string, limit int) (*intake.Page, error) {
+	max := "+inf"
+	var afterScore int64
+	var afterID string
+	if cursor != "" {
+		ms, id, ok := strings.Cut(cursor, ".")
+		n, err := strconv.ParseInt(ms, 10, 64)
+		if !ok || err != nil || id == "" {
+			return nil, &intake.Error{Code: intake.EInvalid, Message: "malformed cursor", Fields: intake.FieldErrors{"cursor": {Key: "field.invalid"}}}
+		}
+		max, afterScore, afterID = ms, n, id
+	}
+	min := "-inf"
+	if !since.IsZero() {
+		min = strconv.FormatInt(since.UnixMilli(), 10)
+	}
+	// Leads that entered the state in the same millisecond as the cursor come
+	// again; fetch enough extra to step over them.
+	index := keyAll // every lead, by last change
+	if st != "" {
+		index = stateKey(st)
+	}
+	zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, index, &redis.ZRangeBy{
+		Max: max, Min: min, Count: int64(limit + 64)}).Result()
+	if err != nil {
+		return nil, intake.Unavailable("list leads", err)
+	}
+	page := &intake.Page{}
+	var prev redis.Z
+	for _, z := range zs {
+		id := z.Member.(string)
+		if cursor != "" && int64(z.Score) == afterScore && id >= afterID {
+			continue // members of equal score come in descending id order
+		}
+		if len(page.Leads) == limit {
+			page.Next = fmt.Sprintf("%d.%s", int64(prev.Score), prev.Member)
+			break
+		}
+		l, err := s.Get(ctx, id)
+		if intake.ErrorCode(err) == intake.ENotFound {
+			continue // erased between the two reads
+		} else if err != nil {
+			return nil, err
+		}
+		page.Leads = append(page.Leads, l)
+		prev = z
+	}
+	return page, nil
+}
+
+// logTransferScript appends to a lead's disclosure log if the lead exists.
+var logTransferScript = script("log_transfer.lua")
+
+// LogTransfer records that the lead's data left leadgate outside a state
+// change (a sales notification, say). ENotFound when the lead is gone.
+func (s *Leads) LogTransfer(ctx context.Context, id string, t intake.Transfer) error {
+	b, _ := json.Marshal(t)
+	n, err := logTransferScript.Run(ctx, s.rdb, []string{leadKey(id), leadKey(id) + keyTransfers}, b).Int()
+	if err != nil {
+		return intake.Unavailable("log transfer", err)
+	}
+	if n == 0 {
+		return &intake.Error{Code: intake.ENotFound, Message: "no such lead"}
+	}
+	return nil
+}

@@ -1,0 +1,269 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/form"
+	"github.com/paymtech/leadgate/intake/seal"
+)
+
+// People are who the leads come from: their profile, marketing consent,
+// suppression and block, and the once-a-window claims of mail to them.
+type People struct{ db }
+
+// Marketing returns a person's marketing-consent state ("" when none).
+func (s *People) Marketing(ctx context.Context, person string) (string, error) {
+	v, err := s.rdb.HGet(ctx, personKey(person), "marketing").Result()
+	if err == redis.Nil {
+		return "", nil
+	} else if err != nil {
+		return "", intake.Unavailable("read consent", err)
+	}
+	return v, nil
+}
+
+func (s *People) sealEvent(kind, person string, p intake.Proof) []byte {
+	ev, _ := json.Marshal(consentEvent{Kind: kind, At: p.At.UTC(), IP: p.IP, UserAgent: p.UserAgent, Source: p.Source})
+	return s.keys.Seal(ev, person)
+}
+
+// confirmScript turns a pending opt-in into consent, with its proof. A
+// confirmed link is a fresh opt-in: it lifts a suppression (an erased or
+// bounced person who asked again and proved the address works).
+var confirmScript = script("confirm.lua")
+
+// ConfirmMarketing makes a person's pending opt-in active and records p as
+// proof. It reports false when there was nothing pending (withdrawn since,
+// or never asked); an opt-in already confirmed is true, unchanged.
+func (s *People) ConfirmMarketing(ctx context.Context, person string, p intake.Proof) (bool, error) {
+	res, err := confirmScript.Run(ctx, s.rdb,
+		[]string{personKey(person), personKey(person) + keyConsents, keyMarketing, keyPendingOptins, keySuppressed},
+		p.At.UnixMilli(), s.sealEvent("marketing_confirmed", person, p), person).Text()
+	if err != nil {
+		return false, intake.Unavailable("confirm consent", err)
+	}
+	return res != "none", nil
+}
+
+// withdrawScript ends a person's marketing consent, recording the event,
+// and suppresses them when given a reason; both at once, so no campaign
+// batch sees one without the other.
+var withdrawScript = script("withdraw.lua")
+
+// Withdraw ends person's marketing consent at once and records p in their
+// consent history. It reports whether there was consent (or a pending
+// opt-in) to withdraw; withdrawing twice is harmless.
+func (s *People) Withdraw(ctx context.Context, person string, p intake.Proof) (bool, error) {
+	return s.withdraw(ctx, person, p, "")
+}
+
+// Suppress puts person on the suppression list for reason (a bounce, a
+// spam report, an erasure) and withdraws their marketing consent: no mail
+// but a breach notice reaches them again until they confirm a fresh
+// opt-in.
+func (s *People) Suppress(ctx context.Context, person, reason string, p intake.Proof) error {
+	_, err := s.withdraw(ctx, person, p, reason)
+	return err
+}
+
+func (s *People) withdraw(ctx context.Context, person string, p intake.Proof, suppress string) (bool, error) {
+	n, err := withdrawScript.Run(ctx, s.rdb,
+		[]string{personKey(person), personKey(person) + keyConsents, keyMarketing, keyPendingOptins, keySuppressed},
+		person, p.At.UnixMilli(), s.sealEvent("marketing_withdrawn", person, p), suppress).Int()
+	if err != nil {
+		return false, intake.Unavailable("withdraw consent", err)
+	}
+	return n == 1, nil
+}
+
+// Suppressed returns why person is on the suppression list ("" when not).
+func (s *People) Suppressed(ctx context.Context, person string) (string, error) {
+	v, err := s.rdb.HGet(ctx, keySuppressed, person).Result()
+	if err == redis.Nil {
+		return "", nil
+	} else if err != nil {
+		return "", intake.Unavailable("read suppression list", err)
+	}
+	return v, nil
+}
+
+// PersonOf returns the person hash of an email address as typed, the way
+// leads are filed: for lookups by address (subject requests, provider
+// events). ok is false when email is not an address.
+func (s *People) PersonOf(email string) (person string, ok bool) {
+	key, err := form.NormalizeEmail(email)
+	if err != nil {
+		return "", false
+	}
+	return s.keys.Index("email", key), true
+}
+
+// ClaimSend marks that a message of kind (an acknowledgement, an opt-in
+// request) is about to go to person for lead: the first lead in a window
+// wins it, and a retry of that lead's send keeps it until SentTo marks it
+// done. So the form cannot be used to mail someone more than once a window;
+// a crash between the send and SentTo repeats the message (the retry still
+// holds the claim), nothing else doubles it.
+func (s *People) ClaimSend(ctx context.Context, kind, person, lead string, window time.Duration) (bool, error) {
+	key := keySentPfx + kind + ":" + person
+	ok, err := s.rdb.SetNX(ctx, key, lead, window).Result()
+	if err != nil {
+		return false, intake.Unavailable("claim send", err)
+	}
+	if ok {
+		return true, nil
+	}
+	holder, err := s.rdb.Get(ctx, key).Result()
+	if err != nil && err != redis.Nil {
+		return false, intake.Unavailable("claim send", err)
+	}
+	return holder == lead, nil
+}
+
+// SentTo marks the message ClaimSend claimed as sent: no later task, even
+// of the same lead, sends it again within the window.
+func (s *People) SentTo(ctx context.Context, kind, person, lead string) error {
+	err := s.rdb.SetArgs(ctx, keySentPfx+kind+":"+person, lead+" sent", redis.SetArgs{Mode: "XX", KeepTTL: true}).Err()
+	if err != nil && err != redis.Nil {
+		return intake.Unavailable("mark sent", err)
+	}
+	return nil
+}
+
+// OptinToken is the token of the link that confirms person's opt-in, valid
+// until expires.
+func (s *People) OptinToken(person string, expires time.Time) string {
+	return s.keys.OptinToken(person, expires)
+}
+
+// Held reports whether anything is held about person: a profile or a lead.
+func (s *People) Held(ctx context.Context, person string) (bool, error) {
+	n, err := s.rdb.Exists(ctx, personKey(person), personKey(person)+keyLeads).Result()
+	if err != nil {
+		return false, intake.Unavailable("look up person", err)
+	}
+	return n > 0, nil
+}
+
+// PeopleByPhone returns the people who gave phone (E.164) with any request
+// held, in the order of their first such request.
+func (s *People) PeopleByPhone(ctx context.Context, phone string) ([]string, error) {
+	ids, err := s.rdb.ZRange(ctx, keyPhonePfx+s.keys.Index("phone", phone), 0, -1).Result()
+	if err != nil {
+		return nil, intake.Unavailable("look up phone", err)
+	}
+	cmds := make([]*redis.StringCmd, len(ids))
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HGet(ctx, leadKey(id), "person")
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, intake.Unavailable("look up phone", err)
+	}
+	var people []string
+	for _, c := range cmds {
+		if p := c.Val(); p != "" && !slices.Contains(people, p) {
+			people = append(people, p)
+		}
+	}
+	return people, nil
+}
+
+// blockScript marks the person blocked and moves each of their leads not
+// yet blocked to Blocked, keeping the state it had in blocked_from. Lead
+// keys are built here, not passed in: a lead accepted a moment before is
+// blocked too, and one accepted after enters Blocked itself (Accept).
+//
+// KEYS: person hash, their lead set, lg:leads, every state index (States
+// order). ARGV: now (ms), the position of Blocked's index in KEYS, the
+// person hash (to leave the marketing index).
+var blockScript = script("block.lua")
+
+// Block stops all processing of person's data but its storage: they are
+// flagged blocked (campaigns skip them) and every lead moves to Blocked,
+// which the router, the welcome mail and the sales notifications leave
+// alone. It returns the leads it moved; ENotFound when nothing is held.
+func (s *People) Block(ctx context.Context, person string) ([]string, error) {
+	keys := append([]string{personKey(person), personKey(person) + keyLeads, keyAll}, stateKeys()...)
+	res, err := blockScript.Run(ctx, s.rdb, keys, s.now().UnixMilli(), 4+slices.Index(intake.States, intake.Blocked), person).Slice()
+	if err != nil {
+		return nil, intake.Unavailable("block person", err)
+	}
+	if res[0] == "missing" {
+		return nil, intake.NotHeld()
+	}
+	return stringsOf(res[1]), nil
+}
+
+// unblockScript lifts a block: the flag goes, and each Blocked lead goes
+// back to the state the block interrupted (Received when unknown); a lead
+// back in Received gets a fresh retry window, since it waited through no
+// fault of the CRM.
+//
+// KEYS: as blockScript. ARGV: now (ms), the person hash, then the state
+// names in States order. Active consent puts the person back in the
+// marketing index.
+var unblockScript = script("unblock.lua")
+
+// Unblock lifts person's block: leads go back to the state they had, and
+// it returns how many, and those back in Received, which the caller queues
+// again. ENotFound when nothing is held.
+func (s *People) Unblock(ctx context.Context, person string) (restored int, received []string, err error) {
+	keys := append([]string{personKey(person), personKey(person) + keyLeads, keyAll}, stateKeys()...)
+	args := []any{s.now().UnixMilli(), person}
+	for _, st := range intake.States {
+		args = append(args, string(st))
+	}
+	res, err := unblockScript.Run(ctx, s.rdb, keys, args...).Slice()
+	if err != nil {
+		return 0, nil, intake.Unavailable("unblock person", err)
+	}
+	if res[0] == "missing" {
+		return 0, nil, intake.NotHeld()
+	}
+	n, _ := res[1].(int64)
+	return int(n), stringsOf(res[2]), nil
+}
+
+// eventSeenTTL is how long an applied provider event is remembered.
+// SendGrid retries a failed post for up to 24 hours; a week covers that
+// with room to spare and keeps the set small.
+const eventSeenTTL = 7 * 24 * time.Hour
+
+func eventSeenKey(keys *seal.Keys, id string) string {
+	return keyEventSeenPfx + keys.Index("sg-event", id)
+}
+
+// EventSeen reports whether the mail provider's event id was applied
+// already (RememberEvent).
+func (s *People) EventSeen(ctx context.Context, id string) (bool, error) {
+	n, err := s.rdb.Exists(ctx, eventSeenKey(s.keys, id)).Result()
+	if err != nil {
+		return false, intake.Unavailable("look up SendGrid event", err)
+	}
+	return n > 0, nil
+}
+
+// RememberEvent records that the mail provider's event id was applied, so
+// a retried post does not apply it again.
+func (s *People) RememberEvent(ctx context.Context, id string) error {
+	if err := s.rdb.SetNX(ctx, eventSeenKey(s.keys, id), "1", eventSeenTTL).Err(); err != nil {
+		return intake.Unavailable("remember SendGrid event", err)
+	}
+	return nil
+}
+
+// PhoneOf returns the lookup hash of a phone number in E.164, the way
+// leads are filed under it.
+func (s *People) PhoneOf(phone string) string {
+	return s.keys.Index("phone", phone)
+}

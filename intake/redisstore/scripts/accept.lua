@@ -1,0 +1,79 @@
+local id, now, ttl = ARGV[1], tonumber(ARGV[2]), ARGV[5]
+-- A repeat names a lead that must still exist (an erased or undone one does
+-- not count); claiming it tells Undo that someone was promised it.
+local function claim(lead)
+  if not lead then return nil end
+  local lk = 'lg:lead:' .. lead
+  if redis.call('EXISTS', lk) == 0 then return nil end
+  redis.call('HINCRBY', lk, 'claims', 1)
+  redis.call('HSET', lk, 'updated', now)
+  redis.call('ZADD', KEYS[6], now, lead)
+  return {'duplicate', lead, redis.call('HGET', lk, 'state')}
+end
+if ARGV[3] == '1' then
+  local v = redis.call('GET', KEYS[1])
+  if v then
+    local sep = string.find(v, ' ', 1, true)
+    if string.sub(v, sep + 1) ~= ARGV[4] then return {'idem_mismatch'} end
+    local replay = claim(string.sub(v, 1, sep - 1))
+    if replay then return replay end
+  end
+end
+for i, k in ipairs({KEYS[3], KEYS[4]}) do
+  local limit, window = tonumber(ARGV[4 + 2 * i]), tonumber(ARGV[5 + 2 * i])
+  if tonumber(redis.call('GET', k) or '0') >= limit then
+    local left = redis.call('PTTL', k)
+    if left < 0 then redis.call('PEXPIRE', k, window); left = window end
+    return {'rate', tostring(left)}
+  end
+end
+for i, k in ipairs({KEYS[3], KEYS[4]}) do
+  if redis.call('INCR', k) == 1 then redis.call('PEXPIRE', k, ARGV[5 + 2 * i]) end
+end
+local seen = {0, 0, 0}
+for i = 1, (ARGV[13] == '1') and 3 or 2 do
+  seen[i] = redis.call('INCR', KEYS[11 + i])
+  if seen[i] == 1 then redis.call('PEXPIRE', KEYS[11 + i], ARGV[12]) end
+end
+local result = claim(redis.call('GET', KEYS[2]))
+local lead = result and result[2]
+if not result then
+  lead, result = id, {'accepted', id, 'received'}
+  redis.call('HSET', KEYS[5], 'same_ip', seen[1], 'same_email', seen[2], 'same_tax_id', seen[3], unpack(ARGV, 20))
+  redis.call('ZADD', KEYS[6], now, id)
+  if redis.call('HGET', KEYS[8], 'blocked') == '1' then
+    -- The person asked to block processing: the request is stored, but not
+    -- routed or mailed for, until they lift the block (then it is received).
+    redis.call('HSET', KEYS[5], 'state', 'blocked', 'blocked_from', 'received')
+    redis.call('ZADD', 'lg:leads:state:blocked', now, id)
+    result[3] = 'blocked'
+  else
+    redis.call('ZADD', KEYS[7], now, id)
+  end
+  redis.call('ZADD', KEYS[9], now, id)
+  redis.call('ZADD', KEYS[10], now, id)
+  redis.call('SET', KEYS[2], id, 'PX', ttl)
+  -- The person's profile is their newest request: where mail goes, in which
+  -- language, and what a campaign segment matches.
+  redis.call('HSET', KEYS[8], 'contact', ARGV[16], 'lang', ARGV[17], 'entity_type', ARGV[18], 'products', ARGV[19], 'updated', now)
+  -- A number of their own: their bit in every campaign's marks.
+  if redis.call('HEXISTS', KEYS[8], 'n') == 0 then redis.call('HSET', KEYS[8], 'n', redis.call('INCR', KEYS[19])) end
+  redis.call('ZADD', KEYS[15], now, ARGV[15])
+end
+if ARGV[3] == '1' then redis.call('SET', KEYS[1], lead .. ' ' .. ARGV[4], 'PX', ttl) end
+if ARGV[10] == '1' then
+  if redis.call('HGET', KEYS[8], 'marketing') ~= 'active' then
+    -- A suppressed person (erased, bounced, reported spam) needs a fresh
+    -- double opt-in whatever DOUBLE_OPT_IN says.
+    local state = ARGV[14]
+    if redis.call('HEXISTS', KEYS[18], ARGV[15]) == 1 then state = 'pending' end
+    redis.call('HSET', KEYS[8], 'marketing', state, 'marketing_at', now)
+    if state == 'active' then
+      if redis.call('HGET', KEYS[8], 'blocked') ~= '1' then redis.call('ZADD', KEYS[16], 0, ARGV[15]) end
+    else
+      redis.call('ZADD', KEYS[17], now, ARGV[15])
+    end
+  end
+  redis.call('RPUSH', KEYS[11], lead .. ' ' .. ARGV[11])
+end
+return result

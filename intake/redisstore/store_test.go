@@ -1,0 +1,589 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/paymtech/leadgate/config/redistest"
+	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/seal"
+)
+
+// clock is a test clock that moves only when told.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func testKeys(t testing.TB) *seal.Keys {
+	k, err := seal.NewKeys([]byte(strings.Repeat("d", 32)), nil, []byte(strings.Repeat("i", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+type storeFixture struct {
+	store *Store
+	rdb   redis.UniversalClient
+	clock *clock
+	srv   *redistest.Server
+}
+
+func setupStore(t *testing.T) storeFixture {
+	t.Helper()
+	srv := redistest.Start(t)
+	c := &clock{t: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}
+	rdb := srv.Client(t)
+	return storeFixture{store: New(rdb, testKeys(t), c.Now), rdb: rdb, clock: c, srv: srv}
+}
+
+// fakePerson is an obviously fake applicant.
+func fakePerson() *intake.Submission {
+	return &intake.Submission{EntityType: intake.LegalEntity, Name: "Тест Тестов", Phone: "+77010000001",
+		Email: "Test.Person@Example.com", EmailKey: "test.person@example.com", TaxID: "210840004064",
+		Products: []string{"acquiring", "pos"}, Message: "Тестовое сообщение", Lang: "ru"}
+}
+
+func application(sub *intake.Submission) intake.Application {
+	return intake.Application{Submission: sub,
+		Consent:     intake.Consent{Processing: true, PolicyVersion: "1", IP: "192.0.2.10", UserAgent: "test-agent"},
+		Meta:        intake.Metadata{IP: "192.0.2.10", UserAgent: "test-agent"},
+		PerIP:       intake.Limit{N: 100, Per: time.Hour},
+		PerEmail:    intake.Limit{N: 100, Per: time.Hour},
+		DoubleOptIn: true}
+}
+
+func TestAcceptStoresSealedLead(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	adm, err := f.store.Leads.Accept(ctx, application(fakePerson()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if adm.Duplicate || adm.State != intake.Received || adm.ID == "" {
+		t.Fatalf("admission = %+v", adm)
+	}
+	l, err := f.store.Leads.Get(ctx, adm.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fakePerson()
+	if l.State != intake.Received || l.Name != want.Name || l.Phone != want.Phone || l.Email != want.Email ||
+		l.TaxID != want.TaxID || l.Message != want.Message || strings.Join(l.Products, ",") != "acquiring,pos" ||
+		l.Consent.IP != "192.0.2.10" || !l.CreatedAt.Equal(f.clock.Now()) || !l.Route.Since.Equal(f.clock.Now()) {
+		t.Fatalf("lead = %+v", l)
+	}
+	raw, err := f.rdb.HGet(ctx, leadKey(adm.ID), sealedRecord).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(raw, "Тест") || strings.Contains(raw, "7010000001") {
+		t.Fatal("the stored record holds personal data in clear")
+	}
+	if _, err := f.store.Leads.Get(ctx, "no-such-id"); intake.ErrorCode(err) != intake.ENotFound {
+		t.Fatalf("Get(unknown) = %v, want ENotFound", err)
+	}
+}
+
+func TestAcceptDuplicates(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	first, err := f.store.Leads.Accept(ctx, application(fakePerson()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := fakePerson()
+	again.Email, again.Name = "TEST.PERSON@example.COM", "Другое имя" // the same person: the email key decides
+	dup, err := f.store.Leads.Accept(ctx, application(again))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !dup.Duplicate || dup.ID != first.ID || dup.State != intake.Received {
+		t.Fatalf("repeat = %+v, want duplicate of %s", dup, first.ID)
+	}
+	other := fakePerson()
+	other.EntityType = intake.SoleProprietor
+	if adm, err := f.store.Leads.Accept(ctx, application(other)); err != nil || adm.Duplicate {
+		t.Fatalf("another entity type = %+v, %v; want a new lead", adm, err)
+	}
+	f.clock.Add(25 * time.Hour)
+	// TTLs run on Redis's clock, not ours: expire the dedupe window by hand.
+	keys, _ := f.rdb.Keys(ctx, keyDedupePfx+"*").Result()
+	f.rdb.Del(ctx, keys...)
+	if adm, err := f.store.Leads.Accept(ctx, application(fakePerson())); err != nil || adm.Duplicate {
+		t.Fatalf("after the window = %+v, %v; want a new lead", adm, err)
+	}
+}
+
+func TestDuplicateMayAddMarketingOptIn(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	first, _ := f.store.Leads.Accept(ctx, application(fakePerson()))
+	opt := fakePerson()
+	opt.ConsentMarketing = true
+	dup, err := f.store.Leads.Accept(ctx, application(opt))
+	if err != nil || !dup.Duplicate || dup.ID != first.ID {
+		t.Fatalf("repeat with opt-in = %+v, %v", dup, err)
+	}
+	person := keyPersonPfx + testKeys(t).Index("email", opt.EmailKey)
+	if m, _ := f.rdb.HGet(ctx, person, "marketing").Result(); m != "pending" {
+		t.Fatalf("marketing = %q, want pending", m)
+	}
+	events, _ := f.rdb.LRange(ctx, person+keyConsents, 0, -1).Result()
+	if len(events) != 1 {
+		t.Fatalf("consent events = %d, want 1", len(events))
+	}
+	leadID, sealed, _ := strings.Cut(events[0], " ")
+	if leadID != first.ID {
+		t.Fatalf("consent event names lead %q, want the first lead %s", leadID, first.ID)
+	}
+	if _, err := testKeys(t).Open([]byte(sealed), testKeys(t).Index("email", opt.EmailKey)); err != nil {
+		t.Fatalf("consent proof does not open: %v", err)
+	}
+	// A confirmed subscriber is never lowered back to pending by a new form.
+	f.rdb.HSet(ctx, person, "marketing", "active")
+	f.store.Leads.Accept(ctx, application(opt))
+	if m, _ := f.rdb.HGet(ctx, person, "marketing").Result(); m != "active" {
+		t.Fatalf("marketing = %q after a repeat, want active kept", m)
+	}
+}
+
+func TestIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	a := application(fakePerson())
+	a.IdempotencyKey = "key-1"
+	first, err := f.store.Leads.Accept(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := application(fakePerson())
+	same.IdempotencyKey = "key-1"
+	same.Submission.Name = "Тест Тестов " // trimmed elsewhere; Fold makes spacing irrelevant
+	replay, err := f.store.Leads.Accept(ctx, same)
+	if err != nil || !replay.Duplicate || replay.ID != first.ID {
+		t.Fatalf("replay = %+v, %v", replay, err)
+	}
+	changed := application(fakePerson())
+	changed.IdempotencyKey = "key-1"
+	changed.Submission.Products = []string{"payouts"}
+	_, err = f.store.Leads.Accept(ctx, changed)
+	var e *intake.Error
+	if intake.ErrorCode(err) != intake.EInvalid || !errors.As(err, &e) || e.Fields["idempotency_key"].Key != "idempotency.reused" {
+		t.Fatalf("reused key with another body = %v, want validation_failed on idempotency_key", err)
+	}
+}
+
+func TestRateLimits(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	submit := func(email, ip string) error {
+		sub := fakePerson()
+		sub.Email, sub.EmailKey = email, email
+		a := application(sub)
+		a.Meta.IP, a.PerIP, a.PerEmail = ip, intake.Limit{N: 3, Per: time.Hour}, intake.Limit{N: 2, Per: time.Hour}
+		_, err := f.store.Leads.Accept(ctx, a)
+		return err
+	}
+	for i, email := range []string{"a@example.com", "b@example.com", "c@example.com"} {
+		if err := submit(email, "192.0.2.1"); err != nil {
+			t.Fatalf("submission %d: %v", i, err)
+		}
+	}
+	err := submit("d@example.com", "192.0.2.1")
+	var e *intake.Error
+	if !errors.As(err, &e) || e.Code != intake.ERateLimited || e.RetryAfter <= 0 || e.RetryAfter > time.Hour {
+		t.Fatalf("fourth from one IP = %v, want rate_limited with a Retry-After within the hour", err)
+	}
+	// Per person: a's first lead above, then one more from elsewhere, then refused.
+	if err := submit("a@example.com", "192.0.2.2"); err != nil {
+		t.Fatalf("second for one email: %v", err)
+	}
+	if err := submit("a@example.com", "192.0.2.3"); intake.ErrorCode(err) != intake.ERateLimited {
+		t.Fatalf("third for one email = %v, want rate_limited", err)
+	}
+}
+
+func TestUndoRemovesUnqueuedLead(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	a := application(fakePerson())
+	a.IdempotencyKey = "key-undo"
+	a.Submission.ConsentMarketing = true
+	adm, err := f.store.Leads.Accept(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := adm.Undo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.Leads.Get(ctx, adm.ID); intake.ErrorCode(err) != intake.ENotFound {
+		t.Fatalf("Get after Undo = %v, want ENotFound", err)
+	}
+	if ids, _ := f.store.Leads.ReceivedBefore(ctx, f.clock.Now().Add(time.Hour), 0, 10); len(ids) != 0 {
+		t.Fatalf("received index still lists %v", ids)
+	}
+	person := keyPersonPfx + testKeys(t).Index("email", a.Submission.EmailKey)
+	if n, _ := f.rdb.LLen(ctx, person+keyConsents).Result(); n != 0 {
+		t.Fatalf("consent events after Undo = %d, want 0", n)
+	}
+	retry, err := f.store.Leads.Accept(ctx, a) // the person tries again: a new lead, not a duplicate of nothing
+	if err != nil || retry.Duplicate {
+		t.Fatalf("retry after Undo = %+v, %v", retry, err)
+	}
+}
+
+func TestTransition(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	adm, _ := f.store.Leads.Accept(ctx, application(fakePerson()))
+	f.clock.Add(time.Minute)
+	at := f.clock.Now()
+	state, err := f.store.Leads.Transition(ctx, adm.ID, intake.Transition{From: intake.Received, To: intake.Routed,
+		Route:    intake.Route{System: "file", Ref: "ref-1", At: at},
+		Transfer: &intake.Transfer{Recipient: "crm:file", At: at, Purpose: "sales", Ref: "ref-1"}})
+	if err != nil || state != intake.Routed {
+		t.Fatalf("Transition = %s, %v", state, err)
+	}
+	l, _ := f.store.Leads.Get(ctx, adm.ID)
+	if l.State != intake.Routed || l.Route.Ref != "ref-1" || !l.Route.At.Equal(at) || !l.UpdatedAt.Equal(at) ||
+		len(l.Transfers) != 1 || l.Transfers[0].Recipient != "crm:file" {
+		t.Fatalf("lead after routing = %+v", l)
+	}
+	if n, _ := f.rdb.ZCard(ctx, stateKey(intake.Received)).Result(); n != 0 {
+		t.Fatalf("received index has %d entries after routing", n)
+	}
+	if n, _ := f.rdb.ZCard(ctx, stateKey(intake.Routed)).Result(); n != 1 {
+		t.Fatalf("routed index has %d entries", n)
+	}
+	// A late retry that expects Received changes nothing, but data that left
+	// meanwhile is still logged.
+	state, err = f.store.Leads.Transition(ctx, adm.ID, intake.Transition{From: intake.Received, To: intake.Failed, Route: intake.Route{Error: "late"},
+		Transfer: &intake.Transfer{Recipient: "crm:webhook", At: at, Purpose: "sales"}})
+	if err != nil || state != intake.Routed {
+		t.Fatalf("late transition = %s, %v; want routed unchanged", state, err)
+	}
+	if l, _ := f.store.Leads.Get(ctx, adm.ID); l.State != intake.Routed || l.Route.Error != "" || len(l.Transfers) != 2 {
+		t.Fatalf("after a late transition: state %s, error %q, %d transfers; want routed, none, 2", l.State, l.Route.Error, len(l.Transfers))
+	}
+	if _, err := f.store.Leads.Transition(ctx, "gone", intake.Transition{To: intake.Failed}); intake.ErrorCode(err) != intake.ENotFound {
+		t.Fatalf("transition of a missing lead = %v", err)
+	}
+}
+
+func TestReceivedBefore(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	old, _ := f.store.Leads.Accept(ctx, application(fakePerson()))
+	f.clock.Add(10 * time.Minute)
+	young := fakePerson()
+	young.Email, young.EmailKey = "other@example.com", "other@example.com"
+	f.store.Leads.Accept(ctx, application(young))
+	ids, err := f.store.Leads.ReceivedBefore(ctx, f.clock.Now().Add(-5*time.Minute), 0, 10)
+	if err != nil || len(ids) != 1 || ids[0] != old.ID {
+		t.Fatalf("ReceivedBefore = %v, %v; want only %s", ids, err, old.ID)
+	}
+}
+
+func TestStoreRedisDown(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	f.srv.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := f.store.Leads.Accept(ctx, application(fakePerson())); intake.ErrorCode(err) != intake.EUnavailable {
+		t.Fatalf("Accept with Redis down = %v, want unavailable", err)
+	}
+}
+
+func TestAssignKeepsTheFirstAssignment(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	adm, _ := f.store.Leads.Accept(ctx, application(fakePerson()))
+	first := intake.Assignment{Rule: "kk", Team: "smb", Owner: "aigerim", CRMUserID: "12"}
+	if got, err := f.store.Leads.Assign(ctx, adm.ID, first); err != nil || got != first {
+		t.Fatalf("Assign = %+v, %v", got, err)
+	}
+	if got, _ := f.store.Leads.Assign(ctx, adm.ID, intake.Assignment{Rule: "other", Team: "ent", Owner: "olga"}); got != first {
+		t.Fatalf("second Assign = %+v, want the first kept", got)
+	}
+	if l, _ := f.store.Leads.Get(ctx, adm.ID); l.Assignment == nil || *l.Assignment != first {
+		t.Fatalf("stored assignment = %+v", l.Assignment)
+	}
+	if _, err := f.store.Leads.Assign(ctx, "gone", first); intake.ErrorCode(err) != intake.ENotFound {
+		t.Fatalf("Assign(missing) = %v, want ENotFound", err)
+	}
+}
+
+func TestRedrive(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	adm, _ := f.store.Leads.Accept(ctx, application(fakePerson()))
+	if _, err := f.store.Leads.Redrive(ctx, adm.ID); intake.ErrorCode(err) != intake.EConflict {
+		t.Fatalf("redrive of a received lead = %v, want conflict", err)
+	}
+	f.store.Leads.Transition(ctx, adm.ID, intake.Transition{From: intake.Received, To: intake.Review, Risk: &intake.Risk{Score: 80, Signals: []string{"fast_submit"}}})
+	f.clock.Add(time.Hour)
+	prev, err := f.store.Leads.Redrive(ctx, adm.ID)
+	if err != nil || prev != intake.Review {
+		t.Fatalf("redrive of a review lead = %s, %v", prev, err)
+	}
+	l, _ := f.store.Leads.Get(ctx, adm.ID)
+	if l.State != intake.Received || !l.Released || !l.Route.Since.Equal(f.clock.Now()) || l.Risk.Score != 80 {
+		t.Fatalf("released lead = %+v", l)
+	}
+	f.store.Leads.Transition(ctx, adm.ID, intake.Transition{From: intake.Received, To: intake.Failed, Route: intake.Route{Error: "gone"}})
+	if prev, err := f.store.Leads.Redrive(ctx, adm.ID); err != nil || prev != intake.Failed {
+		t.Fatalf("redrive of a failed lead = %s, %v", prev, err)
+	}
+	if l, _ := f.store.Leads.Get(ctx, adm.ID); l.State != intake.Received || l.Route.Error != "" {
+		t.Fatalf("redriven lead = %+v", l)
+	}
+	if ids, _ := f.store.Leads.ReceivedBefore(ctx, f.clock.Now(), 0, 10); len(ids) != 1 {
+		t.Fatalf("received index after redrive = %v", ids)
+	}
+	if _, err := f.store.Leads.Redrive(ctx, "gone"); intake.ErrorCode(err) != intake.ENotFound {
+		t.Fatalf("redrive of a missing lead = %v", err)
+	}
+}
+
+func TestListPages(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	var ids []string
+	for i := range 7 {
+		sub := fakePerson()
+		sub.Email = fmt.Sprintf("list%d@example.com", i)
+		sub.EmailKey = sub.Email
+		adm, err := f.store.Leads.Accept(ctx, application(sub))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, adm.ID)
+		if i%2 == 0 {
+			f.clock.Add(time.Second) // some share a millisecond, some do not
+		}
+	}
+	var got []string
+	cursor := ""
+	for range 10 {
+		page, err := f.store.Leads.List(ctx, intake.Received, time.Time{}, cursor, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range page.Leads {
+			got = append(got, l.ID)
+		}
+		if cursor = page.Next; cursor == "" {
+			break
+		}
+	}
+	if len(got) != len(ids) {
+		t.Fatalf("pages gave %d leads, want %d: %v", len(got), len(ids), got)
+	}
+	seen := map[string]bool{}
+	for i, id := range got {
+		if seen[id] {
+			t.Fatalf("lead %s listed twice", id)
+		}
+		seen[id] = true
+		if i > 0 {
+			a, _ := f.store.Leads.Get(ctx, got[i-1])
+			b, _ := f.store.Leads.Get(ctx, id)
+			if a.CreatedAt.Before(b.CreatedAt) {
+				t.Fatalf("not newest first at %d", i)
+			}
+		}
+	}
+	since := f.clock.Now().Add(-1500 * time.Millisecond) // the clock moved on after the last two
+	if page, _ := f.store.Leads.List(ctx, intake.Received, since, "", 50); len(page.Leads) != 2 {
+		t.Fatalf("since filter gave %d leads, want the last two", len(page.Leads))
+	}
+	if page, _ := f.store.Leads.List(ctx, intake.Routed, time.Time{}, "", 50); len(page.Leads) != 0 {
+		t.Fatalf("routed list = %d leads, want none", len(page.Leads))
+	}
+	if _, err := f.store.Leads.List(ctx, intake.Received, time.Time{}, "garbage", 5); intake.ErrorCode(err) != intake.EInvalid {
+		t.Fatalf("bad cursor = %v", err)
+	}
+}
+
+func TestAcceptCountsRepeats(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	var last *intake.Admission
+	for i := range 3 {
+		sub := fakePerson()
+		sub.Phone = fmt.Sprintf("+7701000000%d", i) // not duplicates: another phone each time
+		a := application(sub)
+		a.Observed = intake.Observed{ScriptRan: true, FormAge: 5 * time.Second}
+		adm, err := f.store.Leads.Accept(ctx, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = adm
+	}
+	l, _ := f.store.Leads.Get(ctx, last.ID)
+	if o := l.Observed; o.SameIP != 3 || o.SameEmail != 3 || o.SameTaxID != 3 || !o.ScriptRan || o.FormAge != 5*time.Second {
+		t.Fatalf("observed = %+v, want 3 repeats of IP, email and tax id", o)
+	}
+}
+
+// A double click while the first request's enqueue fails: the repeat is
+// answered 202 with the first lead, so Undo must not delete it.
+func TestUndoKeepsALeadARepeatWasPromised(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	first, err := f.store.Leads.Accept(ctx, application(fakePerson()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repeat, err := f.store.Leads.Accept(ctx, application(fakePerson()))
+	if err != nil || !repeat.Duplicate || repeat.ID != first.ID || repeat.State != intake.Received {
+		t.Fatalf("repeat = %+v, %v", repeat, err)
+	}
+	if err := first.Undo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := f.store.Leads.Get(ctx, first.ID); err != nil || l.State != intake.Received {
+		t.Fatalf("after Undo the promised lead = %+v, %v; want it kept, received", l, err)
+	}
+}
+
+// A repeat refreshes the lead's retention clock: the contract counts it from
+// the last submission.
+func TestRepeatRefreshesRetention(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	first, _ := f.store.Leads.Accept(ctx, application(fakePerson()))
+	f.clock.Add(time.Hour)
+	f.store.Leads.Accept(ctx, application(fakePerson()))
+	score, err := f.rdb.ZScore(ctx, keyAll, first.ID).Result()
+	if err != nil || int64(score) != f.clock.Now().UnixMilli() {
+		t.Fatalf("retention index = %v, %v; want the repeat's time", score, err)
+	}
+}
+
+func TestMarketingConfirmation(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	a := application(fakePerson())
+	a.Submission.ConsentMarketing, a.DoubleOptIn = true, true
+	adm, _ := f.store.Leads.Accept(ctx, a)
+	l, _ := f.store.Leads.Get(ctx, adm.ID)
+	if state, _ := f.store.People.Marketing(ctx, l.Person); state != intake.MarketingPending {
+		t.Fatalf("after the form: %q, want pending", state)
+	}
+	proof := intake.Proof{At: f.clock.Now(), IP: "192.0.2.44", UserAgent: "test-agent"}
+	if ok, err := f.store.People.ConfirmMarketing(ctx, l.Person, proof); !ok || err != nil {
+		t.Fatalf("ConfirmMarketing = %v, %v", ok, err)
+	}
+	if state, _ := f.store.People.Marketing(ctx, l.Person); state != intake.MarketingActive {
+		t.Fatalf("after the link: %q, want active", state)
+	}
+	events, _ := f.rdb.LRange(ctx, keyPersonPfx+l.Person+keyConsents, 0, -1).Result()
+	if len(events) != 2 || !strings.HasPrefix(events[1], "- ") {
+		t.Fatalf("consent history = %d entries, want the opt-in and its confirmation", len(events))
+	}
+	plain, err := testKeys(t).Open([]byte(strings.TrimPrefix(events[1], "- ")), l.Person)
+	if err != nil || !strings.Contains(string(plain), `"marketing_confirmed"`) || !strings.Contains(string(plain), "192.0.2.44") {
+		t.Fatalf("confirmation proof = %s, %v", plain, err)
+	}
+	if ok, _ := f.store.People.ConfirmMarketing(ctx, l.Person, proof); !ok {
+		t.Fatal("a second click on the link is not reported as confirmed")
+	}
+	f.rdb.HSet(ctx, keyPersonPfx+l.Person, "marketing", intake.MarketingWithdrawn)
+	if ok, _ := f.store.People.ConfirmMarketing(ctx, l.Person, proof); ok {
+		t.Fatal("an old link re-subscribed a person who withdrew")
+	}
+	if ok, _ := f.store.People.ConfirmMarketing(ctx, "no-such-person", proof); ok {
+		t.Fatal("confirmed a person who never opted in")
+	}
+}
+
+func TestSingleOptIn(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	a := application(fakePerson())
+	a.Submission.ConsentMarketing, a.DoubleOptIn = true, false // the form's tick is the consent
+	adm, _ := f.store.Leads.Accept(ctx, a)
+	l, _ := f.store.Leads.Get(ctx, adm.ID)
+	if state, _ := f.store.People.Marketing(ctx, l.Person); state != intake.MarketingActive {
+		t.Fatalf("without double opt-in: %q, want active", state)
+	}
+}
+
+func TestClaimSend(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	if ok, err := f.store.People.ClaimSend(ctx, "ack", "p1", "lead-1", time.Hour); !ok || err != nil {
+		t.Fatalf("first claim = %v, %v", ok, err)
+	}
+	if ok, _ := f.store.People.ClaimSend(ctx, "ack", "p1", "lead-1", time.Hour); !ok {
+		t.Fatal("a retry of the same lead lost its own claim")
+	}
+	if ok, _ := f.store.People.ClaimSend(ctx, "ack", "p1", "lead-2", time.Hour); ok {
+		t.Fatal("a second lead of the same person got a second message")
+	}
+	if ok, _ := f.store.People.ClaimSend(ctx, "optin", "p1", "lead-2", time.Hour); !ok {
+		t.Fatal("another kind of message was blocked")
+	}
+	if err := f.store.People.SentTo(ctx, "ack", "p1", "lead-1"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := f.store.People.ClaimSend(ctx, "ack", "p1", "lead-1", time.Hour); ok {
+		t.Fatal("a later task of the same lead sent the message again")
+	}
+	if ttl, _ := f.rdb.PTTL(ctx, keySentPfx+"ack:p1").Result(); ttl <= 0 || ttl > time.Hour {
+		t.Fatalf("the window lost its expiry: %v", ttl)
+	}
+}
+
+func TestOptinToken(t *testing.T) {
+	t.Parallel()
+	k := testKeys(t)
+	now := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	tok := k.OptinToken("person-hash", now.Add(time.Hour))
+	if p, ok := k.OptinPerson(tok, now); !ok || p != "person-hash" {
+		t.Fatalf("valid token = %q, %v", p, ok)
+	}
+	if _, ok := k.OptinPerson(tok, now.Add(2*time.Hour)); ok {
+		t.Fatal("an expired token was accepted")
+	}
+	for _, bad := range []string{"", "x", "other-person" + tok[len("person-hash"):], tok + "0", strings.Replace(tok, ".", ".9", 1)} {
+		if _, ok := k.OptinPerson(bad, now); ok {
+			t.Errorf("token %q was accepted", bad)
+		}
+	}
+}

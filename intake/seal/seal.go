@@ -1,0 +1,183 @@
+// Package seal protects personal data at rest: AES-256-GCM sealing bound to a
+// record, keyed hashes for lookups that must work without decrypting, and
+// the signed tokens of the form, the opt-in link and the unsubscribe link —
+// none of which carries a personal value.
+package seal
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Keys protects personal data at rest: AES-256-GCM for the values, and an
+// HMAC for the lookups (by email, phone, IP) that must work without
+// decrypting anything.
+type Keys struct {
+	current cipher.AEAD
+	id      [4]byte
+	byID    map[[4]byte]cipher.AEAD
+	index   []byte
+	macs    sync.Pool // of keyed HMAC-SHA256 states: a campaign computes one per recipient
+}
+
+// NewKeys takes the current data key, older data keys that must still
+// decrypt (rotation), and the index key. All keys are 32 bytes.
+func NewKeys(data []byte, old [][]byte, index []byte) (*Keys, error) {
+	if len(index) != 32 {
+		return nil, errors.New("index key must be 32 bytes")
+	}
+	k := &Keys{byID: map[[4]byte]cipher.AEAD{}, index: index}
+	for i, key := range append([][]byte{data}, old...) {
+		if len(key) != 32 {
+			return nil, errors.New("data keys must be 32 bytes")
+		}
+		block, err := aes.NewCipher(key)
+		if err != nil {
+			return nil, err
+		}
+		aead, err := cipher.NewGCM(block)
+		if err != nil {
+			return nil, err
+		}
+		id := keyID(key)
+		if i == 0 {
+			k.current, k.id = aead, id
+		}
+		if _, dup := k.byID[id]; !dup {
+			k.byID[id] = aead
+		}
+	}
+	return k, nil
+}
+
+// keyID names a key in the ciphertext without revealing it, so rotation can
+// find the key that sealed a value.
+func keyID(key []byte) [4]byte {
+	sum := sha256.Sum256(append([]byte("leadgate key id\x00"), key...))
+	return [4]byte(sum[:4])
+}
+
+// Seal encrypts plaintext bound to context (a record id, say): a sealed value
+// moved to another record does not open there.
+func (k *Keys) Seal(plaintext []byte, context string) []byte {
+	nonce := make([]byte, k.current.NonceSize())
+	rand.Read(nonce)
+	out := append(k.id[:], nonce...)
+	return k.current.Seal(out, nonce, plaintext, []byte(context))
+}
+
+// Open decrypts a value sealed by Seal with any known key.
+func (k *Keys) Open(sealed []byte, context string) ([]byte, error) {
+	if len(sealed) < 4+12+16 {
+		return nil, errors.New("sealed value too short")
+	}
+	aead, ok := k.byID[[4]byte(sealed[:4])]
+	if !ok {
+		return nil, errors.New("sealed with an unknown data key (is LEADGATE_OLD_DATA_KEYS missing one?)")
+	}
+	nonce := sealed[4 : 4+aead.NonceSize()]
+	plain, err := aead.Open(nil, nonce, sealed[4+aead.NonceSize():], []byte(context))
+	if err != nil {
+		return nil, fmt.Errorf("open sealed value: %w", err)
+	}
+	return plain, nil
+}
+
+// Index returns the keyed hash of a value of a kind ("email", "phone", …):
+// stable for as long as the index key, and useless without it.
+func (k *Keys) Index(kind string, parts ...string) string {
+	m, _ := k.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, k.index)
+	}
+	defer k.macs.Put(m)
+	m.Reset()
+	m.Write([]byte(kind))
+	for _, p := range parts { // length-prefixed: no two part lists hash alike
+		m.Write(binary.BigEndian.AppendUint32(nil, uint32(len(p))))
+		m.Write([]byte(p))
+	}
+	return hex.EncodeToString(m.Sum(nil)[:20])
+}
+
+// FormTokenMaxAge is how old a form page may be when posted; older tokens
+// count as invalid (a replayed page, or a bot reusing one token).
+const FormTokenMaxAge = 24 * time.Hour
+
+// FormToken stamps a form page with its render time, signed so a bot cannot
+// make its own: "<unix ms>.<mac>".
+func (k *Keys) FormToken(now time.Time) string {
+	ms := strconv.FormatInt(now.UnixMilli(), 10)
+	return ms + "." + k.Index("form-token", ms)
+}
+
+// FormTokenAge returns how long ago a token's page was rendered, or invalid
+// when it is forged, from the future or older than FormTokenMaxAge.
+func (k *Keys) FormTokenAge(token string, now time.Time) (age time.Duration, invalid bool) {
+	ms, mac, _ := strings.Cut(token, ".")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil || !hmac.Equal([]byte(mac), []byte(k.Index("form-token", ms))) {
+		return 0, true
+	}
+	age = now.Sub(time.UnixMilli(n))
+	if age < 0 || age > FormTokenMaxAge {
+		return 0, true
+	}
+	return max(age, time.Millisecond), false // 0 means "no token"
+}
+
+// OptinToken signs a link that confirms person's marketing opt-in until
+// expires: "<person hash>.<unix seconds>.<mac>" — no personal data, and
+// useless without the index key.
+func (k *Keys) OptinToken(person string, expires time.Time) string {
+	exp := strconv.FormatInt(expires.Unix(), 10)
+	return person + "." + exp + "." + k.Index("optin-token", person, exp)
+}
+
+// OptinPerson checks a token from OptinToken and returns its person hash.
+func (k *Keys) OptinPerson(token string, now time.Time) (string, bool) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return "", false
+	}
+	exp, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil || !hmac.Equal([]byte(parts[2]), []byte(k.Index("optin-token", parts[0], parts[1]))) {
+		return "", false
+	}
+	return parts[0], now.Unix() <= exp
+}
+
+// UnsubscribeToken signs the link that withdraws person's marketing consent:
+// "<person hash>.<mac>" — no personal data, and no expiry, since an
+// unsubscribe link must work in a mail read years later.
+func (k *Keys) UnsubscribeToken(person string) string {
+	return person + "." + k.Index("unsubscribe-token", person)
+}
+
+// UnsubscribePerson checks a token from UnsubscribeToken and returns its
+// person hash.
+func (k *Keys) UnsubscribePerson(token string) (string, bool) {
+	person, mac, ok := strings.Cut(token, ".")
+	if !ok || person == "" || !hmac.Equal([]byte(mac), []byte(k.Index("unsubscribe-token", person))) {
+		return "", false
+	}
+	return person, true
+}
+
+// SealedUnderCurrent reports whether a sealed value names the current data
+// key, so rotation can skip it without decrypting.
+func (k *Keys) SealedUnderCurrent(sealed []byte) bool {
+	return len(sealed) >= 4 && [4]byte(sealed[:4]) == k.id
+}
