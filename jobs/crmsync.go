@@ -20,60 +20,6 @@ import (
 // data corrected (privacy policy 9.3).
 const PurposeRectification = "rectification passed on (privacy policy, section 9.3)"
 
-// UpdateCRMLead is the payload of a crm:update task: pass a rectified lead
-// on to the CRM that holds it. RequestedAt starts the RETRY_MAX_AGE window.
-type UpdateCRMLead struct {
-	LeadID      string    `json:"lead_id"`
-	RequestedAt time.Time `json:"requested_at,omitzero"`
-}
-
-// Kind names the task type.
-func (UpdateCRMLead) Kind() string { return "crm:update" }
-
-// EraseCRMLead is the payload of a crm:erase task: ask the CRM to delete a
-// lead erased here. System and Ref are the CRM's own names for it; nothing
-// personal. RequestedAt starts the RETRY_MAX_AGE window.
-type EraseCRMLead struct {
-	LeadID      string    `json:"lead_id"`
-	System      string    `json:"system"`
-	Ref         string    `json:"ref"`
-	RequestedAt time.Time `json:"requested_at,omitzero"`
-}
-
-// Kind names the task type.
-func (EraseCRMLead) Kind() string { return "crm:erase" }
-
-func crmUpdateTaskID(id string) string { return "crm:update:" + id }
-func crmEraseTaskID(id string) string  { return "crm:erase:" + id }
-
-// NewUpdateCRMLeadTask returns the crm:update task of lead id, requested
-// at at. Its task id is derived from the lead id.
-func NewUpdateCRMLeadTask(id string, at time.Time) *asynq.Task {
-	payload, _ := json.Marshal(UpdateCRMLead{LeadID: id, RequestedAt: at.UTC()})
-	return asynq.NewTask(UpdateCRMLead{}.Kind(), payload, asynq.TaskID(crmUpdateTaskID(id)),
-		asynq.Queue(QueueMaintenance), asynq.MaxRetry(25), asynq.Timeout(time.Minute))
-}
-
-// NewEraseCRMLeadTask returns the crm:erase task of lead id, held by system
-// as ref, requested at at. Its task id is derived from the lead id.
-func NewEraseCRMLeadTask(id, system, ref string, at time.Time) *asynq.Task {
-	payload, _ := json.Marshal(EraseCRMLead{LeadID: id, System: system, Ref: ref, RequestedAt: at.UTC()})
-	return asynq.NewTask(EraseCRMLead{}.Kind(), payload, asynq.TaskID(crmEraseTaskID(id)),
-		asynq.Queue(QueueMaintenance), asynq.MaxRetry(25), asynq.Timeout(time.Minute))
-}
-
-// EnqueueCRMUpdate queues the crm:update task of a rectified lead. A second
-// rectification while one is queued is carried by the queued one: it reads
-// the lead when it runs.
-func (q *Queue) EnqueueCRMUpdate(ctx context.Context, id string) error {
-	return q.enqueueIn(ctx, QueueMaintenance, NewUpdateCRMLeadTask(id, time.Now()), crmUpdateTaskID(id))
-}
-
-// EnqueueCRMErase queues the crm:erase task of an erased lead.
-func (q *Queue) EnqueueCRMErase(ctx context.Context, id, system, ref string) error {
-	return q.enqueueIn(ctx, QueueMaintenance, NewEraseCRMLeadTask(id, system, ref, time.Now()), crmEraseTaskID(id))
-}
-
 // CRMUpdater is a CRM that can correct a lead it holds (bitrix24, amocrm,
 // webhook). ref is the Receipt.Ref its Push returned.
 type CRMUpdater interface {

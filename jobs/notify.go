@@ -19,31 +19,6 @@ import (
 // PurposeNotify is recorded in the disclosure log when sales is told of a lead.
 const PurposeNotify = "notify sales of the request (privacy policy, section 4)"
 
-// NotifySales is the payload of a lead:notify task: the lead id and the
-// channel to tell, nothing personal.
-type NotifySales struct {
-	LeadID  string `json:"lead_id"`
-	Channel string `json:"channel"`
-}
-
-// Kind names the task type.
-func (NotifySales) Kind() string { return "lead:notify" }
-
-// NewNotifySalesTask returns the task that tells sales about lead id on one
-// channel. Each channel has its own task, apart from lead:route: a failing
-// notification never blocks or repeats the CRM push, nor another channel.
-func NewNotifySalesTask(id, channel string) *asynq.Task {
-	payload, _ := json.Marshal(NotifySales{LeadID: id, Channel: channel})
-	return asynq.NewTask(NotifySales{}.Kind(), payload,
-		asynq.TaskID(notifyTaskID(id, channel)), asynq.Queue(QueueLeads),
-		// The route queues this just before it records its outcome: a second
-		// later the lead is routed, and the notifier rarely has to wait.
-		asynq.ProcessIn(time.Second),
-		asynq.MaxRetry(25), asynq.Timeout(time.Minute))
-}
-
-func notifyTaskID(id, channel string) string { return "lead:notify:" + channel + ":" + id }
-
 // SalesChannel is where salespeople hear of new leads: a Telegram chat, an
 // email address.
 type SalesChannel interface {

@@ -23,13 +23,6 @@ var purged = promauto.NewCounterVec(prometheus.CounterOpts{
 	Help: "Records removed by the retention purge, by kind (leads, people, optins, tasks, stale_keys, campaign_marks). stale_keys above zero is a bug: those keys should expire on their own.",
 }, []string{"kind"})
 
-// PurgeLeads is the payload of the clock's lead:purge task: none, the
-// handler's configuration says what is stale.
-type PurgeLeads struct{}
-
-// Kind names the task type.
-func (PurgeLeads) Kind() string { return "lead:purge" }
-
 // ErrPurgeRunning is Purger.Purge's answer while another purge holds the
 // lock (the clock's, or a second clock's, or an operator's).
 var ErrPurgeRunning = errors.New("another purge is running")

@@ -6,7 +6,6 @@ package jobs
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -22,42 +21,9 @@ import (
 	"github.com/paymtech/leadgate/jobs/routing"
 )
 
-// Queues the workers serve, with their weights.
-const (
-	QueueLeads       = "leads"       // handing leads to sales: first in line
-	QueueMail        = "mail"        // campaigns and breach notices: long fan-outs that must not delay leads
-	QueueMaintenance = "maintenance" // sweeps, purges and CRM corrections
-)
-
-// Queues lists every queue leadgate uses: the worker serves them and the
-// purge cleans them.
-var Queues = []string{QueueLeads, QueueMail, QueueMaintenance}
-
 // PurposeSales is recorded in the disclosure log when a lead goes to sales:
 // the first purpose of the privacy policy's section 4.
 const PurposeSales = "consider the request to connect services (privacy policy, section 4)"
-
-// RouteLead is the payload of a lead:route task: the lead id, nothing personal.
-type RouteLead struct {
-	LeadID string `json:"lead_id"`
-}
-
-// Kind names the task type; stable, it is stored in Redis with every task.
-func (RouteLead) Kind() string { return "lead:route" }
-
-// maxRouteRetries is a backstop only: RETRY_MAX_AGE is what ends retries.
-const maxRouteRetries = 500
-
-// NewRouteLeadTask returns the task that hands lead id to sales. Its task id
-// is derived from the lead id, so enqueuing it twice is harmless.
-func NewRouteLeadTask(id string) *asynq.Task {
-	payload, _ := json.Marshal(RouteLead{LeadID: id})
-	return asynq.NewTask(RouteLead{}.Kind(), payload,
-		asynq.TaskID(routeTaskID(id)), asynq.Queue(QueueLeads),
-		asynq.MaxRetry(maxRouteRetries), asynq.Timeout(2*time.Minute))
-}
-
-func routeTaskID(id string) string { return "lead:route:" + id }
 
 // Leads is what the jobs need of the lead store.
 type Leads interface {
@@ -292,56 +258,4 @@ func Document(l *intake.Lead) crm.Lead {
 	return d
 }
 
-// Queue enqueues lead tasks; it is the intake.Queue of web processes.
-type Queue struct {
-	client    *asynq.Client
-	inspector *asynq.Inspector
-}
-
 var _ intake.Queue = (*Queue)(nil)
-
-// NewQueue returns a Queue over an asynq client and inspector.
-func NewQueue(c *asynq.Client, i *asynq.Inspector) *Queue { return &Queue{client: c, inspector: i} }
-
-// EnqueueLead queues the lead:route task of id. A live task for the lead
-// (pending, scheduled, retrying or running) is left to do the work; the
-// archived task of a failed attempt is replaced, so a redriven lead — or a
-// received one the sweeper finds — is never blocked by it.
-func (q *Queue) EnqueueLead(ctx context.Context, id string) error {
-	return q.enqueue(ctx, NewRouteLeadTask(id), routeTaskID(id))
-}
-
-// EnqueueNotify queues the sales notifications of a routed lead, one task
-// per channel.
-func (q *Queue) EnqueueNotify(ctx context.Context, id string, channels ...string) error {
-	for _, c := range channels {
-		if err := q.enqueue(ctx, NewNotifySalesTask(id, c), notifyTaskID(id, c)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (q *Queue) enqueue(ctx context.Context, t *asynq.Task, taskID string) error {
-	return q.enqueueIn(ctx, QueueLeads, t, taskID)
-}
-
-// enqueueIn enqueues t, whose id is taskID, on queue; a live task of that id
-// is left to do the work and an archived one is replaced.
-func (q *Queue) enqueueIn(ctx context.Context, queue string, t *asynq.Task, taskID string) error {
-	_, err := q.client.EnqueueContext(ctx, t)
-	if !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return err
-	}
-	info, err := q.inspector.GetTaskInfo(queue, taskID)
-	if err == nil && info.State != asynq.TaskStateArchived {
-		return nil
-	}
-	if err := q.inspector.DeleteTask(queue, taskID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-		return err
-	}
-	if _, err := q.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return err
-	}
-	return nil
-}

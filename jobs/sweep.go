@@ -9,12 +9,6 @@ import (
 	"github.com/hibiken/asynq"
 )
 
-// SweepLeads is the payload of the clock's lead:sweep task.
-type SweepLeads struct{}
-
-// Kind names the task type.
-func (SweepLeads) Kind() string { return "lead:sweep" }
-
 // sweepGrace is how long a lead may sit Received before the sweeper assumes
 // its task was lost (a crash between store and enqueue).
 const sweepGrace = 2 * time.Minute

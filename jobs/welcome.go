@@ -26,42 +26,6 @@ const (
 // request: once a day, so the form cannot be used to mail a stranger.
 const sendWindow = 24 * time.Hour
 
-// AckLead is the payload of a lead:ack task: the lead id only.
-type AckLead struct {
-	LeadID string `json:"lead_id"`
-}
-
-// Kind names the task type.
-func (AckLead) Kind() string { return "lead:ack" }
-
-// RequestOptin is the payload of a lead:optin task: the lead id only.
-type RequestOptin struct {
-	LeadID string `json:"lead_id"`
-}
-
-// Kind names the task type.
-func (RequestOptin) Kind() string { return "lead:optin" }
-
-func ackTaskID(id string) string   { return "lead:ack:" + id }
-func optinTaskID(id string) string { return "lead:optin:" + id }
-
-func newMailTask(kind, taskID, id string) *asynq.Task {
-	payload, _ := json.Marshal(AckLead{LeadID: id}) // both payloads are {"lead_id"}
-	return asynq.NewTask(kind, payload, asynq.TaskID(taskID), asynq.Queue(QueueLeads),
-		asynq.MaxRetry(25), asynq.Timeout(time.Minute))
-}
-
-// EnqueueAck queues the acknowledgement of a lead that passed the risk check.
-func (q *Queue) EnqueueAck(ctx context.Context, id string) error {
-	return q.enqueue(ctx, newMailTask(AckLead{}.Kind(), ackTaskID(id), id), ackTaskID(id))
-}
-
-// EnqueueOptin queues the double opt-in request of a lead whose person
-// ticked the marketing box.
-func (q *Queue) EnqueueOptin(ctx context.Context, id string) error {
-	return q.enqueue(ctx, newMailTask(RequestOptin{}.Kind(), optinTaskID(id), id), optinTaskID(id))
-}
-
 // PersonMail is what the welcome mail needs of the person it writes to
 // (redisstore.People).
 type PersonMail interface {
