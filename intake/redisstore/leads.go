@@ -293,51 +293,24 @@ func (s *Leads) Redrive(ctx context.Context, id string) (intake.State, error) {
 // empty: any lead changed at or after since), newest first, limit per page,
 // continuing after cursor (from an earlier Page.Next).
 func (s *Leads) List(ctx context.Context, st intake.State, since time.Time, cursor string, limit int) (*intake.Page, error) {
-	max := "+inf"
-	var afterScore int64
-	var afterID string
-	if cursor != "" {
-		ms, id, ok := strings.Cut(cursor, ".")
-		n, err := strconv.ParseInt(ms, 10, 64)
-		if !ok || err != nil || id == "" {
-			return nil, &intake.Error{Code: intake.EInvalid, Message: "malformed cursor", Fields: intake.FieldErrors{"cursor": {Key: "field.invalid"}}}
-		}
-		max, afterScore, afterID = ms, n, id
-	}
-	min := "-inf"
-	if !since.IsZero() {
-		min = strconv.FormatInt(since.UnixMilli(), 10)
-	}
-	// Leads that entered the state in the same millisecond as the cursor come
-	// again; fetch enough extra to step over them.
 	index := keyAll // every lead, by last change
 	if st != "" {
 		index = stateKey(st)
 	}
-	zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, index, &redis.ZRangeBy{
-		Max: max, Min: min, Count: int64(limit + 64)}).Result()
-	if err != nil {
-		return nil, intake.Unavailable("list leads", err)
-	}
 	page := &intake.Page{}
-	var prev redis.Z
-	for _, z := range zs {
-		id := z.Member.(string)
-		if cursor != "" && int64(z.Score) == afterScore && id >= afterID {
-			continue // members of equal score come in descending id order
-		}
-		if len(page.Leads) == limit {
-			page.Next = fmt.Sprintf("%d.%s", int64(prev.Score), prev.Member)
-			break
-		}
+	var err error
+	page.Next, err = s.newestFirst(ctx, index, since, cursor, limit, func(id string) (bool, error) {
 		l, err := s.Get(ctx, id)
 		if intake.ErrorCode(err) == intake.ENotFound {
-			continue // erased between the two reads
+			return false, nil // erased between the two reads
 		} else if err != nil {
-			return nil, err
+			return false, err
 		}
 		page.Leads = append(page.Leads, l)
-		prev = z
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return page, nil
 }

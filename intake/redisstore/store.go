@@ -109,3 +109,55 @@ func splitList(v string) []string {
 	}
 	return strings.Split(v, ",")
 }
+
+// newestFirst walks the sorted set index from its highest score (ms) down
+// to since (zero: all), or from just after cursor — "<ms>.<member>", an
+// earlier page's next — and hands each member to keep until keep has
+// counted limit of them. It returns the cursor after the last one counted,
+// or "" when the index ended first. keep returns false for a member whose
+// record is gone meanwhile: it is skipped, not counted.
+func (s db) newestFirst(ctx context.Context, index string, since time.Time, cursor string, limit int,
+	keep func(member string) (bool, error)) (next string, err error) {
+	top, bottom := "+inf", "-inf"
+	var afterScore int64
+	var afterMember string
+	if cursor != "" {
+		ms, member, ok := strings.Cut(cursor, ".")
+		n, err := strconv.ParseInt(ms, 10, 64)
+		if !ok || err != nil || member == "" {
+			return "", &intake.Error{Code: intake.EInvalid, Message: "cursor must be the next_cursor of an earlier page",
+				Fields: intake.FieldErrors{"cursor": {Key: "field.invalid"}}}
+		}
+		top, afterScore, afterMember = ms, n, member
+	}
+	if !since.IsZero() {
+		bottom = strconv.FormatInt(since.UnixMilli(), 10)
+	}
+	// Members of the cursor's own millisecond come again; fetch enough
+	// extra to step over them.
+	zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, index, &redis.ZRangeBy{
+		Max: top, Min: bottom, Count: int64(limit + 64)}).Result()
+	if err != nil {
+		return "", intake.Unavailable("list records", err)
+	}
+	counted := 0
+	var last redis.Z
+	for _, z := range zs {
+		member := z.Member.(string)
+		if cursor != "" && int64(z.Score) == afterScore && member >= afterMember {
+			continue // members of equal score come in descending order
+		}
+		if counted == limit {
+			return fmt.Sprintf("%d.%s", int64(last.Score), last.Member), nil
+		}
+		ok, err := keep(member)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			counted++
+			last = z
+		}
+	}
+	return "", nil
+}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -187,52 +186,29 @@ func (s *Subjects) NoteSubjectRequest(ctx context.Context, ref, outcome string) 
 // continuing after cursor (an earlier page's next; "" for the first).
 func (s *Subjects) SubjectRequests(ctx context.Context, cursor string, limit int) (reqs []intake.SubjectRequest, next string, err error) {
 	limit = min(max(limit, 1), subjectMaxListLimit)
-	top := "+inf"
-	var afterScore int64
-	var afterRef string
-	if cursor != "" {
-		ms, ref, ok := strings.Cut(cursor, ".")
-		n, err := strconv.ParseInt(ms, 10, 64)
-		if !ok || err != nil || ref == "" {
-			return nil, "", &intake.Error{Code: intake.EInvalid, Message: "cursor must be the next_cursor of an earlier page",
-				Fields: intake.FieldErrors{"cursor": {Key: "field.invalid"}}}
-		}
-		top, afterScore, afterRef = ms, n, ref
-	}
-	zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, keySubjectRequests, &redis.ZRangeBy{
-		Max: top, Min: "-inf", Count: int64(limit + 64)}).Result()
+	var page []string
+	next, err = s.newestFirst(ctx, keySubjectRequests, time.Time{}, cursor, limit, func(ref string) (bool, error) {
+		page = append(page, ref)
+		return true, nil
+	})
 	if err != nil {
-		return nil, "", intake.Unavailable("list subject requests", err)
+		return nil, "", err
 	}
-	var page []redis.Z
-	for _, z := range zs {
-		ref := z.Member.(string)
-		if cursor != "" && int64(z.Score) == afterScore && ref >= afterRef {
-			continue // members of equal score come in descending order
-		}
-		if len(page) == limit {
-			last := page[len(page)-1]
-			next = fmt.Sprintf("%d.%s", int64(last.Score), last.Member)
-			break
-		}
-		page = append(page, z)
-	}
+	// One round trip for the page; a record purged meanwhile is left out.
 	cmds := make([]*redis.MapStringStringCmd, len(page))
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, z := range page {
-			cmds[i] = p.HGetAll(ctx, subjectRequestKey(z.Member.(string)))
+		for i, ref := range page {
+			cmds[i] = p.HGetAll(ctx, subjectRequestKey(ref))
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, "", intake.Unavailable("list subject requests", err)
 	}
-	for i, z := range page {
-		h := cmds[i].Val()
-		if len(h) == 0 {
-			continue
+	for i, ref := range page {
+		if h := cmds[i].Val(); len(h) > 0 {
+			reqs = append(reqs, subjectRequestOf(ref, h))
 		}
-		reqs = append(reqs, subjectRequestOf(z.Member.(string), h))
 	}
 	return reqs, next, nil
 }
