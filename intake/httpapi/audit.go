@@ -113,12 +113,12 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	since, limit, err := pageQuery(q, 100, 500)
 	if err != nil {
-		s.writeError(w, "audit log", err, nil)
+		s.writeError(w, "audit log", err, nil, "")
 		return
 	}
 	events, next, err := s.Audit.List(r.Context(), since, q.Get("cursor"), limit)
 	if err != nil {
-		s.writeError(w, "audit log", err, nil)
+		s.writeError(w, "audit log", err, nil, "")
 		return
 	}
 	body := map[string]any{"events": events}

@@ -129,12 +129,12 @@ func campaignViewOf(c *intake.Campaign) campaignView {
 func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 	var req campaignRequest
 	if err := decodeAdmin(w, r, maxCampaignBody, &req); err != nil {
-		s.writeError(w, "create campaign", err, nil)
+		s.writeError(w, "create campaign", err, nil, "")
 		return
 	}
 	c, err := req.campaign(s.opts.Products)
 	if err != nil {
-		s.writeError(w, "create campaign", err, nil)
+		s.writeError(w, "create campaign", err, nil, "")
 		return
 	}
 	holder, _ := Holder(r.Context())
@@ -146,7 +146,7 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 func (s *Server) startFanOut(w http.ResponseWriter, r *http.Request, c *intake.Campaign, to []string) {
 	id, err := s.Campaigns.CreateCampaign(r.Context(), c, to)
 	if err != nil {
-		s.writeError(w, "create "+string(c.Kind), err, nil)
+		s.writeError(w, "create "+string(c.Kind), err, nil, "")
 		return
 	}
 	auditTarget(r, id)
@@ -156,7 +156,7 @@ func (s *Server) startFanOut(w http.ResponseWriter, r *http.Request, c *intake.C
 		if cerr := s.Campaigns.CancelCampaign(r.Context(), id); cerr != nil {
 			s.log.Error("a campaign that could not be queued could not be cancelled either", "campaign", id, "err", cerr)
 		}
-		s.writeError(w, "queue "+string(c.Kind), intake.Unavailable("queue "+string(c.Kind), err), nil)
+		s.writeError(w, "queue "+string(c.Kind), intake.Unavailable("queue "+string(c.Kind), err), nil, "")
 		return
 	}
 	s.log.Info(string(c.Kind)+" queued", "campaign", id, "test", c.TestTo != "", "by", c.By)
@@ -172,7 +172,7 @@ func (s *Server) getCampaign(kind intake.CampaignKind) http.HandlerFunc {
 			err = &intake.Error{Code: intake.ENotFound, Message: "no such " + strings.ReplaceAll(string(kind), "_", " ")}
 		}
 		if err != nil {
-			s.writeError(w, "load "+string(kind), err, nil)
+			s.writeError(w, "load "+string(kind), err, nil, "")
 			return
 		}
 		writeJSON(w, http.StatusOK, campaignViewOf(c))
@@ -185,7 +185,7 @@ func (s *Server) listCampaigns(kind intake.CampaignKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		list, err := s.Campaigns.Campaigns(r.Context(), kind, 100)
 		if err != nil {
-			s.writeError(w, "list "+string(kind), err, nil)
+			s.writeError(w, "list "+string(kind), err, nil, "")
 			return
 		}
 		views := make([]campaignView, len(list))
@@ -207,13 +207,13 @@ func (s *Server) cancelCampaign(w http.ResponseWriter, r *http.Request) {
 		err = s.Campaigns.CancelCampaign(r.Context(), id)
 	}
 	if err != nil {
-		s.writeError(w, "cancel campaign", err, nil)
+		s.writeError(w, "cancel campaign", err, nil, "")
 		return
 	}
 	auditTarget(r, id)
 	c, err = s.Campaigns.Campaign(r.Context(), id)
 	if err != nil {
-		s.writeError(w, "load campaign", err, nil)
+		s.writeError(w, "load campaign", err, nil, "")
 		return
 	}
 	writeJSON(w, http.StatusOK, campaignViewOf(c))
@@ -237,27 +237,27 @@ const maxNoticeList = 10000
 func (s *Server) createBreachNotice(w http.ResponseWriter, r *http.Request) {
 	var req breachRequest
 	if err := decodeAdmin(w, r, maxCampaignBody, &req); err != nil {
-		s.writeError(w, "create breach notice", err, nil)
+		s.writeError(w, "create breach notice", err, nil, "")
 		return
 	}
 	switch {
 	case req.All == (len(req.Emails) > 0):
-		s.writeError(w, "create breach notice", badField("emails", `give either "emails" (a list) or "all": true`), nil)
+		s.writeError(w, "create breach notice", badField("emails", `give either "emails" (a list) or "all": true`), nil, "")
 		return
 	case len(req.Emails) > maxNoticeList:
-		s.writeError(w, "create breach notice", badField("emails", fmt.Sprintf("at most %d addresses a request", maxNoticeList)), nil)
+		s.writeError(w, "create breach notice", badField("emails", fmt.Sprintf("at most %d addresses a request", maxNoticeList)), nil, "")
 		return
 	case len(req.Message) == 0:
-		s.writeError(w, "create breach notice", badField("message", "at least one language (kk, ru, en) is required"), nil)
+		s.writeError(w, "create breach notice", badField("message", "at least one language (kk, ru, en) is required"), nil, "")
 		return
 	}
 	if err := checkLangs("message", req.Message); err != nil {
-		s.writeError(w, "create breach notice", err, nil)
+		s.writeError(w, "create breach notice", err, nil, "")
 		return
 	}
 	for l, m := range req.Message {
 		if strings.TrimSpace(m) == "" {
-			s.writeError(w, "create breach notice", badField("message."+l, "empty"), nil)
+			s.writeError(w, "create breach notice", badField("message."+l, "empty"), nil, "")
 			return
 		}
 	}
@@ -265,7 +265,7 @@ func (s *Server) createBreachNotice(w http.ResponseWriter, r *http.Request) {
 	for i, e := range req.Emails {
 		person, ok := s.People.PersonOf(e)
 		if !ok {
-			s.writeError(w, "create breach notice", badField(fmt.Sprintf("emails[%d]", i), "not one email address"), nil)
+			s.writeError(w, "create breach notice", badField(fmt.Sprintf("emails[%d]", i), "not one email address"), nil, "")
 			return
 		}
 		to = append(to, person)

@@ -45,66 +45,76 @@ var noticeKey = map[intake.Code]string{
 	intake.ERateLimited: "error.rate_limited", intake.EUnavailable: "error.unavailable",
 }
 
-// fail answers an error: JSON for scripts, the form again for browsers.
+// fail answers an error of the public form: the form again, with the
+// problems inline, for a browser's own post; JSON for a script.
 func (s *Server) fail(w http.ResponseWriter, lang templates.Lang, browser bool, f *form.Form, err error) {
-	var e *intake.Error
-	if !errors.As(err, &e) {
-		e = &intake.Error{Code: "internal", Message: "internal error", Err: err}
-	}
-	status := statusOf(e.Code)
-	if status >= 500 {
-		s.log.Error("submission failed", "code", e.Code, "err", err)
-	}
-	if e.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
-	}
-	key, ok := noticeKey[e.Code]
-	if !ok {
-		key = "error.unavailable"
-	}
-	if browser {
-		s.renderForm(w, status, lang, f, e.Fields, templates.Message(lang, key))
+	if !browser {
+		s.writeError(w, "submission", err, nil, lang)
 		return
 	}
-	body := map[string]any{"error": string(e.Code)}
-	if e.Code == intake.EInvalid {
-		fields := map[string]string{}
-		for name, p := range e.Fields {
-			fields[name] = templates.Message(lang, p.Key, p.Args...)
-		}
-		body["fields"] = fields
-	} else {
-		body["message"] = templates.Message(lang, key)
-	}
-	writeJSON(w, status, body)
+	e := asError(err)
+	s.logError("submission", e)
+	setRetryAfter(w, e)
+	s.renderForm(w, statusOf(e.Code), lang, f, e.Fields, templates.Message(lang, noticeOf(e.Code)))
 }
 
-// writeError answers an error of the admin API, the data-subject requests
-// and the webhook: {"error": code, "message": …} in English for operators
-// and API clients (never a personal value), with what is wrong with each
-// field when the error says, on top of body (a subject request's own
-// fields; nil for none). The public form's errors are fail's.
-func (s *Server) writeError(w http.ResponseWriter, op string, err error, body map[string]any) {
+// writeError is the one place an error becomes a JSON answer:
+// {"error": code, …} on top of body (a subject request's own fields; nil
+// for none). For the public form's readers (lang set) the message, or each
+// field's problem, comes from the catalogue in their language; for
+// operators and API clients (lang "") it is the error's English message,
+// with each field's problem in English. Neither holds a personal value.
+func (s *Server) writeError(w http.ResponseWriter, op string, err error, body map[string]any, lang templates.Lang) {
 	if body == nil {
 		body = map[string]any{}
 	}
-	var e *intake.Error
-	if !errors.As(err, &e) {
-		s.log.Error(op, "err", err)
-		body["error"], body["message"] = "internal", "internal error"
-		writeJSON(w, http.StatusInternalServerError, body)
-		return
+	e := asError(err)
+	s.logError(op, e)
+	setRetryAfter(w, e)
+	body["error"] = string(e.Code)
+	fieldLang := lang
+	switch {
+	case lang == "":
+		body["message"], fieldLang = e.Message, templates.EN
+	case e.Code != intake.EInvalid:
+		body["message"] = templates.Message(lang, noticeOf(e.Code))
 	}
-	if e.Code == intake.EUnavailable {
-		s.log.Error(op, "err", err)
-	}
-	body["error"], body["message"] = string(e.Code), e.Message
-	if len(e.Fields) > 0 {
+	if len(e.Fields) > 0 || e.Code == intake.EInvalid && lang != "" {
 		fields := map[string]string{}
 		for name, p := range e.Fields {
-			fields[name] = templates.Message(templates.EN, p.Key, p.Args...)
+			fields[name] = templates.Message(fieldLang, p.Key, p.Args...)
 		}
 		body["fields"] = fields
 	}
 	writeJSON(w, statusOf(e.Code), body)
+}
+
+// asError is err as an *intake.Error; any other error is an internal one.
+func asError(err error) *intake.Error {
+	var e *intake.Error
+	if !errors.As(err, &e) {
+		e = &intake.Error{Code: "internal", Message: "internal error", Err: err}
+	}
+	return e
+}
+
+// logError logs what an operator must see: the errors answered 5xx.
+func (s *Server) logError(op string, e *intake.Error) {
+	if statusOf(e.Code) >= 500 {
+		s.log.Error(op+" failed", "code", e.Code, "err", e)
+	}
+}
+
+func setRetryAfter(w http.ResponseWriter, e *intake.Error) {
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+	}
+}
+
+// noticeOf is the catalogue message shown to a visitor for an error code.
+func noticeOf(code intake.Code) string {
+	if key, ok := noticeKey[code]; ok {
+		return key
+	}
+	return "error.unavailable"
 }

@@ -41,7 +41,7 @@ func (s *Server) sendgridWebhook() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if keyErr != nil {
 			s.log.Warn("SendGrid event post refused", "reason", keyErr)
-			s.writeError(w, "sendgrid events", &intake.Error{Code: intake.EUnavailable, Message: "event webhook not configured"}, nil)
+			s.writeError(w, "sendgrid events", &intake.Error{Code: intake.EUnavailable, Message: "event webhook not configured"}, nil, "")
 			return
 		}
 		s.sendgridEvents(w, r, key)
@@ -55,20 +55,20 @@ func (s *Server) sendgridEvents(w http.ResponseWriter, r *http.Request, key *ecd
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			s.writeError(w, "sendgrid events", &intake.Error{Code: intake.ETooLarge, Message: "body over 4 MiB"}, nil)
+			s.writeError(w, "sendgrid events", &intake.Error{Code: intake.ETooLarge, Message: "body over 4 MiB"}, nil, "")
 			return
 		}
-		s.writeError(w, "sendgrid events", &intake.Error{Code: intake.EBadRequest, Message: "could not read the body"}, nil)
+		s.writeError(w, "sendgrid events", &intake.Error{Code: intake.EBadRequest, Message: "could not read the body"}, nil, "")
 		return
 	}
 	if err := sendgrid.VerifyEvents(r.Header, body, key, s.now()); err != nil {
 		s.log.Warn("SendGrid event post refused", "reason", err)
-		s.writeError(w, "sendgrid events", &intake.Error{Code: intake.EUnauthorized, Message: "signature missing, invalid or stale"}, nil)
+		s.writeError(w, "sendgrid events", &intake.Error{Code: intake.EUnauthorized, Message: "signature missing, invalid or stale"}, nil, "")
 		return
 	}
 	events, err := sendgrid.ParseEvents(body)
 	if err != nil {
-		s.writeError(w, "sendgrid events", &intake.Error{Code: intake.EBadRequest, Message: err.Error()}, nil)
+		s.writeError(w, "sendgrid events", &intake.Error{Code: intake.EBadRequest, Message: err.Error()}, nil, "")
 		return
 	}
 	n, err := s.applyEvents(r.Context(), events)
@@ -76,7 +76,7 @@ func (s *Server) sendgridEvents(w http.ResponseWriter, r *http.Request, key *ecd
 		// Nothing is lost: SendGrid posts the batch again, the events done
 		// already are remembered, and the rest are idempotent.
 		s.log.Error("SendGrid events not all applied", "processed", n.processed, "ignored", n.ignored, "err", err)
-		s.writeError(w, "sendgrid events", &intake.Error{Code: intake.EUnavailable, Message: "try again later"}, nil)
+		s.writeError(w, "sendgrid events", &intake.Error{Code: intake.EUnavailable, Message: "try again later"}, nil, "")
 		return
 	}
 	s.log.Info("SendGrid events applied", "processed", n.processed, "ignored", n.ignored,

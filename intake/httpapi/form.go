@@ -70,7 +70,7 @@ func (s *Server) renderForm(w http.ResponseWriter, status int, lang templates.La
 func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
 	origin, crossSite, ok := s.origins.check(r)
 	if !ok {
-		writeJSON(w, http.StatusForbidden, map[string]string{"error": string(intake.EForbiddenOrigin)})
+		s.writeError(w, "preflight", &intake.Error{Code: intake.EForbiddenOrigin, Message: "cross-site request from an origin that is not allowed"}, nil, s.lang(r))
 		return
 	}
 	if crossSite {

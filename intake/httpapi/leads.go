@@ -51,17 +51,17 @@ func (s *Server) listLeads(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	st := intake.State(q.Get("state"))
 	if st != "" && !slices.Contains(intake.States, st) {
-		s.writeError(w, "list leads", &intake.Error{Code: intake.EInvalid, Message: "state must be one of received, routed, review, failed, blocked"}, nil)
+		s.writeError(w, "list leads", &intake.Error{Code: intake.EInvalid, Message: "state must be one of received, routed, review, failed, blocked"}, nil, "")
 		return
 	}
 	since, limit, err := pageQuery(q, 50, 200)
 	if err != nil {
-		s.writeError(w, "list leads", err, nil)
+		s.writeError(w, "list leads", err, nil, "")
 		return
 	}
 	page, err := s.Leads.List(r.Context(), st, since, q.Get("cursor"), limit)
 	if err != nil {
-		s.writeError(w, "list leads", err, nil)
+		s.writeError(w, "list leads", err, nil, "")
 		return
 	}
 	views := make([]leadView, len(page.Leads))
@@ -100,7 +100,7 @@ func (s *Server) redrive(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	prev, err := s.Leads.Redrive(r.Context(), id)
 	if err != nil {
-		s.writeError(w, "redrive lead", err, nil)
+		s.writeError(w, "redrive lead", err, nil, "")
 		return
 	}
 	holder, _ := Holder(r.Context())
@@ -115,7 +115,7 @@ func (s *Server) redrive(w http.ResponseWriter, r *http.Request) {
 func (s *Server) getLead(w http.ResponseWriter, r *http.Request) {
 	l, err := s.Leads.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
-		s.writeError(w, "load lead", err, nil)
+		s.writeError(w, "load lead", err, nil, "")
 		return
 	}
 	writeJSON(w, http.StatusOK, viewOf(l))

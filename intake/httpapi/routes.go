@@ -88,10 +88,10 @@ func (s *Server) admin(role intake.Role, next http.HandlerFunc) http.Handler {
 		switch {
 		case !ok:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="leadgate"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": string(intake.EUnauthorized)})
+			s.writeError(w, "admin", &intake.Error{Code: intake.EUnauthorized, Message: "a valid admin token is required"}, nil, "")
 			s.audit(r, intake.Token{}, false, "", http.StatusUnauthorized)
 		case !t.Role.Permits(role):
-			writeJSON(w, http.StatusForbidden, map[string]string{"error": string(intake.EForbidden)})
+			s.writeError(w, "admin", &intake.Error{Code: intake.EForbidden, Message: "this token's role may not use this route"}, nil, "")
 			s.audit(r, t, true, "", http.StatusForbidden)
 		default:
 			entry := &auditEntry{}

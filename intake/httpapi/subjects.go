@@ -36,7 +36,7 @@ func (s *Server) subjectExport(w http.ResponseWriter, r *http.Request) {
 		Reference string `json:"reference"`
 	}
 	if err := decodeAdmin(w, r, maxSubjectBody, &b); err != nil {
-		s.writeError(w, "export", err, nil)
+		s.writeError(w, "export", err, nil, "")
 		return
 	}
 	s.subject(w, r, privacy.Ask{Kind: intake.SubjectExport, Email: b.Email, Phone: b.Phone, Reference: b.Reference})
@@ -54,7 +54,7 @@ func (s *Server) subjectRectify(w http.ResponseWriter, r *http.Request) {
 		Reference string                     `json:"reference"`
 	}
 	if err := decodeAdmin(w, r, maxSubjectBody, &b); err != nil {
-		s.writeError(w, "rectify", err, nil)
+		s.writeError(w, "rectify", err, nil, "")
 		return
 	}
 	s.subject(w, r, privacy.Ask{Kind: intake.SubjectRectify, Email: b.Email, Changes: b.Changes, Reference: b.Reference})
@@ -70,7 +70,7 @@ func (s *Server) subjectWithdraw(w http.ResponseWriter, r *http.Request) {
 		Reference string `json:"reference"`
 	}
 	if err := decodeAdmin(w, r, maxSubjectBody, &b); err != nil {
-		s.writeError(w, "withdraw", err, nil)
+		s.writeError(w, "withdraw", err, nil, "")
 		return
 	}
 	s.subject(w, r, privacy.Ask{Kind: intake.SubjectWithdraw, Email: b.Email, Scope: b.Scope, Reference: b.Reference})
@@ -105,7 +105,7 @@ func (s *Server) personRequest(w http.ResponseWriter, r *http.Request, kind inta
 		Reference string `json:"reference"`
 	}
 	if err := decodeAdmin(w, r, maxSubjectBody, &b); err != nil {
-		s.writeError(w, string(kind), err, nil)
+		s.writeError(w, string(kind), err, nil, "")
 		return
 	}
 	s.subject(w, r, privacy.Ask{Kind: kind, Email: b.Email, Reference: b.Reference})
@@ -126,7 +126,7 @@ func (s *Server) subject(w http.ResponseWriter, r *http.Request, ask privacy.Ask
 		body = subjectFields(ans.Request)
 	}
 	if err != nil {
-		s.writeError(w, "subject request "+string(ask.Kind), err, body)
+		s.writeError(w, "subject request "+string(ask.Kind), err, body, "")
 		return
 	}
 	for k, v := range ans.Result {
@@ -220,14 +220,14 @@ func (s *Server) subjectRequests(w http.ResponseWriter, r *http.Request) {
 		if err != nil || n < 1 || n > subjectMaxListLimit {
 			s.writeError(w, "list subject requests", &intake.Error{Code: intake.EInvalid,
 				Message: fmt.Sprintf("limit: must be 1 to %d", subjectMaxListLimit),
-				Fields:  intake.FieldErrors{"limit": {Key: "field.invalid"}}}, nil)
+				Fields:  intake.FieldErrors{"limit": {Key: "field.invalid"}}}, nil, "")
 			return
 		}
 		limit = n
 	}
 	reqs, next, err := s.Privacy.Requests(r.Context(), q.Get("cursor"), limit)
 	if err != nil {
-		s.writeError(w, "list subject requests", err, nil)
+		s.writeError(w, "list subject requests", err, nil, "")
 		return
 	}
 	now := s.now()
