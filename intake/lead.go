@@ -84,9 +84,11 @@ type Risk struct {
 
 // Assignment is who in sales gets the lead, as the routing rules decided.
 type Assignment struct {
-	Rule      string `json:"rule"`
-	Team      string `json:"team"`
-	Owner     string `json:"owner"`
+	Rule  string `json:"rule"`
+	Team  string `json:"team"`
+	Owner string `json:"owner"` // the salesperson's name in the routing rules
+	// CRMUserID is the owner's user id in the CRM (Bitrix24 ASSIGNED_BY_ID,
+	// amoCRM responsible_user_id); empty leaves the CRM's default.
 	CRMUserID string `json:"crm_user_id,omitempty"`
 }
 

@@ -186,7 +186,7 @@ func (rt *Router) assign(ctx context.Context, lead *intake.Lead) error {
 	if err != nil {
 		return err
 	}
-	stored, err := rt.Leads.Assign(ctx, lead.ID, intake.Assignment(a))
+	stored, err := rt.Leads.Assign(ctx, lead.ID, a)
 	if err != nil {
 		return err
 	}
@@ -246,13 +246,11 @@ func Document(l *intake.Lead) crm.Lead {
 		Products: l.Products, Message: l.Message, Lang: l.Lang, ReceivedAt: l.CreatedAt,
 		Consent: crm.Consent{Processing: l.Consent.Processing, Marketing: l.Consent.Marketing,
 			PolicyVersion: l.Consent.PolicyVersion, PolicyURL: l.Consent.PolicyURL, GivenAt: l.Consent.GivenAt},
-		Metadata: crm.Metadata{IP: l.Meta.IP, UserAgent: l.Meta.UserAgent, Browser: l.Meta.Browser, OS: l.Meta.OS,
-			Timezone: l.Meta.Timezone, PageURL: l.Meta.PageURL, UTMSource: l.Meta.UTMSource,
-			UTMMedium: l.Meta.UTMMedium, UTMCampaign: l.Meta.UTMCampaign, Cookies: l.Meta.Cookies},
-		Risk: crm.Risk(l.Risk),
+		Metadata: l.Meta,
+		Risk:     l.Risk,
 	}
 	if l.Assignment != nil {
-		a := crm.Assignment(*l.Assignment)
+		a := *l.Assignment
 		d.Assignment = &a
 	}
 	return d

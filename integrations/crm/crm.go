@@ -90,6 +90,8 @@ package crm
 import (
 	"errors"
 	"time"
+
+	"github.com/paymtech/leadgate/intake"
 )
 
 // ErrUnsupported is returned by a driver asked for something its CRM cannot
@@ -120,22 +122,13 @@ type Lead struct {
 }
 
 // Assignment is the routing rules' decision: which rule matched, the team,
-// and the salesperson responsible.
-type Assignment struct {
-	Rule  string `json:"rule"`
-	Team  string `json:"team"`
-	Owner string `json:"owner"` // the salesperson's name in the routing rules
-	// CRMUserID is the owner's user id in the CRM (Bitrix24 ASSIGNED_BY_ID,
-	// amoCRM responsible_user_id); empty leaves the CRM's default.
-	CRMUserID string `json:"crm_user_id,omitempty"`
-}
+// and the salesperson responsible. It is the domain's own.
+type Assignment = intake.Assignment
 
 // Risk is the anti-fraud score of a request (privacy policy 2.5): 0 is
-// ordinary, 100 certainly abuse; Signals name what raised it.
-type Risk struct {
-	Score   int      `json:"score"`
-	Signals []string `json:"signals,omitempty"`
-}
+// ordinary, 100 certainly abuse; Signals name what raised it. It is the
+// domain's own.
+type Risk = intake.Risk
 
 // Consent is what the person agreed to with this request, under which
 // policy and when: a CRM keeps it so sales can show the basis for calling.
@@ -148,19 +141,9 @@ type Consent struct {
 }
 
 // Metadata is what the server recorded with the request, as privacy policy
-// 2.3 lists it. The IP is always present: it is part of the proof of consent.
-type Metadata struct {
-	IP          string            `json:"ip"`
-	UserAgent   string            `json:"user_agent,omitempty"`
-	Browser     string            `json:"browser,omitempty"`
-	OS          string            `json:"os,omitempty"`
-	Timezone    string            `json:"timezone,omitempty"`
-	PageURL     string            `json:"page_url,omitempty"`
-	UTMSource   string            `json:"utm_source,omitempty"`
-	UTMMedium   string            `json:"utm_medium,omitempty"`
-	UTMCampaign string            `json:"utm_campaign,omitempty"`
-	Cookies     map[string]string `json:"cookies,omitempty"`
-}
+// 2.3 lists it. The IP is always present: it is part of the proof of
+// consent. It is the domain's own.
+type Metadata = intake.Metadata
 
 // Receipt says where a lead went: the system name, which is recorded in the
 // lead's disclosure log, and the CRM's own reference to it (its id, a file

@@ -82,7 +82,7 @@ import (
 
 	"github.com/nyaruka/phonenumbers"
 
-	"github.com/paymtech/leadgate/integrations/crm"
+	"github.com/paymtech/leadgate/intake"
 )
 
 // FallbackRule is the rule name an Assignment carries when no rule matched.
@@ -651,7 +651,7 @@ func smooth(members []member) []int {
 // else the fallback picks the team; the team's next turn picks the member.
 // The turn is taken from the team's counter in turns, so workers sharing it
 // share the turns. Route is safe for concurrent use.
-func (r *Rules) Route(ctx context.Context, turns Turns, l Lead) (crm.Assignment, error) {
+func (r *Rules) Route(ctx context.Context, turns Turns, l Lead) (intake.Assignment, error) {
 	f := &facts{lead: l}
 	ruleName, t := FallbackRule, r.fallback
 	for i := range r.rules {
@@ -662,11 +662,11 @@ func (r *Rules) Route(ctx context.Context, turns Turns, l Lead) (crm.Assignment,
 	}
 	n, err := turns.NextTurn(ctx, t.name)
 	if err != nil {
-		return crm.Assignment{}, fmt.Errorf("routing: take team %q's next turn: %w", t.name, err)
+		return intake.Assignment{}, fmt.Errorf("routing: take team %q's next turn: %w", t.name, err)
 	}
 	// n counts from 1. Only a counter someone set by hand can be below it;
 	// the modulo is kept non-negative all the same.
 	size := int64(len(t.sequence))
 	m := t.members[t.sequence[((n-1)%size+size)%size]]
-	return crm.Assignment{Rule: ruleName, Team: t.name, Owner: m.name, CRMUserID: m.crmUserID}, nil
+	return intake.Assignment{Rule: ruleName, Team: t.name, Owner: m.name, CRMUserID: m.crmUserID}, nil
 }
