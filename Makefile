@@ -1,8 +1,9 @@
 # make test  — installs what the tests need (redis-server, chromium) and runs every test with -race.
 # make bench — benchmarks; not part of make test.
+# make fuzz  — every go test -fuzz target for FUZZTIME each (default 30s); not part of make test.
 GO ?= go
 
-.PHONY: test bench check deps
+.PHONY: test bench check deps fuzz
 
 test: deps
 	$(GO) test -race -count=1 ./...
@@ -28,6 +29,18 @@ deps:
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./... | tee bench.out
+
+# fuzz runs every Fuzz target of every package, one after another, for
+# FUZZTIME each (make fuzz FUZZTIME=5m). The seeds (f.Add and testdata/fuzz)
+# also run, briefly, in make test.
+FUZZTIME ?= 30s
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
 
 # check is what CI adds to make test: vet, gofmt, staticcheck.
 check:

@@ -54,7 +54,7 @@ func publicB64(t *testing.T, pub any) string {
 
 // sign signs as SendGrid does (eventwebhook.VerifySignature is the
 // reference): ECDSA over SHA-256 of timestamp + raw body, ASN.1 DER, base64.
-func sign(t *testing.T, key *ecdsa.PrivateKey, ts, body string) string {
+func sign(t testing.TB, key *ecdsa.PrivateKey, ts, body string) string {
 	t.Helper()
 	digest := sha256.Sum256([]byte(ts + body))
 	sig, err := ecdsa.SignASN1(rand.Reader, key, digest[:])
