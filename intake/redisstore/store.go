@@ -118,46 +118,84 @@ func splitList(v string) []string {
 // record is gone meanwhile: it is skipped, not counted.
 func (s db) newestFirst(ctx context.Context, index string, since time.Time, cursor string, limit int,
 	keep func(member string) (bool, error)) (next string, err error) {
+	if limit < 1 {
+		return "", nil
+	}
 	top, bottom := "+inf", "-inf"
-	var afterScore int64
-	var afterMember string
+	// at is where the walk stands: members at or above it are behind it.
+	// Members of equal score come in descending member order, so "above"
+	// is a higher score, or the same score and a member not below at's.
+	var at, last walkPos
 	if cursor != "" {
-		ms, member, ok := strings.Cut(cursor, ".")
-		n, err := strconv.ParseInt(ms, 10, 64)
-		if !ok || err != nil || member == "" {
-			return "", &intake.Error{Code: intake.EInvalid, Message: "cursor must be the next_cursor of an earlier page",
-				Fields: intake.FieldErrors{"cursor": {Key: "field.invalid"}}}
+		if at, err = parseWalkCursor(cursor); err != nil {
+			return "", err
 		}
-		top, afterScore, afterMember = ms, n, member
+		top = strconv.FormatInt(at.score, 10)
 	}
 	if !since.IsZero() {
 		bottom = strconv.FormatInt(since.UnixMilli(), 10)
 	}
-	// Members of the cursor's own millisecond come again; fetch enough
-	// extra to step over them.
-	zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, index, &redis.ZRangeBy{
-		Max: top, Min: bottom, Count: int64(limit + 64)}).Result()
-	if err != nil {
-		return "", intake.Unavailable("list records", err)
-	}
+	// Each read starts at at's millisecond, whose members already passed
+	// come again; a read holding only those (more members in one
+	// millisecond than a read holds) is made again twice as long. A read
+	// may also end before limit is counted (records gone meanwhile): the
+	// walk reads on until limit is counted and one more member is behind
+	// it, or the index ends — never ending a listing early.
+	batch := int64(limit) + 64
 	counted := 0
-	var last redis.Z
-	for _, z := range zs {
-		member := z.Member.(string)
-		if cursor != "" && int64(z.Score) == afterScore && member >= afterMember {
-			continue // members of equal score come in descending order
-		}
-		if counted == limit {
-			return fmt.Sprintf("%d.%s", int64(last.Score), last.Member), nil
-		}
-		ok, err := keep(member)
+	for {
+		zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, index, &redis.ZRangeBy{Max: top, Min: bottom, Count: batch}).Result()
 		if err != nil {
-			return "", err
+			return "", intake.Unavailable("list records", err)
 		}
-		if ok {
-			counted++
-			last = z
+		moved := false
+		for _, z := range zs {
+			p := walkPos{set: true, score: int64(z.Score), member: z.Member.(string)}
+			if at.set && p.score == at.score && p.member >= at.member {
+				continue
+			}
+			if counted == limit {
+				return last.String(), nil
+			}
+			at, moved = p, true
+			ok, err := keep(p.member)
+			if err != nil {
+				return "", err
+			}
+			if ok {
+				counted++
+				last = p
+			}
+		}
+		if int64(len(zs)) < batch {
+			return "", nil
+		}
+		top = strconv.FormatInt(at.score, 10)
+		if !moved {
+			batch *= 2
 		}
 	}
-	return "", nil
+}
+
+// walkPos is a place in a newest-first walk: a member and its score (ms).
+type walkPos struct {
+	set    bool
+	score  int64
+	member string
+}
+
+// String is the position as a cursor, "<ms>.<member>".
+func (p walkPos) String() string { return strconv.FormatInt(p.score, 10) + "." + p.member }
+
+// parseWalkCursor reads a cursor made by walkPos.String: digits, a dot, a
+// member. The score holds no dot, so the first one splits whatever the
+// member holds.
+func parseWalkCursor(cursor string) (walkPos, error) {
+	ms, member, ok := strings.Cut(cursor, ".")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if !ok || err != nil || n < 0 || ms[0] == '+' || member == "" {
+		return walkPos{}, &intake.Error{Code: intake.EInvalid, Message: "cursor must be the next_cursor of an earlier page",
+			Fields: intake.FieldErrors{"cursor": {Key: "field.invalid"}}}
+	}
+	return walkPos{set: true, score: n, member: member}, nil
 }
