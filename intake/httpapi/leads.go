@@ -76,19 +76,21 @@ func (s *Server) listLeads(w http.ResponseWriter, r *http.Request) {
 }
 
 // pageQuery reads a listing's since (RFC 3339 or a date) and limit (1 to
-// max, def when absent).
+// max, def when absent). Either malformed is a malformed request (400), as
+// a malformed cursor is (the store checks those): the listings' query is a
+// machine's, not a person's form, so there are no field messages to show.
 func pageQuery(q url.Values, def, max int) (since time.Time, limit int, err error) {
 	if v := q.Get("since"); v != "" {
 		if since, err = time.Parse(time.RFC3339, v); err != nil {
 			if since, err = time.Parse(time.DateOnly, v); err != nil {
-				return since, 0, &intake.Error{Code: intake.EInvalid, Message: "since must be RFC 3339 (2026-01-31T00:00:00Z) or a date (2026-01-31)"}
+				return since, 0, &intake.Error{Code: intake.EBadRequest, Message: "since must be RFC 3339 (2026-01-31T00:00:00Z) or a date (2026-01-31)"}
 			}
 		}
 	}
 	limit = def
 	if v := q.Get("limit"); v != "" {
 		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > max {
-			return since, 0, &intake.Error{Code: intake.EInvalid, Message: fmt.Sprintf("limit must be 1 to %d", max)}
+			return since, 0, &intake.Error{Code: intake.EBadRequest, Message: fmt.Sprintf("limit must be 1 to %d", max)}
 		}
 	}
 	return since, limit, nil

@@ -3,10 +3,9 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
+	"slices"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/paymtech/leadgate/intake"
@@ -209,26 +208,31 @@ func exportViews(people []*intake.Subject) []subjectView {
 	return views
 }
 
-// subjectRequests answers GET /v1/admin/subjects/requests?cursor=&limit=:
-// open and closed requests, newest first, with reference, kind, received
-// and due dates, state and outcome.
+// subjectRequests answers GET /v1/admin/subjects/requests?since=&cursor=&limit=:
+// open and closed requests received at or after since (any time when
+// absent), newest first, with reference, kind, received and due dates,
+// state and outcome.
 func (s *Server) subjectRequests(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit := 100
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > subjectMaxListLimit {
-			s.writeError(w, "list subject requests", &intake.Error{Code: intake.EInvalid,
-				Message: fmt.Sprintf("limit: must be 1 to %d", subjectMaxListLimit),
-				Fields:  intake.FieldErrors{"limit": {Key: "field.invalid"}}}, nil, "")
-			return
-		}
-		limit = n
+	since, limit, err := pageQuery(q, 100, subjectMaxListLimit)
+	if err != nil {
+		s.writeError(w, "list subject requests", err, nil, "")
+		return
 	}
 	reqs, next, err := s.Privacy.Requests(r.Context(), q.Get("cursor"), limit)
 	if err != nil {
 		s.writeError(w, "list subject requests", err, nil, "")
 		return
+	}
+	// The listing is newest first by when a request was received, so the
+	// first one received before since ends it: it and every later one go,
+	// and there is no next page.
+	if !since.IsZero() {
+		if i := slices.IndexFunc(reqs, func(sr intake.SubjectRequest) bool {
+			return sr.ReceivedAt.UnixMilli() < since.UnixMilli()
+		}); i >= 0 {
+			reqs, next = reqs[:i], ""
+		}
 	}
 	now := s.now()
 	list := make([]map[string]any, len(reqs))

@@ -2,7 +2,8 @@ package redisstore
 
 import (
 	"context"
-	"regexp"
+	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -79,20 +80,30 @@ func (s *Audit) CountRefused(ctx context.Context) (record, firstOver bool, err e
 	return n.Val() <= intake.MaxRefusedPerMinute, n.Val() == intake.MaxRefusedPerMinute+1, nil
 }
 
-// streamID is a Redis stream id: "<ms>-<seq>".
-var streamID = regexp.MustCompile(`^[0-9]{1,19}-[0-9]{1,20}$`)
-
 // List returns up to limit audit events newest first, appended at or
 // after since (zero: any time), continuing after cursor (the ID of the last
 // event of the previous page; "" for the first page). next is the cursor of
-// the following page, "" on the last.
+// the following page, "" on the last. A cursor that is not a stream id is a
+// malformed request (EBadRequest); any stream id pages, 0-0 to an empty
+// page (nothing comes before it).
 func (s *Audit) List(ctx context.Context, since time.Time, cursor string, limit int) (events []intake.AuditEvent, next string, err error) {
 	end, start := "+", "-"
 	if cursor != "" {
-		if !streamID.MatchString(cursor) {
-			return nil, "", &intake.Error{Code: intake.EInvalid, Message: "cursor must be the next_cursor of an earlier page"}
+		ms, seq, err := parseStreamID(cursor)
+		if err != nil {
+			return nil, "", err
 		}
-		end = "(" + cursor
+		// The id just before the cursor, as an inclusive end: XREVRANGE's
+		// exclusive "(0-0" is an error in Redis (no id precedes it), and
+		// exclusive bounds need Redis 6.2.
+		switch {
+		case seq > 0:
+			end = fmt.Sprintf("%d-%d", ms, seq-1)
+		case ms > 0:
+			end = fmt.Sprintf("%d-%d", ms-1, uint64(math.MaxUint64))
+		default:
+			return []intake.AuditEvent{}, "", nil
+		}
 	}
 	if !since.IsZero() {
 		start = strconv.FormatInt(max(since.UnixMilli(), 0), 10)
@@ -110,6 +121,19 @@ func (s *Audit) List(ctx context.Context, since time.Time, cursor string, limit 
 		events[i] = auditEventOf(m)
 	}
 	return events, next, nil
+}
+
+// parseStreamID reads a Redis stream id, "<ms>-<seq>", both unsigned 64-bit
+// decimals: what Redis itself accepts, so a cursor that passes never makes
+// Redis answer an error.
+func parseStreamID(id string) (ms, seq uint64, err error) {
+	a, b, ok := strings.Cut(id, "-")
+	ms, errMS := strconv.ParseUint(a, 10, 64)
+	seq, errSeq := strconv.ParseUint(b, 10, 64)
+	if !ok || errMS != nil || errSeq != nil {
+		return 0, 0, &intake.Error{Code: intake.EBadRequest, Message: "cursor must be the next_cursor of an earlier page"}
+	}
+	return ms, seq, nil
 }
 
 func auditEventOf(m redis.XMessage) intake.AuditEvent {

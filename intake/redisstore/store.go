@@ -115,7 +115,8 @@ func splitList(v string) []string {
 // earlier page's next — and hands each member to keep until keep has
 // counted limit of them. It returns the cursor after the last one counted,
 // or "" when the index ended first. keep returns false for a member whose
-// record is gone meanwhile: it is skipped, not counted.
+// record is gone meanwhile: it is skipped, not counted. A cursor that is not
+// of that shape is a malformed request (EBadRequest); any other pages.
 func (s db) newestFirst(ctx context.Context, index string, since time.Time, cursor string, limit int,
 	keep func(member string) (bool, error)) (next string, err error) {
 	if limit < 1 {
@@ -194,8 +195,7 @@ func parseWalkCursor(cursor string) (walkPos, error) {
 	ms, member, ok := strings.Cut(cursor, ".")
 	n, err := strconv.ParseInt(ms, 10, 64)
 	if !ok || err != nil || n < 0 || ms[0] == '+' || member == "" {
-		return walkPos{}, &intake.Error{Code: intake.EInvalid, Message: "cursor must be the next_cursor of an earlier page",
-			Fields: intake.FieldErrors{"cursor": {Key: "field.invalid"}}}
+		return walkPos{}, &intake.Error{Code: intake.EBadRequest, Message: "cursor must be the next_cursor of an earlier page"}
 	}
 	return walkPos{set: true, score: n, member: member}, nil
 }

@@ -428,7 +428,7 @@ func TestListPages(t *testing.T) {
 	if page, _ := f.store.Leads.List(ctx, intake.Routed, time.Time{}, "", 50); len(page.Leads) != 0 {
 		t.Fatalf("routed list = %d leads, want none", len(page.Leads))
 	}
-	if _, err := f.store.Leads.List(ctx, intake.Received, time.Time{}, "garbage", 5); intake.ErrorCode(err) != intake.EInvalid {
+	if _, err := f.store.Leads.List(ctx, intake.Received, time.Time{}, "garbage", 5); intake.ErrorCode(err) != intake.EBadRequest {
 		t.Fatalf("bad cursor = %v", err)
 	}
 }

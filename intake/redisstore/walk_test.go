@@ -99,3 +99,23 @@ func TestWalkPastGoneRecords(t *testing.T) {
 		t.Fatalf("pages gave %d leads, want %d", len(got), len(ids))
 	}
 }
+
+// TestWalkCursorShapes: a cursor is "<ms>.<member>" with ms a non-negative
+// decimal; anything else is EBadRequest, and every such cursor pages.
+func TestWalkCursorShapes(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	acceptMany(t, f, 2)
+	for _, bad := range []string{"x", ".", "5.", ".id", "-5.id", "+5.id", " 5.id", "5 .id", "1e3.id", "0x10.id",
+		"99999999999999999999.id", "1700000000000-0"} {
+		if _, err := f.store.Leads.List(ctx, intake.Received, time.Time{}, bad, 5); intake.ErrorCode(err) != intake.EBadRequest {
+			t.Errorf("cursor %q: %v, want bad_request", bad, err)
+		}
+	}
+	for _, good := range []string{"0.x", "9999999999999.zzz", "1.a.b"} {
+		if _, err := f.store.Leads.List(ctx, intake.Received, time.Time{}, good, 5); err != nil {
+			t.Errorf("cursor %q: %v, want a page", good, err)
+		}
+	}
+}
