@@ -1,12 +1,14 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/paymtech/leadgate/intake"
 )
@@ -14,14 +16,27 @@ import (
 // decodeAdmin reads an admin request's JSON body of at most limit bytes
 // into v, refusing unknown fields so that a misspelt one is not silently
 // ignored.
+//
+// A key given twice is refused too: encoding/json would keep the last one
+// silently, so {"email":"a","email":"b"} on an erasure would act on b while
+// a log or a reviewer reading the body sees a.
 func decodeAdmin(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return &intake.Error{Code: intake.ETooLarge, Message: fmt.Sprintf("body over %d bytes", limit)}
 		}
+		return &intake.Error{Code: intake.EBadRequest, Message: "could not read the body"}
+	}
+	if key, err := repeatedKey(body); err != nil {
+		return &intake.Error{Code: intake.EBadRequest, Message: "body is not the expected JSON object: " + jsonProblem(err)}
+	} else if key != "" {
+		return &intake.Error{Code: intake.EBadRequest, Message: fmt.Sprintf("body is not the expected JSON object: field %q is given more than once", key)}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
 		return &intake.Error{Code: intake.EBadRequest, Message: "body is not the expected JSON object: " + jsonProblem(err)}
 	}
 	if dec.More() {
@@ -45,4 +60,93 @@ func jsonProblem(err error) string {
 		return strings.TrimPrefix(err.Error(), "json: ")
 	}
 	return "malformed"
+}
+
+// maxKeyName bounds how much of a repeated key an answer quotes: the name
+// comes from the caller and may be anything.
+const maxKeyName = 64
+
+// repeatedKey returns the first object key that the JSON value at the start
+// of body gives twice within one object, at any depth, as a dotted path
+// ("a.b"); "" when there is none. Keys are compared as encoding/json matches
+// them to struct fields — without regard to case — since {"email":…,
+// "Email":…} fills one field twice just as an exact repeat does. err is the
+// value's syntax error, if any; what follows the first value is left to the
+// caller's decoder.
+func repeatedKey(body []byte) (key string, err error) {
+	type frame struct {
+		object  bool
+		wantKey bool              // an object's next token is a key (or its end)
+		seen    map[string]string // folded key → the key as first given
+		path    string            // where this object or array is
+		last    string            // the key whose value is being read
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber() // numbers are not looked at; a huge one is no error here
+	var stack []frame
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF && len(stack) > 0 {
+			return "", io.ErrUnexpectedEOF // Token says EOF even inside an object
+		} else if err == io.EOF {
+			return "", nil
+		} else if err != nil {
+			return "", err
+		}
+		var top *frame
+		if n := len(stack); n > 0 {
+			top = &stack[n-1]
+		}
+		if top != nil && top.object && top.wantKey {
+			if _, end := tok.(json.Delim); end { // '}': the decoder allows nothing else here
+				stack = stack[:len(stack)-1]
+			} else {
+				k, _ := tok.(string)
+				folded := foldKey(k)
+				if first, dup := top.seen[folded]; dup {
+					return joinKey(top.path, first), nil
+				}
+				top.seen[folded], top.last, top.wantKey = k, k, false
+			}
+		} else {
+			path := ""
+			if top != nil {
+				path = top.path
+				if top.object {
+					path, top.wantKey = joinKey(top.path, top.last), true
+				}
+			}
+			switch tok {
+			case json.Delim('{'):
+				stack = append(stack, frame{object: true, wantKey: true, seen: map[string]string{}, path: path})
+			case json.Delim('['):
+				stack = append(stack, frame{path: path})
+			case json.Delim(']'):
+				stack = stack[:len(stack)-1]
+			}
+		}
+		if len(stack) == 0 {
+			return "", nil // the first value is complete
+		}
+	}
+}
+
+// foldKey is encoding/json's case-insensitive name matching: upper case,
+// rune by rune.
+func foldKey(k string) string { return strings.ToUpper(k) }
+
+// joinKey names a key inside the object at path, shortened to maxKeyName
+// bytes on a rune boundary.
+func joinKey(path, key string) string {
+	if path != "" {
+		key = path + "." + key
+	}
+	if len(key) > maxKeyName {
+		cut := maxKeyName
+		for cut > 0 && !utf8.RuneStart(key[cut]) {
+			cut--
+		}
+		key = key[:cut] + "…"
+	}
+	return key
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -239,6 +241,11 @@ func decodeForm(w http.ResponseWriter, r *http.Request) (*form.Form, error) {
 	}
 	f := &form.Form{}
 	if mediaType == "application/json" {
+		if key, err := repeatedKey(body); err != nil {
+			return nil, &intake.Error{Code: intake.EBadRequest, Message: "malformed JSON"}
+		} else if key != "" {
+			return nil, repeated(key)
+		}
 		if err := json.Unmarshal(body, f); err != nil {
 			var typeErr *json.UnmarshalTypeError
 			if errors.As(err, &typeErr) && typeErr.Field != "" {
@@ -254,6 +261,11 @@ func decodeForm(w http.ResponseWriter, r *http.Request) (*form.Form, error) {
 	if err != nil {
 		return nil, &intake.Error{Code: intake.EBadRequest, Message: "malformed form body"}
 	}
+	for _, name := range singleValued {
+		if len(v[name]) > 1 {
+			return nil, repeated(name)
+		}
+	}
 	*f = form.Form{EntityType: v.Get("entity_type"), Name: v.Get("name"), Phone: v.Get("phone"), Email: v.Get("email"),
 		TaxID: v.Get("tax_id"), Products: append(v["products"], v["products[]"]...), Message: v.Get("message"),
 		Lang: v.Get("lang"), ConsentProcessing: form.ParseFlag(v.Get("consent_processing")),
@@ -262,4 +274,29 @@ func decodeForm(w http.ResponseWriter, r *http.Request) (*form.Form, error) {
 		UTMCampaign: v.Get("utm_campaign"), RedirectURL: v.Get("redirect_url"), FormToken: v.Get("form_token"),
 		Website: v.Get("website")}
 	return f, nil
+}
+
+// singleValued are the form fields that take one value: every field of
+// form.Form but products, the one list (also spelt products[] by some form
+// builders).
+var singleValued = func() []string {
+	var names []string
+	t := reflect.TypeFor[form.Form]()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" && name != "products" {
+			names = append(names, name)
+		}
+	}
+	return names
+}()
+
+// repeated is the answer to a field given twice: which value was meant is
+// unknowable, and keeping one silently (the first, as url.Values.Get does,
+// the last, as encoding/json does) lets whatever sits between the page and
+// us — a script, a proxy, an extension appending to the body — decide for
+// the person. The field is named, its values never.
+func repeated(name string) error {
+	return &intake.Error{Code: intake.EBadRequest, Message: fmt.Sprintf("field %q is given more than once; only products may repeat", name),
+		Fields: intake.FieldErrors{name: {Key: "field.invalid"}}}
 }
