@@ -172,10 +172,14 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 func (s *Server) application(r *http.Request, sub *intake.Submission) intake.Application {
 	now := s.now().UTC()
 	ua := truncate(r.UserAgent(), 512)
-	page := sub.PageURL
-	if page == "" {
-		page = truncate(r.Referer(), 2000)
+	// The Referer stands in only for a page_url not given; a page_url given
+	// but dropped leaves no page address at all, rather than one the form
+	// did not claim.
+	page := pageAddress(sub.PageURL)
+	if sub.PageURL == "" {
+		page = pageAddress(truncate(r.Referer(), 2000))
 	}
+	sub.PageURL = page // the submission is stored and sent on as it is now
 	meta := intake.Metadata{IP: clientIP(r, s.opts.TrustedProxies), UserAgent: ua, Timezone: sub.Timezone, PageURL: page,
 		UTMSource: sub.UTMSource, UTMMedium: sub.UTMMedium, UTMCampaign: sub.UTMCampaign}
 	meta.Browser, meta.OS = browserAndOS(ua)
@@ -299,4 +303,16 @@ var singleValued = func() []string {
 func repeated(name string) error {
 	return &intake.Error{Code: intake.EBadRequest, Message: fmt.Sprintf("field %q is given more than once; only products may repeat", name),
 		Fields: intake.FieldErrors{name: {Key: "field.invalid"}}}
+}
+
+// pageAddress is raw when it is an absolute http or https URL, else "". The
+// page address travels to the CRM and is shown to sales as a link, so a
+// javascript: or data: URL, a relative path or anything unparsable is
+// dropped — not refused: the request itself is still good.
+func pageAddress(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return ""
+	}
+	return raw
 }
