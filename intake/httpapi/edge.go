@@ -125,8 +125,8 @@ func (p originPolicy) allowsRedirect(target string) bool {
 // configured token is compared, in constant time on fixed-length digests, so
 // timing tells nothing about which or how much matched.
 func authenticate(r *http.Request, tokens []intake.Token) (intake.Token, bool) {
-	given, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || given == "" {
+	given, ok := bearer(r.Header.Get("Authorization"))
+	if !ok {
 		return intake.Token{}, false
 	}
 	sum := sha256.Sum256([]byte(given))
@@ -139,4 +139,17 @@ func authenticate(r *http.Request, tokens []intake.Token) (intake.Token, bool) {
 		}
 	}
 	return found, match == 1
+}
+
+// bearer reads the credentials of an Authorization header of the Bearer
+// scheme. The scheme name is case-insensitive (RFC 7235 section 2.1, so
+// "bearer" and "BEARER" are Bearer too) and is followed by one or more
+// spaces; the token itself is taken as given.
+func bearer(header string) (token string, ok bool) {
+	scheme, rest, found := strings.Cut(header, " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimLeft(rest, " ")
+	return token, token != ""
 }
