@@ -17,7 +17,7 @@ const (
 	keyPhonePfx   = "lg:phone:"       // zset per phone hash: its lead ids
 	keyDedupePfx  = "lg:dedupe:"      // string per person+phone+entity hash: lead id of a repeat, 24 h
 	keyIdemPfx    = "lg:idem:"        // string per Idempotency-Key hash: "<lead id> <fingerprint hash>", 24 h
-	keyRatePfx    = "lg:rate:"        // + "ip:<hash>" / "email:<person>": submissions this window
+	keyRatePfx    = "lg:rate:"        // + "ip:<hash>" (an IPv4 address, an IPv6 /64) / "mailbox:<hash>" (plus-tags and Gmail dots dropped): submissions this window
 	keySeenPfx    = "lg:seen:"        // + "ip:", "email:", "taxid:" hash: accepted requests in 24 h, risk signals
 	keySentPfx    = "lg:sent:"        // + "<kind>:<person>": the lead whose ack or opt-in mail was sent this window
 
@@ -85,8 +85,12 @@ func stateKeys() []string {
 }
 
 // perPersonKeys are the short-lived keys named by a person hash: the
-// submission rate counter, the 24 h repeat count, and the claims of the
-// once-a-day acknowledgement and opt-in request.
+// submission rate counter as it was named before it counted mailboxes
+// (none is written now; erase.lua and rectify.lua count on four keys, and
+// clear or move one left from before), the 24 h repeat count, and the
+// claims of the once-a-day acknowledgement and opt-in request. The
+// per-mailbox counter cannot be named from a person hash (several people
+// share a mailbox); like the per-IP one it lasts only its window.
 func perPersonKeys(person string) []string {
 	keys := []string{keyRatePfx + "email:" + person, keySeenPfx + "email:" + person}
 	for _, kind := range []string{"ack", "optin"} {
