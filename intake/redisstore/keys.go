@@ -22,10 +22,14 @@ const (
 	keySentPfx    = "lg:sent:"        // + "<kind>:<person>": the lead whose ack or opt-in mail was sent this window
 
 	// People: a person is the keyed hash of their normalised email
-	// (Lead.Person). lg:person:<hash> holds their profile (newest request's
-	// contact, sealed; language, entity type, products), their number n
-	// (their bit in campaign marks), their marketing-consent state and the
-	// blocked flag.
+	// (Lead.Person). lg:person:<hash> holds their profile (contact, sealed;
+	// language, entity type, products; "profile", a keyed digest of name,
+	// language and segment fields): the first request's, changed only by a
+	// confirmation link or a rectification. Also their number n (their bit
+	// in campaign marks), their marketing-consent state, the blocked flag,
+	// and "pending_lead"/"pending_until": the request whose confirmation
+	// link was mailed last, and until when that link is valid. A lead's
+	// "asks_link" field says its request asked for such a link.
 	keyPersonPfx     = "lg:person:"        // hash per person
 	keyLeads         = ":leads"            // zset after a person key: the person's lead ids
 	keyConsents      = ":consents"         // list after a person key: "<lead id|-> <sealed consent event>"

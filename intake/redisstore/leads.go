@@ -53,7 +53,21 @@ type consentEvent struct {
 
 // acceptScript does every check and write of one submission in one round
 // trip, atomically: idempotency replay, rate limits, duplicate, then the lead
-// and its indexes, and the person's marketing opt-in.
+// and its indexes, the profile of a person new to us, the person's
+// marketing opt-in, and whether the request asks for a confirmation link
+// (the lead's asks_link field; see People.AwaitsConfirmation).
+//
+// KEYS: 1 idempotency, 2 dedupe, 3/4 the per-client and per-mailbox rate
+// counters, 5 the lead, 6 lg:leads, 7 the received index, 8 the person, 9
+// their leads, 10 the phone index, 11 their consent history, 12..14 the
+// 24 h repeat counts (IP, person, BIN/IIN), 15 lg:people, 16 lg:marketing,
+// 17 lg:optins:pending, 18 lg:suppressed, 19 lg:people:seq.
+// ARGV: 1 lead id, 2 now (ms), 3 "1" with an Idempotency-Key, 4 the body's
+// fingerprint, 5 the replay window, 6..9 the two limits (count, window),
+// 10 "1" when the marketing box is ticked, 11 the sealed opt-in event, 12
+// the repeat window, 13 "1" with a BIN/IIN, 14 the opt-in's state, 15 the
+// person hash, 16 the sealed contact, 17 language, 18 entity type, 19
+// products, 20 the profile digest (profileDigest), then the lead's fields.
 var acceptScript = script("accept.lua")
 
 // Accept stores a submission as a new lead in state Received, or recognises
@@ -111,6 +125,7 @@ func (s *Leads) Accept(ctx context.Context, a intake.Application) (*intake.Admis
 		a.PerIP.N, a.PerIP.Per.Milliseconds(), a.PerEmail.N, a.PerEmail.Per.Milliseconds(),
 		boolArg(sub.ConsentMarketing), event, seenWindow.Milliseconds(), hasTaxID, optIn,
 		person, s.keys.Seal(contact, person), sub.Lang, sub.EntityType, strings.Join(sub.Products, ","),
+		s.profileDigest(sub.Name, sub.Lang, sub.EntityType, sub.Products),
 		"state", string(intake.Received), "observed", observed, "entity_type", sub.EntityType, "lang", sub.Lang,
 		"products", strings.Join(sub.Products, ","), "person", person, "phone", phone,
 		"created", ms, "updated", ms, "route_since", ms, sealedRecord, s.keys.Seal(rec, lead)}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -34,22 +36,169 @@ func (s *People) sealEvent(kind, person string, p intake.Proof) []byte {
 	return s.keys.Seal(ev, person)
 }
 
-// confirmScript turns a pending opt-in into consent, with its proof. A
-// confirmed link is a fresh opt-in: it lifts a suppression (an erased or
-// bounced person who asked again and proved the address works).
+// confirmScript turns a pending opt-in into consent, with its proof, and
+// applies the details of the request whose link was mailed last — to a
+// pending opt-in, or as a confirmed subscriber's change. A confirmed link
+// is a fresh opt-in: it lifts a suppression (an erased or bounced person
+// who asked again and proved the address works). It refuses ('changed')
+// when another link was mailed since Go read which one was.
+//
+// KEYS: 1 the person, 2 their consent history, 3 lg:marketing, 4
+// lg:optins:pending, 5 lg:suppressed. ARGV: 1 now (ms), 2 the sealed
+// confirmation event, 3 the person hash, 4 the pending lead as read ("" for
+// none), 5 its sealed contact ("" to keep the profile), 6 language, 7
+// entity type, 8 products, 9 profile digest, 10 the sealed event of a
+// subscriber's change.
 var confirmScript = script("confirm.lua")
 
-// ConfirmMarketing makes a person's pending opt-in active and records p as
-// proof. It reports false when there was nothing pending (withdrawn since,
-// or never asked); an opt-in already confirmed is true, unchanged.
+// ConfirmMarketing is what following a confirmation link does: a person's
+// pending opt-in becomes active with p as proof, and the details of the
+// request the link was mailed for (LinkSent) become their profile — for a
+// confirmed subscriber too, which is how their own change of name,
+// language or segment arrives. It reports false when there was nothing
+// pending (withdrawn since, or never asked); a confirmed subscriber with no
+// change waiting is true, unchanged.
 func (s *People) ConfirmMarketing(ctx context.Context, person string, p intake.Proof) (bool, error) {
-	res, err := confirmScript.Run(ctx, s.rdb,
-		[]string{personKey(person), personKey(person) + keyConsents, keyMarketing, keyPendingOptins, keySuppressed},
-		p.At.UnixMilli(), s.sealEvent("marketing_confirmed", person, p), person).Text()
+	for range subjectMaxAttempts {
+		ok, err := s.confirmOnce(ctx, person, p)
+		if !errors.Is(err, errChangedMeanwhile) {
+			return ok, err
+		}
+	}
+	return false, &intake.Error{Code: intake.EUnavailable, Message: "the person's confirmation kept changing; try again"}
+}
+
+func (s *People) confirmOnce(ctx context.Context, person string, p intake.Proof) (bool, error) {
+	f, err := s.rdb.HMGet(ctx, personKey(person), "pending_lead", "pending_until").Result()
 	if err != nil {
 		return false, intake.Unavailable("confirm consent", err)
 	}
-	return res != "none", nil
+	pending, _ := f[0].(string)
+	until, _ := f[1].(string)
+	args := []any{p.At.UnixMilli(), s.sealEvent("marketing_confirmed", person, p), person, pending, "", "", "", "", "", ""}
+	if pending != "" && !msTime(until).Before(s.now()) { // an expired link's request is not applied by a newer click
+		pr, err := s.proposal(ctx, person, pending)
+		if err != nil {
+			return false, err
+		}
+		if pr != nil {
+			args[4], args[5], args[6], args[7], args[8] = pr.contact, pr.lang, pr.entityType, pr.products, pr.digest
+			args[9] = s.sealEvent("profile_confirmed", person, p)
+		}
+	}
+	res, err := confirmScript.Run(ctx, s.rdb,
+		[]string{personKey(person), personKey(person) + keyConsents, keyMarketing, keyPendingOptins, keySuppressed},
+		args...).Text()
+	if err != nil {
+		return false, intake.Unavailable("confirm consent", err)
+	}
+	switch res {
+	case "changed":
+		return false, errChangedMeanwhile
+	case "none":
+		return false, nil
+	}
+	return true, nil
+}
+
+// proposed is the profile a request proposes, ready for confirmScript.
+type proposed struct {
+	contact                    []byte // sealed for the person
+	lang, entityType, products string
+	digest                     string
+}
+
+// proposal reads the profile lead proposes to person, or nil when the lead
+// is gone (purged or undone): then there is nothing to apply.
+func (s *People) proposal(ctx context.Context, person, lead string) (*proposed, error) {
+	h, err := s.rdb.HGetAll(ctx, leadKey(lead)).Result()
+	if err != nil {
+		return nil, intake.Unavailable("load lead", err)
+	}
+	if len(h) == 0 || h["person"] != person {
+		return nil, nil
+	}
+	plain, err := s.keys.Open([]byte(h[sealedRecord]), lead)
+	if err != nil {
+		return nil, fmt.Errorf("lead %s: %w", lead, err)
+	}
+	var rec record
+	if err := json.Unmarshal(plain, &rec); err != nil {
+		return nil, fmt.Errorf("lead %s: %w", lead, err)
+	}
+	contact, _ := json.Marshal(intake.Contact{Email: rec.Email, Name: rec.Name})
+	return &proposed{contact: s.keys.Seal(contact, person), lang: h["lang"], entityType: h["entity_type"],
+		products: h["products"], digest: s.profileDigest(rec.Name, h["lang"], h["entity_type"], splitList(h["products"]))}, nil
+}
+
+// profileDigest is a keyed hash of what a profile says besides the
+// address: the name mail uses, its language and the segment fields. Equal
+// digests tell that a request proposes nothing new, without opening the
+// sealed contact (accept.lua compares them).
+func (s db) profileDigest(name, lang, entityType string, products []string) string {
+	return s.keys.Index("profile", name, lang, entityType, strings.Join(products, ","))
+}
+
+// AwaitsConfirmation reports whether the person's state waits for the
+// confirmation link of lead l: l asked for one (accept.lua) and the
+// person's opt-in is still pending, or they are a confirmed subscriber
+// whose profile l's details would change. Consent is checked when the link
+// is sent, not when it was queued.
+func (s *People) AwaitsConfirmation(ctx context.Context, l *intake.Lead) (bool, error) {
+	var asks *redis.StringCmd
+	var state *redis.SliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		asks = p.HGet(ctx, leadKey(l.ID), "asks_link")
+		state = p.HMGet(ctx, personKey(l.Person), "marketing", "profile")
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return false, intake.Unavailable("read consent", err)
+	}
+	if asks.Val() != "1" {
+		return false, nil
+	}
+	marketing, _ := state.Val()[0].(string)
+	digest, _ := state.Val()[1].(string)
+	switch marketing {
+	case intake.MarketingPending:
+		return true, nil
+	case intake.MarketingActive:
+		return digest != s.profileDigest(l.Name, l.Lang, l.EntityType, l.Products), nil
+	}
+	return false, nil
+}
+
+// LinkSent records that the confirmation link was mailed to person for
+// lead, valid until expires: following a link of theirs now applies that
+// request's details. Only a mailed link names the request, and at most one
+// is mailed a day (ClaimSend), so a request someone else makes after the
+// person's own cannot ride on the person's link. Nothing is recorded for a
+// person no longer held (erased meanwhile).
+func (s *People) LinkSent(ctx context.Context, person, lead string, expires time.Time) error {
+	key := personKey(person)
+	record := func(tx *redis.Tx) error {
+		n, err := tx.Exists(ctx, key).Result()
+		if err != nil || n == 0 {
+			return err
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.HSet(ctx, key, "pending_lead", lead, "pending_until", expires.UnixMilli())
+			return nil
+		})
+		return err
+	}
+	for range subjectMaxAttempts {
+		err := s.rdb.Watch(ctx, record, key)
+		if errors.Is(err, redis.TxFailedErr) {
+			continue // the person's record changed between the look and the write: look again
+		}
+		if err != nil {
+			return intake.Unavailable("record confirmation link", err)
+		}
+		return nil
+	}
+	return &intake.Error{Code: intake.EUnavailable, Message: "the person's record kept changing; try again"}
 }
 
 // withdrawScript ends a person's marketing consent, recording the event,

@@ -90,12 +90,15 @@ func (s *Subjects) dedupeKey(rec *record, entityType string) string {
 // ARGV: 1 now, 2/3 old/new person, 4 "1" when moving, 5 leads read, 6
 // consent entries read ("-1": not checked), 7 the re-sealed contact ("" to
 // keep), 8 the new language ("" to keep), 9 campaign key count, 10 lead
-// count, 11 consent entry count, then the re-sealed consent entries, then
-// per lead: id, re-sealed record, new phone hash ("" to keep), created (ms).
+// count, 11 consent entry count, 12 the profile's new digest ("" to keep),
+// then the re-sealed consent entries, then per lead: id, re-sealed record,
+// new phone hash ("" to keep), created (ms).
 var rectifyScript = script("rectify.lua")
 
 // Rectify corrects what is held about person: every lead's sealed record
-// and the profile get the changes. A changed email moves the person to the
+// and the profile get the changes. It is the one way besides the person's
+// own confirmation link (People.ConfirmMarketing) that a profile changes:
+// a privacy officer acting on the person's request. A changed email moves the person to the
 // hash of the new address (EConflict when another person holds it);
 // ENotFound when nothing is held. The caller passes the correction on to
 // the CRMs of Rectification.CRM.
@@ -154,8 +157,8 @@ func (s *Subjects) rectifyOnce(ctx context.Context, person, newPerson string, c 
 		lang = *c.Lang
 	}
 	var contact []byte
+	var ct intake.Contact
 	if h["contact"] != "" || c.Email != nil {
-		var ct intake.Contact
 		if h["contact"] != "" {
 			if ct, err = s.openContact(h["contact"], person); err != nil {
 				return nil, err
@@ -169,6 +172,20 @@ func (s *Subjects) rectifyOnce(ctx context.Context, person, newPerson string, c 
 		}
 		plain, _ := json.Marshal(ct)
 		contact = s.keys.Seal(plain, newPerson)
+	}
+	// The profile's digest follows the correction, so a later request with
+	// the corrected details proposes nothing new, and one with the old
+	// details asks for a link again.
+	digest := ""
+	if len(h) > 0 {
+		if c.Name != nil {
+			ct.Name = *c.Name
+		}
+		profileLang := h["lang"]
+		if lang != "" {
+			profileLang = lang
+		}
+		digest = s.profileDigest(ct.Name, profileLang, h["entity_type"], splitList(h["products"]))
 	}
 	keys := []string{personKey(person), personKey(newPerson), personKey(person) + keyLeads, personKey(newPerson) + keyLeads,
 		personKey(person) + keyConsents, personKey(newPerson) + keyConsents,
@@ -193,7 +210,7 @@ func (s *Subjects) rectifyOnce(ctx context.Context, person, newPerson string, c 
 		}
 	}
 	args := []any{s.now().UnixMilli(), person, newPerson, boolArg(moving), len(ids.Val()), consentCount, contact, lang,
-		len(campaigns), len(leads), len(resealed)}
+		len(campaigns), len(leads), len(resealed), digest}
 	args = append(args, resealed...)
 	out := &intake.Rectification{Person: newPerson, Moved: moving}
 	for _, rl := range leads {

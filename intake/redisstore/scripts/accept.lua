@@ -39,7 +39,7 @@ local result = claim(redis.call('GET', KEYS[2]))
 local lead = result and result[2]
 if not result then
   lead, result = id, {'accepted', id, 'received'}
-  redis.call('HSET', KEYS[5], 'same_ip', seen[1], 'same_email', seen[2], 'same_tax_id', seen[3], unpack(ARGV, 20))
+  redis.call('HSET', KEYS[5], 'same_ip', seen[1], 'same_email', seen[2], 'same_tax_id', seen[3], unpack(ARGV, 21))
   redis.call('ZADD', KEYS[6], now, id)
   if redis.call('HGET', KEYS[8], 'blocked') == '1' then
     -- The person asked to block processing: the request is stored, but not
@@ -53,27 +53,49 @@ if not result then
   redis.call('ZADD', KEYS[9], now, id)
   redis.call('ZADD', KEYS[10], now, id)
   redis.call('SET', KEYS[2], id, 'PX', ttl)
-  -- The person's profile is their newest request: where mail goes, in which
-  -- language, and what a campaign segment matches.
-  redis.call('HSET', KEYS[8], 'contact', ARGV[16], 'lang', ARGV[17], 'entity_type', ARGV[18], 'products', ARGV[19], 'updated', now)
+  -- The person's profile (where mail goes, by what name, in which language,
+  -- what a campaign segment matches) is their first request's. Anyone who
+  -- knows an address can post a request with it, so a later request changes
+  -- the profile only through the link mailed to that address (confirm.lua),
+  -- or a privacy officer's rectification; the lead keeps its own data.
+  if redis.call('HEXISTS', KEYS[8], 'contact') == 0 then
+    redis.call('HSET', KEYS[8], 'contact', ARGV[16], 'lang', ARGV[17], 'entity_type', ARGV[18], 'products', ARGV[19],
+      'profile', ARGV[20])
+  end
+  redis.call('HSET', KEYS[8], 'updated', now)
   -- A number of their own: their bit in every campaign's marks.
   if redis.call('HEXISTS', KEYS[8], 'n') == 0 then redis.call('HSET', KEYS[8], 'n', redis.call('INCR', KEYS[19])) end
   redis.call('ZADD', KEYS[15], now, ARGV[15])
 end
 if ARGV[3] == '1' then redis.call('SET', KEYS[1], lead .. ' ' .. ARGV[4], 'PX', ttl) end
+local marketing = redis.call('HGET', KEYS[8], 'marketing')
 if ARGV[10] == '1' then
-  if redis.call('HGET', KEYS[8], 'marketing') ~= 'active' then
+  if marketing ~= 'active' then
     -- A suppressed person (erased, bounced, reported spam) needs a fresh
     -- double opt-in whatever DOUBLE_OPT_IN says.
     local state = ARGV[14]
     if redis.call('HEXISTS', KEYS[18], ARGV[15]) == 1 then state = 'pending' end
+    if marketing ~= 'pending' then
+      -- A fresh opt-in: a change proposed by an older link is not its.
+      redis.call('HDEL', KEYS[8], 'pending_lead', 'pending_until')
+    end
     redis.call('HSET', KEYS[8], 'marketing', state, 'marketing_at', now)
     if state == 'active' then
       if redis.call('HGET', KEYS[8], 'blocked') ~= '1' then redis.call('ZADD', KEYS[16], 0, ARGV[15]) end
     else
       redis.call('ZADD', KEYS[17], now, ARGV[15])
     end
+    marketing = state
   end
   redis.call('RPUSH', KEYS[11], lead .. ' ' .. ARGV[11])
+end
+-- Whether this request asks the person for a confirmation link: a pending
+-- opt-in it carried (a repeat's tick asks on the first lead's behalf), or a
+-- confirmed subscriber's details other than their profile. The link is
+-- mailed to the address (jobs/welcome.go); following it applies the details
+-- of the request it was mailed for.
+if (ARGV[10] == '1' and marketing == 'pending') or
+   (result[1] == 'accepted' and marketing == 'active' and redis.call('HGET', KEYS[8], 'profile') ~= ARGV[20]) then
+  redis.call('HSET', 'lg:lead:' .. lead, 'asks_link', '1')
 end
 return result

@@ -1,6 +1,6 @@
 local now, old, new, moving = ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1'
 local nc, nl, nk = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
-local lk0, la0 = 19 + nc, 11 + nk
+local lk0, la0 = 19 + nc, 12 + nk
 if redis.call('ZCARD', KEYS[3]) ~= tonumber(ARGV[5]) then return 'changed' end
 if ARGV[6] ~= '-1' and redis.call('LLEN', KEYS[5]) ~= tonumber(ARGV[6]) then return 'changed' end
 for i = 1, nl do
@@ -31,7 +31,7 @@ if moving then
     if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('RENAME', KEYS[i], KEYS[i + 1]) end
   end
   redis.call('DEL', KEYS[5])
-  for i = 1, nk do redis.call('RPUSH', KEYS[6], ARGV[11 + i]) end
+  for i = 1, nk do redis.call('RPUSH', KEYS[6], ARGV[12 + i]) end
   for i = 7, 9 do
     local score = redis.call('ZSCORE', KEYS[i], old)
     if score then
@@ -68,5 +68,6 @@ end
 if redis.call('EXISTS', KEYS[2]) == 1 then
   if ARGV[7] ~= '' then redis.call('HSET', KEYS[2], 'contact', ARGV[7]) end
   if ARGV[8] ~= '' then redis.call('HSET', KEYS[2], 'lang', ARGV[8]) end
+  if ARGV[12] ~= '' then redis.call('HSET', KEYS[2], 'profile', ARGV[12]) end
 end
 return 'ok'
