@@ -31,7 +31,13 @@ const sendWindow = 24 * time.Hour
 type PersonMail interface {
 	ClaimSend(ctx context.Context, kind, person, lead string, window time.Duration) (bool, error)
 	SentTo(ctx context.Context, kind, person, lead string) error
-	Marketing(ctx context.Context, person string) (string, error)
+	// AwaitsConfirmation reports whether the person's state waits for
+	// this lead's confirmation link: a pending opt-in it asked for, or a
+	// confirmed subscriber's change of details.
+	AwaitsConfirmation(ctx context.Context, l *intake.Lead) (bool, error)
+	// LinkSent records that the lead's link was mailed: following a link
+	// of the person's now applies that request's details.
+	LinkSent(ctx context.Context, person, lead string, expires time.Time) error
 	OptinToken(person string, expires time.Time) string
 }
 
@@ -60,28 +66,37 @@ func (w *Welcomer) Acknowledge(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
-	return w.send(ctx, lead, "ack", email, PurposeAck)
+	return w.send(ctx, lead, "ack", email, PurposeAck, nil)
 }
 
-// RequestConfirmation handles a lead:optin task: it mails the link only
-// while the person's opt-in is still pending — consent is checked when the
-// email is sent, not when it was queued.
+// RequestConfirmation handles a lead:optin task: it mails the confirmation
+// link while the person's state waits for this lead's — an opt-in still
+// pending, or a confirmed subscriber's request with other details than
+// their profile (a change of name, language or segment reaches campaigns
+// only through the link, since anyone who knows an address can post a
+// request with it). Consent is checked when the email is sent, not when it
+// was queued. The link names the person only; once it is mailed, the
+// person's state records which request it was for, and following it
+// applies that request's details.
 func (w *Welcomer) RequestConfirmation(ctx context.Context, t *asynq.Task) error {
 	lead, err := w.load(ctx, t)
 	if lead == nil || err != nil { // not lead.Consent.Marketing: a repeat may add the opt-in to the first lead's person
 		return err
 	}
-	if state, err := w.People.Marketing(ctx, lead.Person); err != nil || state != intake.MarketingPending {
+	if awaits, err := w.People.AwaitsConfirmation(ctx, lead); err != nil || !awaits {
 		return err
 	}
+	expires := w.Now().Add(w.OptinTTL)
 	link := w.BaseURL + "/v1/optin/confirm?" + url.Values{
-		"token": {w.People.OptinToken(lead.Person, w.Now().Add(w.OptinTTL))}, "lang": {lead.Lang}}.Encode()
+		"token": {w.People.OptinToken(lead.Person, expires)}, "lang": {lead.Lang}}.Encode()
 	email, err := templates.RenderOptin(templates.OptinEmail{Lang: templates.Lang(lead.Lang), ConfirmURL: link,
 		ValidFor: w.OptinTTL, PolicyURL: w.PolicyURL})
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
-	return w.send(ctx, lead, "optin", email, PurposeOptin)
+	return w.send(ctx, lead, "optin", email, PurposeOptin, func(ctx context.Context) error {
+		return w.People.LinkSent(ctx, lead.Person, lead.ID, expires)
+	})
 }
 
 // load returns the lead a task names, or nil when it is not to be mailed:
@@ -106,8 +121,11 @@ func (w *Welcomer) load(ctx context.Context, t *asynq.Task) (*intake.Lead, error
 // send mails one message of kind to the lead's person, at most once per
 // sendWindow (the claim is taken before the send and closed after it: a
 // crash can repeat or lose it, nothing else doubles it), and records the
-// transfer.
-func (w *Welcomer) send(ctx context.Context, lead *intake.Lead, kind string, e templates.Email, purpose string) error {
+// transfer. sent, when not nil, runs once the mail is handed over, before
+// the claim is closed: a failure there retries the task, and the retry,
+// still holding the claim, sends again.
+func (w *Welcomer) send(ctx context.Context, lead *intake.Lead, kind string, e templates.Email, purpose string,
+	sent func(context.Context) error) error {
 	for _, t := range lead.Transfers {
 		if t.Recipient == "mail" && t.Purpose == purpose {
 			return nil // sent already: a route retry or a redrive queued the task again after the window
@@ -127,6 +145,11 @@ func (w *Welcomer) send(ctx context.Context, lead *intake.Lead, kind string, e t
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	} else if err != nil {
 		return err
+	}
+	if sent != nil {
+		if err := sent(ctx); err != nil {
+			return err
+		}
 	}
 	if err := w.People.SentTo(ctx, kind, lead.Person, lead.ID); err != nil {
 		w.Log.Error("mail sent but not marked; a retry may send it again", "lead", lead.ID, "kind", kind, "err", err)
