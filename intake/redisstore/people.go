@@ -76,7 +76,9 @@ func (s *People) confirmOnce(ctx context.Context, person string, p intake.Proof)
 	pending, _ := f[0].(string)
 	until, _ := f[1].(string)
 	args := []any{p.At.UnixMilli(), s.sealEvent("marketing_confirmed", person, p), person, pending, "", "", "", "", "", ""}
-	if pending != "" && !msTime(until).Before(s.now()) { // an expired link's request is not applied by a newer click
+	// Past the validity of the link it was mailed with, a request is not
+	// applied by any other link of the person's.
+	if pending != "" && !msTime(until).Before(s.now()) {
 		pr, err := s.proposal(ctx, person, pending)
 		if err != nil {
 			return false, err
