@@ -22,31 +22,12 @@ import (
 
 	"github.com/joho/godotenv"
 	"github.com/robfig/cron/v3"
+
+	"github.com/paymtech/leadgate/intake"
 )
 
 // devMailFrom is the development sender; production must name its own.
 const devMailFrom = "leadgate@localhost"
-
-// Roles an admin token may carry. RoleAdmin may do everything.
-const (
-	RoleSales     = "sales"
-	RoleMarketing = "marketing"
-	RolePrivacy   = "privacy"
-	RoleAdmin     = "admin"
-)
-
-// Token is one admin credential from LEADGATE_ADMIN_TOKENS.
-type Token struct {
-	Role   string
-	Name   string // identifies the holder in the audit log
-	Secret string
-}
-
-// Rate is an allowance of N events per Per.
-type Rate struct {
-	N   int
-	Per time.Duration
-}
 
 // Config is the validated configuration of every leadgate process.
 type Config struct {
@@ -57,10 +38,10 @@ type Config struct {
 	// RedisURL is empty in development, meaning an embedded in-memory Redis.
 	RedisURL string
 
-	DataKey     []byte   // 32 bytes; nil until development defaults are applied
-	OldDataKeys [][]byte // still decrypt, for rotation
-	IndexKey    []byte   // 32 bytes; nil until development defaults are applied
-	AdminTokens []Token  // empty until development defaults are applied
+	DataKey     []byte         // 32 bytes; nil until development defaults are applied
+	OldDataKeys [][]byte       // still decrypt, for rotation
+	IndexKey    []byte         // 32 bytes; nil until development defaults are applied
+	AdminTokens []intake.Token // empty until development defaults are applied
 
 	PublicBaseURL *url.URL
 	PolicyVersion string
@@ -109,8 +90,8 @@ type Config struct {
 	AuditRetention      time.Duration
 	SubjectRequestDue   int
 
-	IntakeRateLimit      Rate
-	IntakeRateLimitEmail Rate
+	IntakeRateLimit      intake.Limit
+	IntakeRateLimitEmail intake.Limit
 }
 
 // FromEnvironment loads a .env file in the working directory when one exists
@@ -220,8 +201,8 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	c.AuditRetention = r.positiveDuration("AUDIT_RETENTION", "1095d")
 	c.SubjectRequestDue = r.int("SUBJECT_REQUEST_DUE", 3, 1, 30)
-	c.IntakeRateLimit = r.rate("INTAKE_RATE_LIMIT", "20/h")
-	c.IntakeRateLimitEmail = r.rate("INTAKE_RATE_LIMIT_EMAIL", "5/h")
+	c.IntakeRateLimit = r.limit("INTAKE_RATE_LIMIT", "20/h")
+	c.IntakeRateLimitEmail = r.limit("INTAKE_RATE_LIMIT_EMAIL", "5/h")
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -320,15 +301,15 @@ func ParseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// ParseRate reads "20/h": a count per s, m, h or d.
-func ParseRate(s string) (Rate, error) {
+// ParseLimit reads "20/h": a count per s, m, h or d.
+func ParseLimit(s string) (intake.Limit, error) {
 	n, unit, ok := strings.Cut(s, "/")
 	count, err := strconv.Atoi(n)
 	per := map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour, "d": 24 * time.Hour}[unit]
 	if !ok || err != nil || count < 1 || per == 0 {
-		return Rate{}, fmt.Errorf("%q is not a rate like 20/h", s)
+		return intake.Limit{}, fmt.Errorf("%q is not a rate like 20/h", s)
 	}
-	return Rate{N: count, Per: per}, nil
+	return intake.Limit{N: count, Per: per}, nil
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {
@@ -435,8 +416,8 @@ func (r *reader) positiveDuration(name, def string) time.Duration {
 	return d
 }
 
-func (r *reader) rate(name, def string) Rate {
-	v, err := ParseRate(r.str(name, def))
+func (r *reader) limit(name, def string) intake.Limit {
+	v, err := ParseLimit(r.str(name, def))
 	r.check(name, err)
 	return v
 }
@@ -474,19 +455,20 @@ func (r *reader) decodeKey(name, v string) []byte {
 }
 
 // tokens never echoes a token: configured tokens are never printed or logged.
-func (r *reader) tokens(name string) []Token {
-	var out []Token
+func (r *reader) tokens(name string) []intake.Token {
+	var out []intake.Token
 	for i, s := range r.list(name, "") {
 		parts := strings.SplitN(s, ":", 3)
 		if len(parts) != 3 || parts[1] == "" || len(parts[2]) < 16 {
 			r.fail(name, fmt.Errorf("entry %d is not role:name:token with a token of at least 16 characters", i+1))
 			return nil
 		}
-		if !slices.Contains([]string{RoleSales, RoleMarketing, RolePrivacy, RoleAdmin}, parts[0]) {
+		role := intake.Role(parts[0])
+		if !slices.Contains(intake.TokenRoles, role) {
 			r.fail(name, fmt.Errorf("entry %d: the role is not sales, marketing, privacy or admin", i+1)) // the text there may be a misplaced token
 			return nil
 		}
-		out = append(out, Token{Role: parts[0], Name: parts[1], Secret: parts[2]})
+		out = append(out, intake.Token{Role: role, Name: parts[1], Secret: parts[2]})
 	}
 	return out
 }

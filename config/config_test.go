@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/paymtech/leadgate/intake"
 )
 
 // mapEnv is a getenv over m; a missing name reads as empty, like an unset
@@ -107,8 +109,8 @@ func TestLoadDefaults(t *testing.T) {
 		PurgeSchedule:        "@hourly",
 		AuditRetention:       1095 * 24 * time.Hour,
 		SubjectRequestDue:    3,
-		IntakeRateLimit:      Rate{N: 20, Per: time.Hour},
-		IntakeRateLimitEmail: Rate{N: 5, Per: time.Hour},
+		IntakeRateLimit:      intake.Limit{N: 20, Per: time.Hour},
+		IntakeRateLimitEmail: intake.Limit{N: 5, Per: time.Hour},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(empty) =\n%+v\nwant\n%+v", got, want)
@@ -151,9 +153,9 @@ func TestLoadValues(t *testing.T) {
 		{"admin tokens keep names with spaces and tokens with colons", map[string]string{
 			"LEADGATE_ADMIN_TOKENS": "sales:Test Testov:0123456789abcdef, admin:ops:" + testToken + ":with:colons",
 		}, func(c *Config) bool {
-			return reflect.DeepEqual(c.AdminTokens, []Token{
-				{Role: RoleSales, Name: "Test Testov", Secret: "0123456789abcdef"},
-				{Role: RoleAdmin, Name: "ops", Secret: testToken + ":with:colons"},
+			return reflect.DeepEqual(c.AdminTokens, []intake.Token{
+				{Role: intake.RoleSales, Name: "Test Testov", Secret: "0123456789abcdef"},
+				{Role: intake.RoleAdmin, Name: "ops", Secret: testToken + ":with:colons"},
 			})
 		}},
 		{"trusted proxies: CIDRs masked, addresses as single hosts, IPv4-mapped unmapped", map[string]string{
@@ -179,7 +181,7 @@ func TestLoadValues(t *testing.T) {
 		}, func(c *Config) bool {
 			return c.RiskReviewThreshold == 0 && c.SubjectRequestDue == 30 && c.SendGridASMGroupID == 12345 &&
 				!c.DoubleOptIn && c.TelegramIncludeContacts && c.LeadRetention == 30*24*time.Hour &&
-				c.RetryBaseDelay == 90*time.Second && c.IntakeRateLimit == Rate{N: 100, Per: time.Minute} &&
+				c.RetryBaseDelay == 90*time.Second && c.IntakeRateLimit == intake.Limit{N: 100, Per: time.Minute} &&
 				c.DefaultLang == "kk"
 		}},
 	}
@@ -522,35 +524,35 @@ func TestParseDuration(t *testing.T) {
 	}
 }
 
-func TestParseRate(t *testing.T) {
+func TestParseLimit(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		in      string
-		want    Rate
+		want    intake.Limit
 		wantErr bool
 	}{
-		{"20/h", Rate{20, time.Hour}, false},
-		{"5/h", Rate{5, time.Hour}, false},
-		{"1/s", Rate{1, time.Second}, false},
-		{"100/m", Rate{100, time.Minute}, false},
-		{"3/d", Rate{3, 24 * time.Hour}, false},
-		{"20", Rate{}, true},
-		{"0/h", Rate{}, true},
-		{"-1/h", Rate{}, true},
-		{"5/w", Rate{}, true},
-		{"5/H", Rate{}, true},
-		{"/h", Rate{}, true},
-		{"20/", Rate{}, true},
-		{"x/h", Rate{}, true},
-		{"20/h/m", Rate{}, true},
-		{"", Rate{}, true},
+		{"20/h", intake.Limit{N: 20, Per: time.Hour}, false},
+		{"5/h", intake.Limit{N: 5, Per: time.Hour}, false},
+		{"1/s", intake.Limit{N: 1, Per: time.Second}, false},
+		{"100/m", intake.Limit{N: 100, Per: time.Minute}, false},
+		{"3/d", intake.Limit{N: 3, Per: 24 * time.Hour}, false},
+		{"20", intake.Limit{}, true},
+		{"0/h", intake.Limit{}, true},
+		{"-1/h", intake.Limit{}, true},
+		{"5/w", intake.Limit{}, true},
+		{"5/H", intake.Limit{}, true},
+		{"/h", intake.Limit{}, true},
+		{"20/", intake.Limit{}, true},
+		{"x/h", intake.Limit{}, true},
+		{"20/h/m", intake.Limit{}, true},
+		{"", intake.Limit{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
 			t.Parallel()
-			got, err := ParseRate(tt.in)
+			got, err := ParseLimit(tt.in)
 			if (err != nil) != tt.wantErr || got != tt.want {
-				t.Errorf("ParseRate(%q) = %v, %v; want %v, error %t", tt.in, got, err, tt.want, tt.wantErr)
+				t.Errorf("ParseLimit(%q) = %v, %v; want %v, error %t", tt.in, got, err, tt.want, tt.wantErr)
 			}
 		})
 	}

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/paymtech/leadgate/intake"
 )
 
 // ApplyDevelopmentDefaults fills the data key, index key and admin tokens that
@@ -46,7 +48,7 @@ func (c *Config) ApplyDevelopmentDefaults() ([]string, error) {
 	if len(c.AdminTokens) == 0 {
 		v, created, err := c.keepOnce("admin-tokens", func() (string, error) {
 			var b strings.Builder
-			for _, role := range []string{RoleSales, RoleMarketing, RolePrivacy, RoleAdmin} {
+			for _, role := range intake.TokenRoles {
 				fmt.Fprintf(&b, "%s:dev-%s:%s\n", role, role, base64.RawURLEncoding.EncodeToString(randomBytes(24)))
 			}
 			return b.String(), nil

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/paymtech/leadgate/intake"
 )
 
 // developmentConfig loads a development Config whose VarDir is a directory
@@ -47,7 +49,8 @@ func TestApplyDevelopmentDefaultsGeneratesOnceAndKeeps(t *testing.T) {
 		t.Errorf("keys: data %d bytes, index %d bytes, equal %t; want two different 32-byte keys",
 			len(first.DataKey), len(first.IndexKey), slices.Equal(first.DataKey, first.IndexKey))
 	}
-	var roles, secrets []string
+	var roles []intake.Role
+	var secrets []string
 	for _, tok := range first.AdminTokens {
 		roles = append(roles, tok.Role)
 		secrets = append(secrets, tok.Secret)
@@ -55,7 +58,7 @@ func TestApplyDevelopmentDefaultsGeneratesOnceAndKeeps(t *testing.T) {
 			t.Errorf("generated token %s:%s has a %d-character secret", tok.Role, tok.Name, len(tok.Secret))
 		}
 	}
-	if want := []string{RoleSales, RoleMarketing, RolePrivacy, RoleAdmin}; !slices.Equal(roles, want) {
+	if want := []intake.Role{intake.RoleSales, intake.RoleMarketing, intake.RolePrivacy, intake.RoleAdmin}; !slices.Equal(roles, want) {
 		t.Errorf("generated roles %v, want %v", roles, want)
 	}
 	if s := slices.Compact(slices.Sorted(slices.Values(secrets))); len(s) != 4 {
@@ -63,7 +66,7 @@ func TestApplyDevelopmentDefaultsGeneratesOnceAndKeeps(t *testing.T) {
 	}
 	joined := strings.Join(notes, "\n")
 	for _, tok := range first.AdminTokens {
-		if !strings.Contains(joined, tok.Role+":"+tok.Name+":"+tok.Secret) {
+		if !strings.Contains(joined, string(tok.Role)+":"+tok.Name+":"+tok.Secret) {
 			t.Errorf("first notes do not show the %s token:\n%s", tok.Role, joined)
 		}
 	}

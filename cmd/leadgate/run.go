@@ -341,10 +341,6 @@ func (m *Main) crm() (jobs.CRM, error) {
 
 func (m *Main) serveHTTP(store *redisstore.Store, keys *seal.Keys, queue intake.Queue) error {
 	cfg := m.Config
-	tokens := make([]intake.Token, len(cfg.AdminTokens))
-	for i, t := range cfg.AdminTokens {
-		tokens[i] = intake.Token{Role: intake.Role(t.Role), Name: t.Name, Secret: t.Secret}
-	}
 	lang, _ := templates.ParseLang(cfg.DefaultLang)
 	own, err := config.NormalizeOrigin(cfg.PublicBaseURL.Scheme + "://" + cfg.PublicBaseURL.Host)
 	if err != nil {
@@ -369,10 +365,10 @@ func (m *Main) serveHTTP(store *redisstore.Store, keys *seal.Keys, queue intake.
 		CaptureCookies: cfg.CaptureCookies,
 		PolicyVersion:  cfg.PolicyVersion,
 		PolicyURL:      cfg.PolicyURL,
-		PerIP:          intake.Limit(cfg.IntakeRateLimit),
-		PerEmail:       intake.Limit(cfg.IntakeRateLimitEmail),
+		PerIP:          cfg.IntakeRateLimit,
+		PerEmail:       cfg.IntakeRateLimitEmail,
 		DoubleOptIn:    cfg.DoubleOptIn,
-		AdminTokens:    tokens,
+		AdminTokens:    cfg.AdminTokens,
 		SendGridKey:    cfg.SendGridWebhookPublicKey,
 		AuditRetention: cfg.AuditRetention,
 	}, m.Log, m.Now)
