@@ -29,69 +29,117 @@ import (
 // devMailFrom is the development sender; production must name its own.
 const devMailFrom = "leadgate@localhost"
 
-// Config is the validated configuration of every leadgate process.
+// Config is the validated configuration of every leadgate process, one
+// section per concern. Each field's comment names its variable and default.
 type Config struct {
-	Production bool   // LEADGATE_ENV=production
-	Addr       string // listen address, from LEADGATE_ADDR or ":"+PORT
+	Production bool   // LEADGATE_ENV=production; default development
 	VarDir     string // LEADGATE_VAR_DIR, default "var": development keys, tokens, file drivers
 
-	// RedisURL is empty in development, meaning an embedded in-memory Redis.
-	RedisURL string
+	HTTP      HTTP
+	Redis     Redis
+	Keys      Keys
+	Mail      Mail
+	CRM       CRM
+	Telegram  Telegram
+	Routing   Routing
+	Retry     Retry
+	Retention Retention
+	Limits    Limits
+}
 
-	DataKey     []byte         // 32 bytes; nil until development defaults are applied
-	OldDataKeys [][]byte       // still decrypt, for rotation
-	IndexKey    []byte         // 32 bytes; nil until development defaults are applied
-	AdminTokens []intake.Token // empty until development defaults are applied
+// HTTP is how the service faces the web: where it listens, who may post the
+// form, what a request may name, and the consent it records.
+type HTTP struct {
+	Addr               string         // LEADGATE_ADDR, default ":" + PORT (PORT, default 8080)
+	PublicBaseURL      *url.URL       // PUBLIC_BASE_URL, default http://localhost:$PORT: the base of links in emails
+	TrustedProxies     []netip.Prefix // TRUSTED_PROXIES, default none: proxies whose X-Forwarded-For is believed
+	CORSAllowedOrigins []string       // CORS_ALLOWED_ORIGINS, default none; normalised scheme://host[:port]
+	DefaultLang        string         // DEFAULT_LANG, default "ru": kk, ru or en
+	ProductCatalog     []string       // PRODUCT_CATALOG, default acquiring, payment_links, recurring, payouts, pos
+	CaptureCookies     []string       // CAPTURE_COOKIES, default _ga, _ym_uid
+	PolicyVersion      string         // POLICY_VERSION, default "1": recorded with every consent
+	PolicyURL          string         // POLICY_URL, default https://paymtech.kz/kz/privacy-policy/
+	DoubleOptIn        bool           // DOUBLE_OPT_IN, default true: marketing consent waits for the emailed link
+}
 
-	PublicBaseURL *url.URL
-	PolicyVersion string
-	PolicyURL     string
-	DefaultLang   string
+// Redis is the database every process shares with asynq.
+type Redis struct {
+	// URL is REDIS_URL: redis://, rediss:// or redis-sentinel://. Empty (the
+	// default) means an embedded in-memory Redis, in development only.
+	URL string
+}
 
-	TrustedProxies     []netip.Prefix
-	CORSAllowedOrigins []string // normalised scheme://host[:port]
-	ProductCatalog     []string
-	CaptureCookies     []string
+// Keys are the secrets: the keys that seal personal data and key its lookup
+// hashes, and the admin tokens. Data, Index and AdminTokens are nil when not
+// configured, until ApplyDevelopmentDefaults fills them in development;
+// production refuses to start without them.
+type Keys struct {
+	Data        []byte         // LEADGATE_DATA_KEY, 32 bytes; default none (development: var/data.key)
+	OldData     [][]byte       // LEADGATE_OLD_DATA_KEYS, default none: keys that still decrypt, for rotation
+	Index       []byte         // LEADGATE_INDEX_KEY, 32 bytes; default none (development: var/index.key)
+	AdminTokens []intake.Token // LEADGATE_ADMIN_TOKENS, role:name:token, comma separated; default none (development: var/admin-tokens)
+}
 
-	MailDriver               string // "sendgrid" or "file"
-	SendGridAPIKey           string
-	SendGridAPIHost          string
-	SendGridWebhookPublicKey string
-	SendGridASMGroupID       int
-	MailFrom                 string
-	MailFromName             string
-	SalesNotifyEmail         string
+// Mail is the mail driver and the sender of every email.
+type Mail struct {
+	Driver                   string // MAIL_DRIVER, "sendgrid" or "file"; default sendgrid when SENDGRID_API_KEY is set, else file
+	SendGridAPIKey           string // SENDGRID_API_KEY, default none
+	SendGridAPIHost          string // SENDGRID_API_HOST, default https://api.sendgrid.com
+	SendGridWebhookPublicKey string // SENDGRID_WEBHOOK_PUBLIC_KEY, default none: the Event Webhook is refused
+	SendGridASMGroupID       int    // SENDGRID_ASM_GROUP_ID, default 0: no unsubscribe group
+	From                     string // MAIL_FROM, a bare address; default leadgate@localhost in development, none in production
+	FromName                 string // MAIL_FROM_NAME, default none
+	SalesNotifyEmail         string // SALES_NOTIFY_EMAIL, default none: sales is not told by email
+}
 
-	CRMDriver          string // "bitrix24", "amocrm", "webhook" or "file"
-	Bitrix24WebhookURL string
-	AmoCRMBaseURL      string
-	AmoCRMToken        string
-	AmoCRMPipelineID   int
-	AmoCRMLeadIDField  int // id of the amoCRM lead custom field holding leadgate's lead id
-	CRMWebhookURL      string
-	CRMWebhookSecret   string
+// CRM is the sales CRM driver and what it needs.
+type CRM struct {
+	Driver             string // CRM_DRIVER, default "file"; or "bitrix24", "amocrm", "webhook"
+	Bitrix24WebhookURL string // BITRIX24_WEBHOOK_URL, default none
+	AmoCRMBaseURL      string // AMOCRM_BASE_URL, default none
+	AmoCRMToken        string // AMOCRM_TOKEN, default none
+	AmoCRMPipelineID   int    // AMOCRM_PIPELINE_ID, default 0: the account's default pipeline
+	AmoCRMLeadIDField  int    // AMOCRM_LEAD_ID_FIELD_ID, default 0: id of the amoCRM lead custom field holding leadgate's lead id
+	WebhookURL         string // CRM_WEBHOOK_URL, default none
+	WebhookSecret      string // CRM_WEBHOOK_SECRET, default none; whsec_<base64 key>
+}
 
-	TelegramBotToken        string
-	TelegramChatID          string
-	TelegramAPIURL          string
-	TelegramIncludeContacts bool
+// Telegram is the sales notification to a Telegram chat: both BotToken and
+// ChatID, or neither (the default: no notification).
+type Telegram struct {
+	BotToken        string // TELEGRAM_BOT_TOKEN, default none
+	ChatID          string // TELEGRAM_CHAT_ID, default none
+	APIURL          string // TELEGRAM_API_URL, default https://api.telegram.org
+	IncludeContacts bool   // TELEGRAM_INCLUDE_CONTACTS, default false: phone and email stay out of the chat
+}
 
-	RiskReviewThreshold int
-	RoutingRules        string
+// Routing is where a lead goes: to review, or to which team and salesperson.
+type Routing struct {
+	RiskReviewThreshold int    // RISK_REVIEW_THRESHOLD, default 70: a lead scoring at least this (0-100) goes to review; 0 reviews every lead
+	Rules               string // ROUTING_RULES, the path of a JSON rules file; default none: every lead to one team, the CRM's default owner
+}
 
-	RetryBaseDelay time.Duration
-	RetryMaxAge    time.Duration
+// Retry is how long outside calls are retried.
+type Retry struct {
+	BaseDelay time.Duration // RETRY_BASE_DELAY, default 5s: the first retry, doubling with jitter
+	MaxAge    time.Duration // RETRY_MAX_AGE, default 72h: then a lead is marked failed
+}
 
-	DoubleOptIn         bool
-	LeadRetention       time.Duration
-	UnconfirmedOptinTTL time.Duration
-	TaskRetention       time.Duration
-	PurgeSchedule       string
-	AuditRetention      time.Duration
-	SubjectRequestDue   int
+// Retention is how long records live, when the purge runs, and how soon a
+// data-subject request is due.
+type Retention struct {
+	Lead              time.Duration // LEAD_RETENTION, default 365d
+	UnconfirmedOptin  time.Duration // UNCONFIRMED_OPTIN_TTL, default 7d
+	Task              time.Duration // TASK_RETENTION, default 7d; 0 deletes finished tasks at the next purge
+	Audit             time.Duration // AUDIT_RETENTION, default 1095d
+	PurgeSchedule     string        // PURGE_SCHEDULE, default "@hourly": a cron spec
+	SubjectRequestDue int           // SUBJECT_REQUEST_DUE, default 3: working days
+}
 
-	IntakeRateLimit      intake.Limit
-	IntakeRateLimitEmail intake.Limit
+// Limits are the accepted submissions allowed per client and per person.
+type Limits struct {
+	PerIP    intake.Limit // INTAKE_RATE_LIMIT, default 20/h
+	PerEmail intake.Limit // INTAKE_RATE_LIMIT_EMAIL, default 5/h
 }
 
 // FromEnvironment loads a .env file in the working directory when one exists
@@ -120,89 +168,91 @@ func Load(getenv func(string) string) (*Config, error) {
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return nil, fmt.Errorf("PORT: %q is not a port number", port)
 	}
-	c.Addr = r.str("LEADGATE_ADDR", ":"+port)
+	c.HTTP.Addr = r.str("LEADGATE_ADDR", ":"+port)
 	c.VarDir = r.str("LEADGATE_VAR_DIR", "var")
-	c.RedisURL = r.str("REDIS_URL", "")
-	c.DataKey = r.key("LEADGATE_DATA_KEY")
+	c.Redis.URL = r.str("REDIS_URL", "")
+
+	c.Keys.Data = r.key("LEADGATE_DATA_KEY")
 	for _, s := range r.list("LEADGATE_OLD_DATA_KEYS", "") {
-		c.OldDataKeys = append(c.OldDataKeys, r.decodeKey("LEADGATE_OLD_DATA_KEYS", s))
+		c.Keys.OldData = append(c.Keys.OldData, r.decodeKey("LEADGATE_OLD_DATA_KEYS", s))
 	}
-	c.IndexKey = r.key("LEADGATE_INDEX_KEY")
-	c.AdminTokens = r.tokens("LEADGATE_ADMIN_TOKENS")
+	c.Keys.Index = r.key("LEADGATE_INDEX_KEY")
+	c.Keys.AdminTokens = r.tokens("LEADGATE_ADMIN_TOKENS")
 
-	c.PublicBaseURL = r.url("PUBLIC_BASE_URL", "http://localhost:"+port)
-	c.PolicyVersion = r.str("POLICY_VERSION", "1")
-	c.PolicyURL = r.url("POLICY_URL", "https://paymtech.kz/kz/privacy-policy/").String()
-	c.DefaultLang = r.oneOf("DEFAULT_LANG", "ru", "kk", "ru", "en")
-
+	c.HTTP.PublicBaseURL = r.url("PUBLIC_BASE_URL", "http://localhost:"+port)
+	c.HTTP.PolicyVersion = r.str("POLICY_VERSION", "1")
+	c.HTTP.PolicyURL = r.url("POLICY_URL", "https://paymtech.kz/kz/privacy-policy/").String()
+	c.HTTP.DefaultLang = r.oneOf("DEFAULT_LANG", "ru", "kk", "ru", "en")
 	for _, s := range r.list("TRUSTED_PROXIES", "") {
 		p, err := parsePrefix(s)
 		r.check("TRUSTED_PROXIES", err)
-		c.TrustedProxies = append(c.TrustedProxies, p)
+		c.HTTP.TrustedProxies = append(c.HTTP.TrustedProxies, p)
 	}
 	for _, s := range r.list("CORS_ALLOWED_ORIGINS", "") {
 		o, err := NormalizeOrigin(s)
 		r.check("CORS_ALLOWED_ORIGINS", err)
-		c.CORSAllowedOrigins = append(c.CORSAllowedOrigins, o)
+		c.HTTP.CORSAllowedOrigins = append(c.HTTP.CORSAllowedOrigins, o)
 	}
-	c.ProductCatalog = r.list("PRODUCT_CATALOG", "acquiring,payment_links,recurring,payouts,pos")
-	for _, p := range c.ProductCatalog {
+	c.HTTP.ProductCatalog = r.list("PRODUCT_CATALOG", "acquiring,payment_links,recurring,payouts,pos")
+	for _, p := range c.HTTP.ProductCatalog {
 		if !isCode(p) {
 			r.fail("PRODUCT_CATALOG", fmt.Errorf("%q is not a code of lowercase letters, digits and _", p))
 		}
 	}
-	c.CaptureCookies = r.list("CAPTURE_COOKIES", "_ga,_ym_uid")
+	c.HTTP.CaptureCookies = r.list("CAPTURE_COOKIES", "_ga,_ym_uid")
 
-	c.SendGridAPIKey = r.str("SENDGRID_API_KEY", "")
+	c.Mail.SendGridAPIKey = r.str("SENDGRID_API_KEY", "")
 	defMail := "file"
-	if c.SendGridAPIKey != "" {
+	if c.Mail.SendGridAPIKey != "" {
 		defMail = "sendgrid"
 	}
-	c.MailDriver = r.oneOf("MAIL_DRIVER", defMail, "sendgrid", "file")
-	c.SendGridAPIHost = r.url("SENDGRID_API_HOST", "https://api.sendgrid.com").String()
-	c.SendGridWebhookPublicKey = r.str("SENDGRID_WEBHOOK_PUBLIC_KEY", "")
-	c.SendGridASMGroupID = r.int("SENDGRID_ASM_GROUP_ID", 0, 0, 1<<31-1)
-	c.MailFrom = r.str("MAIL_FROM", "")
-	if c.MailFrom == "" && !c.Production {
-		c.MailFrom = devMailFrom
+	c.Mail.Driver = r.oneOf("MAIL_DRIVER", defMail, "sendgrid", "file")
+	c.Mail.SendGridAPIHost = r.url("SENDGRID_API_HOST", "https://api.sendgrid.com").String()
+	c.Mail.SendGridWebhookPublicKey = r.str("SENDGRID_WEBHOOK_PUBLIC_KEY", "")
+	c.Mail.SendGridASMGroupID = r.int("SENDGRID_ASM_GROUP_ID", 0, 0, 1<<31-1)
+	c.Mail.From = r.str("MAIL_FROM", "")
+	if c.Mail.From == "" && !c.Production {
+		c.Mail.From = devMailFrom
 	}
-	c.MailFromName = r.str("MAIL_FROM_NAME", "")
-	c.SalesNotifyEmail = r.str("SALES_NOTIFY_EMAIL", "")
+	c.Mail.FromName = r.str("MAIL_FROM_NAME", "")
+	c.Mail.SalesNotifyEmail = r.str("SALES_NOTIFY_EMAIL", "")
 
-	c.CRMDriver = r.oneOf("CRM_DRIVER", "file", "bitrix24", "amocrm", "webhook", "file")
-	c.Bitrix24WebhookURL = r.str("BITRIX24_WEBHOOK_URL", "")
-	c.AmoCRMBaseURL = r.str("AMOCRM_BASE_URL", "")
-	c.AmoCRMToken = r.str("AMOCRM_TOKEN", "")
-	c.AmoCRMPipelineID = r.int("AMOCRM_PIPELINE_ID", 0, 0, 1<<31-1)
-	c.AmoCRMLeadIDField = r.int("AMOCRM_LEAD_ID_FIELD_ID", 0, 0, 1<<31-1)
-	c.CRMWebhookURL = r.str("CRM_WEBHOOK_URL", "")
-	c.CRMWebhookSecret = r.str("CRM_WEBHOOK_SECRET", "")
+	c.CRM.Driver = r.oneOf("CRM_DRIVER", "file", "bitrix24", "amocrm", "webhook", "file")
+	c.CRM.Bitrix24WebhookURL = r.str("BITRIX24_WEBHOOK_URL", "")
+	c.CRM.AmoCRMBaseURL = r.str("AMOCRM_BASE_URL", "")
+	c.CRM.AmoCRMToken = r.str("AMOCRM_TOKEN", "")
+	c.CRM.AmoCRMPipelineID = r.int("AMOCRM_PIPELINE_ID", 0, 0, 1<<31-1)
+	c.CRM.AmoCRMLeadIDField = r.int("AMOCRM_LEAD_ID_FIELD_ID", 0, 0, 1<<31-1)
+	c.CRM.WebhookURL = r.str("CRM_WEBHOOK_URL", "")
+	c.CRM.WebhookSecret = r.str("CRM_WEBHOOK_SECRET", "")
 
-	c.TelegramBotToken = r.str("TELEGRAM_BOT_TOKEN", "")
-	c.TelegramChatID = r.str("TELEGRAM_CHAT_ID", "")
-	c.TelegramAPIURL = r.url("TELEGRAM_API_URL", "https://api.telegram.org").String()
-	c.TelegramIncludeContacts = r.bool("TELEGRAM_INCLUDE_CONTACTS", false)
+	c.Telegram.BotToken = r.str("TELEGRAM_BOT_TOKEN", "")
+	c.Telegram.ChatID = r.str("TELEGRAM_CHAT_ID", "")
+	c.Telegram.APIURL = r.url("TELEGRAM_API_URL", "https://api.telegram.org").String()
+	c.Telegram.IncludeContacts = r.bool("TELEGRAM_INCLUDE_CONTACTS", false)
 
-	c.RiskReviewThreshold = r.int("RISK_REVIEW_THRESHOLD", 70, 0, 100)
-	c.RoutingRules = r.str("ROUTING_RULES", "")
+	c.Routing.RiskReviewThreshold = r.int("RISK_REVIEW_THRESHOLD", 70, 0, 100)
+	c.Routing.Rules = r.str("ROUTING_RULES", "")
 
-	c.RetryBaseDelay = r.positiveDuration("RETRY_BASE_DELAY", "5s")
-	c.RetryMaxAge = r.positiveDuration("RETRY_MAX_AGE", "72h")
-	c.DoubleOptIn = r.bool("DOUBLE_OPT_IN", true)
-	c.LeadRetention = r.positiveDuration("LEAD_RETENTION", "365d")
-	c.UnconfirmedOptinTTL = r.positiveDuration("UNCONFIRMED_OPTIN_TTL", "7d")
-	c.TaskRetention = r.duration("TASK_RETENTION", "7d")
-	c.PurgeSchedule = r.str("PURGE_SCHEDULE", "@hourly")
-	if _, err := cron.ParseStandard(c.PurgeSchedule); err != nil {
-		r.fail("PURGE_SCHEDULE", fmt.Errorf("%q is not a cron spec (e.g. @hourly, 15 * * * *): %w", c.PurgeSchedule, err))
+	c.Retry.BaseDelay = r.positiveDuration("RETRY_BASE_DELAY", "5s")
+	c.Retry.MaxAge = r.positiveDuration("RETRY_MAX_AGE", "72h")
+
+	c.HTTP.DoubleOptIn = r.bool("DOUBLE_OPT_IN", true)
+	c.Retention.Lead = r.positiveDuration("LEAD_RETENTION", "365d")
+	c.Retention.UnconfirmedOptin = r.positiveDuration("UNCONFIRMED_OPTIN_TTL", "7d")
+	c.Retention.Task = r.duration("TASK_RETENTION", "7d")
+	c.Retention.PurgeSchedule = r.str("PURGE_SCHEDULE", "@hourly")
+	if _, err := cron.ParseStandard(c.Retention.PurgeSchedule); err != nil {
+		r.fail("PURGE_SCHEDULE", fmt.Errorf("%q is not a cron spec (e.g. @hourly, 15 * * * *): %w", c.Retention.PurgeSchedule, err))
 	}
-	if c.TaskRetention > c.LeadRetention {
+	if c.Retention.Task > c.Retention.Lead {
 		r.fail("TASK_RETENTION", errors.New("must not exceed LEAD_RETENTION: an archived task names its lead and would outlive it"))
 	}
-	c.AuditRetention = r.positiveDuration("AUDIT_RETENTION", "1095d")
-	c.SubjectRequestDue = r.int("SUBJECT_REQUEST_DUE", 3, 1, 30)
-	c.IntakeRateLimit = r.limit("INTAKE_RATE_LIMIT", "20/h")
-	c.IntakeRateLimitEmail = r.limit("INTAKE_RATE_LIMIT_EMAIL", "5/h")
+	c.Retention.Audit = r.positiveDuration("AUDIT_RETENTION", "1095d")
+	c.Retention.SubjectRequestDue = r.int("SUBJECT_REQUEST_DUE", 3, 1, 30)
+
+	c.Limits.PerIP = r.limit("INTAKE_RATE_LIMIT", "20/h")
+	c.Limits.PerEmail = r.limit("INTAKE_RATE_LIMIT_EMAIL", "5/h")
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -220,27 +270,27 @@ func Load(getenv func(string) string) (*Config, error) {
 // validateDrivers checks that the chosen drivers have what they need, so a
 // worker fails at start rather than on its first lead.
 func (c *Config) validateDrivers() error {
-	switch c.CRMDriver {
+	switch c.CRM.Driver {
 	case "webhook":
-		if c.CRMWebhookURL == "" || !strings.HasPrefix(c.CRMWebhookSecret, "whsec_") {
+		if c.CRM.WebhookURL == "" || !strings.HasPrefix(c.CRM.WebhookSecret, "whsec_") {
 			return errors.New("CRM_DRIVER=webhook needs CRM_WEBHOOK_URL and a CRM_WEBHOOK_SECRET starting with whsec_")
 		}
 	case "bitrix24":
-		if !strings.HasPrefix(c.Bitrix24WebhookURL, "https://") && !strings.HasPrefix(c.Bitrix24WebhookURL, "http://") {
+		if !strings.HasPrefix(c.CRM.Bitrix24WebhookURL, "https://") && !strings.HasPrefix(c.CRM.Bitrix24WebhookURL, "http://") {
 			return errors.New("CRM_DRIVER=bitrix24 needs BITRIX24_WEBHOOK_URL (https://{portal}/rest/{user}/{secret}/)")
 		}
 	case "amocrm":
-		if c.AmoCRMBaseURL == "" || c.AmoCRMToken == "" || c.AmoCRMLeadIDField == 0 {
+		if c.CRM.AmoCRMBaseURL == "" || c.CRM.AmoCRMToken == "" || c.CRM.AmoCRMLeadIDField == 0 {
 			return errors.New("CRM_DRIVER=amocrm needs AMOCRM_BASE_URL, AMOCRM_TOKEN and AMOCRM_LEAD_ID_FIELD_ID")
 		}
 	}
-	if (c.TelegramBotToken == "") != (c.TelegramChatID == "") {
+	if (c.Telegram.BotToken == "") != (c.Telegram.ChatID == "") {
 		return errors.New("TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID go together: set both or neither")
 	}
-	if c.MailDriver == "sendgrid" && c.SendGridAPIKey == "" {
+	if c.Mail.Driver == "sendgrid" && c.Mail.SendGridAPIKey == "" {
 		return errors.New("MAIL_DRIVER=sendgrid needs SENDGRID_API_KEY")
 	}
-	if a, err := mail.ParseAddress(c.MailFrom); c.MailFrom != "" && (err != nil || a.Address != c.MailFrom) {
+	if a, err := mail.ParseAddress(c.Mail.From); c.Mail.From != "" && (err != nil || a.Address != c.Mail.From) {
 		return errors.New("MAIL_FROM: not a bare email address (the display name is MAIL_FROM_NAME)")
 	}
 	return nil
@@ -250,21 +300,21 @@ func (c *Config) validateDrivers() error {
 // process would otherwise run on.
 func (c *Config) refuseDevelopmentDefaults() error {
 	switch {
-	case c.RedisURL == "":
+	case c.Redis.URL == "":
 		return errors.New("production: REDIS_URL is required (the in-memory Redis is for development only)")
-	case c.DataKey == nil:
+	case c.Keys.Data == nil:
 		return errors.New("production: LEADGATE_DATA_KEY is required (base64 of 32 random bytes)")
-	case c.IndexKey == nil:
+	case c.Keys.Index == nil:
 		return errors.New("production: LEADGATE_INDEX_KEY is required (base64 of 32 random bytes)")
-	case len(c.AdminTokens) == 0:
+	case len(c.Keys.AdminTokens) == 0:
 		return errors.New("production: LEADGATE_ADMIN_TOKENS is required (role:name:token, comma separated)")
-	case c.CRMDriver == "file":
+	case c.CRM.Driver == "file":
 		return errors.New("production: CRM_DRIVER=file writes leads in clear to local disk; choose bitrix24, amocrm or webhook")
-	case c.MailDriver == "file":
+	case c.Mail.Driver == "file":
 		return errors.New("production: MAIL_DRIVER=file writes mail to local disk; set SENDGRID_API_KEY")
-	case c.MailFrom == devMailFrom || c.MailFrom == "":
+	case c.Mail.From == devMailFrom || c.Mail.From == "":
 		return errors.New("production: MAIL_FROM is required (the sender of every email)")
-	case c.PublicBaseURL.Hostname() == "localhost":
+	case c.HTTP.PublicBaseURL.Hostname() == "localhost":
 		return errors.New("production: PUBLIC_BASE_URL must be the public address of the service, not localhost")
 	}
 	return nil

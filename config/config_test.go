@@ -86,37 +86,44 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatalf("Load(empty) = %v", err)
 	}
 	want := &Config{
-		Addr:                 ":8080",
-		VarDir:               "var",
-		PublicBaseURL:        &url.URL{Scheme: "http", Host: "localhost:8080"},
-		PolicyVersion:        "1",
-		PolicyURL:            "https://paymtech.kz/kz/privacy-policy/",
-		DefaultLang:          "ru",
-		ProductCatalog:       []string{"acquiring", "payment_links", "recurring", "payouts", "pos"},
-		CaptureCookies:       []string{"_ga", "_ym_uid"},
-		MailDriver:           "file",
-		SendGridAPIHost:      "https://api.sendgrid.com",
-		MailFrom:             "leadgate@localhost",
-		CRMDriver:            "file",
-		TelegramAPIURL:       "https://api.telegram.org",
-		RiskReviewThreshold:  70,
-		RetryBaseDelay:       5 * time.Second,
-		RetryMaxAge:          72 * time.Hour,
-		DoubleOptIn:          true,
-		LeadRetention:        365 * 24 * time.Hour,
-		UnconfirmedOptinTTL:  7 * 24 * time.Hour,
-		TaskRetention:        7 * 24 * time.Hour,
-		PurgeSchedule:        "@hourly",
-		AuditRetention:       1095 * 24 * time.Hour,
-		SubjectRequestDue:    3,
-		IntakeRateLimit:      intake.Limit{N: 20, Per: time.Hour},
-		IntakeRateLimitEmail: intake.Limit{N: 5, Per: time.Hour},
+		VarDir: "var",
+		HTTP: HTTP{
+			Addr:           ":8080",
+			PublicBaseURL:  &url.URL{Scheme: "http", Host: "localhost:8080"},
+			PolicyVersion:  "1",
+			PolicyURL:      "https://paymtech.kz/kz/privacy-policy/",
+			DefaultLang:    "ru",
+			ProductCatalog: []string{"acquiring", "payment_links", "recurring", "payouts", "pos"},
+			CaptureCookies: []string{"_ga", "_ym_uid"},
+			DoubleOptIn:    true,
+		},
+		Mail: Mail{
+			Driver:          "file",
+			SendGridAPIHost: "https://api.sendgrid.com",
+			From:            "leadgate@localhost",
+		},
+		CRM:      CRM{Driver: "file"},
+		Telegram: Telegram{APIURL: "https://api.telegram.org"},
+		Routing:  Routing{RiskReviewThreshold: 70},
+		Retry:    Retry{BaseDelay: 5 * time.Second, MaxAge: 72 * time.Hour},
+		Retention: Retention{
+			Lead:              365 * 24 * time.Hour,
+			UnconfirmedOptin:  7 * 24 * time.Hour,
+			Task:              7 * 24 * time.Hour,
+			PurgeSchedule:     "@hourly",
+			Audit:             1095 * 24 * time.Hour,
+			SubjectRequestDue: 3,
+		},
+		Limits: Limits{
+			PerIP:    intake.Limit{N: 20, Per: time.Hour},
+			PerEmail: intake.Limit{N: 5, Per: time.Hour},
+		},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(empty) =\n%+v\nwant\n%+v", got, want)
 	}
 	// Keys and tokens stay unset for ApplyDevelopmentDefaults to fill.
-	if got.DataKey != nil || got.IndexKey != nil || got.AdminTokens != nil || got.Production {
+	if got.Keys.Data != nil || got.Keys.Index != nil || got.Keys.AdminTokens != nil || got.Production {
 		t.Errorf("Load(empty) set development secrets or production: %+v", got)
 	}
 }
@@ -129,31 +136,33 @@ func TestLoadValues(t *testing.T) {
 		check func(*Config) bool
 	}{
 		{"PORT moves the address and the public URL", map[string]string{"PORT": "9000"},
-			func(c *Config) bool { return c.Addr == ":9000" && c.PublicBaseURL.String() == "http://localhost:9000" }},
+			func(c *Config) bool {
+				return c.HTTP.Addr == ":9000" && c.HTTP.PublicBaseURL.String() == "http://localhost:9000"
+			}},
 		{"LEADGATE_ADDR overrides PORT", map[string]string{"PORT": "9000", "LEADGATE_ADDR": "127.0.0.1:9999"},
-			func(c *Config) bool { return c.Addr == "127.0.0.1:9999" }},
+			func(c *Config) bool { return c.HTTP.Addr == "127.0.0.1:9999" }},
 		{"values are trimmed", map[string]string{"LEADGATE_ENV": " development ", "PORT": " 8081 "},
-			func(c *Config) bool { return c.Addr == ":8081" && !c.Production }},
+			func(c *Config) bool { return c.HTTP.Addr == ":8081" && !c.Production }},
 		{"a SendGrid key makes sendgrid the mail driver", map[string]string{"SENDGRID_API_KEY": testSendGrid},
-			func(c *Config) bool { return c.MailDriver == "sendgrid" && c.SendGridAPIKey == testSendGrid }},
+			func(c *Config) bool { return c.Mail.Driver == "sendgrid" && c.Mail.SendGridAPIKey == testSendGrid }},
 		{"MAIL_DRIVER wins over the key and is case-blind", map[string]string{"SENDGRID_API_KEY": testSendGrid, "MAIL_DRIVER": "FILE"},
-			func(c *Config) bool { return c.MailDriver == "file" }},
+			func(c *Config) bool { return c.Mail.Driver == "file" }},
 		{"webhook CRM driver", map[string]string{"CRM_DRIVER": "webhook", "CRM_WEBHOOK_URL": "https://crm.example.kz/h", "CRM_WEBHOOK_SECRET": testWhsec},
 			func(c *Config) bool {
-				return c.CRMDriver == "webhook" && c.CRMWebhookURL == "https://crm.example.kz/h" && c.CRMWebhookSecret == testWhsec
+				return c.CRM.Driver == "webhook" && c.CRM.WebhookURL == "https://crm.example.kz/h" && c.CRM.WebhookSecret == testWhsec
 			}},
 		{"keys, raw base64 included", map[string]string{
 			"LEADGATE_DATA_KEY":      b64(testDataKey),
 			"LEADGATE_INDEX_KEY":     base64.RawStdEncoding.EncodeToString(testIndexKey),
 			"LEADGATE_OLD_DATA_KEYS": b64(testOldKey) + " , " + base64.RawStdEncoding.EncodeToString(testDataKey),
 		}, func(c *Config) bool {
-			return slices.Equal(c.DataKey, testDataKey) && slices.Equal(c.IndexKey, testIndexKey) &&
-				reflect.DeepEqual(c.OldDataKeys, [][]byte{testOldKey, testDataKey})
+			return slices.Equal(c.Keys.Data, testDataKey) && slices.Equal(c.Keys.Index, testIndexKey) &&
+				reflect.DeepEqual(c.Keys.OldData, [][]byte{testOldKey, testDataKey})
 		}},
 		{"admin tokens keep names with spaces and tokens with colons", map[string]string{
 			"LEADGATE_ADMIN_TOKENS": "sales:Test Testov:0123456789abcdef, admin:ops:" + testToken + ":with:colons",
 		}, func(c *Config) bool {
-			return reflect.DeepEqual(c.AdminTokens, []intake.Token{
+			return reflect.DeepEqual(c.Keys.AdminTokens, []intake.Token{
 				{Role: intake.RoleSales, Name: "Test Testov", Secret: "0123456789abcdef"},
 				{Role: intake.RoleAdmin, Name: "ops", Secret: testToken + ":with:colons"},
 			})
@@ -161,28 +170,28 @@ func TestLoadValues(t *testing.T) {
 		{"trusted proxies: CIDRs masked, addresses as single hosts, IPv4-mapped unmapped", map[string]string{
 			"TRUSTED_PROXIES": "10.1.2.3/8, 192.168.1.7, ::ffff:10.1.2.3, 2001:db8::1/32",
 		}, func(c *Config) bool {
-			return slices.Equal(c.TrustedProxies, []netip.Prefix{
+			return slices.Equal(c.HTTP.TrustedProxies, []netip.Prefix{
 				netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32"),
 				netip.MustParsePrefix("10.1.2.3/32"), netip.MustParsePrefix("2001:db8::/32"),
 			})
 		}},
 		{"CORS origins normalised", map[string]string{"CORS_ALLOWED_ORIGINS": "HTTPS://Example.KZ/, http://localhost:3000"},
 			func(c *Config) bool {
-				return slices.Equal(c.CORSAllowedOrigins, []string{"https://example.kz", "http://localhost:3000"})
+				return slices.Equal(c.HTTP.CORSAllowedOrigins, []string{"https://example.kz", "http://localhost:3000"})
 			}},
 		{"lists skip empty entries", map[string]string{"PRODUCT_CATALOG": "acquiring,,pos,", "CAPTURE_COOKIES": " _ga "},
 			func(c *Config) bool {
-				return slices.Equal(c.ProductCatalog, []string{"acquiring", "pos"}) && slices.Equal(c.CaptureCookies, []string{"_ga"})
+				return slices.Equal(c.HTTP.ProductCatalog, []string{"acquiring", "pos"}) && slices.Equal(c.HTTP.CaptureCookies, []string{"_ga"})
 			}},
 		{"numbers, booleans, durations and rates", map[string]string{
 			"RISK_REVIEW_THRESHOLD": "0", "SUBJECT_REQUEST_DUE": "30", "SENDGRID_ASM_GROUP_ID": "12345",
 			"DOUBLE_OPT_IN": "false", "TELEGRAM_INCLUDE_CONTACTS": "true", "LEAD_RETENTION": "30d",
 			"RETRY_BASE_DELAY": "1m30s", "INTAKE_RATE_LIMIT": "100/m", "DEFAULT_LANG": "KK",
 		}, func(c *Config) bool {
-			return c.RiskReviewThreshold == 0 && c.SubjectRequestDue == 30 && c.SendGridASMGroupID == 12345 &&
-				!c.DoubleOptIn && c.TelegramIncludeContacts && c.LeadRetention == 30*24*time.Hour &&
-				c.RetryBaseDelay == 90*time.Second && c.IntakeRateLimit == intake.Limit{N: 100, Per: time.Minute} &&
-				c.DefaultLang == "kk"
+			return c.Routing.RiskReviewThreshold == 0 && c.Retention.SubjectRequestDue == 30 && c.Mail.SendGridASMGroupID == 12345 &&
+				!c.HTTP.DoubleOptIn && c.Telegram.IncludeContacts && c.Retention.Lead == 30*24*time.Hour &&
+				c.Retry.BaseDelay == 90*time.Second && c.Limits.PerIP == intake.Limit{N: 100, Per: time.Minute} &&
+				c.HTTP.DefaultLang == "kk"
 		}},
 	}
 	for _, tt := range tests {
@@ -434,9 +443,9 @@ func TestLoadProduction(t *testing.T) {
 	if err != nil {
 		t.Fatalf("complete production environment: %v", err)
 	}
-	if !c.Production || c.RedisURL == "" || !slices.Equal(c.DataKey, testDataKey) || !slices.Equal(c.IndexKey, testIndexKey) ||
-		len(c.AdminTokens) != 1 || c.CRMDriver != "webhook" || c.MailDriver != "sendgrid" ||
-		c.PublicBaseURL.String() != "https://leads.example.kz" {
+	if !c.Production || c.Redis.URL == "" || !slices.Equal(c.Keys.Data, testDataKey) || !slices.Equal(c.Keys.Index, testIndexKey) ||
+		len(c.Keys.AdminTokens) != 1 || c.CRM.Driver != "webhook" || c.Mail.Driver != "sendgrid" ||
+		c.HTTP.PublicBaseURL.String() != "https://leads.example.kz" {
 		t.Errorf("complete production environment loaded as %+v", c)
 	}
 

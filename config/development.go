@@ -30,7 +30,7 @@ func (c *Config) ApplyDevelopmentDefaults() ([]string, error) {
 	for _, k := range []struct {
 		key  *[]byte
 		file string
-	}{{&c.DataKey, "data.key"}, {&c.IndexKey, "index.key"}} {
+	}{{&c.Keys.Data, "data.key"}, {&c.Keys.Index, "index.key"}} {
 		if *k.key != nil {
 			continue
 		}
@@ -45,7 +45,7 @@ func (c *Config) ApplyDevelopmentDefaults() ([]string, error) {
 		}
 		notes = append(notes, fmt.Sprintf("development key in %s", filepath.Join(c.VarDir, k.file)))
 	}
-	if len(c.AdminTokens) == 0 {
+	if len(c.Keys.AdminTokens) == 0 {
 		v, created, err := c.keepOnce("admin-tokens", func() (string, error) {
 			var b strings.Builder
 			for _, role := range intake.TokenRoles {
@@ -57,7 +57,7 @@ func (c *Config) ApplyDevelopmentDefaults() ([]string, error) {
 			return nil, err
 		}
 		r := reader{getenv: func(string) string { return strings.ReplaceAll(strings.TrimSpace(v), "\n", ",") }}
-		if c.AdminTokens = r.tokens("admin-tokens"); r.err == nil && len(c.AdminTokens) == 0 {
+		if c.Keys.AdminTokens = r.tokens("admin-tokens"); r.err == nil && len(c.Keys.AdminTokens) == 0 {
 			r.err = errors.New("holds no tokens")
 		}
 		if r.err != nil {
@@ -65,7 +65,7 @@ func (c *Config) ApplyDevelopmentDefaults() ([]string, error) {
 		}
 		if created {
 			notes = append(notes, "generated admin tokens (role:name:token), kept in "+filepath.Join(c.VarDir, "admin-tokens")+":")
-			for _, t := range c.AdminTokens {
+			for _, t := range c.Keys.AdminTokens {
 				notes = append(notes, fmt.Sprintf("  %s:%s:%s", t.Role, t.Name, t.Secret))
 			}
 		} else {

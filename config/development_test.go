@@ -45,13 +45,13 @@ func TestApplyDevelopmentDefaultsGeneratesOnceAndKeeps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(first.DataKey) != 32 || len(first.IndexKey) != 32 || slices.Equal(first.DataKey, first.IndexKey) {
+	if len(first.Keys.Data) != 32 || len(first.Keys.Index) != 32 || slices.Equal(first.Keys.Data, first.Keys.Index) {
 		t.Errorf("keys: data %d bytes, index %d bytes, equal %t; want two different 32-byte keys",
-			len(first.DataKey), len(first.IndexKey), slices.Equal(first.DataKey, first.IndexKey))
+			len(first.Keys.Data), len(first.Keys.Index), slices.Equal(first.Keys.Data, first.Keys.Index))
 	}
 	var roles []intake.Role
 	var secrets []string
-	for _, tok := range first.AdminTokens {
+	for _, tok := range first.Keys.AdminTokens {
 		roles = append(roles, tok.Role)
 		secrets = append(secrets, tok.Secret)
 		if len(tok.Secret) < 16 || tok.Name == "" {
@@ -65,7 +65,7 @@ func TestApplyDevelopmentDefaultsGeneratesOnceAndKeeps(t *testing.T) {
 		t.Errorf("generated secrets are not four different ones: %d distinct", len(s))
 	}
 	joined := strings.Join(notes, "\n")
-	for _, tok := range first.AdminTokens {
+	for _, tok := range first.Keys.AdminTokens {
 		if !strings.Contains(joined, string(tok.Role)+":"+tok.Name+":"+tok.Secret) {
 			t.Errorf("first notes do not show the %s token:\n%s", tok.Role, joined)
 		}
@@ -85,10 +85,10 @@ func TestApplyDevelopmentDefaultsGeneratesOnceAndKeeps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(second.DataKey, first.DataKey) || !slices.Equal(second.IndexKey, first.IndexKey) {
+	if !slices.Equal(second.Keys.Data, first.Keys.Data) || !slices.Equal(second.Keys.Index, first.Keys.Index) {
 		t.Error("a second start got different keys: its leads would not decrypt")
 	}
-	if !reflect.DeepEqual(second.AdminTokens, first.AdminTokens) {
+	if !reflect.DeepEqual(second.Keys.AdminTokens, first.Keys.AdminTokens) {
 		t.Error("a second start got different admin tokens")
 	}
 	joined = strings.Join(notes, "\n")
@@ -129,12 +129,12 @@ func TestApplyDevelopmentDefaultsLeavesConfiguredValues(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want.DataKey != nil && !slices.Equal(c.DataKey, want.DataKey) ||
-				want.IndexKey != nil && !slices.Equal(c.IndexKey, want.IndexKey) ||
-				want.AdminTokens != nil && !reflect.DeepEqual(c.AdminTokens, want.AdminTokens) {
+			if want.Keys.Data != nil && !slices.Equal(c.Keys.Data, want.Keys.Data) ||
+				want.Keys.Index != nil && !slices.Equal(c.Keys.Index, want.Keys.Index) ||
+				want.Keys.AdminTokens != nil && !reflect.DeepEqual(c.Keys.AdminTokens, want.Keys.AdminTokens) {
 				t.Error("a configured key or token was replaced")
 			}
-			if len(c.DataKey) != 32 || len(c.IndexKey) != 32 || len(c.AdminTokens) == 0 {
+			if len(c.Keys.Data) != 32 || len(c.Keys.Index) != 32 || len(c.Keys.AdminTokens) == 0 {
 				t.Error("a missing key or token was not filled")
 			}
 			var files []string
@@ -247,13 +247,13 @@ func TestApplyDevelopmentDefaultsConcurrentStartsAgree(t *testing.T) {
 			if errs[i] != nil {
 				t.Fatalf("round %d, start %d: %v", round, i, errs[i])
 			}
-			if !slices.Equal(c.DataKey, configs[0].DataKey) || !slices.Equal(c.IndexKey, configs[0].IndexKey) {
+			if !slices.Equal(c.Keys.Data, configs[0].Keys.Data) || !slices.Equal(c.Keys.Index, configs[0].Keys.Index) {
 				t.Fatalf("round %d: start %d got other keys than start 0", round, i)
 			}
-			if len(c.AdminTokens) != 4 || !reflect.DeepEqual(c.AdminTokens, configs[0].AdminTokens) {
-				t.Fatalf("round %d: start %d got %d tokens, not start 0's %d", round, i, len(c.AdminTokens), len(configs[0].AdminTokens))
+			if len(c.Keys.AdminTokens) != 4 || !reflect.DeepEqual(c.Keys.AdminTokens, configs[0].Keys.AdminTokens) {
+				t.Fatalf("round %d: start %d got %d tokens, not start 0's %d", round, i, len(c.Keys.AdminTokens), len(configs[0].Keys.AdminTokens))
 			}
-			if strings.Contains(strings.Join(notes[i], "\n"), c.AdminTokens[0].Secret) {
+			if strings.Contains(strings.Join(notes[i], "\n"), c.Keys.AdminTokens[0].Secret) {
 				printed++
 			}
 		}

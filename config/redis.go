@@ -14,10 +14,10 @@ import (
 // username), redis-sentinel:// through asynq's parser. It does not connect.
 func (c *Config) NewRedisClient() (redis.UniversalClient, error) {
 	switch {
-	case c.RedisURL == "":
+	case c.Redis.URL == "":
 		return nil, errors.New("REDIS_URL is empty")
-	case strings.HasPrefix(c.RedisURL, "redis-sentinel://"):
-		opt, err := asynq.ParseRedisURI(c.RedisURL)
+	case strings.HasPrefix(c.Redis.URL, "redis-sentinel://"):
+		opt, err := asynq.ParseRedisURI(c.Redis.URL)
 		if err != nil {
 			return nil, errors.New("REDIS_URL: not a valid redis-sentinel:// URL") // the URL may hold a password
 		}
@@ -31,7 +31,7 @@ func (c *Config) NewRedisClient() (redis.UniversalClient, error) {
 		}
 		return client, nil
 	default:
-		opt, err := redis.ParseURL(c.RedisURL)
+		opt, err := redis.ParseURL(c.Redis.URL)
 		if err != nil {
 			return nil, errors.New("REDIS_URL: not a valid redis:// or rediss:// URL")
 		}

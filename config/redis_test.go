@@ -38,7 +38,7 @@ func TestNewRedisClient(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c, err := (&Config{RedisURL: tt.url}).NewRedisClient()
+			c, err := (&Config{Redis: Redis{URL: tt.url}}).NewRedisClient()
 			if err != nil {
 				t.Fatalf("NewRedisClient(%s) = %v", tt.url, err)
 			}
@@ -71,7 +71,7 @@ func TestNewRedisClientRejects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c, err := (&Config{RedisURL: tt.url}).NewRedisClient()
+			c, err := (&Config{Redis: Redis{URL: tt.url}}).NewRedisClient()
 			if err == nil {
 				c.Close()
 				t.Fatalf("NewRedisClient(%s) succeeded", tt.url)

@@ -29,7 +29,7 @@ func (m *Main) rekey(ctx context.Context, stdout io.Writer) error {
 	if err := m.open("rekey", stdout); err != nil {
 		return err
 	}
-	keys, err := seal.NewKeys(cfg.DataKey, cfg.OldDataKeys, cfg.IndexKey)
+	keys, err := seal.NewKeys(cfg.Keys.Data, cfg.Keys.OldData, cfg.Keys.Index)
 	if err != nil {
 		return err
 	}

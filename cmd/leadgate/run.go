@@ -76,7 +76,7 @@ func (m *Main) Run(ctx context.Context, role Role) error {
 	if err := m.open(role, m.Stdout); err != nil {
 		return err
 	}
-	keys, err := seal.NewKeys(cfg.DataKey, cfg.OldDataKeys, cfg.IndexKey)
+	keys, err := seal.NewKeys(cfg.Keys.Data, cfg.Keys.OldData, cfg.Keys.Index)
 	if err != nil {
 		return err
 	}
@@ -85,7 +85,7 @@ func (m *Main) Run(ctx context.Context, role Role) error {
 	queue := jobs.NewQueue(m.client, asynq.NewInspectorFromRedisClient(m.rdb))
 	// Every process checks the routing rules, so a broken file stops a deploy
 	// at its first process, not at the first lead.
-	rules, err := routing.Load(cfg.RoutingRules)
+	rules, err := routing.Load(cfg.Routing.Rules)
 	if err != nil {
 		return fmt.Errorf("ROUTING_RULES: %w", err)
 	}
@@ -96,7 +96,7 @@ func (m *Main) Run(ctx context.Context, role Role) error {
 	}
 	if role.clock() {
 		m.scheduler = asynq.NewSchedulerFromRedisClient(m.rdb, &asynq.SchedulerOpts{Logger: jobs.AsynqLogger(m.Log), LogLevel: asynq.WarnLevel})
-		if err := jobs.Schedule(m.scheduler, cfg.PurgeSchedule); err != nil {
+		if err := jobs.Schedule(m.scheduler, cfg.Retention.PurgeSchedule); err != nil {
 			return fmt.Errorf("clock: %w", err)
 		}
 		if err := m.scheduler.Start(); err != nil {
@@ -140,7 +140,7 @@ func (m *Main) open(role Role, out io.Writer) error {
 
 func (m *Main) openRedis(role Role) error {
 	cfg := m.Config
-	if cfg.RedisURL == "" {
+	if cfg.Redis.URL == "" {
 		if role != "serve" {
 			return fmt.Errorf("REDIS_URL is required for %s (the in-memory Redis exists only inside serve)", role)
 		}
@@ -210,16 +210,16 @@ func (m *Main) startWorker(ctx context.Context, store *redisstore.Store, queue *
 	if err := store.Workers.ClearCRMGone(ctx); err != nil {
 		m.Log.Warn("could not clear the CRM-disabled flag", "err", err)
 	}
-	router := &jobs.Router{Leads: store.Leads, CRM: crm, Rules: rules, Workers: store.Workers, Threshold: cfg.RiskReviewThreshold,
-		Erase: queue.EnqueueCRMErase, MaxAge: cfg.RetryMaxAge, Now: m.Now, Log: m.Log}
+	router := &jobs.Router{Leads: store.Leads, CRM: crm, Rules: rules, Workers: store.Workers, Threshold: cfg.Routing.RiskReviewThreshold,
+		Erase: queue.EnqueueCRMErase, MaxAge: cfg.Retry.MaxAge, Now: m.Now, Log: m.Log}
 	mailer, err := m.mailer()
 	if err != nil {
 		return err
 	}
-	from := mail.Address{Email: cfg.MailFrom, Name: cfg.MailFromName}
+	from := mail.Address{Email: cfg.Mail.From, Name: cfg.Mail.FromName}
 	welcomer := &jobs.Welcomer{Leads: store.Leads, People: store.People, Mailer: mailer, From: from,
-		BaseURL: strings.TrimSuffix(cfg.PublicBaseURL.String(), "/"), PolicyURL: cfg.PolicyURL,
-		OptinTTL: cfg.UnconfirmedOptinTTL, Now: m.Now, Log: m.Log}
+		BaseURL: strings.TrimSuffix(cfg.HTTP.PublicBaseURL.String(), "/"), PolicyURL: cfg.HTTP.PolicyURL,
+		OptinTTL: cfg.Retention.UnconfirmedOptin, Now: m.Now, Log: m.Log}
 	router.Welcome = func(ctx context.Context, lead *intake.Lead) error {
 		if err := queue.EnqueueAck(ctx, lead.ID); err != nil {
 			return err
@@ -239,12 +239,12 @@ func (m *Main) startWorker(ctx context.Context, store *redisstore.Store, queue *
 		names := notifier.Names()
 		router.Notify = func(ctx context.Context, id string) error { return queue.EnqueueNotify(ctx, id, names...) }
 	}
-	m.worker = asynq.NewServerFromRedisClient(m.rdb, jobs.ServerConfig(cfg.RetryBaseDelay, m.Log))
+	m.worker = asynq.NewServerFromRedisClient(m.rdb, jobs.ServerConfig(cfg.Retry.BaseDelay, m.Log))
 	mux := jobs.NewMux(jobs.Handlers{Router: router, Sweeper: &jobs.Sweeper{Leads: store.Leads, Queue: queue, Now: m.Now, Log: m.Log},
 		Notifier: notifier, Welcomer: welcomer, Purger: m.purger(store),
-		CRMSync: &jobs.CRMSync{Leads: store.Leads, CRM: crm, System: cfg.CRMDriver, MaxAge: cfg.RetryMaxAge, Now: m.Now, Log: m.Log},
+		CRMSync: &jobs.CRMSync{Leads: store.Leads, CRM: crm, System: cfg.CRM.Driver, MaxAge: cfg.Retry.MaxAge, Now: m.Now, Log: m.Log},
 		Campaigner: &jobs.Campaigner{Store: store.Campaigns, Mailer: mailer, From: from, BaseURL: welcomer.BaseURL,
-			PolicyURL: cfg.PolicyURL, ASMGroupID: cfg.SendGridASMGroupID, Log: m.Log}})
+			PolicyURL: cfg.HTTP.PolicyURL, ASMGroupID: cfg.Mail.SendGridASMGroupID, Log: m.Log}})
 	if err := m.worker.Start(mux); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
@@ -255,15 +255,15 @@ func (m *Main) startWorker(ctx context.Context, store *redisstore.Store, queue *
 func (m *Main) salesChannels(mailer mail.Mailer, from mail.Address) ([]jobs.SalesChannel, error) {
 	cfg := m.Config
 	var channels []jobs.SalesChannel
-	if cfg.TelegramBotToken != "" {
-		client, err := telegram.New(cfg.TelegramAPIURL, cfg.TelegramBotToken, cfg.TelegramChatID, integrations.NewHTTPClient(0))
+	if cfg.Telegram.BotToken != "" {
+		client, err := telegram.New(cfg.Telegram.APIURL, cfg.Telegram.BotToken, cfg.Telegram.ChatID, integrations.NewHTTPClient(0))
 		if err != nil {
 			return nil, err
 		}
-		channels = append(channels, telegramChannel{client, cfg.TelegramIncludeContacts})
+		channels = append(channels, telegramChannel{client, cfg.Telegram.IncludeContacts})
 	}
-	if cfg.SalesNotifyEmail != "" {
-		channels = append(channels, emailChannel{mailer: mailer, from: from, to: mail.Address{Email: cfg.SalesNotifyEmail}})
+	if cfg.Mail.SalesNotifyEmail != "" {
+		channels = append(channels, emailChannel{mailer: mailer, from: from, to: mail.Address{Email: cfg.Mail.SalesNotifyEmail}})
 	}
 	return channels, nil
 }
@@ -271,8 +271,8 @@ func (m *Main) salesChannels(mailer mail.Mailer, from mail.Address) ([]jobs.Sale
 // mailer is the configured mail driver: SendGrid, or .eml files under var/outbox.
 func (m *Main) mailer() (mail.Mailer, error) {
 	cfg := m.Config
-	if cfg.MailDriver == "sendgrid" {
-		return sendgrid.New(cfg.SendGridAPIKey, cfg.SendGridAPIHost, integrations.NewHTTPClient(0))
+	if cfg.Mail.Driver == "sendgrid" {
+		return sendgrid.New(cfg.Mail.SendGridAPIKey, cfg.Mail.SendGridAPIHost, integrations.NewHTTPClient(0))
 	}
 	dir := filepath.Join(cfg.VarDir, "outbox")
 	m.Log.Warn("development setup: mail is written to " + dir)
@@ -323,61 +323,61 @@ func (t telegramChannel) Notify(ctx context.Context, l crmdoc.Lead, r crmdoc.Rec
 func (m *Main) crm() (jobs.CRM, error) {
 	cfg := m.Config
 	client := integrations.NewHTTPClient(0)
-	switch cfg.CRMDriver {
+	switch cfg.CRM.Driver {
 	case "bitrix24":
-		return bitrix24.New(cfg.Bitrix24WebhookURL, client)
+		return bitrix24.New(cfg.CRM.Bitrix24WebhookURL, client)
 	case "amocrm":
-		return amocrm.New(amocrm.Config{BaseURL: cfg.AmoCRMBaseURL, Token: cfg.AmoCRMToken,
-			PipelineID: cfg.AmoCRMPipelineID, LeadIDFieldID: cfg.AmoCRMLeadIDField}, client)
+		return amocrm.New(amocrm.Config{BaseURL: cfg.CRM.AmoCRMBaseURL, Token: cfg.CRM.AmoCRMToken,
+			PipelineID: cfg.CRM.AmoCRMPipelineID, LeadIDFieldID: cfg.CRM.AmoCRMLeadIDField}, client)
 	case "webhook":
-		return webhook.New(cfg.CRMWebhookURL, cfg.CRMWebhookSecret, client)
+		return webhook.New(cfg.CRM.WebhookURL, cfg.CRM.WebhookSecret, client)
 	case "file":
 		dir := filepath.Join(cfg.VarDir, "crm")
 		m.Log.Warn("development setup: leads are written in clear to " + dir)
 		return file.New(dir), nil
 	}
-	return nil, fmt.Errorf("CRM_DRIVER %q is not available", cfg.CRMDriver)
+	return nil, fmt.Errorf("CRM_DRIVER %q is not available", cfg.CRM.Driver)
 }
 
 func (m *Main) serveHTTP(store *redisstore.Store, keys *seal.Keys, queue intake.Queue) error {
 	cfg := m.Config
-	lang, _ := templates.ParseLang(cfg.DefaultLang)
-	own, err := config.NormalizeOrigin(cfg.PublicBaseURL.Scheme + "://" + cfg.PublicBaseURL.Host)
+	lang, _ := templates.ParseLang(cfg.HTTP.DefaultLang)
+	own, err := config.NormalizeOrigin(cfg.HTTP.PublicBaseURL.Scheme + "://" + cfg.HTTP.PublicBaseURL.Host)
 	if err != nil {
 		return fmt.Errorf("PUBLIC_BASE_URL: %w", err)
 	}
-	if cfg.SendGridWebhookPublicKey != "" {
-		if _, err := sendgrid.ParseEventKey(cfg.SendGridWebhookPublicKey); err != nil {
+	if cfg.Mail.SendGridWebhookPublicKey != "" {
+		if _, err := sendgrid.ParseEventKey(cfg.Mail.SendGridWebhookPublicKey); err != nil {
 			return err // names the variable, never the value
 		}
 	} else if cfg.Production {
 		m.Log.Warn("SENDGRID_WEBHOOK_PUBLIC_KEY is not set: bounces and spam reports from SendGrid are refused (503) and never suppress anyone")
 	}
 	subjects := &privacy.Service{Records: store.Subjects, People: store.People, Queue: queue,
-		Due: cfg.SubjectRequestDue, Now: m.Now, Log: m.Log}
+		Due: cfg.Retention.SubjectRequestDue, Now: m.Now, Log: m.Log}
 	srv := httpapi.NewServer(httpapi.Deps{Leads: store.Leads, People: store.People, Campaigns: store.Campaigns,
 		Audit: store.Audit, Privacy: subjects, Queue: queue, Keys: keys}, httpapi.Options{
 		PublicOrigin:   own,
-		AllowedOrigins: cfg.CORSAllowedOrigins,
-		TrustedProxies: cfg.TrustedProxies,
+		AllowedOrigins: cfg.HTTP.CORSAllowedOrigins,
+		TrustedProxies: cfg.HTTP.TrustedProxies,
 		DefaultLang:    lang,
-		Products:       slices.Clone(cfg.ProductCatalog),
-		CaptureCookies: cfg.CaptureCookies,
-		PolicyVersion:  cfg.PolicyVersion,
-		PolicyURL:      cfg.PolicyURL,
-		PerIP:          cfg.IntakeRateLimit,
-		PerEmail:       cfg.IntakeRateLimitEmail,
-		DoubleOptIn:    cfg.DoubleOptIn,
-		AdminTokens:    cfg.AdminTokens,
-		SendGridKey:    cfg.SendGridWebhookPublicKey,
-		AuditRetention: cfg.AuditRetention,
+		Products:       slices.Clone(cfg.HTTP.ProductCatalog),
+		CaptureCookies: cfg.HTTP.CaptureCookies,
+		PolicyVersion:  cfg.HTTP.PolicyVersion,
+		PolicyURL:      cfg.HTTP.PolicyURL,
+		PerIP:          cfg.Limits.PerIP,
+		PerEmail:       cfg.Limits.PerEmail,
+		DoubleOptIn:    cfg.HTTP.DoubleOptIn,
+		AdminTokens:    cfg.Keys.AdminTokens,
+		SendGridKey:    cfg.Mail.SendGridWebhookPublicKey,
+		AuditRetention: cfg.Retention.Audit,
 	}, m.Log, m.Now)
 	mux := http.NewServeMux()
 	srv.Register(mux)
 	registerOps(mux, store)
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+		return fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
 	}
 	m.listener = ln
 	m.http = &http.Server{
@@ -451,15 +451,15 @@ func (m *Main) Close() error {
 // task and for `leadgate purge`.
 func (m *Main) purger(store *redisstore.Store) *jobs.Purger {
 	cfg := m.Config
-	return &jobs.Purger{Store: store.Retention, Audit: store.Audit, Workers: store.Workers, Redis: m.rdb, LeadRetention: cfg.LeadRetention, OptinTTL: cfg.UnconfirmedOptinTTL,
-		TaskRetention: cfg.TaskRetention, AuditRetention: cfg.AuditRetention, Now: m.Now, Log: m.Log}
+	return &jobs.Purger{Store: store.Retention, Audit: store.Audit, Workers: store.Workers, Redis: m.rdb, LeadRetention: cfg.Retention.Lead, OptinTTL: cfg.Retention.UnconfirmedOptin,
+		TaskRetention: cfg.Retention.Task, AuditRetention: cfg.Retention.Audit, Now: m.Now, Log: m.Log}
 }
 
 // purge runs `leadgate purge [--dry-run]`: one retention pass now, against
 // REDIS_URL, printing counts (never personal data). It needs no data key:
 // nothing sealed is opened. The caller closes m.
 func (m *Main) purge(ctx context.Context, stdout io.Writer, dryRun bool) error {
-	if m.Config.RedisURL == "" {
+	if m.Config.Redis.URL == "" {
 		return errors.New("purge needs REDIS_URL: without it, serve's embedded Redis lives inside that one process and goes with it, so there is nothing here to purge")
 	}
 	if err := m.open("purge", nil); err != nil { // no keys needed: nothing sealed is opened
