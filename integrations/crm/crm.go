@@ -153,3 +153,15 @@ type Receipt struct {
 	Ref    string `json:"ref,omitempty"`
 	URL    string `json:"url,omitempty"` // a link to the lead in the CRM, for notifications
 }
+
+// EntityLabel is how the sales team, in Russian, names a Lead's entity type:
+// "Юрлицо" for legal_entity, "ИП" for sole_proprietor, "" for anything else.
+func EntityLabel(entityType string) string {
+	switch entityType {
+	case "legal_entity":
+		return "Юрлицо"
+	case "sole_proprietor":
+		return "ИП"
+	}
+	return ""
+}

@@ -206,3 +206,12 @@ func TestReceiptJSON(t *testing.T) {
 		})
 	}
 }
+
+func TestEntityLabel(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{"legal_entity": "Юрлицо", "sole_proprietor": "ИП", "": "", "LEGAL_ENTITY": "", "partnership": ""} {
+		if got := crm.EntityLabel(in); got != want {
+			t.Errorf("EntityLabel(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

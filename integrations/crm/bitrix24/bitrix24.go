@@ -240,22 +240,11 @@ func work(value string) []multifield {
 	return []multifield{{Value: value, ValueType: "WORK"}}
 }
 
-// entityLabel is how sales calls the entity type.
-func entityLabel(entityType string) string {
-	switch entityType {
-	case "legal_entity":
-		return "Юрлицо"
-	case "sole_proprietor":
-		return "ИП"
-	}
-	return ""
-}
-
 // title is the lead's TITLE: the entity type and name, or, without a name,
 // what was asked for. Phone and email stay out of it: titles show up in
 // lists, notifications and the activity stream.
 func title(l crm.Lead) string {
-	label := entityLabel(l.EntityType)
+	label := crm.EntityLabel(l.EntityType)
 	var t string
 	switch name := strings.TrimSpace(l.Name); {
 	case name != "" && label != "":

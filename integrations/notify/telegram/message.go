@@ -69,13 +69,11 @@ func Message(l crm.Lead, r crm.Receipt, includeContacts bool) string {
 	return b.String()
 }
 
-// entityType names the kind of business the way sales says it.
+// entityType names the kind of business the way sales says it, or shows
+// an unknown one as it is.
 func entityType(t string) string {
-	switch t {
-	case "legal_entity":
-		return "Юрлицо"
-	case "sole_proprietor":
-		return "ИП"
+	if label := crm.EntityLabel(t); label != "" {
+		return label
 	}
 	return clip(t, 20)
 }
