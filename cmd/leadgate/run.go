@@ -260,7 +260,7 @@ func (m *Main) salesChannels(mailer mail.Mailer, from mail.Address) ([]jobs.Sale
 		if err != nil {
 			return nil, err
 		}
-		channels = append(channels, telegramChannel{client, cfg.Telegram.IncludeContacts})
+		channels = append(channels, &telegram.Channel{Client: client, IncludeContacts: cfg.Telegram.IncludeContacts})
 	}
 	if cfg.Mail.SalesNotifyEmail != "" {
 		channels = append(channels, emailChannel{mailer: mailer, from: from, to: mail.Address{Email: cfg.Mail.SalesNotifyEmail}})
@@ -306,18 +306,6 @@ func (e emailChannel) Notify(ctx context.Context, l crmdoc.Lead, r crmdoc.Receip
 	}
 	return e.mailer.Send(ctx, mail.Message{From: e.from, To: []mail.Address{e.to}, Subject: subject, Text: text,
 		HTML: html, Category: "sales", Ref: l.ID})
-}
-
-// telegramChannel tells salespeople in a Telegram chat about new leads.
-type telegramChannel struct {
-	client          *telegram.Client
-	includeContacts bool // TELEGRAM_INCLUDE_CONTACTS
-}
-
-func (t telegramChannel) Name() string { return "telegram" }
-
-func (t telegramChannel) Notify(ctx context.Context, l crmdoc.Lead, r crmdoc.Receipt) error {
-	return t.client.Send(ctx, telegram.Message(l, r, t.includeContacts))
 }
 
 func (m *Main) crm() (jobs.CRM, error) {
