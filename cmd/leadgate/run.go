@@ -27,7 +27,6 @@ import (
 	"github.com/paymtech/leadgate/intake/risk"
 	"github.com/paymtech/leadgate/intake/seal"
 	"github.com/paymtech/leadgate/integrations"
-	crmdoc "github.com/paymtech/leadgate/integrations/crm"
 	"github.com/paymtech/leadgate/integrations/crm/amocrm"
 	"github.com/paymtech/leadgate/integrations/crm/bitrix24"
 	"github.com/paymtech/leadgate/integrations/crm/file"
@@ -35,6 +34,7 @@ import (
 	"github.com/paymtech/leadgate/integrations/mail"
 	mailfile "github.com/paymtech/leadgate/integrations/mail/file"
 	"github.com/paymtech/leadgate/integrations/mail/sendgrid"
+	"github.com/paymtech/leadgate/integrations/notify/email"
 	"github.com/paymtech/leadgate/integrations/notify/telegram"
 	"github.com/paymtech/leadgate/jobs"
 	"github.com/paymtech/leadgate/jobs/routing"
@@ -263,7 +263,7 @@ func (m *Main) salesChannels(mailer mail.Mailer, from mail.Address) ([]jobs.Sale
 		channels = append(channels, &telegram.Channel{Client: client, IncludeContacts: cfg.Telegram.IncludeContacts})
 	}
 	if cfg.Mail.SalesNotifyEmail != "" {
-		channels = append(channels, emailChannel{mailer: mailer, from: from, to: mail.Address{Email: cfg.Mail.SalesNotifyEmail}})
+		channels = append(channels, &email.Channel{Mailer: mailer, From: from, To: mail.Address{Email: cfg.Mail.SalesNotifyEmail}})
 	}
 	return channels, nil
 }
@@ -277,35 +277,6 @@ func (m *Main) mailer() (mail.Mailer, error) {
 	dir := filepath.Join(cfg.VarDir, "outbox")
 	m.Log.Warn("development setup: mail is written to " + dir)
 	return mailfile.New(dir), nil
-}
-
-// emailChannel tells sales about new leads by email (SALES_NOTIFY_EMAIL):
-// what to pick up and where, without the person's contacts.
-type emailChannel struct {
-	mailer   mail.Mailer
-	from, to mail.Address
-}
-
-func (e emailChannel) Name() string { return "email" }
-
-func (e emailChannel) Notify(ctx context.Context, l crmdoc.Lead, r crmdoc.Receipt) error {
-	view := templates.SalesLead{ID: l.ID, Entity: "Юрлицо", Name: l.Name, RiskScore: l.Risk.Score,
-		RiskSignals: l.Risk.Signals, CRMURL: r.URL, CRMRef: r.Ref}
-	if l.EntityType == intake.SoleProprietor {
-		view.Entity = "ИП"
-	}
-	for _, p := range l.Products {
-		view.Products = append(view.Products, templates.ProductLabel(templates.RU, p))
-	}
-	if a := l.Assignment; a != nil {
-		view.Owner = a.Team + " / " + a.Owner
-	}
-	subject, text, html, err := templates.SalesEmail(view)
-	if err != nil {
-		return err
-	}
-	return e.mailer.Send(ctx, mail.Message{From: e.from, To: []mail.Address{e.to}, Subject: subject, Text: text,
-		HTML: html, Category: "sales", Ref: l.ID})
 }
 
 func (m *Main) crm() (jobs.CRM, error) {
