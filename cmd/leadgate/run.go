@@ -220,15 +220,7 @@ func (m *Main) startWorker(ctx context.Context, store *redisstore.Store, queue *
 	welcomer := &jobs.Welcomer{Leads: store.Leads, People: store.People, Mailer: mailer, From: from,
 		BaseURL: strings.TrimSuffix(cfg.HTTP.PublicBaseURL.String(), "/"), PolicyURL: cfg.HTTP.PolicyURL,
 		OptinTTL: cfg.Retention.UnconfirmedOptin, Now: m.Now, Log: m.Log}
-	router.Welcome = func(ctx context.Context, lead *intake.Lead) error {
-		if err := queue.EnqueueAck(ctx, lead.ID); err != nil {
-			return err
-		}
-		// The person's pending state decides, not this lead's box or
-		// DOUBLE_OPT_IN: a repeat may have added the opt-in, and a
-		// suppressed person must confirm afresh even without double opt-in.
-		return queue.EnqueueOptin(ctx, lead.ID)
-	}
+	router.Welcome = queue.EnqueueWelcome
 	channels, err := m.salesChannels(mailer, from)
 	if err != nil {
 		return err
