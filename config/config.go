@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/mail"
 	"net/netip"
 	"net/url"
@@ -50,7 +51,16 @@ type Config struct {
 // HTTP is how the service faces the web: where it listens, who may post the
 // form, what a request may name, and the consent it records.
 type HTTP struct {
-	Addr               string         // LEADGATE_ADDR, default ":" + PORT (PORT, default 8080)
+	Addr string // LEADGATE_ADDR, default ":" + PORT (PORT, default 8080)
+	// MetricsAddr is METRICS_ADDR, default none: host:port of a listener of
+	// this process serving only /metrics. worker and clock serve metrics only
+	// there; web and serve then no longer serve /metrics on Addr. Without it,
+	// in production, /metrics on Addr needs a bearer token of role admin or
+	// metrics.
+	MetricsAddr string
+	// FrameAncestors is FRAME_ANCESTORS, default none: origins allowed to
+	// show the form and thanks pages in a frame (normalised scheme://host).
+	FrameAncestors     []string
 	PublicBaseURL      *url.URL       // PUBLIC_BASE_URL, default http://localhost:$PORT: the base of links in emails
 	TrustedProxies     []netip.Prefix // TRUSTED_PROXIES, default none: proxies whose X-Forwarded-For is believed
 	CORSAllowedOrigins []string       // CORS_ALLOWED_ORIGINS, default none; normalised scheme://host[:port]
@@ -169,6 +179,12 @@ func Load(getenv func(string) string) (*Config, error) {
 		return nil, fmt.Errorf("PORT: %q is not a port number", port)
 	}
 	c.HTTP.Addr = r.str("LEADGATE_ADDR", ":"+port)
+	c.HTTP.MetricsAddr = r.str("METRICS_ADDR", "")
+	if c.HTTP.MetricsAddr != "" {
+		if _, p, err := net.SplitHostPort(c.HTTP.MetricsAddr); err != nil || p == "" {
+			r.fail("METRICS_ADDR", fmt.Errorf("%q is not host:port", c.HTTP.MetricsAddr))
+		}
+	}
 	c.VarDir = r.str("LEADGATE_VAR_DIR", "var")
 	c.Redis.URL = r.str("REDIS_URL", "")
 
@@ -192,6 +208,11 @@ func Load(getenv func(string) string) (*Config, error) {
 		o, err := NormalizeOrigin(s)
 		r.check("CORS_ALLOWED_ORIGINS", err)
 		c.HTTP.CORSAllowedOrigins = append(c.HTTP.CORSAllowedOrigins, o)
+	}
+	for _, s := range r.list("FRAME_ANCESTORS", "") {
+		o, err := NormalizeOrigin(s)
+		r.check("FRAME_ANCESTORS", err)
+		c.HTTP.FrameAncestors = append(c.HTTP.FrameAncestors, o)
 	}
 	c.HTTP.ProductCatalog = r.list("PRODUCT_CATALOG", "acquiring,payment_links,recurring,payouts,pos")
 	for _, p := range c.HTTP.ProductCatalog {
@@ -515,7 +536,7 @@ func (r *reader) tokens(name string) []intake.Token {
 		}
 		role := intake.Role(parts[0])
 		if !slices.Contains(intake.TokenRoles, role) {
-			r.fail(name, fmt.Errorf("entry %d: the role is not sales, marketing, privacy or admin", i+1)) // the text there may be a misplaced token
+			r.fail(name, fmt.Errorf("entry %d: the role is not sales, marketing, privacy, admin or metrics", i+1)) // the text there may be a misplaced token
 			return nil
 		}
 		out = append(out, intake.Token{Role: role, Name: parts[1], Secret: parts[2]})

@@ -141,6 +141,14 @@ func TestLoadValues(t *testing.T) {
 			}},
 		{"LEADGATE_ADDR overrides PORT", map[string]string{"PORT": "9000", "LEADGATE_ADDR": "127.0.0.1:9999"},
 			func(c *Config) bool { return c.HTTP.Addr == "127.0.0.1:9999" }},
+		{"METRICS_ADDR and FRAME_ANCESTORS", map[string]string{"METRICS_ADDR": "127.0.0.1:9100", "FRAME_ANCESTORS": "HTTPS://WWW.Example.kz/, https://example.kz:443"},
+			func(c *Config) bool {
+				return c.HTTP.MetricsAddr == "127.0.0.1:9100" && slices.Equal(c.HTTP.FrameAncestors, []string{"https://www.example.kz", "https://example.kz"})
+			}},
+		{"a metrics token", map[string]string{"LEADGATE_ADMIN_TOKENS": "metrics:prometheus:" + testToken},
+			func(c *Config) bool {
+				return len(c.Keys.AdminTokens) == 1 && c.Keys.AdminTokens[0].Role == intake.RoleMetrics
+			}},
 		{"values are trimmed", map[string]string{"LEADGATE_ENV": " development ", "PORT": " 8081 "},
 			func(c *Config) bool { return c.HTTP.Addr == ":8081" && !c.Production }},
 		{"a SendGrid key makes sendgrid the mail driver", map[string]string{"SENDGRID_API_KEY": testSendGrid},
@@ -350,6 +358,8 @@ func TestLoadRejects(t *testing.T) {
 		{"second token bad", map[string]string{"LEADGATE_ADMIN_TOKENS": "admin:ops:" + testToken + ",sales:desk:s3cr3t-tiny"}, "LEADGATE_ADMIN_TOKENS"},
 		// An operator who writes token:role:name puts the token where the role goes.
 		{"token in the role's place", map[string]string{"LEADGATE_ADMIN_TOKENS": testToken + ":admin:Test Testov sales desk"}, "LEADGATE_ADMIN_TOKENS"},
+		{"METRICS_ADDR without a port", map[string]string{"METRICS_ADDR": "localhost"}, "METRICS_ADDR"},
+		{"FRAME_ANCESTORS not an origin", map[string]string{"FRAME_ANCESTORS": "https://example.kz/page"}, "FRAME_ANCESTORS"},
 		{"PORT not a number", map[string]string{"PORT": "abc"}, "PORT"},
 		{"PORT too large", map[string]string{"PORT": "70000"}, "PORT"},
 		{"PORT zero", map[string]string{"PORT": "0"}, "PORT"},

@@ -58,11 +58,11 @@ func TestApplyDevelopmentDefaultsGeneratesOnceAndKeeps(t *testing.T) {
 			t.Errorf("generated token %s:%s has a %d-character secret", tok.Role, tok.Name, len(tok.Secret))
 		}
 	}
-	if want := []intake.Role{intake.RoleSales, intake.RoleMarketing, intake.RolePrivacy, intake.RoleAdmin}; !slices.Equal(roles, want) {
+	if want := []intake.Role{intake.RoleSales, intake.RoleMarketing, intake.RolePrivacy, intake.RoleAdmin, intake.RoleMetrics}; !slices.Equal(roles, want) {
 		t.Errorf("generated roles %v, want %v", roles, want)
 	}
-	if s := slices.Compact(slices.Sorted(slices.Values(secrets))); len(s) != 4 {
-		t.Errorf("generated secrets are not four different ones: %d distinct", len(s))
+	if s := slices.Compact(slices.Sorted(slices.Values(secrets))); len(s) != 5 {
+		t.Errorf("generated secrets are not five different ones: %d distinct", len(s))
 	}
 	joined := strings.Join(notes, "\n")
 	for _, tok := range first.Keys.AdminTokens {
@@ -250,7 +250,7 @@ func TestApplyDevelopmentDefaultsConcurrentStartsAgree(t *testing.T) {
 			if !slices.Equal(c.Keys.Data, configs[0].Keys.Data) || !slices.Equal(c.Keys.Index, configs[0].Keys.Index) {
 				t.Fatalf("round %d: start %d got other keys than start 0", round, i)
 			}
-			if len(c.Keys.AdminTokens) != 4 || !reflect.DeepEqual(c.Keys.AdminTokens, configs[0].Keys.AdminTokens) {
+			if len(c.Keys.AdminTokens) != len(intake.TokenRoles) || !reflect.DeepEqual(c.Keys.AdminTokens, configs[0].Keys.AdminTokens) {
 				t.Fatalf("round %d: start %d got %d tokens, not start 0's %d", round, i, len(c.Keys.AdminTokens), len(configs[0].Keys.AdminTokens))
 			}
 			if strings.Contains(strings.Join(notes[i], "\n"), c.Keys.AdminTokens[0].Secret) {

@@ -12,11 +12,12 @@ const (
 	RoleMarketing Role = "marketing" // campaigns
 	RolePrivacy   Role = "privacy"   // data-subject requests
 	RoleAdmin     Role = "admin"     // everything, and the audit log and breach notices
+	RoleMetrics   Role = "metrics"   // reads /metrics only: every admin route refuses it
 	RoleSystem    Role = "system"    // a leadgate process (purge, rekey); never a token's
 )
 
 // TokenRoles are the roles a token may carry.
-var TokenRoles = []Role{RoleSales, RoleMarketing, RolePrivacy, RoleAdmin}
+var TokenRoles = []Role{RoleSales, RoleMarketing, RolePrivacy, RoleAdmin, RoleMetrics}
 
 // Permits reports whether a holder of r may use what needs role want: the
 // same role, or admin.

@@ -3,13 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/paymtech/leadgate/config"
 )
 
 // pinger is what readiness needs to know.
@@ -18,8 +23,8 @@ type pinger interface {
 }
 
 // registerOps adds the operator endpoints: liveness, readiness (Redis
-// answers), Prometheus metrics.
-func registerOps(mux *http.ServeMux, redis pinger) {
+// answers), and Prometheus metrics when metrics is not nil (publicMetrics).
+func registerOps(mux *http.ServeMux, redis pinger, metrics http.Handler) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
@@ -34,7 +39,52 @@ func registerOps(mux *http.ServeMux, redis pinger) {
 		w.WriteHeader(status)
 		json.NewEncoder(w).Encode(body)
 	})
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
+}
+
+// publicMetrics is what the public port serves at /metrics: nothing when
+// METRICS_ADDR gives metrics a listener of their own; in production,
+// metrics behind a bearer token of role metrics or admin (guard); in
+// development, metrics.
+func publicMetrics(cfg *config.Config, guard func(http.Handler) http.Handler) http.Handler {
+	switch {
+	case cfg.HTTP.MetricsAddr != "":
+		return nil
+	case cfg.Production:
+		return guard(promhttp.Handler())
+	}
+	return promhttp.Handler()
+}
+
+// serveMetrics listens on METRICS_ADDR and serves only /metrics there, for
+// any role: the worker and the clock have no other port.
+func (m *Main) serveMetrics() error {
+	ln, err := net.Listen("tcp", m.Config.HTTP.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("METRICS_ADDR: listen on %s: %w", m.Config.HTTP.MetricsAddr, err)
+	}
+	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.Handler())
+	m.metricsListener = ln
+	m.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
+		ErrorLog: slog.NewLogLogger(m.Log.Handler(), slog.LevelWarn)}
+	go func() {
+		if err := m.metrics.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Log.Error("metrics server stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// MetricsAddr is the address of the METRICS_ADDR listener, once Run has
+// returned; "" without one.
+func (m *Main) MetricsAddr() string {
+	if m.metricsListener == nil {
+		return ""
+	}
+	return displayAddr(m.metricsListener.Addr())
 }
 
 // sensitiveKeys are log attribute names whose values are masked whatever

@@ -63,11 +63,14 @@ type Main struct {
 	mini      *miniredis.Miniredis
 	stopTicks chan struct{}
 	listener  net.Listener
-	http      *http.Server
-	client    *asynq.Client
-	worker    *asynq.Server
-	scheduler *asynq.Scheduler
-	closeOnce sync.Once
+	// metrics and metricsListener serve METRICS_ADDR, when set.
+	metrics         *http.Server
+	metricsListener net.Listener
+	http            *http.Server
+	client          *asynq.Client
+	worker          *asynq.Server
+	scheduler       *asynq.Scheduler
+	closeOnce       sync.Once
 }
 
 // Run starts the parts of leadgate that role names and returns once they run.
@@ -105,6 +108,11 @@ func (m *Main) Run(ctx context.Context, role Role) error {
 	}
 	if role.web() {
 		if err := m.serveHTTP(store, keys, queue); err != nil {
+			return err
+		}
+	}
+	if cfg.HTTP.MetricsAddr != "" {
+		if err := m.serveMetrics(); err != nil {
 			return err
 		}
 	}
@@ -325,7 +333,7 @@ func (m *Main) serveHTTP(store *redisstore.Store, keys *seal.Keys, queue intake.
 	}, m.Log, m.Now)
 	mux := http.NewServeMux()
 	srv.Register(mux)
-	registerOps(mux, store)
+	registerOps(mux, store, publicMetrics(cfg, srv.GuardMetrics))
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
@@ -367,7 +375,7 @@ func displayAddr(a net.Addr) string {
 func (m *Main) Close() error {
 	var err error
 	m.closeOnce.Do(func() {
-		// The three stop side by side, so the whole stop stays within
+		// They stop side by side, so the whole stop stays within
 		// shutdownGrace (the worker's ShutdownTimeout is the same).
 		var wg sync.WaitGroup
 		if m.http != nil {
@@ -375,6 +383,13 @@ func (m *Main) Close() error {
 				ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 				defer cancel()
 				err = m.http.Shutdown(ctx)
+			})
+		}
+		if m.metrics != nil {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+				defer cancel()
+				m.metrics.Shutdown(ctx)
 			})
 		}
 		if m.scheduler != nil {

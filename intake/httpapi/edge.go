@@ -153,3 +153,22 @@ func bearer(header string) (token string, ok bool) {
 	token = strings.TrimLeft(rest, " ")
 	return token, token != ""
 }
+
+// GuardMetrics lets only a bearer token of role metrics (or admin) read
+// next: in production the public port must not show business counters to
+// anyone who asks. Scrapes are not audited — one every few seconds would
+// drown the log — but a refused one is logged like any 401 or 403.
+func (s *Server) GuardMetrics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t, ok := authenticate(r, s.opts.AdminTokens)
+		switch {
+		case !ok:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="leadgate"`)
+			s.writeError(w, "metrics", &intake.Error{Code: intake.EUnauthorized, Message: "a bearer token of role metrics or admin is required"}, nil, "")
+		case !t.Role.Permits(intake.RoleMetrics):
+			s.writeError(w, "metrics", &intake.Error{Code: intake.EForbidden, Message: "this token's role may not read metrics"}, nil, "")
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
