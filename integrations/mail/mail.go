@@ -6,13 +6,17 @@
 // Validate enforces it at the last moment, so that no line break can reach a
 // header whatever a caller got wrong: a Message that fails Validate is
 // refused before anything is sent or written.
+//
+// What makes an address and a display name mailable is decided once, here
+// (CheckAddress, CheckName in address.go), with the standard library and
+// golang.org/x/net/idna only, so that intake/form can refuse at the door what
+// a driver would refuse at the last moment.
 package mail
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	netmail "net/mail"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -23,10 +27,9 @@ import (
 const MaxRecipients = 1000
 
 // Limits that keep every header line within RFC 5322's 998 octets once a
-// driver has encoded it, and refuse what is certainly a mistake.
+// driver has encoded it, and refuse what is certainly a mistake. Addresses
+// and display names follow CheckAddress and CheckName (address.go).
 const (
-	maxAddressLen  = 254 // RFC 5321's limit on a forward path, less its angle brackets
-	maxNameRunes   = 256
 	maxSubjectRune = 255
 	maxHeaderLine  = 998 // name, ": " and value
 	maxTokenLen    = 128 // Ref
@@ -75,9 +78,28 @@ type Mailer interface {
 	// Send delivers m to each of m.To separately. A failure is (or wraps)
 	// an *integrations.Error, classified by the rule of package
 	// integrations; a Message that fails Validate is a Permanent one whose
-	// chain holds ErrInvalid.
+	// chain holds ErrInvalid, and a permanent refusal the provider blamed
+	// on one recipient holds a *RecipientError.
 	Send(ctx context.Context, m Message) error
 }
+
+// RecipientError is a provider's permanent refusal of a whole Message that
+// it blamed on one recipient, To[Index] (SendGrid's 400 naming
+// "personalizations.3.to.0.email"). The provider took none of the message,
+// so the caller may send it again to the others without that one. Err is
+// the driver's error: its chain holds the *integrations.Error.
+type RecipientError struct {
+	Index int
+	Err   error
+}
+
+// Error names the recipient by index only.
+func (e *RecipientError) Error() string {
+	return fmt.Sprintf("recipient %d refused: %v", e.Index, e.Err)
+}
+
+// Unwrap gives errors.As the driver's error, and so its Kind.
+func (e *RecipientError) Unwrap() error { return e.Err }
 
 // ErrInvalid is wrapped by every error Validate returns.
 var ErrInvalid = errors.New("invalid message")
@@ -86,6 +108,14 @@ var ErrInvalid = errors.New("invalid message")
 // the offending value, since that may be someone's address or name.
 func invalid(reason string) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, reason)
+}
+
+// invalidBecause builds Validate's error for an address or name that
+// breaks the mailable rule: both ErrInvalid and the rule's own error are in
+// its chain (errors.Is finds ErrLabelTooLong, say), and neither quotes the
+// value.
+func invalidBecause(what string, err error) error {
+	return fmt.Errorf("%w: %s: %w", ErrInvalid, what, err)
 }
 
 // reserved are header names the drivers write themselves, or that SendGrid
@@ -101,11 +131,11 @@ var reserved = map[string]bool{
 // Validate reports whether m can be sent as it is. Its error names which
 // rule was broken, never the value that broke it, so it is safe to log.
 func (m Message) Validate() error {
-	if !validAddress(m.From.Email) {
-		return invalid("sender address is not a plain address")
+	if err := CheckAddress(m.From.Email); err != nil {
+		return invalidBecause("sender address", err)
 	}
-	if !validName(m.From.Name) {
-		return invalid("sender name has a control character or is too long")
+	if err := CheckName(m.From.Name); err != nil {
+		return invalidBecause("sender name", err)
 	}
 	switch {
 	case len(m.To) == 0:
@@ -114,11 +144,11 @@ func (m Message) Validate() error {
 		return invalid("more than 1000 recipients")
 	}
 	for _, to := range m.To {
-		if !validAddress(to.Email) {
-			return invalid("recipient address is not a plain address")
+		if err := CheckAddress(to.Email); err != nil {
+			return invalidBecause("recipient address", err)
 		}
-		if !validName(to.Name) {
-			return invalid("recipient name has a control character or is too long")
+		if err := CheckName(to.Name); err != nil {
+			return invalidBecause("recipient name", err)
 		}
 	}
 	if strings.TrimSpace(m.Subject) == "" {
@@ -162,23 +192,6 @@ func (m Message) Validate() error {
 		return invalid("ref is not a plain token")
 	}
 	return nil
-}
-
-// validAddress reports whether s is one plain address that net/mail reads
-// back unchanged: no display name, angle brackets, comments, quoting or
-// line breaks can hide in it.
-func validAddress(s string) bool {
-	if s == "" || len(s) > maxAddressLen {
-		return false
-	}
-	a, err := netmail.ParseAddress(s)
-	return err == nil && a.Name == "" && a.Address == s
-}
-
-// validName reports whether a display name is short, one line and valid
-// UTF-8; drivers encode whatever else it holds.
-func validName(s string) bool {
-	return validLine(s) && utf8.RuneCountInString(s) <= maxNameRunes
 }
 
 // validLine reports whether s is valid UTF-8 without control characters,

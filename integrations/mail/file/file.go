@@ -61,7 +61,9 @@ func New(dir string) *Driver {
 //
 // Each file is multipart/alternative with the text/plain part first, then
 // the text/html one, both UTF-8 and quoted-printable; non-ASCII subjects and
-// names are RFC 2047 encoded words. The recipient's PerRecipient headers
+// names are RFC 2047 encoded words; a name of printable ASCII is a quoted
+// string, where look-alikes of encoded words are not decoded. Domains are in
+// A-label form (mail.ASCIIAddress). The recipient's PerRecipient headers
 // replace Headers of the same name, and its substitutions are applied.
 //
 // An invalid Message is refused as a Permanent error before anything is
@@ -110,12 +112,15 @@ func compose(m mail.Message, i int, date time.Time) ([]byte, error) {
 		b.WriteString(value)
 		b.WriteString("\r\n")
 	}
-	to := m.To[i]
-	header("From", fold((&netmail.Address{Name: m.From.Name, Address: m.From.Email}).String()))
-	header("To", fold((&netmail.Address{Name: to.Name, Address: to.Email}).String()))
+	// Validate passed, so both conversions succeed: domains go in A-label
+	// form, as SendGrid is given them.
+	from, _ := mail.ASCIIAddress(m.From.Email)
+	to, _ := mail.ASCIIAddress(m.To[i].Email)
+	header("From", fold((&netmail.Address{Name: m.From.Name, Address: from}).String()))
+	header("To", fold((&netmail.Address{Name: m.To[i].Name, Address: to}).String()))
 	header("Subject", fold(mime.BEncoding.Encode("utf-8", m.Subject)))
 	header("Date", date.Format(time.RFC1123Z))
-	header("Message-ID", "<"+strings.ToLower(rand.Text())+"@"+messageIDDomain(m.From.Email)+">")
+	header("Message-ID", "<"+strings.ToLower(rand.Text())+"@"+messageIDDomain(from)+">")
 	header("MIME-Version", "1.0")
 	var own map[string]string
 	if len(m.PerRecipient) != 0 {

@@ -303,3 +303,35 @@ func TestStampIncreases(t *testing.T) {
 		t.Errorf("stamp after the clock stepped back = %d, want %d", earlier, first+2)
 	}
 }
+
+// Names full of quotes, backslashes and encoded-word look-alikes read back
+// exactly as written, ASCII or not; IDN domains are written in A-label form.
+func TestSendNamesLiterallyAndDomainsAsALabels(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	m := message()
+	m.From.Email = "noreply@пример.kz"
+	m.PerRecipient = nil
+	m.To = []mail.Address{
+		{Email: "test@пример.қаз", Name: `=?utf-8?q?Bcc=3A_x?= "Test" \Testov\`},
+		{Email: "test2@example.com", Name: `=?utf-8?b?0KLQtdGB0YI=?= «Тест» "Тестов" \ =?x?=`},
+	}
+	if err := New(dir).Send(context.Background(), m); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	wantAddr := []string{"test@xn--e1afmkfd.xn--80ao21a", "test2@example.com"}
+	for i, path := range outbox(t, dir) {
+		p := parse(t, path)
+		to, err := p.header.AddressList("To")
+		if err != nil || len(to) != 1 || to[0].Name != m.To[i].Name || to[0].Address != wantAddr[i] {
+			t.Errorf("file %d: To = %+v (%v), want name %q shown literally at %s", i, to, err, m.To[i].Name, wantAddr[i])
+		}
+		from, err := p.header.AddressList("From")
+		if err != nil || len(from) != 1 || from[0].Address != "noreply@xn--e1afmkfd.kz" {
+			t.Errorf("From = %+v (%v), want the A-label domain", from, err)
+		}
+		if strings.Contains(p.raw, "пример") {
+			t.Error("a Unicode domain went into a header")
+		}
+	}
+}

@@ -114,15 +114,18 @@ func validKey(k string) bool {
 //     signed tokens, and rewriting them through SendGrid's redirector would
 //     break one-click unsubscribe.
 //
-// A recipient's display name containing ',' or ';' is left out: SendGrid
-// accepts such a name and then drops the message, taking part of the name
-// for the address.
+// Addresses go with their domain in A-label form (mail.ASCIIAddress), the
+// form whose length the mailable rule judged. A recipient's display name
+// containing ',' or ';' is left out: SendGrid accepts such a name and then
+// drops the message, taking part of the name for the address.
 func Build(m mail.Message) (*sgmail.SGMailV3, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
+	// Validate passed, so both conversions succeed.
+	from, _ := mail.ASCIIAddress(m.From.Email)
 	b := &sgmail.SGMailV3{
-		From:             sgmail.NewEmail(m.From.Name, m.From.Email),
+		From:             sgmail.NewEmail(m.From.Name, from),
 		Subject:          m.Subject,
 		Personalizations: make([]*sgmail.Personalization, len(m.To)),
 		Headers:          m.Headers,
@@ -135,7 +138,8 @@ func Build(m mail.Message) (*sgmail.SGMailV3, error) {
 		if strings.ContainsAny(name, ",;") {
 			name = ""
 		}
-		p := &sgmail.Personalization{To: []*sgmail.Email{sgmail.NewEmail(name, to.Email)}}
+		addr, _ := mail.ASCIIAddress(to.Email)
+		p := &sgmail.Personalization{To: []*sgmail.Email{sgmail.NewEmail(name, addr)}}
 		if len(m.PerRecipient) != 0 {
 			p.Headers = m.PerRecipient[i].Headers
 			p.Substitutions = m.PerRecipient[i].Substitutions
@@ -171,7 +175,10 @@ func Build(m mail.Message) (*sgmail.SGMailV3, error) {
 //     Retry-After RateLimited);
 //   - any other 4xx is Permanent, with Code the first errors[].field of
 //     the answer that is a plain field name ("from.email",
-//     "personalizations.0.to"), never its message.
+//     "personalizations.0.to"), never its message; a 400 whose field is a
+//     recipient's ("personalizations.3.to.0.email") is wrapped in a
+//     *mail.RecipientError naming that recipient, so the caller can send
+//     the others without them.
 func (c *Client) Send(ctx context.Context, m mail.Message) error {
 	body, err := Build(m)
 	if err != nil {
@@ -216,8 +223,32 @@ func (c *Client) failure(resp *http.Response, answer []byte) error {
 		}
 	case e.Kind == integrations.Permanent:
 		e.Code = errorField(answer)
+		if i, ok := recipientIndex(e.Code); ok && resp.StatusCode == http.StatusBadRequest {
+			return &mail.RecipientError{Index: i, Err: e}
+		}
 	}
 	return e
+}
+
+// recipientIndex reads the recipient a Mail Send error field blames:
+// "personalizations.<i>.to…" is about personalization i, which Build made
+// for To[i] alone. Other fields (a header, the content, the sender) are
+// about every recipient alike.
+func recipientIndex(field string) (int, bool) {
+	field = strings.NewReplacer("[", ".", "]", "").Replace(field) // "personalizations[3].to" is the same field
+	rest, ok := strings.CutPrefix(field, "personalizations.")
+	if !ok {
+		return 0, false
+	}
+	digits, rest, _ := strings.Cut(rest, ".")
+	if rest != "to" && !strings.HasPrefix(rest, "to.") {
+		return 0, false
+	}
+	i, err := strconv.Atoi(digits)
+	if err != nil || i < 0 || strconv.Itoa(i) != digits {
+		return 0, false
+	}
+	return i, true
 }
 
 // parseReset reads X-RateLimit-Reset, the Unix time in seconds at which

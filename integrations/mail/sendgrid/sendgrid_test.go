@@ -499,3 +499,59 @@ func TestNew(t *testing.T) {
 		})
 	}
 }
+
+// A 400 that SendGrid blames on one personalization names that recipient,
+// so the caller can send the others; one about a shared field does not.
+func TestSendBlamesOneRecipient(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, field string
+		status      int
+		index       int // -1: no recipient blamed
+	}{
+		{"recipient address", "personalizations.1.to.0.email", 400, 1},
+		{"recipient, bracket notation", "personalizations[0].to[0].email", 400, 0},
+		{"recipient's to list", "personalizations.1.to", 400, 1},
+		{"a personalization's headers are everyone's", "personalizations.0.headers", 400, -1},
+		{"the sender", "from.email", 400, -1},
+		{"403 is the account, not a recipient", "personalizations.1.to.0.email", 403, -1},
+		{"index with a leading zero", "personalizations.01.to.0.email", 400, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFake(t, func(w http.ResponseWriter) {
+				reply(w, tc.status, `{"errors":[{"message":"Does not contain a valid address.","field":"`+tc.field+`","help":null}]}`)
+			})
+			err := newClient(t, f).Send(context.Background(), message())
+			if integrations.KindOf(err) != integrations.Permanent {
+				t.Fatalf("Send = %v, want a permanent error", err)
+			}
+			re, ok := errors.AsType[*mail.RecipientError](err)
+			switch {
+			case tc.index < 0 && ok:
+				t.Errorf("Send blamed recipient %d for %q", re.Index, tc.field)
+			case tc.index >= 0 && (!ok || re.Index != tc.index):
+				t.Errorf("Send = %v, want recipient %d blamed", err, tc.index)
+			}
+		})
+	}
+}
+
+// The provider gets the domain in A-label form: the form whose length the
+// mailable rule judged.
+func TestSendIDNDomainAsALabel(t *testing.T) {
+	t.Parallel()
+	f := newFake(t, nil)
+	m := message()
+	m.From.Email = "noreply@пример.kz"
+	m.To[0] = mail.Address{Email: "тест@Пример.қаз", Name: "Тест Тестов"}
+	if err := newClient(t, f).Send(context.Background(), m); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	_, got := f.requests()
+	from := got[0]["from"].(map[string]any)["email"]
+	to := got[0]["personalizations"].([]any)[0].(map[string]any)["to"].([]any)[0].(map[string]any)
+	if from != "noreply@xn--e1afmkfd.kz" || to["email"] != "тест@xn--e1afmkfd.xn--80ao21a" || to["name"] != "Тест Тестов" {
+		t.Errorf("from %v, to %v; want the domains in A-label form", from, to)
+	}
+}
