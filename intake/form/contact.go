@@ -2,13 +2,14 @@ package form
 
 import (
 	"errors"
-	"net/mail"
+	"fmt"
 	"strings"
 	"unicode"
 
 	"github.com/nyaruka/phonenumbers"
-	"golang.org/x/net/idna"
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/paymtech/leadgate/integrations/mail"
 )
 
 // NormalizePhone parses a phone number as a person in Kazakhstan types it —
@@ -27,38 +28,34 @@ func NormalizePhone(s string) (string, error) {
 	return phonenumbers.Format(n, phonenumbers.E164), nil
 }
 
-// Problems NormalizeEmail reports, so a form can say which.
+// Problems NormalizeEmail reports, so a form can say which. An address the
+// mailer would refuse is ErrEmailInvalid with the mailable rule's reason
+// (mail.ErrLocalPartTooLong, mail.ErrLabelTooLong, mail.ErrAddressTooLong …)
+// also in its chain.
 var (
 	ErrEmailMultiple = errors.New("more than one email address")
 	ErrEmailInvalid  = errors.New("not a valid email address")
 )
 
-// NormalizeEmail checks that s is one bare address and returns the form that
-// identifies the person: lowercase, with the domain in IDNA ASCII form, so
-// "Test@Пример.kz" and "test@xn--e1afmkfd.kz" are the same person.
+// NormalizeEmail checks that s is one bare address that can be mailed (the
+// rule intake and the mailer share, mail.ASCIIAddress: lengths judged with
+// the domain in A-label form) and has a dot in its domain, and returns the
+// form that identifies the person: lowercase, with the domain in IDNA ASCII
+// form, so "Test@Пример.kz" and "test@xn--e1afmkfd.kz" are the same person.
 func NormalizeEmail(s string) (string, error) {
 	if strings.ContainsAny(s, ",;") || strings.Count(s, "@") > 1 && strings.ContainsAny(s, " \t") {
 		return "", ErrEmailMultiple
 	}
-	for _, r := range s {
-		if unicode.IsControl(r) || unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) { // Cf: invisible, e.g. zero-width space
-			return "", ErrEmailInvalid
-		}
+	ascii, err := mail.ASCIIAddress(s)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrEmailInvalid, err)
 	}
-	addr, err := mail.ParseAddress(s)
-	if err != nil || addr.Address != s || addr.Name != "" {
+	at := strings.LastIndexByte(ascii, '@')
+	local, domain := ascii[:at], ascii[at+1:]
+	if !strings.Contains(domain, ".") {
 		return "", ErrEmailInvalid
 	}
-	at := strings.LastIndexByte(s, '@')
-	local, domain := s[:at], s[at+1:]
-	if at == 0 || len(local) > 64 || strings.Count(s, "@") != 1 {
-		return "", ErrEmailInvalid
-	}
-	ascii, err := idna.Lookup.ToASCII(strings.TrimSuffix(domain, "."))
-	if err != nil || !strings.Contains(ascii, ".") {
-		return "", ErrEmailInvalid
-	}
-	return strings.ToLower(local) + "@" + strings.ToLower(ascii), nil
+	return strings.ToLower(local) + "@" + strings.ToLower(domain), nil
 }
 
 // lookalikes maps Latin letters that people (and keyboard layouts, and some

@@ -15,13 +15,14 @@ import (
 
 	"github.com/paymtech/leadgate/intake"
 	"github.com/paymtech/leadgate/intake/taxid"
+	"github.com/paymtech/leadgate/integrations/mail"
 )
 
 // Form is a connection request as posted, before validation. JSON and
 // urlencoded posts use the same names; unknown fields are ignored.
 type Form struct {
 	EntityType        string   `json:"entity_type" validate:"required,oneof=legal_entity sole_proprietor"`
-	Name              string   `json:"name" validate:"max=200,line"`
+	Name              string   `json:"name" validate:"max=200,mailname,line"`
 	Phone             string   `json:"phone" validate:"required,max=40,phone"`
 	Email             string   `json:"email" validate:"required,max=254,email1"`
 	TaxID             string   `json:"tax_id" validate:"omitempty,max=20,taxid"`
@@ -103,6 +104,9 @@ func NewValidator(catalog []string, now func() time.Time) *Validator {
 	}
 	must(v.RegisterValidation("text", str(func(s string) bool { return IsText(s, true) })))
 	must(v.RegisterValidation("line", str(func(s string) bool { return IsText(s, false) })))
+	// The name is the display name of every email to the person: what the
+	// mailer would refuse is refused here, by the same rule.
+	must(v.RegisterValidation("mailname", str(func(s string) bool { return mail.CheckName(s) == nil })))
 	must(v.RegisterValidationCtx("phone", func(ctx context.Context, fl validator.FieldLevel) bool {
 		p, err := NormalizePhone(fl.Field().String())
 		ctx.Value(normalizedKey{}).(*normalized).phone = p
@@ -189,6 +193,11 @@ func (v *Validator) messageKey(field string, fe validator.FieldError, f Form) st
 		return field + ".too_long"
 	case "oneof":
 		return field + ".invalid"
+	case "mailname":
+		if errors.Is(mail.CheckName(f.Name), mail.ErrNameLineBreak) {
+			return "name.line_break"
+		}
+		return "name.invalid"
 	case "text", "line":
 		if field == "name" {
 			return "name.invalid"
@@ -197,8 +206,16 @@ func (v *Validator) messageKey(field string, fe validator.FieldError, f Form) st
 	case "phone":
 		return "phone.invalid"
 	case "email1":
-		if _, err := NormalizeEmail(f.Email); errors.Is(err, ErrEmailMultiple) {
+		_, err := NormalizeEmail(f.Email)
+		switch {
+		case errors.Is(err, ErrEmailMultiple):
 			return "email.multiple"
+		case errors.Is(err, mail.ErrLocalPartTooLong):
+			return "email.local_too_long"
+		case errors.Is(err, mail.ErrLabelTooLong):
+			return "email.label_too_long"
+		case errors.Is(err, mail.ErrAddressTooLong):
+			return "email.too_long_encoded" // within 254 characters as typed, longer in A-label form
 		}
 		return "email.invalid"
 	case "taxid":

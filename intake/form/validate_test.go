@@ -702,8 +702,8 @@ func TestValidateLineBreaks(t *testing.T) {
 	v := newTestValidator()
 	f := validForm()
 	f.Name = "Тест\nТестов"
-	if _, fields := v.Validate(f); fields["name"].Key != "name.invalid" {
-		t.Fatalf("name with a line break: %v, want name.invalid", fields)
+	if _, fields := v.Validate(f); fields["name"].Key != "name.line_break" {
+		t.Fatalf("name with a line break: %v, want name.line_break", fields)
 	}
 	f = validForm()
 	f.UTMSource = "a\rb"
@@ -725,5 +725,99 @@ func TestFingerprintIgnoresProductOrder(t *testing.T) {
 	}
 	if a.Products[0] != "pos" {
 		t.Fatal("fingerprint reordered the submission's products")
+	}
+}
+
+// TestValidateRefusesWhatTheMailerRefuses: the name is every email's display
+// name and the address where they go, so intake refuses, with a message
+// that says what to fix, whatever the mailable rule (mail.CheckName,
+// mail.CheckAddress) would refuse at send time — and lets through ordinary
+// Kazakh and Russian names and IDN addresses that fit.
+func TestValidateRefusesWhatTheMailerRefuses(t *testing.T) {
+	t.Parallel()
+	ya := func(n int) string { return strings.Repeat("я", n) } // 57 are 63 bytes in A-label form, 58 are 64
+	tests := []struct {
+		name  string
+		edit  func(*Form)
+		field string // "" when the form is valid
+		key   string
+	}{
+		{"name with a line separator", func(f *Form) { f.Name = "Тест\u2028Тестов" }, "name", "name.line_break"},
+		{"name with a paragraph separator", func(f *Form) { f.Name = "Тест\u2029Тестов" }, "name", "name.line_break"},
+		{"name with CR", func(f *Form) { f.Name = "Тест\rТестов" }, "name", "name.line_break"},
+		{"name with LF", func(f *Form) { f.Name = "Тест\nТестов" }, "name", "name.line_break"},
+		{"name with NUL", func(f *Form) { f.Name = "Тест\x00Тестов" }, "name", "name.invalid"},
+		{"name with an escape", func(f *Form) { f.Name = "Тест\x1bТестов" }, "name", "name.invalid"},
+		{"name with a C1 control", func(f *Form) { f.Name = "Тест\u0085Тестов" }, "name", "name.invalid"},
+		{"local part of 65", func(f *Form) { f.Email = strings.Repeat("t", 65) + "@example.com" }, "email", "email.local_too_long"},
+		{"Cyrillic local part of 33 letters (66 bytes)", func(f *Form) { f.Email = strings.Repeat("т", 33) + "@example.kz" }, "email", "email.local_too_long"},
+		{"domain label of 64", func(f *Form) { f.Email = "test@" + strings.Repeat("a", 64) + ".kz" }, "email", "email.label_too_long"},
+		{"IDN label of 58 letters, 64 in A-label form", func(f *Form) { f.Email = "test@" + ya(58) + ".kz" }, "email", "email.label_too_long"},
+		{"IDN address of 236 characters, 260 bytes in A-label form", func(f *Form) {
+			f.Email = "test@" + strings.Join([]string{ya(57), ya(57), ya(57), ya(57)}, ".")
+		}, "email", "email.too_long_encoded"},
+		{"IDN address of 255 bytes in A-label form, 198 characters", func(f *Form) {
+			f.Email = strings.Repeat("t", 60) + "@" + strings.Join([]string{ya(57), ya(57), ya(57)}, ".") + ".kz"
+		}, "email", "email.too_long_encoded"},
+
+		{"Kazakh name", func(f *Form) { f.Name = "Әлия Нұрланқызы, ЖШС «Сынақ»" }, "", ""},
+		{"Russian name", func(f *Form) { f.Name = "ТОО «Тест Тестов»" }, "", ""},
+		{"name of quotes and encoded-word look-alikes", func(f *Form) { f.Name = `=?utf-8?q?Test?= "Тест" \Тестов\` }, "", ""},
+		{"local part of 64", func(f *Form) { f.Email = strings.Repeat("t", 64) + "@example.com" }, "", ""},
+		{"domain label of 63", func(f *Form) { f.Email = "test@" + strings.Repeat("a", 63) + ".kz" }, "", ""},
+		{"IDN label of 63 bytes in A-label form", func(f *Form) { f.Email = "test@" + ya(57) + ".kz" }, "", ""},
+		{"IDN address of 254 bytes in A-label form", func(f *Form) {
+			f.Email = strings.Repeat("t", 59) + "@" + strings.Join([]string{ya(57), ya(57), ya(57)}, ".") + ".kz" // 59+1+3*63+2+3
+		}, "", ""},
+	}
+	v := newTestValidator()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := validForm()
+			tt.edit(&f)
+			sub, fields := v.Validate(f)
+			if tt.field == "" {
+				if fields != nil || sub == nil {
+					t.Fatalf("Validate refused: %v", fields)
+				}
+				if sub.Name != f.Name {
+					t.Errorf("name stored as %q, want it as typed", sub.Name)
+				}
+				return
+			}
+			want := intake.FieldErrors{tt.field: {Key: tt.key}}
+			if !reflect.DeepEqual(fields, want) {
+				t.Fatalf("Validate errors = %#v, want %#v", fields, want)
+			}
+			checkCatalogue(t, fields[tt.field])
+		})
+	}
+}
+
+// The new messages say what to fix in every language, and each differs from
+// the general one it refines.
+func TestMailableMessagesAreSpecific(t *testing.T) {
+	t.Parallel()
+	cats, err := catalogues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	refines := map[string]string{"name.line_break": "name.invalid", "email.local_too_long": "email.invalid",
+		"email.label_too_long": "email.invalid", "email.too_long_encoded": "email.too_long"}
+	for key, general := range refines {
+		for lang, m := range cats {
+			if m[key] == "" || m[key] == m[general] {
+				t.Errorf("%s %q is %q: missing, or no more specific than %q", lang, key, m[key], general)
+			}
+		}
+	}
+	for _, key := range []string{"email.local_too_long", "email.label_too_long", "email.too_long_encoded"} {
+		for lang, m := range cats {
+			n := map[string]string{"email.local_too_long": "64", "email.label_too_long": "63", "email.too_long_encoded": "254"}[key]
+			if !strings.Contains(m[key], n) {
+				t.Errorf("%s %q does not name the limit %s", lang, key, n)
+			}
+		}
 	}
 }
