@@ -68,12 +68,52 @@ type Campaign struct {
 	TestTo     string // a campaign's test send goes to this address only; never stored in clear
 	All        bool   // a notice to everyone held
 	By         string // the admin token's name that created it
-	Recipients int    // people the fan-out reached who match: sent + skipped + failed, and those in flight
+	Recipients int    // people the fan-out reached who match: sent + skipped + failed, and those in flight; equal to the three once done
 	Sent       int
 	Skipped    int // matched, but had no consent (or were blocked, suppressed, erased) when their turn came
 	Failed     int
-	CreatedAt  time.Time
-	FinishedAt time.Time
+	// FailedReasons counts Failed by reason; the counts add up to Failed.
+	FailedReasons map[FailReason]int
+	CreatedAt     time.Time
+	FinishedAt    time.Time
+}
+
+// FailReason says why a recipient of a campaign or notice was not reached:
+// a short fixed code, never anything personal.
+type FailReason string
+
+// Reasons a recipient was not reached.
+const (
+	// ReasonInvalidAddress: the stored address breaks the mailable rule
+	// (mail.CheckAddress), as data stored before intake applied it can.
+	ReasonInvalidAddress FailReason = "invalid_address"
+	// ReasonInvalidName: the stored name breaks mail.CheckName (a line
+	// separator, a control character).
+	ReasonInvalidName FailReason = "invalid_name"
+	// ReasonUnreadable: the stored contact could not be decrypted (sealed
+	// under a key no longer configured).
+	ReasonUnreadable FailReason = "unreadable"
+	// ReasonRefused: the provider refused this recipient, or the message,
+	// for good (a 4xx).
+	ReasonRefused FailReason = "refused"
+	// ReasonInvalidMessage: the message itself broke mail.Validate (the
+	// sender, the subject): a configuration mistake, the same for everyone.
+	ReasonInvalidMessage FailReason = "invalid_message"
+	// ReasonUnknownOutcome: a timeout, a lost answer, or a crash between
+	// mark and send: maybe sent, so never sent again.
+	ReasonUnknownOutcome FailReason = "unknown_outcome"
+	// ReasonGaveUp: the send stopped for good (its retries ran out, or the
+	// campaign would not render) before it reached them.
+	ReasonGaveUp FailReason = "gave_up"
+)
+
+// FailedRecipient is one person a campaign or notice did not reach, as the
+// privacy and admin roles see them: by keyed person hash and lead ids, never
+// an address.
+type FailedRecipient struct {
+	Person string     `json:"person"`
+	Leads  []string   `json:"leads"`
+	Reason FailReason `json:"reason"`
 }
 
 // Recipient is one person a batch is to be sent to.
@@ -85,17 +125,21 @@ type Recipient struct {
 	// Number is the store's number for the person, their bit in a
 	// campaign's marks: opaque to everyone else, handed back to the store.
 	Number string
+	// Problem is set when the store already knows this person cannot be
+	// mailed (ReasonUnreadable): the sender fails them alone.
+	Problem FailReason
 }
 
 // Candidates are the next people of a campaign's walk, read but not yet
 // marked: contact and language decrypted, those outside the segment or no
-// longer held left out.
+// longer held left out. Each candidate is counted a recipient when marked,
+// unless an earlier batch already marked them.
 type Candidates struct {
 	Recipients []Recipient
-	Cursor     string // the last person walked: where the walk goes on
-	Retry      bool   // the refused recipients of an earlier attempt, not the walk
-	Matched    int    // people walked who are in the segment (counted as recipients once marked)
-	Done       bool   // the walk is over
+	Cursor     string   // the last person walked: where the walk goes on
+	Retry      bool     // a chunk of the refused recipients of an earlier attempt, not the walk
+	Chunk      []string // Retry: every person of the chunk, those left out of Recipients too; all leave the retry list when marked
+	Done       bool     // the walk is over
 }
 
 // Batch is what Mark hands out: people marked, to be sent to now. Stopped
@@ -129,5 +173,5 @@ type Outcome string
 const (
 	OutcomeSent    Outcome = "s" // the provider accepted the message: the mark stays
 	OutcomeRefused Outcome = "r" // the provider answered that it did not take it (429, 5xx): safe to send again
-	OutcomeFailed  Outcome = "f" // refused for good, or the outcome is unknown: never sent again
+	OutcomeFailed  Outcome = "f" // refused for good, or the outcome is unknown: never sent again; always with a FailReason
 )

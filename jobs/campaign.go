@@ -3,9 +3,12 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -31,7 +34,8 @@ type Campaigns interface {
 	Candidates(ctx context.Context, c *intake.Campaign, cursor string, n int) (*intake.Candidates, error)
 	RetryCandidates(ctx context.Context, c *intake.Campaign, people []string) (*intake.Candidates, error)
 	Mark(ctx context.Context, c *intake.Campaign, cands *intake.Candidates) (*intake.Batch, error)
-	Settle(ctx context.Context, c *intake.Campaign, outcome intake.Outcome, people []intake.Recipient) error
+	Settle(ctx context.Context, c *intake.Campaign, outcome intake.Outcome, reason intake.FailReason, people []intake.Recipient) error
+	SettleLost(ctx context.Context, c *intake.Campaign) (int, error)
 	FinishCampaign(ctx context.Context, id string) error
 	ClaimTest(ctx context.Context, id string) (bool, error)
 	FinishTest(ctx context.Context, id string, sent bool) error
@@ -42,6 +46,14 @@ type Campaigns interface {
 // in Redis before their email goes out, so a crashed or retried batch
 // never mails anyone twice: at most once, by design — a crash between mark
 // and send loses that email rather than risk a double.
+//
+// No recipient can fail the others: one whose stored address or name the
+// mailable rule refuses (mail.CheckAddress, mail.CheckName; data stored
+// before intake applied it) is failed alone before the send, and one the
+// provider blames for refusing a whole message is failed alone and the
+// message sent again without them. Every person counted a recipient ends
+// as sent, skipped or failed with a reason (intake.FailReason), a send that
+// stops for good included, so a finished campaign adds up.
 type Campaigner struct {
 	Store      Campaigns
 	Mailer     mail.Mailer
@@ -66,14 +78,138 @@ func (c *Campaigner) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	state, err := c.Store.StartCampaign(ctx, camp.ID)
-	if err != nil || state == intake.CampaignDone || state == intake.CampaignCancelled {
+	if err != nil {
 		return err
+	}
+	switch state {
+	case intake.CampaignCancelled:
+		// Cancelled after a crash: what that run left in flight is still
+		// counted, as it would have been by the run.
+		_, err := c.Store.SettleLost(ctx, camp)
+		return err
+	case intake.CampaignDone:
+		return nil
 	}
 	renderer := &renderer{c: c, camp: camp, emails: map[string]templates.Email{}}
 	if camp.TestTo != "" {
 		return c.sendTest(ctx, camp, renderer)
 	}
-	return c.fanOut(ctx, camp, renderer)
+	err = c.fanOut(ctx, camp, renderer)
+	if err != nil && lastAttempt(ctx, err) {
+		if gerr := c.giveUp(ctx, camp); gerr != nil {
+			c.Log.Error("campaign gave up but could not be closed; it stays sending", "campaign", camp.ID, "err", gerr)
+		}
+	}
+	return err
+}
+
+// lastAttempt reports whether asynq will not run the task again after it
+// returns err: SkipRetry, or a counted failure on the last of its retries.
+// Waiting out a rate limit is never the last attempt (it is not counted),
+// nor is a worker shutting down (its context cancelled: the task goes back
+// to the queue).
+func lastAttempt(ctx context.Context, err error) bool {
+	if errors.Is(err, asynq.SkipRetry) {
+		return true
+	}
+	if !IsFailure(err) || errors.Is(ctx.Err(), context.Canceled) {
+		return false
+	}
+	retried, ok := asynq.GetRetryCount(ctx)
+	limit, ok2 := asynq.GetMaxRetry(ctx)
+	return ok && ok2 && retried >= limit
+}
+
+// giveUp closes a campaign whose send stopped for good, counting everyone
+// it did not reach as failed with a reason, so that it reads done and adds
+// up: those left in flight as unknown_outcome; those waiting for a retry and
+// the rest of the walk as gave_up. These are marked as the walk would have
+// marked them (consent checked the same way: whoever no longer has it is
+// skipped), so the subject export and any later run agree that nothing was
+// sent to them, and then never sent.
+func (c *Campaigner) giveUp(ctx context.Context, camp *intake.Campaign) error {
+	// The task's context may be the one whose deadline ended the run.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+	defer cancel()
+	if _, err := c.Store.SettleLost(ctx, camp); err != nil {
+		return err
+	}
+	w, err := c.walker(ctx, camp)
+	if err != nil {
+		return err
+	}
+	for {
+		cands, err := w.next(ctx)
+		if err != nil {
+			return err
+		}
+		if cands.Done {
+			break
+		}
+		b, err := c.Store.Mark(ctx, camp, cands)
+		if err != nil {
+			return err
+		}
+		if b.Stopped {
+			return nil // cancelled meanwhile
+		}
+		// Whoever could never have been mailed is failed for that, not
+		// for the give-up: the reason tells an operator what to fix.
+		byReason := map[intake.FailReason][]intake.Recipient{}
+		for _, rc := range b.Recipients {
+			reason := mailable(rc)
+			if reason == "" {
+				reason = intake.ReasonGaveUp
+			}
+			byReason[reason] = append(byReason[reason], rc)
+		}
+		for reason, group := range byReason {
+			if err := c.Store.Settle(ctx, camp, intake.OutcomeFailed, reason, group); err != nil {
+				return err
+			}
+		}
+		campaignMail.WithLabelValues(string(camp.Kind), "failed").Add(float64(len(b.Recipients)))
+	}
+	c.Log.Error("campaign gave up; whoever it did not reach is counted failed", "campaign", camp.ID)
+	return c.Store.FinishCampaign(ctx, camp.ID)
+}
+
+// walker reads a campaign's people in the order a run marks them: the
+// refused of earlier runs first, a batch at a time, then the walk on from
+// its cursor.
+type walker struct {
+	store  Campaigns
+	camp   *intake.Campaign
+	n      int
+	cursor string
+	retry  []string
+}
+
+// walker starts reading camp where its last run left off.
+func (c *Campaigner) walker(ctx context.Context, camp *intake.Campaign) (*walker, error) {
+	n := c.Batch
+	if n <= 0 || n > intake.MaxBatchSize {
+		n = intake.MaxBatchSize
+	}
+	_, cursor, retry, err := c.Store.Walk(ctx, camp.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &walker{store: c.Store, camp: camp, n: n, cursor: cursor, retry: retry}, nil
+}
+
+// next reads the next batch; Done when nobody is left.
+func (w *walker) next(ctx context.Context) (*intake.Candidates, error) {
+	if len(w.retry) > 0 {
+		chunk := w.retry[:min(w.n, len(w.retry))]
+		w.retry = w.retry[len(chunk):]
+		return w.store.RetryCandidates(ctx, w.camp, chunk)
+	}
+	cands, err := w.store.Candidates(ctx, w.camp, w.cursor, w.n)
+	if err == nil && !cands.Done {
+		w.cursor = cands.Cursor
+	}
+	return cands, err
 }
 
 // sendTest sends a campaign to its test address alone, without consent
@@ -102,11 +238,14 @@ func (c *Campaigner) sendTest(ctx context.Context, camp *intake.Campaign, r *ren
 // and asynq retries it after the provider's wait (RetryDelay honours
 // Retry-After and X-RateLimit-Reset); the refused go first then.
 func (c *Campaigner) fanOut(ctx context.Context, camp *intake.Campaign, r *renderer) error {
-	n := c.Batch
-	if n <= 0 {
-		n = intake.MaxBatchSize
+	// A run that crashed between marking and settling left people in
+	// flight: perhaps sent, so counted failed and never sent again.
+	if n, err := c.Store.SettleLost(ctx, camp); err != nil {
+		return err
+	} else if n > 0 {
+		c.Log.Warn("campaign recipients left in flight by an earlier run counted failed (unknown_outcome)", "campaign", camp.ID, "recipients", n)
 	}
-	_, cursor, retry, err := c.Store.Walk(ctx, camp.ID)
+	w, err := c.walker(ctx, camp)
 	if err != nil {
 		return err
 	}
@@ -118,17 +257,9 @@ func (c *Campaigner) fanOut(ctx context.Context, camp *intake.Campaign, r *rende
 		defer close(reads)
 		for {
 			var cands *intake.Candidates
-			if len(retry) > 0 {
-				cands, readErr = c.Store.RetryCandidates(readCtx, camp, retry)
-				retry = nil
-			} else {
-				cands, readErr = c.Store.Candidates(readCtx, camp, cursor, n)
-			}
+			cands, readErr = w.next(readCtx)
 			if readErr != nil || cands.Done {
 				return
-			}
-			if !cands.Retry {
-				cursor = cands.Cursor
 			}
 			select {
 			case reads <- cands:
@@ -169,7 +300,7 @@ func (c *Campaigner) fanOut(ctx context.Context, camp *intake.Campaign, r *rende
 			// Marked, and the run stopped before its send: settled as
 			// refused (certainly unsent), so the retry sends them, consent
 			// checked again.
-			c.settle(ctx, camp, intake.OutcomeRefused, b.recipients)
+			c.settle(ctx, camp, intake.OutcomeRefused, "", b.recipients)
 		default:
 			if stop = c.send(ctx, camp, r, b.recipients); stop != nil {
 				stopReading()
@@ -183,6 +314,11 @@ func (c *Campaigner) fanOut(ctx context.Context, camp *intake.Campaign, r *rende
 	if stop != nil || cancelled {
 		return stop
 	}
+	// Every batch was settled, unless recording an outcome failed: those
+	// are counted as lost rather than left open.
+	if _, err := c.Store.SettleLost(ctx, camp); err != nil {
+		return err
+	}
 	return c.Store.FinishCampaign(ctx, camp.ID)
 }
 
@@ -192,56 +328,116 @@ type batch struct {
 	err        error
 }
 
+// maxBlamed bounds how many recipients of one message the provider may
+// refuse one by one (each refusal names one, and the message goes again
+// without them). Beyond it the refusals are not about individual people,
+// and the rest of the group is failed as refused.
+const maxBlamed = 20
+
 // send mails one batch, one message per content language, and settles each
-// recipient's mark by the outcome. It returns an error that stops the run
-// when the provider refused (retry later: the refused ones go first) or the
-// outcome is unknown.
+// recipient's mark by the outcome. Recipients the mailable rule refuses are
+// failed alone first. It returns an error that stops the run when the
+// provider refused (retry later: the refused ones go first) or the outcome
+// is unknown.
 func (c *Campaigner) send(ctx context.Context, camp *intake.Campaign, r *renderer, recipients []intake.Recipient) error {
 	groups := map[string][]intake.Recipient{}
+	unmailable := map[intake.FailReason][]intake.Recipient{}
 	for _, rc := range recipients {
+		if reason := mailable(rc); reason != "" {
+			unmailable[reason] = append(unmailable[reason], rc)
+			continue
+		}
 		l := r.lang(rc.Lang)
 		groups[l] = append(groups[l], rc)
 	}
+	for _, reason := range slices.Sorted(maps.Keys(unmailable)) {
+		c.Log.Warn("campaign recipients not mailable as stored; failed alone", "campaign", camp.ID, "reason", reason, "recipients", len(unmailable[reason]))
+		c.settle(ctx, camp, intake.OutcomeFailed, reason, unmailable[reason])
+	}
 	var stop error
-	for lang, group := range groups {
+	for _, lang := range slices.Sorted(maps.Keys(groups)) {
+		group := groups[lang]
 		if stop != nil {
-			c.settle(ctx, camp, intake.OutcomeRefused, group)
+			c.settle(ctx, camp, intake.OutcomeRefused, "", group)
 			continue
 		}
-		msg, err := r.message(lang, group)
-		if err != nil { // a campaign that cannot render is refused for everyone
-			c.settle(ctx, camp, intake.OutcomeFailed, group)
-			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
-		}
-		err = c.Mailer.Send(ctx, msg)
-		switch {
-		case err == nil:
-			c.settle(ctx, camp, intake.OutcomeSent, group)
-		case integrations.KindOf(err) == integrations.Permanent:
-			c.Log.Error("campaign batch refused", "campaign", camp.ID, "recipients", len(group), "err", err)
-			c.settle(ctx, camp, intake.OutcomeFailed, group)
-		case integrations.Unsent(err):
-			c.settle(ctx, camp, intake.OutcomeRefused, group)
-			stop = err
-		default: // timeout, reset: SendGrid may have taken it
-			c.Log.Error("campaign batch outcome unknown; not sent again", "campaign", camp.ID, "recipients", len(group), "err", err)
-			c.settle(ctx, camp, intake.OutcomeFailed, group)
-			stop = err
-		}
+		stop = c.sendGroup(ctx, camp, r, lang, group)
 	}
 	return stop
 }
 
-// settle records an outcome; a failure to record it is logged, since the
-// marks already keep anyone from a second email.
-func (c *Campaigner) settle(ctx context.Context, camp *intake.Campaign, outcome intake.Outcome, group []intake.Recipient) {
+// mailable is why rc cannot be mailed as stored, or "": the rule intake
+// applies (mail.CheckAddress, mail.CheckName), checked again because data
+// stored before intake applied it may break it, and the store's own finding
+// (a contact it could not decrypt).
+func mailable(rc intake.Recipient) intake.FailReason {
+	switch {
+	case rc.Problem != "":
+		return rc.Problem
+	case mail.CheckAddress(rc.Email) != nil:
+		return intake.ReasonInvalidAddress
+	case mail.CheckName(rc.Name) != nil:
+		return intake.ReasonInvalidName
+	}
+	return ""
+}
+
+// sendGroup sends one language's message to group and settles them by the
+// outcome; its error stops the run (see send). A permanent refusal that the
+// provider blames on one recipient (mail.RecipientError) fails that one
+// alone and sends the message again to the rest: a refused request sent
+// nothing, so this cannot double anyone.
+func (c *Campaigner) sendGroup(ctx context.Context, camp *intake.Campaign, r *renderer, lang string, group []intake.Recipient) error {
+	for blamed := 0; len(group) > 0; {
+		msg, err := r.message(lang, group)
+		if err != nil { // a campaign that cannot render is refused for everyone
+			c.settle(ctx, camp, intake.OutcomeFailed, intake.ReasonGaveUp, group)
+			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+		}
+		err = c.Mailer.Send(ctx, msg)
+		permanent := integrations.KindOf(err) == integrations.Permanent
+		if re, ok := errors.AsType[*mail.RecipientError](err); ok && permanent && re.Index >= 0 && re.Index < len(group) && blamed < maxBlamed {
+			blamed++
+			c.Log.Warn("campaign recipient refused by the provider; sending to the rest", "campaign", camp.ID, "err", err)
+			c.settle(ctx, camp, intake.OutcomeFailed, intake.ReasonRefused, group[re.Index:re.Index+1])
+			group = slices.Delete(slices.Clone(group), re.Index, re.Index+1)
+			continue
+		}
+		switch {
+		case err == nil:
+			c.settle(ctx, camp, intake.OutcomeSent, "", group)
+			return nil
+		case permanent:
+			reason := intake.ReasonRefused
+			if errors.Is(err, mail.ErrInvalid) {
+				reason = intake.ReasonInvalidMessage
+			}
+			c.Log.Error("campaign batch refused", "campaign", camp.ID, "recipients", len(group), "err", err)
+			c.settle(ctx, camp, intake.OutcomeFailed, reason, group)
+			return nil
+		case integrations.Unsent(err):
+			c.settle(ctx, camp, intake.OutcomeRefused, "", group)
+			return err
+		default: // timeout, reset: SendGrid may have taken it
+			c.Log.Error("campaign batch outcome unknown; not sent again", "campaign", camp.ID, "recipients", len(group), "err", err)
+			c.settle(ctx, camp, intake.OutcomeFailed, intake.ReasonUnknownOutcome, group)
+			return err
+		}
+	}
+	return nil
+}
+
+// settle records an outcome (with its reason when failed); a failure to
+// record it is logged, since the marks already keep anyone from a second
+// email, and the people stay in flight, to be counted as lost.
+func (c *Campaigner) settle(ctx context.Context, camp *intake.Campaign, outcome intake.Outcome, reason intake.FailReason, group []intake.Recipient) {
 	campaignMail.WithLabelValues(string(camp.Kind), map[intake.Outcome]string{intake.OutcomeSent: "sent",
 		intake.OutcomeRefused: "refused", intake.OutcomeFailed: "failed"}[outcome]).Add(float64(len(group)))
 	// Not the task's context: a worker shutting down must still record
 	// what it did not send, or those people are lost to the retry.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := c.Store.Settle(ctx, camp, outcome, group); err != nil {
+	if err := c.Store.Settle(ctx, camp, outcome, reason, group); err != nil {
 		c.Log.Error("campaign outcome not recorded; the marks still prevent doubles", "campaign", camp.ID, "err", err)
 	}
 }

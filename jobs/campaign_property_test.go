@@ -228,7 +228,33 @@ func TestCampaignPropertyConsentAtSendTime(t *testing.T) {
 	for _, v := range store.violations {
 		t.Error(v)
 	}
+	// Crashes, lost answers and erasures mid-send included, a finished
+	// campaign accounts for everyone it counted.
+	got, _ = e.store.Campaigns.Campaign(context.Background(), camp.ID)
+	checkAddsUp(t, got)
+	if got.FailedReasons[intake.ReasonUnknownOutcome] == 0 {
+		t.Errorf("campaign %+v: lost answers and crashes should show as unknown_outcome", got)
+	}
 	if calls < 10 {
 		t.Errorf("only %d sends: the crashes were not exercised", calls)
+	}
+}
+
+// checkAddsUp fails t unless a done campaign's counters add up: recipients
+// = sent + skipped + failed, and the failures by reason add up to failed.
+func checkAddsUp(t *testing.T, c *intake.Campaign) {
+	t.Helper()
+	if c.State != intake.CampaignDone {
+		t.Errorf("campaign %s is %s, want done", c.ID, c.State)
+	}
+	if c.Recipients != c.Sent+c.Skipped+c.Failed {
+		t.Errorf("campaign: %d recipients, but %d sent + %d skipped + %d failed", c.Recipients, c.Sent, c.Skipped, c.Failed)
+	}
+	sum := 0
+	for _, n := range c.FailedReasons {
+		sum += n
+	}
+	if sum != c.Failed {
+		t.Errorf("campaign: failed_reasons %v add up to %d, failed is %d", c.FailedReasons, sum, c.Failed)
 	}
 }

@@ -277,6 +277,10 @@ func TestCampaignSendFailures(t *testing.T) {
 			if got.Sent != tc.sent || got.Failed != tc.failed || got.Recipients != tc.people || got.State != intake.CampaignDone {
 				t.Errorf("campaign %+v; want %d recipients, %d sent, %d failed", got, tc.people, tc.sent, tc.failed)
 			}
+			checkAddsUp(t, got)
+			if tc.failed > 0 && got.FailedReasons[intake.ReasonUnknownOutcome] != tc.failed {
+				t.Errorf("failed_reasons %v; want %d unknown_outcome", got.FailedReasons, tc.failed)
+			}
 		})
 	}
 }
@@ -358,6 +362,7 @@ func TestBreachNoticeReachesEveryoneButTheErased(t *testing.T) {
 	if camp.Sent != 3 || camp.State != intake.CampaignDone {
 		t.Errorf("notice = %+v, want 3 sent", camp)
 	}
+	checkAddsUp(t, camp)
 }
 
 // TestCampaignShutdownKeepsTheRefused: a worker stopping (its task context

@@ -20,6 +20,7 @@ type Campaigns struct{ db }
 // fan-out engine sends them).
 const (
 	maxRetryList = 4 * intake.MaxBatchSize // refused recipients a campaign keeps to retry
+	reasonField  = "reason:"               // + a FailReason: a field of the campaign hash counting the failed for that reason
 )
 
 // CreateCampaign stores c as queued and returns its id. A notice to a list
@@ -76,6 +77,14 @@ func (s *Campaigns) Campaign(ctx context.Context, id string) (*intake.Campaign, 
 	c.Sent, _ = strconv.Atoi(h["sent"])
 	c.Skipped, _ = strconv.Atoi(h["skipped"])
 	c.Failed, _ = strconv.Atoi(h["failed"])
+	for field, v := range h {
+		if reason, ok := strings.CutPrefix(field, reasonField); ok {
+			if c.FailedReasons == nil {
+				c.FailedReasons = map[intake.FailReason]int{}
+			}
+			c.FailedReasons[intake.FailReason(reason)], _ = strconv.Atoi(v)
+		}
+	}
 	if err := json.Unmarshal([]byte(h["content"]), &c.Content); err != nil {
 		return nil, fmt.Errorf("campaign %s: content: %w", id, err)
 	}
@@ -152,11 +161,27 @@ func (s *Campaigns) CancelCampaign(ctx context.Context, id string) error {
 	return nil
 }
 
+// finishScript moves a sending campaign to done when nobody waits on its
+// retry list or in flight, and makes its counters add up: whoever was
+// counted a recipient and then erased before their outcome was recorded
+// (erasure leaves nothing to count them by) is counted skipped. It answers
+// the state found ("" for no such campaign).
+//
+// KEYS: campaign hash, its in-flight hash. ARGV: now (ms).
+var finishScript = script("finish.lua")
+
 // FinishCampaign closes a campaign whose walk is over and whose batches
-// are all settled; with refused recipients still to retry it stays open.
+// are all settled; with refused recipients still to retry, or people in
+// flight, it stays open. Once done, recipients = sent + skipped + failed.
 func (s *Campaigns) FinishCampaign(ctx context.Context, id string) error {
-	_, err := s.moveCampaign(ctx, id, intake.CampaignDone, intake.CampaignSending)
-	return err
+	st, err := finishScript.Run(ctx, s.rdb, []string{campaignKey(id), campaignKey(id) + keyCampaignInFlight}, s.now().UnixMilli()).Text()
+	if err != nil {
+		return intake.Unavailable("finish campaign", err)
+	}
+	if st == "" {
+		return &intake.Error{Code: intake.ENotFound, Message: "no such campaign"}
+	}
+	return nil
 }
 
 // FinishTest marks a campaign's test send done, with its one recipient.
@@ -241,7 +266,7 @@ func (s *Campaigns) RetryCandidates(ctx context.Context, c *intake.Campaign, peo
 	if err != nil {
 		return nil, err
 	}
-	cands.Retry = true
+	cands.Retry, cands.Chunk = true, people
 	return cands, nil
 }
 
@@ -271,14 +296,17 @@ func (s *Campaigns) readCandidates(ctx context.Context, c *intake.Campaign, peop
 		if c.Kind == intake.KindCampaign && !c.Segment.Matches(lang, entity, splitList(products)) {
 			continue
 		}
-		contact, err := s.openContact(sealed, person)
-		if err != nil {
-			return nil, err
+		rc := intake.Recipient{Person: person, Lang: lang, Number: number}
+		if contact, err := s.openContact(sealed, person); err != nil {
+			// One record sealed under a key no longer configured must not
+			// stop the campaign for everyone: the sender fails this person
+			// alone.
+			rc.Problem = intake.ReasonUnreadable
+		} else {
+			rc.Email, rc.Name = contact.Email, contact.Name
 		}
-		cands.Recipients = append(cands.Recipients, intake.Recipient{Person: person, Email: contact.Email, Name: contact.Name,
-			Lang: lang, Number: number})
+		cands.Recipients = append(cands.Recipients, rc)
 	}
-	cands.Matched = len(cands.Recipients)
 	return cands, nil
 }
 
@@ -289,28 +317,36 @@ func (s *Campaigns) readCandidates(ctx context.Context, c *intake.Campaign, peop
 // (every write that changes one of those keeps it so), and a notice's list
 // loses erased people. So a withdrawal that lands before the mark stops
 // the email, and one that lands after finds it already on its way. Marks
-// are bits by person number, set with one BITFIELD that also answers which
-// were set before (a person already marked is not sent to again).
+// are bits by person number; a person an earlier batch marked is neither
+// counted nor sent to again. Each person marked is put in flight (person →
+// number) until Settle records what became of them, so a crash between the
+// mark and the settle leaves a trace (SettleLost). A retry chunk takes its
+// people off the retry list, and decides only for those still on it.
 //
-// KEYS: campaign hash, its marks, the index walked.
-// ARGV: retry ("1" when the candidates are the refused ones of an earlier
-// attempt, already marked: a mark is cleared for one no longer in the
-// index), the new cursor, the number of candidates that matched the
-// segment, then person hash and number of each candidate.
+// KEYS: campaign hash, its marks, the index walked, its in-flight hash.
+// ARGV: retry ("1" when the candidates are a chunk of the refused of an
+// earlier attempt, already marked and counted: a mark is cleared for one
+// no longer in the index), the new cursor, the number n of chunk people
+// that follow, the n chunk people (retry only), then person hash and
+// number of each candidate.
 var markScript = script("mark.lua")
 
 // Mark marks those of cands who may be sent to now (markScript) and
-// records the walk's progress: the cursor, the recipients counted, the
-// retry list consumed.
+// records the walk's progress: the cursor, the recipients and skipped
+// counted, the retry list consumed.
 func (s *Campaigns) Mark(ctx context.Context, c *intake.Campaign, cands *intake.Candidates) (*intake.Batch, error) {
-	args := make([]any, 0, 3+2*len(cands.Recipients))
-	args = append(args, boolArg(cands.Retry), cands.Cursor, cands.Matched)
+	args := make([]any, 0, 3+len(cands.Chunk)+2*len(cands.Recipients))
+	args = append(args, boolArg(cands.Retry), cands.Cursor, len(cands.Chunk))
+	for _, p := range cands.Chunk {
+		args = append(args, p)
+	}
 	byPerson := make(map[string]intake.Recipient, len(cands.Recipients))
 	for _, r := range cands.Recipients {
 		byPerson[r.Person] = r
 		args = append(args, r.Person, r.Number)
 	}
-	res, err := markScript.Run(ctx, s.rdb, []string{campaignKey(c.ID), campaignKey(c.ID) + keyCampaignMarks, walkSource(c)}, args...).StringSlice()
+	keys := []string{campaignKey(c.ID), campaignKey(c.ID) + keyCampaignMarks, walkSource(c), campaignKey(c.ID) + keyCampaignInFlight}
+	res, err := markScript.Run(ctx, s.rdb, keys, args...).StringSlice()
 	if err != nil {
 		return nil, intake.Unavailable("mark campaign batch", err)
 	}
@@ -324,38 +360,99 @@ func (s *Campaigns) Mark(ctx context.Context, c *intake.Campaign, cands *intake.
 	return b, nil
 }
 
-// settleScript records that marked people were not sent to: ARGV[1] is
-// the outcome (r: refused, to retry; f: never sent), ARGV[2] the most bytes
-// the retry list may hold, then person hash and number of each. Only
-// people still marked are settled: one erased meanwhile lost their mark and
-// must not be named again.
+// settleScript records what became of people in flight, each once (one
+// no longer in flight was erased, or settled as lost by a later run).
+// ARGV[1] is the outcome (s: sent; r: refused, to retry; f: failed), ARGV[2]
+// the reason of a failure, ARGV[3] the most bytes the retry list may hold
+// (a refused person beyond it is failed as gave_up, never dropped
+// uncounted), then person hash and number of each.
+//
+// KEYS: campaign hash, its failures (person → reason), its in-flight hash.
 var settleScript = script("settle.lua")
 
 // Settle records the outcome of sending campaign c to the marked people.
 // Sent ones keep their mark, which is also their record of the email (the
-// subject export reads it, see MailSent), so only the counter moves: this
-// is the fan-out's hot path. Refused ones are read again first by the next
-// run (Walk, RetryCandidates) and marked afresh.
-func (s *Campaigns) Settle(ctx context.Context, c *intake.Campaign, outcome intake.Outcome, people []intake.Recipient) error {
+// subject export reads it, see MailSent). Refused ones are read again first
+// by the next run (Walk, RetryCandidates) and marked afresh. Failed ones
+// are recorded with reason, for them alone (Failures) and in the
+// campaign's count by reason.
+func (s *Campaigns) Settle(ctx context.Context, c *intake.Campaign, outcome intake.Outcome, reason intake.FailReason, people []intake.Recipient) error {
 	if len(people) == 0 {
 		return nil
 	}
-	if outcome == intake.OutcomeSent {
-		if err := s.rdb.HIncrBy(ctx, campaignKey(c.ID), "sent", int64(len(people))).Err(); err != nil {
-			return intake.Unavailable("settle campaign batch", err)
-		}
-		return nil
+	if outcome == intake.OutcomeFailed && reason == "" {
+		return fmt.Errorf("settle campaign %s: a failure needs a reason", c.ID)
 	}
-	arg := make([]any, 0, 2+2*len(people))
-	arg = append(arg, string(outcome), maxRetryList*41) // bytes of comma-separated 40-hex person hashes
+	arg := make([]any, 0, 3+2*len(people))
+	arg = append(arg, string(outcome), string(reason), maxRetryList*41) // bytes of comma-separated 40-hex person hashes
 	for _, p := range people {
 		arg = append(arg, p.Person, p.Number)
 	}
-	keys := []string{campaignKey(c.ID), campaignKey(c.ID) + keyCampaignMarks, campaignKey(c.ID) + keyCampaignFails}
-	if err := settleScript.Run(ctx, s.rdb, keys, arg...).Err(); err != nil {
+	if err := settleScript.Run(ctx, s.rdb, s.outcomeKeys(c.ID), arg...).Err(); err != nil {
 		return intake.Unavailable("settle campaign batch", err)
 	}
 	return nil
+}
+
+// lostScript fails, with reason ARGV[1], everyone still in flight: marked
+// by a run that stopped before recording what became of them (a crash, a
+// lost answer from Redis). KEYS as settleScript's.
+var lostScript = script("lost.lua")
+
+// SettleLost records as failed (ReasonUnknownOutcome) the people an earlier
+// run marked and never settled: perhaps sent, so never sent again, and
+// counted so that the campaign adds up. A run calls it before it starts and
+// before it finishes; it returns how many there were.
+func (s *Campaigns) SettleLost(ctx context.Context, c *intake.Campaign) (int, error) {
+	n, err := lostScript.Run(ctx, s.rdb, s.outcomeKeys(c.ID), string(intake.ReasonUnknownOutcome)).Int()
+	if err != nil {
+		return 0, intake.Unavailable("settle lost campaign batch", err)
+	}
+	return n, nil
+}
+
+// outcomeKeys are the keys settleScript and lostScript write.
+func (s *Campaigns) outcomeKeys(id string) []string {
+	return []string{campaignKey(id), campaignKey(id) + keyCampaignFails, campaignKey(id) + keyCampaignInFlight}
+}
+
+// Failures lists up to about limit people campaign id did not reach, with
+// the reason, from cursor ("" or "0" from the start; the cursor of the
+// previous page after); next is "" at the end. People are named by keyed
+// hash and their lead ids, never an address; an erased person is no longer
+// listed (only counted).
+func (s *Campaigns) Failures(ctx context.Context, id, cursor string, limit int) (page []intake.FailedRecipient, next string, err error) {
+	var from uint64
+	if cursor != "" {
+		if from, err = strconv.ParseUint(cursor, 10, 64); err != nil {
+			return nil, "", &intake.Error{Code: intake.EBadRequest, Message: "cursor is not one this listing gave"}
+		}
+	}
+	kv, to, err := s.rdb.HScan(ctx, campaignKey(id)+keyCampaignFails, from, "", int64(limit)).Result()
+	if err != nil {
+		return nil, "", intake.Unavailable("list campaign failures", err)
+	}
+	page = make([]intake.FailedRecipient, 0, len(kv)/2)
+	leads := make([]*redis.StringSliceCmd, 0, len(kv)/2)
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := 0; i+1 < len(kv); i += 2 {
+			page = append(page, intake.FailedRecipient{Person: kv[i], Reason: intake.FailReason(kv[i+1])})
+			leads = append(leads, p.ZRange(ctx, personKey(kv[i])+keyLeads, 0, -1))
+		}
+		return nil
+	}); err != nil && err != redis.Nil {
+		return nil, "", intake.Unavailable("read campaign failures", err)
+	}
+	for i := range page {
+		page[i].Leads = leads[i].Val()
+		if page[i].Leads == nil {
+			page[i].Leads = []string{}
+		}
+	}
+	if to != 0 {
+		next = strconv.FormatUint(to, 10)
+	}
+	return page, next, nil
 }
 
 // MailSent lists the campaigns and notices handed to the provider for

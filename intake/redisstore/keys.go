@@ -41,11 +41,12 @@ const (
 	keyEventSeenPfx  = "lg:sgevent:"       // string per SendGrid sg_event_id hash: the event was applied, 7 days
 
 	// Campaigns and breach notices (one fan-out engine sends both).
-	keyCampaigns     = "lg:campaigns" // zset id → created (ms)
-	keyCampaignPfx   = "lg:campaign:" // hash per campaign: kind, state, content, counters, cursor, retry list
-	keyCampaignMarks = ":marks"       // bitmap after a campaign key, by person number: 1 = marked (then sent, or lost in a crash)
-	keyCampaignFails = ":failed"      // hash after a campaign key: person → 1, marked but never sent
-	keyCampaignTo    = ":to"          // zset after a campaign key: person → 0, a notice's recipients
+	keyCampaigns        = "lg:campaigns" // zset id → created (ms)
+	keyCampaignPfx      = "lg:campaign:" // hash per campaign: kind, state, content, counters (and "reason:<code>" counts of the failed), cursor, retry list
+	keyCampaignMarks    = ":marks"       // bitmap after a campaign key, by person number: 1 = marked (then sent, failed, or lost in a crash)
+	keyCampaignFails    = ":failed"      // hash after a campaign key: person → reason code (invalid_address, refused, gave_up …), marked or walked but never sent
+	keyCampaignInFlight = ":inflight"    // hash after a campaign key: person → number, marked and not yet settled; what a crash leaves is settled as unknown_outcome
+	keyCampaignTo       = ":to"          // zset after a campaign key: person → 0, a notice's recipients
 
 	// Data-subject requests: named by reference; the subject only by
 	// SubjectKey, which links back to nothing without the index key.

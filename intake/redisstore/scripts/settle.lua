@@ -1,25 +1,37 @@
-local c, marks, failed, outcome = KEYS[1], KEYS[2], KEYS[3], ARGV[1]
-local get = {}
-for i = 4, #ARGV, 2 do get[#get + 1] = 'GET'; get[#get + 1] = 'u1'; get[#get + 1] = ARGV[i] end
-local bits = redis.call('BITFIELD', marks, unpack(get))
-local settled = {}
-for j, bit in ipairs(bits) do
-  if bit == 1 then settled[#settled + 1] = ARGV[1 + 2 * j] end
+local c, failed, inflight = KEYS[1], KEYS[2], KEYS[3]
+local outcome, reason, room = ARGV[1], ARGV[2], tonumber(ARGV[3])
+-- Only people still in flight are settled, each once: one erased meanwhile
+-- left with their records, and one a later run already settled as lost is
+-- not counted twice.
+local owned = {}
+for i = 4, #ARGV, 2 do
+  if redis.call('HDEL', inflight, ARGV[i]) == 1 then owned[#owned + 1] = ARGV[i] end
 end
-if #settled == 0 then return 0 end
-if outcome == 'f' then
-  local f = {}
-  for _, p in ipairs(settled) do f[#f + 1] = p; f[#f + 1] = 1 end
-  redis.call('HSET', failed, unpack(f))
-  redis.call('HINCRBY', c, 'failed', #settled)
-else
+if #owned == 0 then return 0 end
+if outcome == 's' then
+  redis.call('HINCRBY', c, 'sent', #owned)
+  return #owned
+end
+local fail = owned
+if outcome == 'r' then
+  fail = {}
   local list = redis.call('HGET', c, 'retry') or ''
-  for _, p in ipairs(settled) do
-    if #list < tonumber(ARGV[2]) then
+  for _, p in ipairs(owned) do
+    if #list + 1 + #p <= room then
       if list ~= '' then list = list .. ',' end
       list = list .. p
+    else
+      fail[#fail + 1] = p -- no room to keep them for a retry: given up on, and counted so
     end
   end
   redis.call('HSET', c, 'retry', list)
+  reason = 'gave_up'
 end
-return #settled
+if #fail > 0 then
+  local f = {}
+  for _, p in ipairs(fail) do f[#f + 1] = p; f[#f + 1] = reason end
+  redis.call('HSET', failed, unpack(f))
+  redis.call('HINCRBY', c, 'failed', #fail)
+  redis.call('HINCRBY', c, 'reason:' .. reason, #fail)
+end
+return #owned
