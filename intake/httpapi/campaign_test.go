@@ -3,7 +3,9 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -190,5 +192,142 @@ func TestUnsubscribeLink(t *testing.T) {
 		if r.StatusCode != http.StatusBadRequest {
 			t.Errorf("token %q: %d, want 400", bad, r.StatusCode)
 		}
+	}
+}
+
+// campaignWithFailures stores three people with confirmed marketing
+// consent, a campaign or notice of kind to all of them, and its outcome as
+// the fan-out records it: one sent, one failed for an unmailable name, one
+// given up on. It returns the campaign id and the failed people's hashes.
+func campaignWithFailures(t *testing.T, f httpFixture, kind intake.CampaignKind) (string, map[string]intake.FailReason) {
+	t.Helper()
+	ctx := context.Background()
+	for n := range 3 {
+		email := fmt.Sprintf("test.testov%d@example.com", n)
+		_, err := f.store.Leads.Accept(ctx, intake.Application{
+			Submission: &intake.Submission{EntityType: intake.LegalEntity, Name: "Тест Тестов", Phone: fmt.Sprintf("+7701000000%d", n),
+				Email: email, EmailKey: email, Lang: "ru", ConsentMarketing: true},
+			Consent:  intake.Consent{Processing: true, Marketing: true, PolicyVersion: "1"},
+			PerIP:    intake.Limit{N: 100, Per: time.Hour},
+			PerEmail: intake.Limit{N: 100, Per: time.Hour},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &intake.Campaign{Kind: kind, Name: "roles test", By: "m", All: kind == intake.KindBreachNotice,
+		Content: intake.Content{Subject: map[string]string{"ru": "Тест"}, Text: map[string]string{"ru": "Тест"}, Message: map[string]string{"ru": "Тест"}}}
+	id, err := f.store.Campaigns.CreateCampaign(ctx, c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.Campaigns.StartCampaign(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = f.store.Campaigns.Campaign(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	cands, err := f.store.Campaigns.Candidates(ctx, c, "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := f.store.Campaigns.Mark(ctx, c, cands)
+	if err != nil || len(b.Recipients) != 3 {
+		t.Fatalf("marked %+v, %v; want 3 (consent is active without double opt-in)", b, err)
+	}
+	for _, step := range []struct {
+		outcome intake.Outcome
+		reason  intake.FailReason
+		people  []intake.Recipient
+	}{
+		{intake.OutcomeSent, "", b.Recipients[:1]},
+		{intake.OutcomeFailed, intake.ReasonInvalidName, b.Recipients[1:2]},
+		{intake.OutcomeFailed, intake.ReasonGaveUp, b.Recipients[2:]},
+	} {
+		if err := f.store.Campaigns.Settle(ctx, c, step.outcome, step.reason, step.people); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.store.Campaigns.FinishCampaign(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	return id, map[string]intake.FailReason{b.Recipients[1].Person: intake.ReasonInvalidName, b.Recipients[2].Person: intake.ReasonGaveUp}
+}
+
+// TestCampaignOutcomesByRole: marketing sees how many were reached and why
+// the others were not; who they were (person hash and lead ids, never an
+// address) only the privacy and admin roles see.
+func TestCampaignOutcomesByRole(t *testing.T) {
+	t.Parallel()
+	f := setupHTTP(t, func(o *Options) { o.DoubleOptIn = false }, withPrivacy)
+	for _, tc := range []struct {
+		kind    intake.CampaignKind
+		path    string
+		counter string // a token that may read the counts
+		refused []string
+	}{
+		{intake.KindCampaign, "/v1/admin/campaigns/", marketingToken, []string{marketingToken, salesToken}},
+		{intake.KindBreachNotice, "/v1/admin/breach-notices/", adminToken, []string{marketingToken, salesToken}},
+	} {
+		t.Run(string(tc.kind), func(t *testing.T) {
+			id, failed := campaignWithFailures(t, f, tc.kind)
+			status, body := adminJSON(t, http.MethodGet, f.url+tc.path+id, tc.counter, "")
+			reasons, _ := body["failed_reasons"].(map[string]any)
+			if status != http.StatusOK || body["state"] != "done" || body["recipients"] != 3.0 || body["sent"] != 1.0 ||
+				body["skipped"] != 0.0 || body["failed"] != 2.0 || len(reasons) != 2 ||
+				reasons["invalid_name"] != 1.0 || reasons["gave_up"] != 1.0 {
+				t.Errorf("counts: %d %v", status, body)
+			}
+			if _, ok := body["failures"]; ok {
+				t.Errorf("the counts name people: %v", body)
+			}
+			for _, token := range tc.refused {
+				if status, body := adminJSON(t, http.MethodGet, f.url+tc.path+id+"/failures", token, ""); status != http.StatusForbidden {
+					t.Errorf("failures for a %s token: %d %v, want 403", strings.Split(token, "-")[0], status, body)
+				}
+			}
+			for _, token := range []string{privacyToken, adminToken} {
+				req, _ := http.NewRequest(http.MethodGet, f.url+tc.path+id+"/failures", nil)
+				req.Header.Set("Authorization", "Bearer "+token)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				raw, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				var page struct {
+					Failures []intake.FailedRecipient `json:"failures"`
+					Next     string                   `json:"next_cursor"`
+				}
+				if err := json.Unmarshal(raw, &page); err != nil || resp.StatusCode != http.StatusOK {
+					t.Fatalf("failures for a %s token: %d %s", strings.Split(token, "-")[0], resp.StatusCode, raw)
+				}
+				if strings.Contains(string(raw), "example.com") || strings.Contains(string(raw), "Тест") {
+					t.Errorf("the failures name an address or a name: %s", raw)
+				}
+				got := map[string]intake.FailReason{}
+				for _, fr := range page.Failures {
+					got[fr.Person] = fr.Reason
+					if len(fr.Leads) != 1 {
+						t.Errorf("person %s with leads %v, want their one lead", fr.Person, fr.Leads)
+					}
+				}
+				if !maps.Equal(got, failed) || page.Next != "" {
+					t.Errorf("failures %v (next %q), want %v", got, page.Next, failed)
+				}
+			}
+			for _, bad := range []string{"?cursor=abc", "?limit=0", "?limit=1001", "?limit=x"} {
+				if status, body := adminJSON(t, http.MethodGet, f.url+tc.path+id+"/failures"+bad, privacyToken, ""); status != http.StatusBadRequest {
+					t.Errorf("%s: %d %v, want 400", bad, status, body)
+				}
+			}
+			other := "/v1/admin/breach-notices/"
+			if tc.kind == intake.KindBreachNotice {
+				other = "/v1/admin/campaigns/"
+			}
+			if status, _ := adminJSON(t, http.MethodGet, f.url+other+id+"/failures", privacyToken, ""); status != http.StatusNotFound {
+				t.Errorf("failures under the other kind's path: %d, want 404", status)
+			}
+		})
 	}
 }

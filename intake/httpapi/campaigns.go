@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -102,25 +103,33 @@ func (req *campaignRequest) campaign(products []string) (*intake.Campaign, error
 	return c, nil
 }
 
-// campaignView is a campaign's progress as the API shows it.
+// campaignView is a campaign's progress as the API shows it: counts only,
+// which every role that may see the campaign may see. Once done,
+// recipients = sent + skipped + failed, and failed_reasons adds up to
+// failed.
 type campaignView struct {
-	ID         string               `json:"id"`
-	Kind       intake.CampaignKind  `json:"kind"`
-	Name       string               `json:"name,omitempty"`
-	State      intake.CampaignState `json:"state"`
-	Test       bool                 `json:"test,omitempty"`
-	Recipients int                  `json:"recipients"`
-	Sent       int                  `json:"sent"`
-	Skipped    int                  `json:"skipped"`
-	Failed     int                  `json:"failed"`
-	CreatedBy  string               `json:"created_by"`
-	CreatedAt  time.Time            `json:"created_at"`
-	FinishedAt time.Time            `json:"finished_at,omitzero"`
+	ID            string                    `json:"id"`
+	Kind          intake.CampaignKind       `json:"kind"`
+	Name          string                    `json:"name,omitempty"`
+	State         intake.CampaignState      `json:"state"`
+	Test          bool                      `json:"test,omitempty"`
+	Recipients    int                       `json:"recipients"`
+	Sent          int                       `json:"sent"`
+	Skipped       int                       `json:"skipped"`
+	Failed        int                       `json:"failed"`
+	FailedReasons map[intake.FailReason]int `json:"failed_reasons"`
+	CreatedBy     string                    `json:"created_by"`
+	CreatedAt     time.Time                 `json:"created_at"`
+	FinishedAt    time.Time                 `json:"finished_at,omitzero"`
 }
 
 func campaignViewOf(c *intake.Campaign) campaignView {
+	reasons := c.FailedReasons
+	if reasons == nil {
+		reasons = map[intake.FailReason]int{} // {} rather than null: the field is always there
+	}
 	return campaignView{ID: c.ID, Kind: c.Kind, Name: c.Name, State: c.State, Test: c.TestTo != "",
-		Recipients: c.Recipients, Sent: c.Sent, Skipped: c.Skipped, Failed: c.Failed,
+		Recipients: c.Recipients, Sent: c.Sent, Skipped: c.Skipped, Failed: c.Failed, FailedReasons: reasons,
 		CreatedBy: c.By, CreatedAt: c.CreatedAt, FinishedAt: c.FinishedAt}
 }
 
@@ -176,6 +185,46 @@ func (s *Server) getCampaign(kind intake.CampaignKind) http.HandlerFunc {
 			return
 		}
 		writeJSON(w, http.StatusOK, campaignViewOf(c))
+	}
+}
+
+// campaignFailures answers GET …/{id}/failures (privacy and admin roles):
+// the people the campaign or notice did not reach, each by keyed person
+// hash and lead ids with the reason, ?cursor=&limit= (1 to 1000, 100 by
+// default; next_cursor while more remain). Marketing sees the counts
+// (getCampaign) and never who: the route's role keeps it out. An id of the
+// other kind is not found.
+func (s *Server) campaignFailures(kind intake.CampaignKind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		limit := 100
+		if v := q.Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1000 {
+				s.writeError(w, "list failures", &intake.Error{Code: intake.EBadRequest, Message: "limit must be 1 to 1000"}, nil, "")
+				return
+			}
+			limit = n
+		}
+		id := r.PathValue("id")
+		c, err := s.Campaigns.Campaign(r.Context(), id)
+		if err == nil && c.Kind != kind {
+			err = &intake.Error{Code: intake.ENotFound, Message: "no such " + strings.ReplaceAll(string(kind), "_", " ")}
+		}
+		if err != nil {
+			s.writeError(w, "load "+string(kind), err, nil, "")
+			return
+		}
+		page, next, err := s.Campaigns.Failures(r.Context(), id, q.Get("cursor"), limit)
+		if err != nil {
+			s.writeError(w, "list failures", err, nil, "")
+			return
+		}
+		body := map[string]any{"id": id, "state": c.State, "failures": page}
+		if next != "" {
+			body["next_cursor"] = next
+		}
+		writeJSON(w, http.StatusOK, body)
 	}
 }
 

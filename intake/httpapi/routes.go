@@ -41,6 +41,7 @@ func (s *Server) routes() []route {
 		{"GET /v1/admin/campaigns", intake.RoleMarketing, s.listCampaigns(intake.KindCampaign)},
 		{"GET /v1/admin/campaigns/{id}", intake.RoleMarketing, s.getCampaign(intake.KindCampaign)},
 		{"POST /v1/admin/campaigns/{id}/cancel", intake.RoleMarketing, s.cancelCampaign},
+		{"GET /v1/admin/campaigns/{id}/failures", intake.RolePrivacy, s.campaignFailures(intake.KindCampaign)}, // who, not only how many
 		// Privacy: data-subject requests.
 		{"POST /v1/admin/subjects/export", intake.RolePrivacy, s.subjectExport},
 		{"POST /v1/admin/subjects/rectify", intake.RolePrivacy, s.subjectRectify},
@@ -53,6 +54,7 @@ func (s *Server) routes() []route {
 		{"POST /v1/admin/breach-notices", intake.RoleAdmin, s.createBreachNotice},
 		{"GET /v1/admin/breach-notices", intake.RoleAdmin, s.listCampaigns(intake.KindBreachNotice)},
 		{"GET /v1/admin/breach-notices/{id}", intake.RoleAdmin, s.getCampaign(intake.KindBreachNotice)},
+		{"GET /v1/admin/breach-notices/{id}/failures", intake.RolePrivacy, s.campaignFailures(intake.KindBreachNotice)}, // the privacy officer follows up who was not notified
 		{"GET /v1/admin/audit", intake.RoleAdmin, s.auditLog},
 	}
 }

@@ -64,6 +64,7 @@ type Campaigns interface {
 	Campaign(ctx context.Context, id string) (*intake.Campaign, error)
 	Campaigns(ctx context.Context, kind intake.CampaignKind, limit int) ([]*intake.Campaign, error)
 	CancelCampaign(ctx context.Context, id string) error
+	Failures(ctx context.Context, id, cursor string, limit int) ([]intake.FailedRecipient, string, error)
 }
 
 // AuditLog is the audit log (redisstore.Audit).
