@@ -440,7 +440,7 @@ func (s *Campaigns) Failures(ctx context.Context, id, cursor string, limit int) 
 			leads = append(leads, p.ZRange(ctx, personKey(kv[i])+keyLeads, 0, -1))
 		}
 		return nil
-	}); err != nil && err != redis.Nil {
+	}); err != nil {
 		return nil, "", intake.Unavailable("read campaign failures", err)
 	}
 	for i := range page {
