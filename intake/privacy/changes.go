@@ -10,6 +10,7 @@ import (
 
 	"github.com/paymtech/leadgate/intake"
 	"github.com/paymtech/leadgate/intake/form"
+	"github.com/paymtech/leadgate/integrations/mail"
 )
 
 // ParseChanges validates the corrections of a rectification as the form
@@ -39,7 +40,11 @@ func ParseChanges(raw map[string]json.RawMessage) (intake.Changes, []string, err
 		case "name":
 			if n := utf8.RuneCountInString(str); n > 200 {
 				fields["changes.name"] = intake.Problem{Key: "field.too_long", Args: []any{200}}
-			} else if !form.IsText(str, false) {
+			} else if err := mail.CheckName(str); errors.Is(err, mail.ErrNameLineBreak) {
+				// A corrected name is mailed like a typed one: the mailer's
+				// rule decides, as it does at intake.
+				fields["changes.name"] = intake.Problem{Key: "name.line_break"}
+			} else if err != nil || !form.IsText(str, false) {
 				fields["changes.name"] = intake.Problem{Key: "name.invalid"}
 			}
 			c.Name = &str

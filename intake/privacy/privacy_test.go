@@ -180,6 +180,8 @@ func TestHandleRefusesBadAsksBeforeRecording(t *testing.T) {
 		{"nothing to change", Ask{Kind: intake.SubjectRectify, Email: "a@example.com"}, "changes"},
 		{"a bad correction", Ask{Kind: intake.SubjectRectify, Email: "a@example.com",
 			Changes: map[string]json.RawMessage{"lang": []byte(`"de"`)}}, "changes.lang"},
+		{"a name the mailer refuses", Ask{Kind: intake.SubjectRectify, Email: "a@example.com",
+			Changes: map[string]json.RawMessage{"name": []byte(`"Тест\u2028Тестов"`)}}, "changes.name"},
 	} {
 		s, st, _ := setup(t)
 		ans, err := s.Handle(context.Background(), tc.ask)

@@ -124,6 +124,7 @@ func setupPurgeWorld(t *testing.T) *purgeWorld {
 		}
 		w.rdb.HSet(ctx, campaignKey(id)+keyCampaignMarks, personOf(pendingSub), "s")
 		w.rdb.ZAdd(ctx, campaignKey(id)+keyCampaignTo, redis.Z{Member: personOf(pendingSub)})
+		w.rdb.HSet(ctx, campaignKey(id)+keyCampaignInFlight, personOf(pendingSub), "1") // a crash's leftover
 	}
 	return w
 }
@@ -265,7 +266,7 @@ func TestPurge(t *testing.T) {
 				t.Error("a live rate-limit key was removed")
 			}
 			old, live := campaignKey(w.campaigns[0]), campaignKey(w.campaigns[1])
-			if w.rdb.Exists(ctx, old+keyCampaignMarks, old+keyCampaignTo).Val() != 0 || w.rdb.Exists(ctx, old).Val() != 1 {
+			if w.rdb.Exists(ctx, old+keyCampaignMarks, old+keyCampaignTo, old+keyCampaignInFlight).Val() != 0 || w.rdb.Exists(ctx, old).Val() != 1 {
 				t.Error("a campaign finished long ago: want its marks and recipient list gone, the campaign kept")
 			}
 			if w.rdb.Exists(ctx, live+keyCampaignMarks, live+keyCampaignTo).Val() != 2 {
