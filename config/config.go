@@ -356,8 +356,8 @@ func NormalizeOrigin(s string) (string, error) {
 	return scheme + "://" + host, nil
 }
 
-// ParseDuration accepts Go durations ("90s", "72h") and whole days ("365d").
-func ParseDuration(s string) (time.Duration, error) {
+// parseDuration accepts Go durations ("90s", "72h") and whole days ("365d").
+func parseDuration(s string) (time.Duration, error) {
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(days)
 		if err != nil || n < 0 || n > 100*365 {
@@ -372,8 +372,8 @@ func ParseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// ParseLimit reads "20/h": a count per s, m, h or d.
-func ParseLimit(s string) (intake.Limit, error) {
+// parseLimit reads "20/h": a count per s, m, h or d.
+func parseLimit(s string) (intake.Limit, error) {
 	n, unit, ok := strings.Cut(s, "/")
 	count, err := strconv.Atoi(n)
 	per := map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour, "d": 24 * time.Hour}[unit]
@@ -472,7 +472,7 @@ func (r *reader) bool(name string, def bool) bool {
 }
 
 func (r *reader) duration(name, def string) time.Duration {
-	d, err := ParseDuration(r.str(name, def))
+	d, err := parseDuration(r.str(name, def))
 	r.check(name, err)
 	return d
 }
@@ -488,7 +488,7 @@ func (r *reader) positiveDuration(name, def string) time.Duration {
 }
 
 func (r *reader) limit(name, def string) intake.Limit {
-	v, err := ParseLimit(r.str(name, def))
+	v, err := parseLimit(r.str(name, def))
 	r.check(name, err)
 	return v
 }

@@ -535,9 +535,9 @@ func TestParseDuration(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
 			t.Parallel()
-			got, err := ParseDuration(tt.in)
+			got, err := parseDuration(tt.in)
 			if (err != nil) != tt.wantErr || got != tt.want {
-				t.Errorf("ParseDuration(%q) = %v, %v; want %v, error %t", tt.in, got, err, tt.want, tt.wantErr)
+				t.Errorf("parseDuration(%q) = %v, %v; want %v, error %t", tt.in, got, err, tt.want, tt.wantErr)
 			}
 		})
 	}
@@ -569,9 +569,9 @@ func TestParseLimit(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
 			t.Parallel()
-			got, err := ParseLimit(tt.in)
+			got, err := parseLimit(tt.in)
 			if (err != nil) != tt.wantErr || got != tt.want {
-				t.Errorf("ParseLimit(%q) = %v, %v; want %v, error %t", tt.in, got, err, tt.want, tt.wantErr)
+				t.Errorf("parseLimit(%q) = %v, %v; want %v, error %t", tt.in, got, err, tt.want, tt.wantErr)
 			}
 		})
 	}

@@ -112,9 +112,9 @@ func (k *Keys) Index(kind string, parts ...string) string {
 	return hex.EncodeToString(m.Sum(nil)[:20])
 }
 
-// FormTokenMaxAge is how old a form page may be when posted; older tokens
+// formTokenMaxAge is how old a form page may be when posted; older tokens
 // count as invalid (a replayed page, or a bot reusing one token).
-const FormTokenMaxAge = 24 * time.Hour
+const formTokenMaxAge = 24 * time.Hour
 
 // FormToken stamps a form page with its render time, signed so a bot cannot
 // make its own: "<unix ms>.<mac>".
@@ -124,7 +124,7 @@ func (k *Keys) FormToken(now time.Time) string {
 }
 
 // FormTokenAge returns how long ago a token's page was rendered, or invalid
-// when it is forged, from the future or older than FormTokenMaxAge.
+// when it is forged, from the future or older than formTokenMaxAge.
 func (k *Keys) FormTokenAge(token string, now time.Time) (age time.Duration, invalid bool) {
 	ms, mac, _ := strings.Cut(token, ".")
 	n, err := strconv.ParseInt(ms, 10, 64)
@@ -132,7 +132,7 @@ func (k *Keys) FormTokenAge(token string, now time.Time) (age time.Duration, inv
 		return 0, true
 	}
 	age = now.Sub(time.UnixMilli(n))
-	if age < 0 || age > FormTokenMaxAge {
+	if age < 0 || age > formTokenMaxAge {
 		return 0, true
 	}
 	return max(age, time.Millisecond), false // 0 means "no token"
