@@ -26,6 +26,7 @@ func (s *Server) routes() []route {
 		{"GET /thanks", public, s.thanksPage},
 		{"POST /v1/leads", public, s.submit},
 		{"OPTIONS /v1/leads", public, s.preflight},
+		{"GET /static/{file}", public, s.static}, // the pages' stylesheet and script
 		// Links in the person's mail, and the mail provider's reports.
 		{"GET /v1/optin/confirm", public, s.confirmOptin},
 		{"POST /v1/optin/confirm", public, s.confirmOptin},
