@@ -333,7 +333,7 @@ func TestRenderFormNotice(t *testing.T) {
 
 func TestRenderFormStructure(t *testing.T) {
 	t.Parallel()
-	out, doc := renderForm(t, basePage(EN))
+	_, doc := renderForm(t, basePage(EN))
 
 	if got, _ := attr(find(doc, func(n *html.Node) bool { return n.Data == "html" })[0], "lang"); got != "en" {
 		t.Errorf("html lang = %q", got)
@@ -392,13 +392,20 @@ func TestRenderFormStructure(t *testing.T) {
 	}
 
 	// The honeypot is hidden from people: inside an aria-hidden container
-	// whose class the inline CSS moves off-screen.
+	// whose class the page's stylesheet moves off-screen.
 	hp := byID(t, doc, "website").Parent
 	if v, _ := attr(hp, "aria-hidden"); v != "true" {
 		t.Error("honeypot container is not aria-hidden")
 	}
-	if class, _ := attr(hp, "class"); class != "hp" || !strings.Contains(out, ".hp { position: absolute; left: -10000px;") {
+	css, _ := StaticAsset("leadgate.css")
+	if class, _ := attr(hp, "class"); class != "hp" || !strings.Contains(string(css.Content), ".hp { position: absolute; left: -10000px;") {
 		t.Error("honeypot is not moved off-screen by CSS")
+	}
+
+	// In a frame on the company site the post opens the thanks page or
+	// redirect_url in the whole window.
+	if target, _ := attr(forms[0], "target"); target != "_top" {
+		t.Errorf("form target = %q, want _top", target)
 	}
 
 	hidden := map[string]string{"lang": "en", "page_url": "", "timezone": "", "form_token": ""}
@@ -444,15 +451,35 @@ func TestRenderFormStructure(t *testing.T) {
 		t.Errorf("language links = %q, want %q", hrefs, want)
 	}
 
-	// No external assets, and no script needed to post: the only script
-	// is inline and fills optional hidden fields.
+	// No assets but the site's own stylesheet and script, and no script
+	// needed to post: the script only fills optional hidden fields.
+	cssURL, _ := StaticURL("leadgate.css")
+	jsURL, _ := StaticURL("leadgate.js")
+	var assets []string
 	for _, n := range find(doc, func(n *html.Node) bool { return true }) {
-		if n.Data == "link" || n.Data == "img" || n.Data == "iframe" || hasAttr(n, "src") {
+		switch href, _ := attr(n, "href"); {
+		case n.Data == "link":
+			if rel, _ := attr(n, "rel"); rel != "stylesheet" || href != cssURL {
+				t.Errorf("<link %v>, want only the stylesheet %s", n.Attr, cssURL)
+			}
+			assets = append(assets, href)
+		case n.Data == "script":
+			if src, _ := attr(n, "src"); src != jsURL || len(n.Attr) != 1 {
+				t.Errorf("<script %v>, want only src=%s", n.Attr, jsURL)
+			}
+			assets = append(assets, jsURL)
+		case n.Data == "img" || n.Data == "iframe" || hasAttr(n, "src"):
 			t.Errorf("external asset or embed: <%s %v>", n.Data, n.Attr)
 		}
 	}
-	if strings.Contains(out, "@import") || strings.Contains(out, "url(") {
-		t.Error("CSS loads something")
+	if want := []string{cssURL, jsURL}; !slices.Equal(assets, want) {
+		t.Errorf("assets %q, want %q", assets, want)
+	}
+	for _, a := range []string{"leadgate.css", "leadgate.js"} {
+		if c, _ := StaticAsset(a); strings.Contains(string(c.Content), "@import") || strings.Contains(string(c.Content), "url(") ||
+			strings.Contains(string(c.Content), "http") {
+			t.Errorf("%s loads something", a)
+		}
 	}
 }
 
