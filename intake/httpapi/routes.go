@@ -17,21 +17,22 @@ type route struct {
 	handler http.HandlerFunc
 }
 
-// routes is every route leadgate serves, with the role it needs.
+// routes is every route leadgate serves, with the role it needs; a route
+// answering with HTML pages says their kind with s.page (headers.go).
 func (s *Server) routes() []route {
 	unsubscribe, sendgridEvents := s.unsubscribe, s.sendgridWebhook()
 	return []route{
 		// The form and what a visitor's browser does with it.
-		{"GET /{$}", public, s.formPage},
-		{"GET /thanks", public, s.thanksPage},
-		{"POST /v1/leads", public, s.submit},
+		{"GET /{$}", public, s.page(embeddable, s.formPage)},
+		{"GET /thanks", public, s.page(embeddable, s.thanksPage)},
+		{"POST /v1/leads", public, s.page(embeddable, s.submit)}, // a browser's post that fails gets the form again
 		{"OPTIONS /v1/leads", public, s.preflight},
 		{"GET /static/{file}", public, s.static}, // the pages' stylesheet and script
 		// Links in the person's mail, and the mail provider's reports.
-		{"GET /v1/optin/confirm", public, s.confirmOptin},
-		{"POST /v1/optin/confirm", public, s.confirmOptin},
-		{"GET /v1/unsubscribe", public, unsubscribe},
-		{"POST /v1/unsubscribe", public, unsubscribe},
+		{"GET /v1/optin/confirm", public, s.page(standalone, s.confirmOptin)},
+		{"POST /v1/optin/confirm", public, s.page(standalone, s.confirmOptin)},
+		{"GET /v1/unsubscribe", public, s.page(standalone, unsubscribe)},
+		{"POST /v1/unsubscribe", public, s.page(standalone, unsubscribe)},
 		{"POST /v1/webhooks/sendgrid", public, sendgridEvents},
 		// Sales.
 		{"GET /v1/admin/leads", intake.RoleSales, s.listLeads},
@@ -60,14 +61,16 @@ func (s *Server) routes() []route {
 	}
 }
 
-// Register adds every route to mux, admin routes behind their role.
+// Register adds every route to mux, admin routes behind their role, each
+// with the security headers of headers.go (HTML pages are marked in the
+// table with s.page and their kind).
 func (s *Server) Register(mux *http.ServeMux) {
 	for _, rt := range s.routes() {
-		if rt.role == public {
-			mux.HandleFunc(rt.pattern, rt.handler)
-			continue
+		var h http.Handler = rt.handler
+		if rt.role != public {
+			h = s.admin(rt.role, rt.handler)
 		}
-		mux.Handle(rt.pattern, s.admin(rt.role, rt.handler))
+		mux.Handle(rt.pattern, s.secure(h))
 	}
 }
 

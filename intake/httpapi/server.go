@@ -37,6 +37,12 @@ type Options struct {
 	AdminTokens    []intake.Token
 	SendGridKey    string        // SENDGRID_WEBHOOK_PUBLIC_KEY: verifies the Event Webhook; empty refuses every event post
 	AuditRetention time.Duration // AUDIT_RETENTION: audit events older than this are dropped; zero means 1095 days
+	// FrameAncestors (FRAME_ANCESTORS) are the origins, normalised like
+	// AllowedOrigins ("https://www.example.kz"), whose pages may show the
+	// form and thanks pages in a frame: the company site embedding the
+	// form. Empty allows only the service's own pages. The confirm and
+	// unsubscribe pages are never framed, whatever it says.
+	FrameAncestors []string
 }
 
 // Leads are what the handlers need of the lead store (redisstore.Leads).
@@ -99,6 +105,7 @@ type Server struct {
 	Deps
 	opts      Options
 	origins   originPolicy
+	headers   securityHeaders
 	validator *form.Validator
 	log       *slog.Logger
 	now       func() time.Time
@@ -109,6 +116,7 @@ func NewServer(d Deps, opts Options, log *slog.Logger, now func() time.Time) *Se
 	return &Server{
 		Deps: d, opts: opts, log: log, now: now,
 		origins:   originPolicy{own: opts.PublicOrigin, allowed: opts.AllowedOrigins},
+		headers:   newSecurityHeaders(opts, log),
 		validator: form.NewValidator(opts.Products, now),
 	}
 }
