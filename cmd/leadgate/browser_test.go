@@ -3,15 +3,21 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"maps"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/paymtech/leadgate/config/redistest"
@@ -32,12 +38,20 @@ const browserTimeout = 20 * time.Second
 // script reports is one no default would give.
 func setupBrowser(t *testing.T) (*e2e, context.Context) {
 	t.Helper()
+	return setupBrowserWith(t, nil)
+}
+
+// setupBrowserWith is setupBrowser with more environment for leadgate.
+func setupBrowserWith(t *testing.T, env map[string]string) (*e2e, context.Context) {
+	t.Helper()
 	exe, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Fatalf("chromium is not installed (%v): `make test` installs it (Debian package chromium)", err)
 	}
 	srv := redistest.Start(t)
-	m := startMain(t, "serve", map[string]string{"REDIS_URL": srv.URL})
+	full := map[string]string{"REDIS_URL": srv.URL}
+	maps.Copy(full, env)
+	m := startMain(t, "serve", full)
 	e := &e2e{main: m, base: "http://" + m.Addr(), sales: salesToken}
 
 	// Only loopback is reachable where the tests run, and they must depend
@@ -73,6 +87,12 @@ func setupBrowser(t *testing.T) (*e2e, context.Context) {
 		emulation.SetTimezoneOverrideParams{TimezoneID: "Asia/Almaty"}); err != nil {
 		t.Fatalf("set the tab's timezone: %v", err)
 	}
+	// The recorder of Content-Security-Policy violations comes from the
+	// browser, not the page, so the policy does not refuse it.
+	if _, err := chromedp.Call(tab, page.AddScriptToEvaluateOnNewDocument,
+		page.AddScriptToEvaluateOnNewDocumentParams{Source: cspRecorderJS}); err != nil {
+		t.Fatalf("add the CSP violation recorder: %v", err)
+	}
 	ctx, cancel := context.WithTimeout(tab, browserTimeout)
 	t.Cleanup(cancel)
 	t.Cleanup(func() { screenshotOnFailure(t, tab) }) // runs first: the tab is still open
@@ -100,6 +120,52 @@ func screenshotOnFailure(t *testing.T, tab context.Context) {
 		return
 	}
 	t.Logf("screenshot of the page: %s", path)
+}
+
+// cspRecorderJS keeps every Content-Security-Policy violation a page
+// reports, as "directive blocked-URI", for cspViolations to read.
+const cspRecorderJS = `window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => window.__cspViolations.push(e.effectiveDirective + " " + e.blockedURI));`
+
+// cspViolations are the violations the page in ctx has reported so far.
+func cspViolations(t *testing.T, ctx context.Context) []string {
+	t.Helper()
+	v := read(t, ctx, "read the CSP violations", chromedp.Evaluate[*[]string](`window.__cspViolations`))
+	if v == nil {
+		t.Fatal("the CSP violation recorder did not run in the page")
+	}
+	return *v
+}
+
+// pageLooks are what the stylesheet does to a page that a test can read.
+type pageLooks struct {
+	Background string `json:"background"` // the body's
+	Honeypot   string `json:"honeypot"`   // the position of the honeypot's box; "" on pages without the form
+}
+
+// styledBackground is the body's background with leadgate.css applied.
+const styledBackground = "rgb(244, 245, 247)"
+
+// checkPageUnderCSP fails t unless the page in ctx works under its
+// Content-Security-Policy: no violation reported (a script or style
+// refused would change how it works or looks) and the stylesheet applied
+// — which also shows the policy let it load.
+func checkPageUnderCSP(t *testing.T, ctx context.Context, what string, withForm bool) {
+	t.Helper()
+	if v := cspViolations(t, ctx); len(v) != 0 {
+		t.Errorf("%s reported CSP violations: %q", what, v)
+	}
+	looks := read(t, ctx, "read the looks of "+what, chromedp.Evaluate[pageLooks](`({
+		background: getComputedStyle(document.body).backgroundColor,
+		honeypot: document.querySelector(".hp") ? getComputedStyle(document.querySelector(".hp")).position : "",
+	})`))
+	want := pageLooks{Background: styledBackground}
+	if withForm {
+		want.Honeypot = "absolute" // off-screen, as .hp says
+	}
+	if looks != want {
+		t.Errorf("%s looks %+v, want %+v: the stylesheet did not apply", what, looks, want)
+	}
 }
 
 // leadIDs lists the ids of every stored lead through the admin API.
@@ -175,6 +241,7 @@ func TestBrowserFormKazakh(t *testing.T) {
 		(heading{Lang: "kk", Text: templates.Message(templates.KK, "page.title")}); got != want {
 		t.Fatalf("the form's page = %+v, want %+v", got, want)
 	}
+	checkPageUnderCSP(t, ctx, "the form", true)
 	ticked := read(t, ctx, "read the consents", chromedp.Evaluate[[]bool](
 		`["consent_processing", "consent_marketing"].map(id => document.getElementById(id).checked)`))
 	if len(ticked) != 2 || ticked[0] || ticked[1] {
@@ -206,6 +273,7 @@ func TestBrowserFormKazakh(t *testing.T) {
 		!strings.Contains(body, templates.Message(templates.KK, "thanks.body")) {
 		t.Fatalf("thanks page = %+v\n%s\nwant %+v with the Kazakh thanks", thanks, body, want)
 	}
+	checkPageUnderCSP(t, ctx, "the thanks page", false)
 
 	ids := e.leadIDs(t)
 	if len(ids) != 1 {
@@ -347,5 +415,107 @@ func TestBrowserFormErrorsRussian(t *testing.T) {
 	}
 	if ids := e.leadIDs(t); len(ids) != 0 {
 		t.Errorf("a refused post stored leads %v", ids)
+	}
+	checkPageUnderCSP(t, ctx, "the form again", true)
+
+	// The recorder does hear a violation: an inline script, which the
+	// policy refuses to run.
+	act(t, ctx, "add an inline script", chromedp.Evaluate[chromedp.Void](`(() => {
+		const s = document.createElement("script");
+		s.textContent = "window.inlineRan = true";
+		document.body.append(s);
+	})()`))
+	eventually(t, "the inline script's violation", func() bool {
+		return slices.Contains(cspViolations(t, ctx), "script-src-elem inline")
+	})
+	if ran := read(t, ctx, "check the inline script", chromedp.Evaluate[bool](`window.inlineRan === true`)); ran {
+		t.Error("an inline script ran under the Content-Security-Policy")
+	}
+}
+
+// TestBrowserFormRedirectsToAllowedOrigin posts the form with a
+// redirect_url on another origin that CORS_ALLOWED_ORIGINS allows, as the
+// company site's own page would. The browser applies the form page's
+// form-action to the post's 303 as well, so it follows it only because
+// form-action names that origin.
+func TestBrowserFormRedirectsToAllowedOrigin(t *testing.T) {
+	t.Parallel()
+	landing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, "<!doctype html><title>Спасибо</title><h1>landed</h1>")
+	}))
+	t.Cleanup(landing.Close)
+	e, ctx := setupBrowserWith(t, map[string]string{"CORS_ALLOWED_ORIGINS": landing.URL})
+
+	act(t, ctx, "fill the form",
+		chromedp.Navigate(e.base+"/?lang=ru"),
+		chromedp.Click(chromedp.ID("entity_type-legal_entity")),
+		chromedp.SendKeys(chromedp.ID("phone"), "8 701 000 00 08"),
+		chromedp.SendKeys(chromedp.ID("email"), "test.redirect@example.com"),
+		chromedp.Click(chromedp.ID("consent_processing")),
+		// What the company's copy of the page adds: where to go after.
+		chromedp.Evaluate[chromedp.Void](`(() => {
+			const input = document.createElement("input");
+			input.type = "hidden";
+			input.name = "redirect_url";
+			input.value = `+mustJSON(t, landing.URL+"/thanks?from=leadgate")+`;
+			document.getElementById("lead-form").append(input);
+		})()`),
+	)
+	checkPageUnderCSP(t, ctx, "the form", true)
+	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
+	if err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	if want := landing.URL + "/thanks?from=leadgate"; resp.Status != http.StatusOK || resp.URL != want {
+		t.Fatalf("after the post the browser shows %s (%d), want %s (200)", resp.URL, resp.Status, want)
+	}
+	if got := read(t, ctx, "read the landing page", chromedp.Text(chromedp.CSS("h1"))); got != "landed" {
+		t.Fatalf("landing page heading %q", got)
+	}
+	if ids := e.leadIDs(t); len(ids) != 1 {
+		t.Errorf("stored leads %v, want one", ids)
+	}
+}
+
+// TestBrowserOtherSitesCannotFrameThePages opens a page of another site
+// that frames leadgate's pages: the browser must refuse every one — the
+// form and thanks pages because FRAME_ANCESTORS does not name that site,
+// the confirm and unsubscribe pages whatever it says. /healthz, which
+// sends no framing policy, is the control: it shows the frames would load
+// if the pages allowed it.
+func TestBrowserOtherSitesCannotFrameThePages(t *testing.T) {
+	t.Parallel()
+	e, ctx := setupBrowser(t)
+	frames := map[string]string{
+		"form": "/?lang=ru", "thanks": "/thanks", "confirm": "/v1/optin/confirm?token=x",
+		"unsubscribe": "/v1/unsubscribe?token=x", "control": "/healthz",
+	}
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, "<!doctype html><title>another site</title>")
+		for name, path := range frames {
+			io.WriteString(w, `<iframe name="`+name+`" src="`+e.base+path+`"></iframe>`)
+		}
+	}))
+	t.Cleanup(other.Close)
+
+	act(t, ctx, "open the other site", chromedp.Navigate(other.URL)) // waits for the frames to load or fail
+	tree, err := chromedp.Call(ctx, page.GetFrameTree, cdp.Empty{})
+	if err != nil {
+		t.Fatalf("read the frames: %v", err)
+	}
+	shown := map[string]string{}
+	for _, c := range tree.FrameTree.ChildFrames {
+		shown[c.Frame.Name] = c.Frame.URL
+	}
+	for name, path := range frames {
+		want := "chrome-error://chromewebdata/" // what Chromium shows in a frame it refused
+		if name == "control" {
+			want = e.base + path
+		}
+		if shown[name] != want {
+			t.Errorf("frame of %s shows %q, want %q", path, shown[name], want)
+		}
 	}
 }
