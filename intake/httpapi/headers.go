@@ -81,12 +81,17 @@ const referrerPolicy = "same-origin"
 // files (templates.StaticURL), never inline, so an injected <script> or
 // style="" does nothing.
 func newSecurityHeaders(opts Options, log *slog.Logger) securityHeaders {
-	formAction := append([]string{"'self'"}, cspSources(log, "PUBLIC_BASE_URL", []string{opts.PublicOrigin})...)
-	formAction = append(formAction, cspSources(log, "CORS_ALLOWED_ORIGINS", opts.AllowedOrigins)...)
+	formAction := []string{"'self'"}
+	for _, src := range append(cspSources(log, "PUBLIC_BASE_URL", []string{opts.PublicOrigin}),
+		cspSources(log, "CORS_ALLOWED_ORIGINS", opts.AllowedOrigins)...) {
+		if !slices.Contains(formAction, src) { // the own origin may be listed as allowed too
+			formAction = append(formAction, src)
+		}
+	}
 	framers := cspSources(log, "FRAME_ANCESTORS", opts.FrameAncestors)
 	page := func(formAction, frameAncestors []string) string {
 		return "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action " +
-			strings.Join(slices.Compact(formAction), " ") + "; base-uri 'none'; frame-ancestors " + strings.Join(frameAncestors, " ")
+			strings.Join(formAction, " ") + "; base-uri 'none'; frame-ancestors " + strings.Join(frameAncestors, " ")
 	}
 	var h securityHeaders
 	h.csp[notPage] = "default-src 'none'; frame-ancestors 'none'"

@@ -208,6 +208,12 @@ func TestFormActionAllowsEveryRedirect(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("form-action %q, want %q", got, want)
 	}
+	// The own origin listed as allowed too is named once.
+	h2 := pagesHandler(t, func(o *Options) { o.AllowedOrigins = []string{"https://www.example.kz", "https://leads.example.kz"} })
+	if got := directive(serve(h2, "GET", "/", nil, "").Header.Get("Content-Security-Policy"), "form-action"); !slices.Equal(got,
+		[]string{"'self'", "https://leads.example.kz", "https://www.example.kz"}) {
+		t.Errorf("form-action %q names an origin twice", got)
+	}
 	p := originPolicy{own: "https://leads.example.kz", allowed: allowed}
 	for _, target := range []string{"/thanks", "https://leads.example.kz/done", "https://www.example.kz/thanks?x=1",
 		"https://shop.example.kz:8443/ok", "http://localhost:3000/"} {
