@@ -110,8 +110,11 @@ func withAccessLog(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		// The baseline for what httpapi does not serve (healthz, readyz,
+		// metrics, the mux's own 404 and 405); httpapi's routes set their
+		// headers in intake/httpapi/headers.go, this value included.
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("Referrer-Policy", "strict-origin-when-cross-origin")
+		w.Header().Set("Referrer-Policy", "same-origin")
 		next.ServeHTTP(rec, r)
 		log.Info("http", "method", r.Method, "route", r.Pattern, "status", rec.status, "ms", time.Since(start).Milliseconds())
 	})

@@ -318,6 +318,7 @@ func (m *Main) serveHTTP(store *redisstore.Store, keys *seal.Keys, queue intake.
 		Audit: store.Audit, Privacy: subjects, Queue: queue, Keys: keys}, httpapi.Options{
 		PublicOrigin:   own,
 		AllowedOrigins: cfg.HTTP.CORSAllowedOrigins,
+		FrameAncestors: cfg.HTTP.FrameAncestors,
 		TrustedProxies: cfg.HTTP.TrustedProxies,
 		DefaultLang:    lang,
 		Products:       slices.Clone(cfg.HTTP.ProductCatalog),
