@@ -2,8 +2,13 @@
 // (CRMs, SendGrid, Telegram) follows when a call fails, so that the workers
 // can decide what to do without knowing which system answered:
 //
-//   - Temporary: network errors, timeouts, 408 and 5xx (except a 503 that
-//     carries Retry-After). Retry with backoff; the attempt counts as a failure.
+//   - Temporary: network errors, timeouts, 408, 5xx (except a 503 that
+//     carries Retry-After) and any 3xx. Retry with backoff; the attempt
+//     counts as a failure. A 3xx is a redirect no driver follows
+//     (NoRedirects): the request did not reach the system it was meant for,
+//     so it is not delivered; it is retried rather than refused for good
+//     because the URL is configuration an operator can fix before
+//     RETRY_MAX_AGE runs out, and the retried task then goes to the new one.
 //   - RateLimited: 429, a 503 with Retry-After, and vendor codes meaning
 //     "slow down". Wait (RetryAfter, when the system said how long) and try
 //     again; the attempt is not a failure.
@@ -35,8 +40,9 @@ type Kind int
 
 // The kinds of failure. The zero Kind means "no failure" (KindOf(nil)).
 const (
-	// Temporary is a network error, a timeout, 408 or a 5xx other than a 503
-	// with Retry-After: retry, and count the failure.
+	// Temporary is a network error, a timeout, 408, a 5xx other than a 503
+	// with Retry-After, or a 3xx (a redirect not followed): retry, and
+	// count the failure.
 	Temporary Kind = iota + 1
 	// RateLimited is a 429, a 503 with Retry-After, or a vendor's rate-limit
 	// code: wait and retry without counting a failure.
@@ -58,6 +64,12 @@ func (k Kind) String() string {
 	}
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
 }
+
+// CodeRedirect is the Code Check gives a 3xx answer: the endpoint answered
+// with a redirect, which is never followed (NoRedirects), so nothing was
+// delivered. It is Temporary, and says in a log line that the configured URL
+// needs fixing rather than that the system is down.
+const CodeRedirect = "redirect"
 
 // CodeGone is the Code of a Permanent *Error whose endpoint answered that it
 // is gone for good and wants nothing more (a Standard Webhooks receiver's
@@ -114,7 +126,8 @@ func (e *Error) Unwrap() error { return e.Err }
 // to now) into RetryAfter; a 503 is RateLimited only when it carries a
 // Retry-After the server meant, otherwise Temporary. A 429 is always
 // RateLimited, with RetryAfter 0 when the server did not say how long: the
-// caller picks its backoff.
+// caller picks its backoff. A 3xx is Temporary with Code CodeRedirect: a
+// redirect never counts as delivered.
 //
 // Check neither reads nor closes resp.Body: the caller owns it and must close
 // it, after reading whatever vendor error code it wants from it.
@@ -123,14 +136,24 @@ func Check(system, op string, resp *http.Response) error {
 		return nil
 	}
 	wait, asked := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-	return &Error{
+	e := &Error{
 		System:     system,
 		Op:         op,
 		Status:     resp.StatusCode,
 		Kind:       statusKind(resp.StatusCode, asked),
 		RetryAfter: wait,
 	}
+	if IsRedirect(resp.StatusCode) {
+		e.Code = CodeRedirect
+	}
+	return e
 }
+
+// IsRedirect reports whether status is a 3xx. A driver that reads a vendor
+// error code from an answer's body skips it for a 3xx: that body is the
+// redirecting server's, not the system's answer, and must not turn the
+// failed delivery into anything but Temporary.
+func IsRedirect(status int) bool { return status >= 300 && status <= 399 }
 
 // statusKind applies the rule to a non-2xx status.
 func statusKind(status int, retryAfter bool) Kind {
@@ -138,11 +161,13 @@ func statusKind(status int, retryAfter bool) Kind {
 	case status == http.StatusTooManyRequests,
 		status == http.StatusServiceUnavailable && retryAfter:
 		return RateLimited
-	case status == http.StatusRequestTimeout, status >= 500:
+	case status == http.StatusRequestTimeout, status >= 500, IsRedirect(status):
+		// A 3xx: the request went nowhere (redirects are not followed), and
+		// a fixed URL, or a server that stops redirecting, lets a retry
+		// through.
 		return Temporary
 	}
-	// Other 4xx, and the odd 1xx or 3xx the client did not follow: asking
-	// again gets the same answer.
+	// Other 4xx, and the odd 1xx: asking again gets the same answer.
 	return Permanent
 }
 
@@ -228,7 +253,10 @@ func RetryAfter(err error) time.Duration {
 // Unsent reports whether err certainly means the other side did not act on
 // the request: it answered with an error status, or no connection was ever
 // made. A timeout or a connection lost mid-request may have been acted on,
-// so a caller that must not do a thing twice cannot repeat those.
+// so a caller that must not do a thing twice cannot repeat those. A 3xx
+// counts as an answer like any other: from an API, a redirect comes from
+// what stands in front of it (a scheme or host that moved), which took
+// nothing.
 func Unsent(err error) bool {
 	e, ok := errors.AsType[*Error](err)
 	if !ok {

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,7 +51,17 @@ func TestCheck(t *testing.T) {
 		{status: 503, retryAfter: "later", kind: integrations.Temporary},     // unreadable: the server did not ask us to wait
 		{status: 504, kind: integrations.Temporary},
 		{status: 500, retryAfter: "7", kind: integrations.Temporary, minWait: 7 * time.Second, maxWait: 7 * time.Second},
-		{status: 304, kind: integrations.Permanent},
+		// A redirect is never followed, so it delivered nothing: retried
+		// like a failure, until RETRY_MAX_AGE or a fixed URL.
+		{status: 300, kind: integrations.Temporary},
+		{status: 301, kind: integrations.Temporary},
+		{status: 302, kind: integrations.Temporary},
+		{status: 303, kind: integrations.Temporary},
+		{status: 304, kind: integrations.Temporary},
+		{status: 307, kind: integrations.Temporary},
+		{status: 308, kind: integrations.Temporary},
+		{status: 301, retryAfter: "30", kind: integrations.Temporary, minWait: 30 * time.Second, maxWait: 30 * time.Second},
+		{status: 100, kind: integrations.Permanent},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%d %q", tt.status, tt.retryAfter), func(t *testing.T) {
@@ -80,6 +92,13 @@ func TestCheck(t *testing.T) {
 			}
 			if integrations.IsGone(err) {
 				t.Errorf("IsGone = true: only a driver whose protocol says so reads %d as gone", tt.status)
+			}
+			redirect := tt.status >= 300 && tt.status <= 399
+			if want := map[bool]string{true: integrations.CodeRedirect}[redirect]; e.Code != want {
+				t.Errorf("Code = %q, want %q", e.Code, want)
+			}
+			if integrations.IsRedirect(tt.status) != redirect {
+				t.Errorf("IsRedirect(%d) = %v", tt.status, !redirect)
 			}
 		})
 	}
@@ -297,6 +316,92 @@ func TestNewHTTPClient(t *testing.T) {
 			if tr.TLSHandshakeTimeout <= 0 || tr.TLSHandshakeTimeout > tt.want {
 				t.Errorf("TLSHandshakeTimeout = %v, want within (0, %v]", tr.TLSHandshakeTimeout, tt.want)
 			}
+			if c.CheckRedirect == nil {
+				t.Error("CheckRedirect is nil: the client would follow redirects")
+			}
 		})
 	}
+}
+
+// redirector answers every request to / with status and a Location on the
+// same server, and records every request it gets, so a test sees whether a
+// client followed.
+type redirector struct {
+	*httptest.Server
+	mu  sync.Mutex
+	got []string // "METHOD /path"
+}
+
+func newRedirector(t *testing.T, status int) *redirector {
+	t.Helper()
+	rd := &redirector{}
+	rd.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rd.mu.Lock()
+		rd.got = append(rd.got, r.Method+" "+r.URL.Path)
+		rd.mu.Unlock()
+		if r.URL.Path == "/moved" {
+			w.WriteHeader(http.StatusOK) // what a followed redirect would be taken for: delivered
+			return
+		}
+		http.Redirect(w, r, "/moved", status)
+	}))
+	t.Cleanup(rd.Close)
+	return rd
+}
+
+func (rd *redirector) requests() []string {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	return slices.Clone(rd.got)
+}
+
+func TestNoRedirects(t *testing.T) {
+	t.Parallel()
+	for _, status := range []int{301, 302, 303, 307, 308} {
+		for name, client := range map[string]func(*redirector) *http.Client{
+			"NewHTTPClient":           func(*redirector) *http.Client { return integrations.NewHTTPClient(time.Second) },
+			"NoRedirects(nil)":        func(*redirector) *http.Client { return integrations.NoRedirects(nil) },
+			"NoRedirects(a follower)": func(rd *redirector) *http.Client { return integrations.NoRedirects(rd.Client()) },
+		} {
+			t.Run(fmt.Sprintf("%s %d", name, status), func(t *testing.T) {
+				t.Parallel()
+				rd := newRedirector(t, status)
+				req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, rd.URL+"/", strings.NewReader(`{"lead":1}`))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp, err := client(rd).Do(req)
+				if err != nil {
+					t.Fatalf("Do = %v, want the %d answer itself", err, status)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != status {
+					t.Errorf("status %d, want %d: the redirect was followed", resp.StatusCode, status)
+				}
+				if got := rd.requests(); !slices.Equal(got, []string{"POST /"}) {
+					t.Errorf("server got %q, want only the POST", got)
+				}
+				if err := integrations.Check("webhook", "push", resp); integrations.KindOf(err) != integrations.Temporary {
+					t.Errorf("Check = %v, want a temporary failure", err)
+				}
+			})
+		}
+	}
+	t.Run("nil gets a timeout", func(t *testing.T) {
+		t.Parallel()
+		if c := integrations.NoRedirects(nil); c.Timeout != integrations.DefaultTimeout {
+			t.Errorf("NoRedirects(nil).Timeout = %v, want %v", c.Timeout, integrations.DefaultTimeout)
+		}
+	})
+	t.Run("the given client is left alone", func(t *testing.T) {
+		t.Parallel()
+		given := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{}}
+		got := integrations.NoRedirects(given)
+		if given.CheckRedirect != nil {
+			t.Error("NoRedirects changed the client it was given")
+		}
+		if got == given || got.Timeout != given.Timeout || got.Transport != given.Transport {
+			t.Errorf("NoRedirects = %+v, want a copy of %+v sharing its transport", got, given)
+		}
+	})
 }

@@ -100,7 +100,9 @@ type Client struct {
 }
 
 // New checks cfg and returns a Client using client for every call; a nil
-// client means integrations.NewHTTPClient(0). It makes no call itself.
+// client means integrations.NewHTTPClient(0). Redirects are never followed,
+// whatever client is given (integrations.NoRedirects). It makes no call
+// itself.
 func New(cfg Config, client *http.Client) (*Client, error) {
 	u, err := url.Parse(cfg.BaseURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
@@ -118,9 +120,7 @@ func New(cfg Config, client *http.Client) (*Client, error) {
 	if cfg.LeadIDFieldID <= 0 {
 		return nil, fmt.Errorf("%w: LeadIDFieldID must be the id of a text custom field of leads", ErrConfig)
 	}
-	if client == nil {
-		client = integrations.NewHTTPClient(0)
-	}
+	client = integrations.NoRedirects(client)
 	return &Client{
 		base:        u.Scheme + "://" + u.Host,
 		token:       cfg.Token,

@@ -79,8 +79,9 @@ type Client struct {
 // New returns a Client for the inbound webhook webhookURL
 // (https://{portal}/rest/{user}/{secret}/, the trailing slash optional).
 // Plain http is accepted only for a loopback host, for local fakes: the URL
-// holds the webhook's secret. A nil client means integrations.NewHTTPClient(0).
-// The error never quotes the URL.
+// holds the webhook's secret. A nil client means integrations.NewHTTPClient(0);
+// redirects are never followed, whatever client is given
+// (integrations.NoRedirects). The error never quotes the URL.
 func New(webhookURL string, client *http.Client) (*Client, error) {
 	u, err := url.Parse(webhookURL)
 	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
@@ -94,9 +95,7 @@ func New(webhookURL string, client *http.Client) (*Client, error) {
 	if n := len(parts); n < 4 || parts[n-3] != "rest" || !isID(parts[n-2]) || parts[n-1] == "" {
 		return nil, ErrWebhookURL
 	}
-	if client == nil {
-		client = integrations.NewHTTPClient(0)
-	}
+	client = integrations.NoRedirects(client)
 	portal := u.Scheme + "://" + u.Host
 	return &Client{base: portal + path + "/", portal: portal, client: client, now: time.Now}, nil
 }
@@ -481,7 +480,9 @@ func (c *Client) call(ctx context.Context, method string, params, out any) error
 	decodeErr := json.Unmarshal(raw, &a)
 	if err := integrations.Check(System, method, resp); err != nil {
 		e, _ := errors.AsType[*integrations.Error](err)
-		if decodeErr == nil {
+		// A redirect's body is whoever redirected, not the portal: no code
+		// in it may make the undelivered call anything but Temporary.
+		if decodeErr == nil && !integrations.IsRedirect(resp.StatusCode) {
 			c.classify(e, a)
 		}
 		return e

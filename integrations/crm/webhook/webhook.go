@@ -121,8 +121,11 @@ type Client struct {
 }
 
 // New returns a Client posting to rawURL (http or https) signed with secret
-// ("whsec_<base64 key>"). A nil client means integrations.NewHTTPClient(0).
-// Errors never quote the URL or the secret: both may hold credentials.
+// ("whsec_<base64 key>"). A nil client means integrations.NewHTTPClient(0);
+// redirects are never followed, whatever client is given
+// (integrations.NoRedirects), since Standard Webhooks counts a 3xx as a
+// failed delivery. Errors never quote the URL or the secret: both may hold
+// credentials.
 func New(rawURL, secret string, client *http.Client) (*Client, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -132,9 +135,7 @@ func New(rawURL, secret string, client *http.Client) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if client == nil {
-		client = integrations.NewHTTPClient(0)
-	}
+	client = integrations.NoRedirects(client)
 	return &Client{url: rawURL, key: key, idKey: deriveIDKey(key), client: client, now: time.Now}, nil
 }
 

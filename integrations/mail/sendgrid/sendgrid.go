@@ -67,7 +67,8 @@ var _ mail.Mailer = (*Client)(nil)
 // New returns a Client that authenticates with apiKey and posts to apiHost
 // (DefaultAPIHost when empty; otherwise an absolute http or https URL with
 // no path, query or fragment: an EU host, a local fake). A nil client means
-// integrations.NewHTTPClient(0), so every call has a timeout.
+// integrations.NewHTTPClient(0), so every call has a timeout; redirects are
+// never followed, whatever client is given (integrations.NoRedirects).
 //
 // Errors never quote the key.
 func New(apiKey, apiHost string, client *http.Client) (*Client, error) {
@@ -82,9 +83,7 @@ func New(apiKey, apiHost string, client *http.Client) (*Client, error) {
 		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return nil, errors.New("sendgrid: API host must be an absolute http or https URL without path or query")
 	}
-	if client == nil {
-		client = integrations.NewHTTPClient(0)
-	}
+	client = integrations.NoRedirects(client)
 	return &Client{key: apiKey, host: u.Scheme + "://" + u.Host, client: client, now: time.Now}, nil
 }
 

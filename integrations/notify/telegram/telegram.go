@@ -52,7 +52,8 @@ type Client struct {
 // ("<bot id>:<secret>", as @BotFather issues it). An empty apiURL means
 // DefaultAPIURL; another one (a local Bot API server, a test fake) must be an
 // absolute http or https URL without query. A nil client means
-// integrations.NewHTTPClient(0).
+// integrations.NewHTTPClient(0); redirects are never followed, whatever
+// client is given (integrations.NoRedirects).
 //
 // Errors never quote the URL or the token.
 func New(apiURL, botToken, chatID string, client *http.Client) (*Client, error) {
@@ -66,7 +67,7 @@ func New(apiURL, botToken, chatID string, client *http.Client) (*Client, error) 
 	if !validToken(botToken) {
 		return nil, errors.New("telegram: bot token must look like <bot id>:<secret>")
 	}
-	c := &Client{endpoint: strings.TrimSuffix(apiURL, "/") + "/bot" + botToken + "/sendMessage", client: client}
+	c := &Client{endpoint: strings.TrimSuffix(apiURL, "/") + "/bot" + botToken + "/sendMessage", client: integrations.NoRedirects(client)}
 	switch {
 	case validChatID(chatID):
 		c.chatID = json.Number(chatID)
@@ -74,9 +75,6 @@ func New(apiURL, botToken, chatID string, client *http.Client) (*Client, error) 
 		c.chatID = chatID
 	default:
 		return nil, errors.New("telegram: chat id must be a number or @channelusername")
-	}
-	if c.client == nil {
-		c.client = integrations.NewHTTPClient(0)
 	}
 	return c, nil
 }
@@ -160,10 +158,12 @@ type answer struct {
 // "sendMessage", classified by the Bot API's error_code (the HTTP status
 // when the answer has none): flood control (429, or any answer with
 // parameters.retry_after) is RateLimited with RetryAfter from the body;
-// 408 and 5xx are Temporary; other 4xx — chat not found, bot blocked or
-// removed, bad token — are Permanent, with Code naming the common causes
-// ("chat_not_found", "bot_blocked", "bot_kicked", "chat_migrated",
-// "bad_html"). Empty text is refused as Permanent without a call.
+// 408 and 5xx are Temporary, and so is any 3xx answer (a redirect, never
+// followed, whatever its body says); other 4xx — chat not found, bot
+// blocked or removed, bad token — are Permanent, with Code naming the
+// common causes ("chat_not_found", "bot_blocked", "bot_kicked",
+// "chat_migrated", "bad_html"). Empty text is refused as Permanent without
+// a call.
 func (c *Client) Send(ctx context.Context, text string) error {
 	if strings.TrimSpace(text) == "" {
 		return &integrations.Error{System: System, Op: op, Code: "empty text", Kind: integrations.Permanent}
@@ -198,6 +198,12 @@ func (c *Client) Send(ctx context.Context, text string) error {
 // failure classifies an answer that is not {"ok":true}. Nothing of the
 // description goes into the error: Code is one of a few fixed words.
 func failure(resp *http.Response, ans answer, decoded bool) error {
+	if integrations.IsRedirect(resp.StatusCode) {
+		// A redirect, never followed: the message did not go out, and the
+		// body is the redirecting server's, not the Bot API's, so nothing
+		// in it (error_code, retry_after) may change the common rule.
+		return integrations.Check(System, op, resp)
+	}
 	code := resp.StatusCode
 	if decoded && ans.ErrorCode != 0 {
 		// The Bot API's error_code is the one to go by: it is the HTTP
