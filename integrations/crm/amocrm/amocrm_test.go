@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -568,6 +570,58 @@ func TestPushErrors(t *testing.T) {
 				t.Errorf("error %q quotes the token", err)
 			}
 		})
+	}
+}
+
+func TestRedirectIsNotFollowed(t *testing.T) {
+	t.Parallel()
+	for _, at := range []string{"GET /api/v4/leads", "POST /api/v4/leads/complex"} {
+		for _, status := range []int{301, 302, 303, 307, 308} {
+			t.Run(fmt.Sprintf("%s %d", at, status), func(t *testing.T) {
+				t.Parallel()
+				f := newFake(t)
+				// The first request to at is sent on to the same address (an
+				// account that moved domains answers so); a client that
+				// followed would repeat it (307, 308: the lead gets created
+				// and taken for delivered) or turn it into a GET.
+				var once sync.Once
+				f.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+					redirected := false
+					if r.Method+" "+r.URL.Path == at {
+						once.Do(func() {
+							redirected = true
+							http.Redirect(w, r, r.URL.Path, status)
+						})
+					}
+					return redirected
+				})
+				// f.Client follows redirects, as net/http does by default;
+				// New must not let it.
+				c, err := New(Config{BaseURL: f.URL, Token: testToken, LeadIDFieldID: leadIDField}, f.Client())
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, err := c.Push(t.Context(), legalLead())
+				e, ok := errors.AsType[*integrations.Error](err)
+				if !ok {
+					t.Fatalf("Push = %+v, %v on HTTP %d, want an *integrations.Error", r, err, status)
+				}
+				if e.System != "amocrm" || e.Status != status || e.Kind != integrations.Temporary || e.Code != integrations.CodeRedirect {
+					t.Errorf("error = %+v, want {Status: %d, Code: redirect, Kind: temporary}", e, status)
+				}
+				want := []string{"GET /api/v4/leads"}
+				if at != want[0] {
+					want = append(want, at)
+				}
+				if got := f.requestLog(); !slices.Equal(got, want) {
+					t.Errorf("amoCRM got %q, want %q: the redirect was followed", got, want)
+				}
+				if leads, _, _, _ := f.state(); len(leads) != 0 {
+					t.Errorf("amoCRM holds %d leads after a redirect, want none", len(leads))
+				}
+				assertClean(t, f, err)
+			})
+		}
 	}
 }
 

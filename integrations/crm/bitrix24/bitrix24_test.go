@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -466,6 +468,54 @@ func TestErrorAnswers(t *testing.T) {
 			}
 			secretFree(t, err)
 		})
+	}
+}
+
+func TestRedirectIsNotFollowed(t *testing.T) {
+	t.Parallel()
+	for _, method := range []string{"crm.lead.list", "crm.lead.add"} {
+		for _, status := range []int{301, 302, 303, 307, 308} {
+			t.Run(fmt.Sprintf("%s %d", method, status), func(t *testing.T) {
+				t.Parallel()
+				// The first call of method is sent on to the same address;
+				// a client that followed would repeat it (307, 308: the
+				// lead gets filed and taken for delivered) or turn it into a
+				// GET. The body is a vendor code that must not count: it is
+				// the redirecting server's, not the portal's.
+				f := newFake(t, bitrix24test.WithFaults(func(m string, n int) *bitrix24test.Fault {
+					if m != method || n != 1 {
+						return nil
+					}
+					return &bitrix24test.Fault{Status: status, Location: method + ".json",
+						Body: `{"error":"ACCESS_DENIED","error_description":"Access denied"}`}
+				}))
+				// f.HTTPClient follows redirects, as net/http does by
+				// default; New must not let it.
+				c, err := New(f.URL(), f.HTTPClient())
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, err := c.Push(t.Context(), testLead())
+				e, ok := errors.AsType[*integrations.Error](err)
+				if !ok {
+					t.Fatalf("Push = %+v, %v on HTTP %d, want an *integrations.Error", r, err, status)
+				}
+				if e.Op != method || e.Status != status || e.Kind != integrations.Temporary || e.Code != integrations.CodeRedirect {
+					t.Errorf("error = %+v, want {Op: %s, Status: %d, Code: redirect, Kind: temporary}", e, method, status)
+				}
+				want := []string{"POST /rest/1/{secret}/crm.lead.list.json"}
+				if method == "crm.lead.add" {
+					want = append(want, "POST /rest/1/{secret}/crm.lead.add.json")
+				}
+				if got := f.Requests(); !slices.Equal(got, want) {
+					t.Errorf("portal got %q, want %q: the redirect was followed", got, want)
+				}
+				if leads := f.Leads(); len(leads) != 0 {
+					t.Errorf("portal holds %d leads after a redirect, want none", len(leads))
+				}
+				secretFree(t, err)
+			})
+		}
 	}
 }
 

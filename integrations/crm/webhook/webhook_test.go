@@ -312,6 +312,59 @@ func TestStatus(t *testing.T) {
 	}
 }
 
+// redirects are the 3xx answers a receiver (or something in front of it)
+// may give; none may be followed or taken for a delivery.
+var redirects = []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
+	http.StatusTemporaryRedirect, http.StatusPermanentRedirect}
+
+func TestRedirectIsNotDelivered(t *testing.T) {
+	t.Parallel()
+	// Built with NewHTTPClient, or handed the httptest client, which follows
+	// redirects as net/http does by default: New must not let it.
+	clients := map[string]func(rc *receiver) *http.Client{
+		"NewHTTPClient": func(*receiver) *http.Client { return integrations.NewHTTPClient(0) },
+		"a follower":    func(rc *receiver) *http.Client { return rc.Client() },
+	}
+	for _, op := range ops {
+		for _, status := range redirects {
+			for name, hc := range clients {
+				t.Run(fmt.Sprintf("%s %d %s", op.name, status, name), func(t *testing.T) {
+					t.Parallel()
+					// The old address redirects to a new one that takes
+					// anything: what a followed redirect would report as
+					// delivered (a 301/302/303 as a GET without the event).
+					rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+						if r.URL.Path == "/in" {
+							http.Redirect(w, r, "/moved", status)
+						}
+					})
+					c, err := New(rc.URL+"/in", specSecret, hc(rc))
+					if err != nil {
+						t.Fatal(err)
+					}
+					err = op.call(t.Context(), c)
+					e, ok := errors.AsType[*integrations.Error](err)
+					if !ok {
+						t.Fatalf("%s = %v on HTTP %d, want an *integrations.Error", op.name, err, status)
+					}
+					if e.Kind != integrations.Temporary || e.Status != status || e.Code != integrations.CodeRedirect || integrations.IsGone(err) {
+						t.Errorf("error = %+v, want {Status: %d, Code: redirect, Kind: temporary}", e, status)
+					}
+					reqs := rc.requests()
+					if len(reqs) != 1 || reqs[0].method != http.MethodPost || reqs[0].path != "/in" {
+						var seen []string
+						for _, r := range reqs {
+							seen = append(seen, r.method+" "+r.path)
+						}
+						t.Errorf("receiver got %q, want the one POST /in: the redirect was followed", seen)
+					}
+					assertClean(t, err, rc.URL)
+				})
+			}
+		}
+	}
+}
+
 // assertClean fails when err's message holds the URL, the secret or any
 // personal data of testLead.
 func assertClean(t *testing.T, err error, serverURL string) {

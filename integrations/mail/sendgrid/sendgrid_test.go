@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -340,6 +341,55 @@ func TestSendAnswers(t *testing.T) {
 			}
 			if tc.notInCode != "" && strings.Contains(err.Error(), tc.notInCode) {
 				t.Errorf("error %q quotes the answer's message", err)
+			}
+			if strings.Contains(err.Error(), testKey) || strings.Contains(err.Error(), f.URL) {
+				t.Errorf("error %q quotes the key or the URL", err)
+			}
+		})
+	}
+}
+
+func TestSendRedirectIsNotFollowed(t *testing.T) {
+	t.Parallel()
+	for _, status := range []int{301, 302, 303, 307, 308} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			t.Parallel()
+			// The first post is sent on to the same address (a host that
+			// moved, http sent on to https); a client that followed would
+			// post again (307, 308) and take the 202 for a send, or turn it
+			// into a GET.
+			var n atomic.Int32
+			f := newFake(t, func(w http.ResponseWriter) {
+				if n.Add(1) > 1 {
+					w.WriteHeader(http.StatusAccepted)
+					return
+				}
+				w.Header().Set("Location", "/v3/mail/send")
+				w.WriteHeader(status)
+			})
+			// f.Client follows redirects, as net/http does by default; New
+			// must not let it.
+			c, err := New(testKey, f.URL, f.Client())
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Send(t.Context(), message())
+			e, ok := errors.AsType[*integrations.Error](err)
+			if !ok {
+				t.Fatalf("Send = %v on HTTP %d, want an *integrations.Error", err, status)
+			}
+			if e.Status != status || e.Kind != integrations.Temporary || e.Code != integrations.CodeRedirect {
+				t.Errorf("error = %+v, want {Status: %d, Code: redirect, Kind: temporary}", e, status)
+			}
+			if _, isRecipient := errors.AsType[*mail.RecipientError](err); isRecipient {
+				t.Errorf("a redirect blamed one recipient: %v", err)
+			}
+			// Nothing was taken: a campaign puts the batch back for a retry.
+			if !integrations.Unsent(err) {
+				t.Errorf("Unsent = false for HTTP %d", status)
+			}
+			if calls, got := f.requests(); calls != 1 || len(got) != 1 {
+				t.Errorf("SendGrid got %d requests (%d posts), want the one post: the redirect was followed", calls, len(got))
 			}
 			if strings.Contains(err.Error(), testKey) || strings.Contains(err.Error(), f.URL) {
 				t.Errorf("error %q quotes the key or the URL", err)

@@ -8,8 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,6 +42,7 @@ type sentMessage map[string]any
 type fakeBot struct {
 	*httptest.Server
 	mu      sync.Mutex
+	calls   []string // every request, sendMessage or not: "METHOD path", the token written {token}
 	got     []sentMessage
 	respond func(w http.ResponseWriter)
 }
@@ -52,6 +56,9 @@ func newFakeBot(t *testing.T, respond func(w http.ResponseWriter)) *fakeBot {
 }
 
 func (fb *fakeBot) serve(w http.ResponseWriter, r *http.Request) {
+	fb.mu.Lock()
+	fb.calls = append(fb.calls, r.Method+" "+strings.ReplaceAll(r.URL.Path, testToken, "{token}"))
+	fb.mu.Unlock()
 	if r.Method != http.MethodPost || r.URL.Path != "/bot"+testToken+"/sendMessage" {
 		reply(w, http.StatusNotFound, `{"ok":false,"error_code":404,"description":"Not Found"}`)
 		return
@@ -92,6 +99,12 @@ func (fb *fakeBot) messages() []sentMessage {
 	fb.mu.Lock()
 	defer fb.mu.Unlock()
 	return append([]sentMessage(nil), fb.got...)
+}
+
+func (fb *fakeBot) requests() []string {
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	return slices.Clone(fb.calls)
 }
 
 func reply(w http.ResponseWriter, status int, body string) {
@@ -307,6 +320,47 @@ func TestSendFailures(t *testing.T) {
 			}
 			if e.System != "telegram" || e.Op != "sendMessage" {
 				t.Errorf("error names %s %s, want telegram sendMessage", e.System, e.Op)
+			}
+			assertNoSecrets(t, err, fb.URL)
+		})
+	}
+}
+
+func TestSendRedirectIsNotFollowed(t *testing.T) {
+	t.Parallel()
+	for _, status := range []int{301, 302, 303, 307, 308} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			t.Parallel()
+			// The first message is sent on to the same address (a Bot API
+			// server that moved); a client that followed would post again
+			// (307, 308) and take the "ok" for a sent notification, or turn
+			// it into a GET. The body says "ok" with an error_code and a
+			// retry_after: none of it is the Bot API's, none may count.
+			var n atomic.Int32
+			fb := newFakeBot(t, func(w http.ResponseWriter) {
+				if n.Add(1) > 1 {
+					reply(w, http.StatusOK, `{"ok":true,"result":{"message_id":42}}`)
+					return
+				}
+				w.Header().Set("Location", "/bot"+testToken+"/sendMessage")
+				reply(w, status, `{"ok":true,"error_code":400,"description":"Bad Request: chat not found","parameters":{"retry_after":5}}`)
+			})
+			// fb.Client follows redirects, as net/http does by default; New
+			// must not let it.
+			c, err := New(fb.URL, testToken, testChatID, fb.Client())
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Send(t.Context(), "<b>Новая заявка</b>")
+			e, ok := errors.AsType[*integrations.Error](err)
+			if !ok {
+				t.Fatalf("Send = %v on HTTP %d, want an *integrations.Error", err, status)
+			}
+			if e.Status != status || e.Kind != integrations.Temporary || e.Code != integrations.CodeRedirect || e.RetryAfter != 0 {
+				t.Errorf("error = %+v, want {Status: %d, Code: redirect, Kind: temporary, no wait}", e, status)
+			}
+			if got, want := fb.requests(), []string{"POST /bot{token}/sendMessage"}; !slices.Equal(got, want) {
+				t.Errorf("Bot API got %q, want %q: the redirect was followed", got, want)
 			}
 			assertNoSecrets(t, err, fb.URL)
 		})

@@ -72,6 +72,9 @@ type Fault struct {
 	Body   string
 	// RetryAfter, when set, is sent as the Retry-After header.
 	RetryAfter string
+	// Location, when set, is sent as the Location header: with a 3xx
+	// Status, a redirect (a portal that moved, http sent on to https).
+	Location string
 	// Commit carries the call out before the fault answers: with
 	// crm.lead.add, the lead is stored although the caller learns nothing
 	// of it (the crash between "the CRM accepted it" and "we recorded it").
@@ -139,6 +142,7 @@ type Server struct {
 	nextFM int
 	calls  []Call
 	counts map[string]int // calls per method
+	hits   []string       // every HTTP request, REST or not: "METHOD path"
 }
 
 // NewServer starts a portal with no leads; it closes when t ends.
@@ -185,6 +189,16 @@ func (s *Server) PortalURL() string {
 // HTTPClient returns a new client that trusts the server's certificate.
 func (s *Server) HTTPClient() *http.Client {
 	return s.srv.Client()
+}
+
+// Requests returns every HTTP request received, in arrival order, as
+// "METHOD path" with the secret written {secret} — those that were no REST
+// call too (a GET, another path), which Calls leaves out: a client that
+// followed a redirect shows here.
+func (s *Server) Requests() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.hits)
 }
 
 // Calls returns every call received, in arrival order.
@@ -282,6 +296,9 @@ func crmError(w http.ResponseWriter, description string) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.hits = append(s.hits, r.Method+" "+strings.ReplaceAll(r.URL.Path, Secret, "{secret}"))
+	s.mu.Unlock()
 	rest, ok := strings.CutPrefix(r.URL.Path, "/rest/"+User+"/"+Secret+"/")
 	if !ok {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "INVALID_CREDENTIALS", "error_description": "Invalid request credentials"})
@@ -328,6 +345,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		if f.RetryAfter != "" {
 			w.Header().Set("Retry-After", f.RetryAfter)
+		}
+		if f.Location != "" {
+			w.Header().Set("Location", f.Location)
 		}
 		if strings.HasPrefix(f.Body, "{") {
 			w.Header().Set("Content-Type", "application/json; charset=utf-8")
