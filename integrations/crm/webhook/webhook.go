@@ -30,7 +30,7 @@
 // with key the base64-decoded part of the "whsec_…" secret. The webhook-id
 // of lead.created is the lead id. That of lead.updated and lead.erased is
 //
-//	<lead id>.updated.<h>    <lead id>.erased.<h>
+//	<lead id>_updated_<h>    <lead id>_erased_<h>
 //
 // with h the hex of the first 16 bytes of an HMAC-SHA256 of the event's data
 // object, under a key derived from the secret (keyed, so the id cannot be
@@ -40,6 +40,13 @@
 // state repeats that state's id, so a receiver that still remembers the id
 // drops the change; and a new secret gives new ids, so an update retried
 // across a rotation may arrive twice (harmless: it is an overwrite).
+//
+// Every webhook-id is made of ASCII letters, digits, '_' and '-' only
+// (IDChars). The signed content is id.timestamp.body, and the spec asks that
+// an id never hold a '.', which would let bytes move between the id and the
+// timestamp; keeping to this smaller set also lets any receiver store and
+// compare ids as they are. Lead ids are UUIDs, so they fit; a lead whose id
+// does not is refused (Permanent) rather than sent under another id.
 //
 // # Answers
 //
@@ -91,6 +98,14 @@ const (
 // receiver's clock when Verify is given no tolerance (the Standard Webhooks
 // recommendation).
 const DefaultTolerance = 5 * time.Minute
+
+// IDChars are the characters of every webhook-id this driver sends: ASCII
+// letters, digits, '_' and '-', never '.' (see the package comment).
+const IDChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+
+// maxLeadIDLen bounds a lead id used in a webhook-id: a UUID is 36
+// characters, and a receiver's dedupe store should not meet kilobytes.
+const maxLeadIDLen = 128
 
 // minKeyLen is the shortest key accepted: the Standard Webhooks spec asks
 // for keys of 24 to 64 bytes.
@@ -177,11 +192,12 @@ type event struct {
 // Ref: l.ID} on any 2xx. Its webhook-id is l.ID, so a retry after a crash
 // between "delivered" and "recorded" is dropped by the receiver as a
 // duplicate instead of creating a second lead. A lead that cannot be sent at
-// all (no id, a time JSON cannot encode) is a Permanent error.
+// all (no id, an id unfit for a webhook-id, a time JSON cannot encode) is
+// a Permanent error.
 func (c *Client) Push(ctx context.Context, l crm.Lead) (crm.Receipt, error) {
 	const op = "push"
-	if l.ID == "" {
-		return crm.Receipt{}, &integrations.Error{System: System, Op: op, Code: "lead without id", Kind: integrations.Permanent}
+	if err := checkID(op, l.ID); err != nil {
+		return crm.Receipt{}, err
 	}
 	data, err := leadDocument(l)
 	if err != nil {
@@ -229,14 +245,28 @@ func (c *Client) Erase(ctx context.Context, leadID, ref string) error {
 	return c.send(ctx, op, c.eventID(leadID, "erased", data), EventLeadErased, c.now(), data)
 }
 
-// checkRef refuses an event that cannot name its lead: no id, or a ref that
-// is not the id this driver's Push returned as the Receipt.Ref.
+// checkRef refuses an event that cannot name its lead: an id checkID
+// refuses, or a ref that is not the id this driver's Push returned as the
+// Receipt.Ref.
 func checkRef(op, leadID, ref string) error {
+	if err := checkID(op, leadID); err != nil {
+		return err
+	}
+	if ref != leadID {
+		return &integrations.Error{System: System, Op: op, Code: "ref is not the lead id", Kind: integrations.Permanent}
+	}
+	return nil
+}
+
+// checkID refuses a lead id that cannot be, or begin, a webhook-id: empty,
+// too long, or with a character outside IDChars. The id itself is never
+// quoted in the error.
+func checkID(op, leadID string) error {
 	switch {
 	case leadID == "":
 		return &integrations.Error{System: System, Op: op, Code: "lead without id", Kind: integrations.Permanent}
-	case ref != leadID:
-		return &integrations.Error{System: System, Op: op, Code: "ref is not the lead id", Kind: integrations.Permanent}
+	case len(leadID) > maxLeadIDLen || strings.Trim(leadID, IDChars) != "":
+		return &integrations.Error{System: System, Op: op, Code: "lead id unfit for webhook-id", Kind: integrations.Permanent}
 	}
 	return nil
 }
@@ -255,12 +285,13 @@ func leadDocument(l crm.Lead) ([]byte, error) {
 }
 
 // eventID is the webhook-id of an update or erasure of lead leadID:
-// "<leadID>.<what>.<hex of 16 bytes of HMAC-SHA256(idKey, data)>" (see the
-// package comment for why).
+// "<leadID>_<what>_<hex of 16 bytes of HMAC-SHA256(idKey, data)>" (see the
+// package comment for why). '_' joins the parts because a UUID never holds
+// one, and '.' may not appear in a webhook-id at all.
 func (c *Client) eventID(leadID, what string, data []byte) string {
 	m := hmac.New(sha256.New, c.idKey)
 	m.Write(data)
-	return leadID + "." + what + "." + hex.EncodeToString(m.Sum(nil)[:16])
+	return leadID + "_" + what + "_" + hex.EncodeToString(m.Sum(nil)[:16])
 }
 
 // send posts one signed event: the envelope of typ, at and data, under

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -413,6 +414,11 @@ func TestUnsendable(t *testing.T) {
 	noID.ID = ""
 	farFuture := testLead()
 	farFuture.ReceivedAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) // JSON cannot encode it
+	withID := func(id string) crm.Lead {
+		l := testLead()
+		l.ID = id
+		return l
+	}
 
 	tests := []struct {
 		name string
@@ -420,6 +426,13 @@ func TestUnsendable(t *testing.T) {
 	}{
 		{"no id", noID},
 		{"unencodable time", farFuture},
+		// A webhook-id may not hold a '.' (the signed content is
+		// id.timestamp.body); only letters, digits, '_' and '-' are sent.
+		{"id with a dot", withID("01964c2e.7b1a")},
+		{"id with a space", withID("01964c2e 7b1a")},
+		{"id with a slash", withID("01964c2e/7b1a")},
+		{"id with a non-ASCII letter", withID("01964c2e-ө")},
+		{"id too long", withID(strings.Repeat("a", maxLeadIDLen+1))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -428,7 +441,11 @@ func TestUnsendable(t *testing.T) {
 			c := newClient(t, rc.URL, specSecret, 0)
 			_, pushErr := c.Push(t.Context(), tt.lead)
 			updateErr := c.Update(t.Context(), tt.lead, tt.lead.ID)
-			for name, err := range map[string]error{"Push": pushErr, "Update": updateErr} {
+			errs := map[string]error{"Push": pushErr, "Update": updateErr}
+			if tt.lead.ID != farFuture.ID {
+				errs["Erase"] = c.Erase(t.Context(), tt.lead.ID, tt.lead.ID)
+			}
+			for name, err := range errs {
 				if got := integrations.KindOf(err); got != integrations.Permanent {
 					t.Errorf("%s = %v (kind %v), want a permanent error", name, err, got)
 				}
@@ -639,7 +656,7 @@ func wantEventID(t *testing.T, secret, leadID, what, data string) string {
 	derive.Write([]byte("leadgate webhook-id v1"))
 	m := hmac.New(sha256.New, derive.Sum(nil))
 	m.Write([]byte(data))
-	return leadID + "." + what + "." + fmt.Sprintf("%x", m.Sum(nil)[:16])
+	return leadID + "_" + what + "_" + fmt.Sprintf("%x", m.Sum(nil)[:16])
 }
 
 func TestUpdateAndEraseKnownAnswer(t *testing.T) {
@@ -752,8 +769,8 @@ func TestEventIDs(t *testing.T) {
 	}
 
 	first := send(c, update(lead))
-	if ok, _ := regexp.MatchString(`^`+regexp.QuoteMeta(lead.ID)+`\.updated\.[0-9a-f]{32}$`, first); !ok {
-		t.Errorf("update webhook-id = %q, want <lead id>.updated.<32 hex>", first)
+	if ok, _ := regexp.MatchString(`^`+regexp.QuoteMeta(lead.ID)+`_updated_[0-9a-f]{32}$`, first); !ok {
+		t.Errorf("update webhook-id = %q, want <lead id>_updated_<32 hex>", first)
 	}
 	if again := send(c, update(lead)); again != first {
 		t.Errorf("a retried update got webhook-id %q, first %q: receivers would apply it twice", again, first)
@@ -765,8 +782,8 @@ func TestEventIDs(t *testing.T) {
 	if again := send(c, erase(lead.ID)); again != erased {
 		t.Errorf("a retried erasure got webhook-id %q, first %q", again, erased)
 	}
-	if ok, _ := regexp.MatchString(`^`+regexp.QuoteMeta(lead.ID)+`\.erased\.[0-9a-f]{32}$`, erased); !ok {
-		t.Errorf("erase webhook-id = %q, want <lead id>.erased.<32 hex>", erased)
+	if ok, _ := regexp.MatchString(`^`+regexp.QuoteMeta(lead.ID)+`_erased_[0-9a-f]{32}$`, erased); !ok {
+		t.Errorf("erase webhook-id = %q, want <lead id>_erased_<32 hex>", erased)
 	}
 
 	seen := map[string]string{first: "update", erased: "erase"}
@@ -781,6 +798,55 @@ func TestEventIDs(t *testing.T) {
 			t.Errorf("%s got webhook-id %q, already used by %s", name, id, prev)
 		}
 		seen[id] = name
+	}
+}
+
+// idPattern is what the Standard Webhooks signed content (id.timestamp.body)
+// allows of an id, narrowed to what this driver promises: no '.', only
+// letters, digits, '_' and '-'.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+func TestEveryIDFitsTheSpec(t *testing.T) {
+	t.Parallel()
+	if !idPattern.MatchString(IDChars) {
+		t.Fatalf("IDChars %q holds a character the pattern refuses", IDChars)
+	}
+	for _, op := range ops {
+		t.Run(op.name, func(t *testing.T) {
+			t.Parallel()
+			// Three attempts, the first two failing, each signed at another
+			// time: every one carries the same id, and it fits the spec.
+			var attempt atomic.Int32
+			rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+				if attempt.Add(1) < 3 {
+					w.WriteHeader(http.StatusServiceUnavailable)
+				}
+			})
+			c := newClient(t, rc.URL, specSecret, 0)
+			clock := fixedClock
+			for range 3 {
+				clock = clock.Add(37 * time.Minute)
+				at := clock
+				c.now = func() time.Time { return at }
+				_ = op.call(t.Context(), c)
+			}
+			reqs := rc.requests()
+			if len(reqs) != 3 {
+				t.Fatalf("receiver got %d requests, want 3", len(reqs))
+			}
+			id := reqs[0].header.Get("webhook-id")
+			if !idPattern.MatchString(id) {
+				t.Errorf("webhook-id %q does not match %s", id, idPattern)
+			}
+			for i, r := range reqs {
+				if got := r.header.Get("webhook-id"); got != id {
+					t.Errorf("attempt %d: webhook-id %q, first %q: a receiver would apply the event twice", i+1, got, id)
+				}
+				if err := Verify(specSecret, r.header, r.body, time.Minute, clock.Add(time.Duration(i-2)*37*time.Minute)); err != nil {
+					t.Errorf("attempt %d does not verify: %v", i+1, err)
+				}
+			}
+		})
 	}
 }
 
