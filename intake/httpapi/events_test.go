@@ -213,6 +213,46 @@ func TestSendGridSignature(t *testing.T) {
 	wantCounts(t, f.postEvents(t, body2, signedAt(now.Add(sendgrid.EventMaxAhead-time.Minute), f.key, body2)), 1, 0)
 }
 
+// TestSendGridRetryWindow: SendGrid retries a failed post for up to 24
+// hours and need not sign a retry again, so a post signed a day ago is a
+// retry to take, and only a post older than the whole window is refused.
+func TestSendGridRetryWindow(t *testing.T) {
+	t.Parallel()
+	f := setupHook(t)
+	person := f.subscribe(t, "test.testov@example.com")
+	now := f.clock.Now()
+	signedAt := func(at time.Time, body string) map[string]string {
+		ts := strconv.FormatInt(at.Unix(), 10)
+		return map[string]string{"X-Twilio-Email-Event-Webhook-Timestamp": ts,
+			"X-Twilio-Email-Event-Webhook-Signature": sign(t, f.key, ts, body)}
+	}
+
+	late := batch(event("test.testov@example.com", "unsubscribe", "ev-late", now.Add(-25*time.Hour-time.Minute), ""))
+	if resp := f.postEvents(t, late, signedAt(now.Add(-25*time.Hour), late)); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a post signed 25 h ago: status %d, want 401", resp.StatusCode)
+	}
+	if m, _ := f.state(t, person); m != intake.MarketingActive {
+		t.Fatalf("a post older than the retry window changed the person (%q)", m)
+	}
+
+	retry := batch(event("test.testov@example.com", "unsubscribe", "ev-retry", now.Add(-23*time.Hour-time.Minute), ""))
+	wantCounts(t, f.postEvents(t, retry, signedAt(now.Add(-23*time.Hour), retry)), 1, 0)
+	if m, _ := f.state(t, person); m != intake.MarketingWithdrawn {
+		t.Fatalf("a retry signed 23 h ago was not applied (%q)", m)
+	}
+}
+
+// TestSendGridEventIDsOutlastTheWindow: a post may be taken until
+// EventMaxAge after it was signed, and a retry signed afresh may come up to
+// EventRetryWindow after the event, so an event id must be remembered at
+// least that long, or a replay inside the window applies it again.
+func TestSendGridEventIDsOutlastTheWindow(t *testing.T) {
+	t.Parallel()
+	if need := sendgrid.EventRetryWindow + sendgrid.EventMaxAge + sendgrid.EventMaxAhead; eventSeenTTL < need {
+		t.Fatalf("event ids are remembered %v, want at least %v", eventSeenTTL, need)
+	}
+}
+
 func TestSendGridWithoutKeyRefusesEverything(t *testing.T) {
 	t.Parallel()
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)

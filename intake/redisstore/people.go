@@ -385,9 +385,13 @@ func (s *People) Unblock(ctx context.Context, person string) (restored int, rece
 	return int(n), stringsOf(res[2]), nil
 }
 
-// eventSeenTTL is how long an applied provider event is remembered.
-// SendGrid retries a failed post for up to 24 hours; a week covers that
-// with room to spare and keeps the set small.
+// eventSeenTTL is how long an applied provider event is remembered. It must
+// outlast every post that can still carry the event: SendGrid retries a
+// failed post for up to 24 hours after the event, and the webhook takes a
+// post until sendgrid.EventMaxAge (24 h 30 min) after it was signed, so a
+// retry signed afresh at the end of SendGrid's window can be replayed until
+// about 49 hours after the event. A week covers that with room to spare and
+// still keeps the set small (intake/httpapi tests the relation).
 const eventSeenTTL = 7 * 24 * time.Hour
 
 func eventSeenKey(keys *seal.Keys, id string) string {

@@ -17,10 +17,27 @@ import (
 
 // The replay window of a signed Event Webhook post, which VerifyEvents
 // enforces.
+//
+// SendGrid retries a post that did not get a 2xx "at increasing intervals
+// for up to 24 hours after the event occurs" (Event Webhook troubleshooting,
+// docs.sendgrid.com/for-developers/tracking-events/troubleshooting). Its
+// documentation does not say whether a retry is signed again with a fresh
+// X-Twilio-Email-Event-Webhook-Timestamp, so a retry may carry the
+// timestamp of the first attempt. The window therefore takes a validly
+// signed post for the whole retry period: refusing it would lose a bounce or
+// an unsubscribe that SendGrid then drops for good. What keeps a captured
+// post from doing harm when replayed inside the window is TLS on the way in,
+// and the sg_event_id of each event, remembered for longer than the window
+// (People.RememberEvent), with the actions themselves idempotent.
 const (
-	// EventMaxAge is how long after it was signed a post is taken: a
-	// captured post cannot be replayed later than this.
-	EventMaxAge = 10 * time.Minute
+	// EventRetryWindow is how long SendGrid retries a failed post, counted
+	// from the event, which is no later than the first attempt's signing.
+	EventRetryWindow = 24 * time.Hour
+	// EventMaxAge is how long after it was signed a post is taken:
+	// SendGrid's retry window, plus half an hour for a late last retry and
+	// for its clock and ours disagreeing. A captured post cannot be
+	// replayed later than this.
+	EventMaxAge = EventRetryWindow + 30*time.Minute
 	// EventMaxAhead is how far in the future a post's timestamp may be: a
 	// sender's clock may run a little fast.
 	EventMaxAhead = 5 * time.Minute

@@ -180,12 +180,19 @@ func TestVerifyEvents(t *testing.T) {
 		{name: "signed now", header: at(now)},
 		{name: "a slow delivery", header: at(now.Add(-sendgrid.EventMaxAge + time.Minute))},
 		{name: "as old as allowed", header: at(now.Add(-sendgrid.EventMaxAge))},
+		// SendGrid retries for up to 24 hours, perhaps under the first
+		// attempt's signature: every retry of that window is taken.
+		{name: "a retry signed 10 minutes ago", header: at(now.Add(-10*time.Minute - time.Second))},
+		{name: "a retry signed 23 hours ago", header: at(now.Add(-23 * time.Hour))},
+		{name: "the last retry, signed a day ago", header: at(now.Add(-24 * time.Hour))},
+		{name: "the last retry, signed a day and 29 minutes ago", header: at(now.Add(-24*time.Hour - 29*time.Minute))},
 		{name: "a fast clock", header: at(now.Add(sendgrid.EventMaxAhead - time.Minute))},
 		{name: "as far ahead as allowed", header: at(now.Add(sendgrid.EventMaxAhead))},
 		{name: "empty batch", header: signed(key, unix(now), "[]"), body: "[]"},
 
 		{name: "stale", header: at(now.Add(-sendgrid.EventMaxAge - time.Second)), want: outside},
-		{name: "a day old", header: at(now.Add(-24 * time.Hour)), want: outside},
+		{name: "signed 25 hours ago", header: at(now.Add(-25 * time.Hour)), want: outside},
+		{name: "a week old", header: at(now.Add(-7 * 24 * time.Hour)), want: outside},
 		{name: "from the future", header: at(now.Add(sendgrid.EventMaxAhead + time.Second)), want: outside},
 		{name: "the largest int64", header: signed(key, "9223372036854775807", body), want: outside},
 		{name: "before 1970", header: signed(key, "-1", body), want: outside},
