@@ -317,8 +317,8 @@ func (c *Config) validateDrivers() error {
 	return nil
 }
 
-// refuseDevelopmentDefaults names the first development default a production
-// process would otherwise run on.
+// refuseDevelopmentDefaults names the first development default, or plain
+// http address, a production process would otherwise run on.
 func (c *Config) refuseDevelopmentDefaults() error {
 	switch {
 	case c.Redis.URL == "":
@@ -337,6 +337,33 @@ func (c *Config) refuseDevelopmentDefaults() error {
 		return errors.New("production: MAIL_FROM is required (the sender of every email)")
 	case c.HTTP.PublicBaseURL.Hostname() == "localhost":
 		return errors.New("production: PUBLIC_BASE_URL must be the public address of the service, not localhost")
+	case c.HTTP.PublicBaseURL.Scheme != "https":
+		return errors.New("production: PUBLIC_BASE_URL must be https: one-click unsubscribe needs an HTTPS link (RFC 8058), and mailed links carry tokens")
+	}
+	return c.refusePlainHTTP()
+}
+
+// refusePlainHTTP names the first outside endpoint that is set to anything
+// but an https URL: a lead, a mail or a notification sent there would carry
+// personal data, and often a credential (a Bitrix24 webhook secret in the
+// URL, a token in a header), in clear. Only production refuses it: tests and
+// development talk to local fakes on plain http. The value is never quoted,
+// since these URLs may hold credentials.
+func (c *Config) refusePlainHTTP() error {
+	for _, v := range []struct{ name, value string }{
+		{"CRM_WEBHOOK_URL", c.CRM.WebhookURL},
+		{"BITRIX24_WEBHOOK_URL", c.CRM.Bitrix24WebhookURL},
+		{"AMOCRM_BASE_URL", c.CRM.AmoCRMBaseURL},
+		{"SENDGRID_API_HOST", c.Mail.SendGridAPIHost},
+		{"TELEGRAM_API_URL", c.Telegram.APIURL},
+	} {
+		if v.value == "" {
+			continue // not used; the driver that needs it says so in validateDrivers
+		}
+		// url.Parse lowercases the scheme, so HTTPS:// is https too.
+		if u, err := url.Parse(v.value); err != nil || u.Scheme != "https" || u.Host == "" {
+			return fmt.Errorf("production: %s must be an https URL: personal data never travels in clear", v.name)
+		}
 	}
 	return nil
 }

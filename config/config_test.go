@@ -506,6 +506,99 @@ func TestLoadProduction(t *testing.T) {
 	}
 }
 
+func TestLoadProductionRefusesPlainHTTP(t *testing.T) {
+	t.Parallel()
+	// Each case sets one variable; the secret-looking parts of the URLs must
+	// never reach the error.
+	const (
+		b24Secret = "b1tr1x-s3cr3t-c0de"
+		amoToken  = "amo-s3cr3t-token-0123456789"
+	)
+	bitrix := func(rawURL string) func(map[string]string) {
+		return func(e map[string]string) {
+			e["CRM_DRIVER"] = "bitrix24"
+			e["BITRIX24_WEBHOOK_URL"] = rawURL
+		}
+	}
+	amo := func(rawURL string) func(map[string]string) {
+		return func(e map[string]string) {
+			e["CRM_DRIVER"] = "amocrm"
+			e["AMOCRM_BASE_URL"] = rawURL
+			e["AMOCRM_TOKEN"] = amoToken
+			e["AMOCRM_LEAD_ID_FIELD_ID"] = "771001"
+		}
+	}
+	set := func(name, value string) func(map[string]string) {
+		return func(e map[string]string) { e[name] = value }
+	}
+	telegram := func(rawURL string) func(map[string]string) {
+		return func(e map[string]string) {
+			e["TELEGRAM_BOT_TOKEN"] = "123456789:AAFakeTokenForTestsOnly"
+			e["TELEGRAM_CHAT_ID"] = "-1001234567890"
+			e["TELEGRAM_API_URL"] = rawURL
+		}
+	}
+	tests := []struct {
+		name    string
+		change  func(map[string]string)
+		wantVar string // "" means production takes it
+		value   string // what the error must not quote
+	}{
+		{"public URL", set("PUBLIC_BASE_URL", "http://leads.example.kz"), "PUBLIC_BASE_URL", "leads.example.kz"},
+		{"public URL with a port", set("PUBLIC_BASE_URL", "http://leads.example.kz:8080"), "PUBLIC_BASE_URL", "leads.example.kz"},
+		{"CRM webhook", set("CRM_WEBHOOK_URL", "http://crm.example.kz/hooks/leads?token=s3cr3t-hook"), "CRM_WEBHOOK_URL", "s3cr3t-hook"},
+		{"CRM webhook in capitals", set("CRM_WEBHOOK_URL", "HTTP://crm.example.kz/hooks/leads"), "CRM_WEBHOOK_URL", "crm.example.kz"},
+		{"CRM webhook without a scheme", set("CRM_WEBHOOK_URL", "crm.example.kz/hooks/leads"), "CRM_WEBHOOK_URL", "crm.example.kz"},
+		{"Bitrix24 webhook", bitrix("http://portal.example.kz/rest/1/" + b24Secret + "/"), "BITRIX24_WEBHOOK_URL", b24Secret},
+		{"Bitrix24 webhook on loopback", bitrix("http://127.0.0.1:8081/rest/1/" + b24Secret + "/"), "BITRIX24_WEBHOOK_URL", b24Secret},
+		{"amoCRM", amo("http://example.amocrm.ru"), "AMOCRM_BASE_URL", "example.amocrm.ru"},
+		{"SendGrid host", set("SENDGRID_API_HOST", "http://api.eu.sendgrid.com"), "SENDGRID_API_HOST", "api.eu.sendgrid.com"},
+		{"Telegram API", telegram("http://bot-api.internal:8081"), "TELEGRAM_API_URL", "bot-api.internal"},
+
+		{"https everywhere", func(e map[string]string) {
+			bitrix("https://portal.example.kz/rest/1/" + b24Secret + "/")(e)
+			amo("HTTPS://example.amocrm.ru")(e)
+			telegram("https://bot-api.example.kz")(e)
+			e["CRM_DRIVER"] = "webhook"
+			e["SENDGRID_API_HOST"] = "https://api.eu.sendgrid.com"
+		}, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env := productionEnv()
+			tt.change(env)
+			c, err := Load(mapEnv(env))
+			if tt.wantVar == "" {
+				if err != nil {
+					t.Fatalf("Load = %v, want https endpoints taken", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Load = %+v, want an error naming %s", c, tt.wantVar)
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, "production: "+tt.wantVar+" ") || !strings.Contains(msg, "https") {
+				t.Errorf("error %q, want one naming %s and asking for https", msg, tt.wantVar)
+			}
+			if strings.Contains(msg, "\n") {
+				t.Errorf("error %q spans lines", msg)
+			}
+			for _, s := range append(secretsOf(env), tt.value, b24Secret, amoToken) {
+				if strings.Contains(msg, s) {
+					t.Errorf("error %q quotes %q", msg, s)
+				}
+			}
+			// Development keeps plain http: tests and local fakes use it.
+			env["LEADGATE_ENV"] = "development"
+			if _, err := Load(mapEnv(env)); err != nil {
+				t.Errorf("the same environment in development: %v", err)
+			}
+		})
+	}
+}
+
 func TestParseDuration(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
