@@ -152,10 +152,11 @@ func (m *Main) openRedis(role Role) error {
 		if role != "serve" {
 			return fmt.Errorf("REDIS_URL is required for %s (the in-memory Redis exists only inside serve)", role)
 		}
-		m.mini = miniredis.NewMiniRedis()
-		if err := m.mini.Start(); err != nil {
+		mini, err := startDevRedis()
+		if err != nil {
 			return fmt.Errorf("embedded Redis: %w", err)
 		}
+		m.mini = mini
 		m.stopTicks = make(chan struct{})
 		go m.tickMiniredis()
 		m.rdb = redis.NewClient(&redis.Options{Addr: m.mini.Addr()})
