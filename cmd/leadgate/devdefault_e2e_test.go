@@ -4,15 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"maps"
-	"mime"
-	"mime/multipart"
 	"net/http"
-	netmail "net/mail"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -54,42 +48,6 @@ func startDevDefault(t *testing.T) (m *Main, varDir string, tokens map[string]st
 }
 
 // outboxMessage is one .eml of the file mail driver, parsed.
-type outboxMessage struct {
-	header netmail.Header
-	to     []*netmail.Address
-	text   string // the text/plain part, decoded
-}
-
-// readOutboxMessages parses the .eml files of the file mail driver whose
-// name matches pattern; the driver names each <time>-<ref>.eml, where ref is
-// a campaign's or notice's id.
-func readOutboxMessages(t *testing.T, varDir, pattern string) []outboxMessage {
-	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(varDir, "outbox", pattern))
-	var out []outboxMessage
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		msg, err := netmail.ReadMessage(bytes.NewReader(raw))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		part, err := multipart.NewReader(msg.Body, params["boundary"]).NextPart() // text/plain comes first
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		text, _ := io.ReadAll(part) // quoted-printable is undone by the reader
-		to, _ := msg.Header.AddressList("To")
-		out = append(out, outboxMessage{header: msg.Header, to: to, text: string(text)})
-	}
-	return out
-}
 
 // onlyTo is the one message of msgs, which must have gone to address alone.
 func onlyTo(t *testing.T, what string, msgs []outboxMessage, address string) outboxMessage {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	netmail "net/mail"
@@ -395,11 +396,31 @@ func TestSalesNotifiedByEmail(t *testing.T) {
 	}
 }
 
-// readOutbox returns the emails the file mail driver wrote, as text.
+// readOutbox returns each email the file mail driver wrote as its subject
+// and text part, to search for links.
 func readOutbox(t *testing.T, varDir string) []string {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(varDir, "outbox", "*.eml"))
 	var out []string
+	for _, m := range readOutboxMessages(t, varDir, "*.eml") {
+		out = append(out, m.subject+"\n"+m.text)
+	}
+	return out
+}
+
+type outboxMessage struct {
+	header  netmail.Header
+	to      []*netmail.Address
+	subject string // decoded
+	text    string // the text/plain part, decoded
+}
+
+// readOutboxMessages parses the .eml files of the file mail driver whose
+// name matches pattern; the driver names each <time>-<ref>.eml, where ref is
+// a campaign's or notice's id.
+func readOutboxMessages(t *testing.T, varDir, pattern string) []outboxMessage {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(varDir, "outbox", pattern))
+	var out []outboxMessage
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
 		if err != nil {
@@ -409,10 +430,18 @@ func readOutbox(t *testing.T, varDir string) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		body, _ := io.ReadAll(msg.Body)
+		_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		part, err := multipart.NewReader(msg.Body, params["boundary"]).NextPart() // text/plain comes first
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		text, _ := io.ReadAll(part) // quoted-printable is undone by the reader
+		to, _ := msg.Header.AddressList("To")
 		subject, _ := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
-		// Quoted-printable soft line breaks would split the link.
-		out = append(out, subject+"\n"+strings.ReplaceAll(strings.ReplaceAll(string(body), "=\r\n", ""), "=3D", "="))
+		out = append(out, outboxMessage{header: msg.Header, to: to, subject: subject, text: string(text)})
 	}
 	return out
 }

@@ -4,11 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"maps"
-	"mime"
 	"net/http"
-	netmail "net/mail"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -20,30 +16,6 @@ const marketingToken = "marketing-token-for-e2e-tests"
 
 // outboxMail is one .eml the file mail driver wrote: who it went to and its
 // subject, decoded.
-type outboxMail struct {
-	to      []*netmail.Address
-	subject string
-}
-
-func readOutboxHeaders(t *testing.T, varDir string) []outboxMail {
-	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(varDir, "outbox", "*.eml"))
-	var out []outboxMail
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		msg, err := netmail.ReadMessage(bytes.NewReader(raw))
-		if err != nil {
-			t.Fatal(err)
-		}
-		subject, _ := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
-		to, _ := msg.Header.AddressList("To")
-		out = append(out, outboxMail{to: to, subject: subject})
-	}
-	return out
-}
 
 // adminCall makes an admin API call with token and decodes the JSON answer.
 func adminCall(t *testing.T, method, url, token string, body any) (int, map[string]any) {
@@ -136,8 +108,8 @@ func TestStrangerCannotRewriteASubscribersProfile(t *testing.T) {
 	if progress["sent"] != float64(1) || progress["recipients"] != float64(1) {
 		t.Fatalf("campaign = %v, want one recipient, sent", progress)
 	}
-	var got []outboxMail
-	for _, mail := range readOutboxHeaders(t, varDir) {
+	var got []outboxMessage
+	for _, mail := range readOutboxMessages(t, varDir, "*.eml") {
 		if strings.Contains(mail.subject, "рассылка") || strings.Contains(mail.subject, "campaign") {
 			got = append(got, mail)
 		}
