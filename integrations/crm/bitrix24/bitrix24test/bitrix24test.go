@@ -5,6 +5,21 @@
 // chosen calls the ways a real portal does (rate limits, internal errors, a
 // connection lost after the lead was stored).
 //
+// It also knows the two CRM modes (crm.settings.mode.get: 1 classic, with
+// leads; 2 simple, without) and lead conversion. In simple mode a lead added
+// with a NAME is converted at once, as the REST tutorial "Add a CRM activity
+// to a new lead or deal depending on the CRM mode" describes: the lead stays,
+// with STATUS_ID CONVERTED, and a deal (LEAD_ID = the lead), a contact
+// (LEAD_ID, NAME, PHONE, EMAIL) and, with a COMPANY_TITLE, a company
+// (LEAD_ID, TITLE) are made from it and linked to each other. Convert does
+// the same in classic mode, as a salesperson or an automation rule would,
+// and can join the lead to an existing company instead (a company other
+// people share). The fake copies neither ORIGINATOR_ID nor ORIGIN_ID to what
+// it makes: the reference does not say that a conversion does. It answers
+// crm.deal.*, crm.contact.* and crm.company.* (list, get, update, delete)
+// and crm.company.contact.items.get on them; a deletion removes the
+// entity's links from the others, as the portal does.
+//
 // The fake speaks Bitrix24 REST as the official reference describes it
 // (github.com/bitrix24/b24restdocs): webhook calls are POST
 // /rest/{user}/{secret}/{method}.json with a JSON body; answers are
@@ -40,8 +55,28 @@ const (
 	Secret = "s3cr3tw3bh00kc0de"
 )
 
-// firstLeadID is the id the first stored lead gets; later ones count up.
-const firstLeadID = 101
+// The ids the first stored entity of each type gets; later ones count up.
+// They are far apart so that a test notices an id used as the wrong type.
+const (
+	firstLeadID    = 101
+	firstDealID    = 1001
+	firstContactID = 2001
+	firstCompanyID = 3001
+)
+
+// Entity types, as the REST methods name them (crm.{type}.list…).
+const (
+	TypeLead    = "lead"
+	TypeDeal    = "deal"
+	TypeContact = "contact"
+	TypeCompany = "company"
+)
+
+// CRM modes, as crm.settings.mode.get answers them (crm.enum.settings.mode).
+const (
+	ModeClassic = 1
+	ModeSimple  = 2
+)
 
 // Call is one request as the fake received it.
 type Call struct {
@@ -62,6 +97,17 @@ type Lead struct {
 	Fields map[string]string
 	Phone  []Value
 	Email  []Value
+}
+
+// Entity is a stored deal, contact or company, shaped as a Lead: a contact
+// has PHONE and EMAIL, deals and companies keep theirs empty here. Links
+// are fields: LEAD_ID, CONTACT_ID and COMPANY_ID (the first link of each
+// kind), and ContactIDs for every contact a deal or company is linked to.
+type Entity = Lead
+
+// Conversion is what Convert made from a lead; an empty id is nothing made.
+type Conversion struct {
+	Deal, Contact, Company string
 }
 
 // Fault is how the fake answers a call instead of the portal's own answer.
@@ -119,6 +165,12 @@ func TLS() Option {
 	return func(s *Server) { s.tls = true }
 }
 
+// SimpleMode makes the portal work without leads (crm.settings.mode.get
+// answers 2): every lead added with a NAME is converted at once.
+func SimpleMode() Option {
+	return func(s *Server) { s.mode = ModeSimple }
+}
+
 // WithFaults has fault decide each call's answer: method is the REST method,
 // n counts the calls to that method from 1 (failed ones included), and a
 // nil Fault lets the portal answer. fault may run on several goroutines at
@@ -135,14 +187,15 @@ type Server struct {
 	closing   chan struct{} // closed by Close, so stalled answers end
 	closeOnce sync.Once
 
-	mu     sync.Mutex
-	leads  map[int]map[string]string // lead id → scalar fields
-	multi  map[int]map[string][]Value
-	nextID int
-	nextFM int
-	calls  []Call
-	counts map[string]int // calls per method
-	hits   []string       // every HTTP request, REST or not: "METHOD path"
+	mu       sync.Mutex
+	mode     int
+	ents     map[string]map[int]*record // entity type → id → entity
+	next     map[string]int             // entity type → last id given
+	contacts map[string]map[int][]int   // "deal"/"company" → id → linked contact ids
+	nextFM   int
+	calls    []Call
+	counts   map[string]int // calls per method
+	hits     []string       // every HTTP request, REST or not: "METHOD path"
 }
 
 // NewServer starts a portal with no leads; it closes when t ends.
@@ -150,11 +203,17 @@ func NewServer(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	s := &Server{
 		closing: make(chan struct{}),
-		leads:   map[int]map[string]string{},
-		multi:   map[int]map[string][]Value{},
-		nextID:  firstLeadID - 1,
-		nextFM:  5000,
-		counts:  map[string]int{},
+		mode:    ModeClassic,
+		ents: map[string]map[int]*record{
+			TypeLead: {}, TypeDeal: {}, TypeContact: {}, TypeCompany: {},
+		},
+		next: map[string]int{
+			TypeLead: firstLeadID - 1, TypeDeal: firstDealID - 1,
+			TypeContact: firstContactID - 1, TypeCompany: firstCompanyID - 1,
+		},
+		contacts: map[string]map[int][]int{TypeDeal: {}, TypeCompany: {}},
+		nextFM:   5000,
+		counts:   map[string]int{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -215,44 +274,75 @@ func (s *Server) Count(method string) int {
 	return s.counts[method]
 }
 
+// record is one stored entity: scalar fields and multifields.
+type record struct {
+	fields map[string]string
+	multi  map[string][]Value
+}
+
 // Leads returns the stored leads in id order.
 func (s *Server) Leads() []Lead {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ids := make([]int, 0, len(s.leads))
-	for id := range s.leads {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	out := make([]Lead, len(ids))
-	for i, id := range ids {
-		out[i] = s.lead(id)
-	}
-	return out
+	return s.All(TypeLead)
 }
 
 // Lead returns the stored lead id.
 func (s *Server) Lead(id string) (Lead, bool) {
+	return s.Get(TypeLead, id)
+}
+
+// All returns the stored entities of type typ (TypeLead, TypeDeal…) in id
+// order.
+func (s *Server) All(typ string) []Entity {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]int, 0, len(s.ents[typ]))
+	for id := range s.ents[typ] {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	out := make([]Entity, len(ids))
+	for i, id := range ids {
+		out[i] = s.copyOut(typ, id)
+	}
+	return out
+}
+
+// Get returns the stored entity id of type typ.
+func (s *Server) Get(typ, id string) (Entity, bool) {
 	n, err := strconv.Atoi(id)
 	if err != nil {
-		return Lead{}, false
+		return Entity{}, false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.leads[n]; !ok {
-		return Lead{}, false
+	if _, ok := s.ents[typ][n]; !ok {
+		return Entity{}, false
 	}
-	return s.lead(n), true
+	return s.copyOut(typ, n), true
 }
 
-// lead copies lead id out; s.mu is held.
-func (s *Server) lead(id int) Lead {
-	l := Lead{ID: strconv.Itoa(id), Fields: make(map[string]string, len(s.leads[id]))}
-	for k, v := range s.leads[id] {
+// ContactIDs returns the ids of the contacts linked to deal or company id
+// (typ TypeDeal or TypeCompany), in the order they were linked.
+func (s *Server) ContactIDs(typ, id string) []string {
+	n, _ := strconv.Atoi(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, c := range s.contacts[typ][n] {
+		out = append(out, strconv.Itoa(c))
+	}
+	return out
+}
+
+// copyOut copies entity id out; s.mu is held.
+func (s *Server) copyOut(typ string, id int) Entity {
+	r := s.ents[typ][id]
+	l := Entity{ID: strconv.Itoa(id), Fields: make(map[string]string, len(r.fields))}
+	for k, v := range r.fields {
 		l.Fields[k] = v
 	}
-	l.Phone = slices.Clone(s.multi[id]["PHONE"])
-	l.Email = slices.Clone(s.multi[id]["EMAIL"])
+	l.Phone = slices.Clone(r.multi["PHONE"])
+	l.Email = slices.Clone(r.multi["EMAIL"])
 	return l
 }
 
@@ -266,12 +356,160 @@ func (s *Server) AddValue(id, field, value string) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.leads[n]; !ok {
+	r, ok := s.ents[TypeLead][n]
+	if !ok {
 		return false
 	}
 	s.nextFM++
-	s.multi[n][field] = append(s.multi[n][field], Value{strconv.Itoa(s.nextFM), field, value, "MOBILE"})
+	r.multi[field] = append(r.multi[field], Value{strconv.Itoa(s.nextFM), field, value, "MOBILE"})
 	return true
+}
+
+// Add stores an entity of type typ with fields directly, as a salesperson
+// would, and returns its id. PHONE and EMAIL take a single value.
+func (s *Server) Add(typ string, fields map[string]string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := map[string]any{}
+	for k, v := range fields {
+		if k == "PHONE" || k == "EMAIL" {
+			f[k] = []any{map[string]any{"VALUE": v, "VALUE_TYPE": "WORK"}}
+			continue
+		}
+		f[k] = v
+	}
+	return strconv.Itoa(s.add(typ, f))
+}
+
+// Link links contact to deal or company id (typ TypeDeal or TypeCompany),
+// as the card's client field does; for a company, the contact's COMPANY_ID
+// is set too when it has none. It reports whether both exist.
+func (s *Server) Link(typ, id, contact string) bool {
+	n, _ := strconv.Atoi(id)
+	c, _ := strconv.Atoi(contact)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ents[typ][n] == nil || s.ents[TypeContact][c] == nil {
+		return false
+	}
+	s.link(typ, n, c)
+	return true
+}
+
+// link links contact c to deal or company id; s.mu is held.
+func (s *Server) link(typ string, id, c int) {
+	if !slices.Contains(s.contacts[typ][id], c) {
+		s.contacts[typ][id] = append(s.contacts[typ][id], c)
+	}
+	switch typ {
+	case TypeDeal:
+		if s.ents[TypeDeal][id].fields["CONTACT_ID"] == "" {
+			s.ents[TypeDeal][id].fields["CONTACT_ID"] = strconv.Itoa(c)
+		}
+	case TypeCompany:
+		if s.ents[TypeContact][c].fields["COMPANY_ID"] == "" {
+			s.ents[TypeContact][c].fields["COMPANY_ID"] = strconv.Itoa(id)
+		}
+	}
+}
+
+// Convert converts lead id as a salesperson or an automation rule does in
+// classic mode (and the portal itself in simple mode): a deal, a contact and,
+// when the lead has a COMPANY_TITLE and company is "", a company are made
+// from it, each with LEAD_ID = id, and linked to one another and to the
+// lead, whose STATUS_ID becomes CONVERTED. A non-empty company is an
+// existing company the lead is joined to instead of making one. It reports
+// false when the lead or the company does not exist.
+func (s *Server) Convert(id, company string) (Conversion, bool) {
+	n, _ := strconv.Atoi(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ents[TypeLead][n] == nil {
+		return Conversion{}, false
+	}
+	co := 0
+	if company != "" {
+		co, _ = strconv.Atoi(company)
+		if s.ents[TypeCompany][co] == nil {
+			return Conversion{}, false
+		}
+	}
+	return s.convert(n, co), true
+}
+
+// convert converts lead id, joining it to company co when co is not 0;
+// s.mu is held.
+func (s *Server) convert(id, co int) Conversion {
+	l := s.ents[TypeLead][id]
+	lead := strconv.Itoa(id)
+	var cv Conversion
+	contact := map[string]any{"LEAD_ID": lead, "NAME": l.fields["NAME"],
+		"SOURCE_ID": l.fields["SOURCE_ID"], "ASSIGNED_BY_ID": l.fields["ASSIGNED_BY_ID"]}
+	for _, k := range []string{"PHONE", "EMAIL"} {
+		var items []any
+		for _, v := range l.multi[k] {
+			items = append(items, map[string]any{"VALUE": v.Value, "VALUE_TYPE": v.ValueType})
+		}
+		contact[k] = items
+	}
+	c := s.add(TypeContact, contact)
+	cv.Contact = strconv.Itoa(c)
+	if co == 0 && l.fields["COMPANY_TITLE"] != "" {
+		co = s.add(TypeCompany, map[string]any{"LEAD_ID": lead, "TITLE": l.fields["COMPANY_TITLE"],
+			"ASSIGNED_BY_ID": l.fields["ASSIGNED_BY_ID"]})
+	}
+	deal := map[string]any{"LEAD_ID": lead, "TITLE": l.fields["TITLE"], "COMMENTS": l.fields["COMMENTS"],
+		"SOURCE_ID": l.fields["SOURCE_ID"], "ASSIGNED_BY_ID": l.fields["ASSIGNED_BY_ID"], "STAGE_ID": "NEW"}
+	if co != 0 {
+		cv.Company = strconv.Itoa(co)
+		deal["COMPANY_ID"] = cv.Company
+		s.link(TypeCompany, co, c)
+		l.fields["COMPANY_ID"] = cv.Company
+	}
+	d := s.add(TypeDeal, deal)
+	cv.Deal = strconv.Itoa(d)
+	s.link(TypeDeal, d, c)
+	l.fields["CONTACT_ID"] = cv.Contact
+	l.fields["STATUS_ID"] = "CONVERTED"
+	return cv
+}
+
+// add stores a new entity of type typ with fields as crm.{typ}.add does and
+// returns its id; s.mu is held.
+func (s *Server) add(typ string, fields map[string]any) int {
+	s.next[typ]++
+	id := s.next[typ]
+	s.ents[typ][id] = &record{fields: map[string]string{}, multi: map[string][]Value{}}
+	s.set(typ, id, fields)
+	if typ == TypeLead && s.ents[typ][id].fields["STATUS_ID"] == "" {
+		s.ents[typ][id].fields["STATUS_ID"] = "NEW"
+	}
+	return id
+}
+
+// remove deletes entity id of type typ and the links to it, as
+// crm.{typ}.delete does; s.mu is held.
+func (s *Server) remove(typ string, id int) {
+	delete(s.ents[typ], id)
+	delete(s.contacts[typ], id)
+	ref := strconv.Itoa(id)
+	field := map[string]string{TypeContact: "CONTACT_ID", TypeCompany: "COMPANY_ID"}[typ]
+	if field != "" {
+		for _, byID := range s.ents {
+			for _, r := range byID {
+				if r.fields[field] == ref {
+					delete(r.fields, field)
+				}
+			}
+		}
+	}
+	if typ == TypeContact {
+		for _, byID := range s.contacts {
+			for owner, cs := range byID {
+				byID[owner] = slices.DeleteFunc(cs, func(c int) bool { return c == id })
+			}
+		}
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -361,30 +599,51 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 func (s *Server) answer(w http.ResponseWriter, method string, body map[string]any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch method {
-	case "crm.lead.list":
-		s.list(w, body)
-	case "crm.lead.add":
-		fields, _ := body["fields"].(map[string]any)
-		s.nextID++
-		s.leads[s.nextID] = map[string]string{}
-		s.multi[s.nextID] = map[string][]Value{}
-		s.set(s.nextID, fields)
-		writeJSON(w, http.StatusOK, map[string]any{"result": s.nextID, "time": timing()})
-	case "crm.lead.get":
-		if id, ok := s.id(w, body); ok {
-			writeJSON(w, http.StatusOK, map[string]any{"result": s.view(id), "time": timing()})
+	if method == "crm.settings.mode.get" {
+		writeJSON(w, http.StatusOK, map[string]any{"result": s.mode, "time": timing()})
+		return
+	}
+	if owner, ok := strings.CutSuffix(method, ".contact.items.get"); ok {
+		typ := strings.TrimPrefix(owner, "crm.")
+		if _, known := s.contacts[typ]; known && strings.HasPrefix(owner, "crm.") {
+			if id, ok := s.id(w, typ, body); ok {
+				items := []map[string]any{}
+				for i, c := range s.contacts[typ][id] {
+					items = append(items, map[string]any{"CONTACT_ID": c, "SORT": 10 * (i + 1), "ROLE_ID": 0,
+						"IS_PRIMARY": map[bool]string{true: "Y", false: "N"}[i == 0]})
+				}
+				writeJSON(w, http.StatusOK, map[string]any{"result": items, "time": timing()})
+			}
+			return
 		}
-	case "crm.lead.update":
-		if id, ok := s.id(w, body); ok {
+	}
+	typ, op, ok := strings.Cut(strings.TrimPrefix(method, "crm."), ".")
+	if _, known := s.ents[typ]; !ok || !known || !strings.HasPrefix(method, "crm.") {
+		op = ""
+	}
+	switch op {
+	case "list":
+		s.list(w, typ, body)
+	case "add":
+		fields, _ := body["fields"].(map[string]any)
+		id := s.add(typ, fields)
+		if typ == TypeLead && s.mode == ModeSimple && s.ents[typ][id].fields["NAME"] != "" {
+			s.convert(id, 0)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"result": id, "time": timing()})
+	case "get":
+		if id, ok := s.id(w, typ, body); ok {
+			writeJSON(w, http.StatusOK, map[string]any{"result": s.view(typ, id), "time": timing()})
+		}
+	case "update":
+		if id, ok := s.id(w, typ, body); ok {
 			fields, _ := body["fields"].(map[string]any)
-			s.set(id, fields)
+			s.set(typ, id, fields)
 			writeJSON(w, http.StatusOK, map[string]any{"result": true, "time": timing()})
 		}
-	case "crm.lead.delete":
-		if id, ok := s.id(w, body); ok {
-			delete(s.leads, id)
-			delete(s.multi, id)
+	case "delete":
+		if id, ok := s.id(w, typ, body); ok {
+			s.remove(typ, id)
 			writeJSON(w, http.StatusOK, map[string]any{"result": true, "time": timing()})
 		}
 	default:
@@ -394,7 +653,7 @@ func (s *Server) answer(w http.ResponseWriter, method string, body map[string]an
 
 // id reads body's "id" and answers the CRM errors for a bad or unknown one;
 // s.mu is held.
-func (s *Server) id(w http.ResponseWriter, body map[string]any) (int, bool) {
+func (s *Server) id(w http.ResponseWriter, typ string, body map[string]any) (int, bool) {
 	var n int
 	switch v := body["id"].(type) {
 	case string:
@@ -406,19 +665,23 @@ func (s *Server) id(w http.ResponseWriter, body map[string]any) (int, bool) {
 		crmError(w, "ID is not defined or invalid.")
 		return 0, false
 	}
-	if _, ok := s.leads[n]; !ok {
+	if _, ok := s.ents[typ][n]; !ok {
 		crmError(w, "Not found")
 		return 0, false
 	}
 	return n, true
 }
 
-// set applies fields to lead id as crm.lead.add and crm.lead.update do;
-// s.mu is held.
-func (s *Server) set(id int, fields map[string]any) {
+// set applies fields to entity id as crm.{typ}.add and .update do; s.mu is
+// held. LEAD_ID is read-only after the add, as the deal reference says.
+func (s *Server) set(typ string, id int, fields map[string]any) {
+	r := s.ents[typ][id]
 	for k, v := range fields {
 		if k != "PHONE" && k != "EMAIL" {
-			s.leads[id][k] = fmt.Sprint(v)
+			if k == "LEAD_ID" && r.fields[k] != "" {
+				continue
+			}
+			r.fields[k] = fmt.Sprint(v)
 			continue
 		}
 		items, _ := v.([]any)
@@ -427,7 +690,7 @@ func (s *Server) set(id int, fields map[string]any) {
 			itemID, _ := m["ID"].(string)
 			value, _ := m["VALUE"].(string)
 			valueType, _ := m["VALUE_TYPE"].(string)
-			stored := s.multi[id][k]
+			stored := r.multi[k]
 			if i := slices.IndexFunc(stored, func(v Value) bool { return itemID != "" && v.ID == itemID }); i >= 0 {
 				if value == "" {
 					stored = slices.Delete(stored, i, i+1)
@@ -437,24 +700,25 @@ func (s *Server) set(id int, fields map[string]any) {
 						stored[i].ValueType = valueType
 					}
 				}
-				s.multi[id][k] = stored
+				r.multi[k] = stored
 				continue
 			}
 			if value != "" {
 				s.nextFM++
-				s.multi[id][k] = append(stored, Value{strconv.Itoa(s.nextFM), k, value, valueType})
+				r.multi[k] = append(stored, Value{strconv.Itoa(s.nextFM), k, value, valueType})
 			}
 		}
 	}
 }
 
-// view is lead id as crm.lead.get returns it; s.mu is held.
-func (s *Server) view(id int) map[string]any {
+// view is entity id as crm.{typ}.get returns it; s.mu is held.
+func (s *Server) view(typ string, id int) map[string]any {
+	r := s.ents[typ][id]
 	out := map[string]any{"ID": strconv.Itoa(id)}
-	for k, v := range s.leads[id] {
+	for k, v := range r.fields {
 		out[k] = v
 	}
-	for k, values := range s.multi[id] {
+	for k, values := range r.multi {
 		var items []map[string]string
 		for _, v := range values {
 			items = append(items, map[string]string{"ID": v.ID, "VALUE_TYPE": v.ValueType, "VALUE": v.Value, "TYPE_ID": v.TypeID})
@@ -466,16 +730,25 @@ func (s *Server) view(id int) map[string]any {
 	return out
 }
 
-// list answers crm.lead.list: exact-match filter, select, ID order; s.mu is
-// held.
-func (s *Server) list(w http.ResponseWriter, body map[string]any) {
+// list answers crm.{typ}.list: exact-match filter, select, ID order; s.mu
+// is held. A CONTACT_ID filter on deals or companies matches every linked
+// contact, not only the first.
+func (s *Server) list(w http.ResponseWriter, typ string, body map[string]any) {
 	filter, _ := body["filter"].(map[string]any)
 	sel, _ := body["select"].([]any)
 	var ids []int
-	for id, fields := range s.leads {
+	for id, r := range s.ents[typ] {
 		match := true
 		for k, v := range filter {
-			if got, ok := fields[k]; !ok || got != fmt.Sprint(v) {
+			want := fmt.Sprint(v)
+			if links, ok := s.contacts[typ]; ok && k == "CONTACT_ID" {
+				c, _ := strconv.Atoi(want)
+				if !slices.Contains(links[id], c) {
+					match = false
+				}
+				continue
+			}
+			if got, ok := r.fields[k]; !ok || got != want {
 				match = false
 			}
 		}
@@ -487,7 +760,7 @@ func (s *Server) list(w http.ResponseWriter, body map[string]any) {
 	result := []map[string]any{}
 	for _, id := range ids {
 		row := map[string]any{}
-		full := s.view(id)
+		full := s.view(typ, id)
 		for _, f := range sel {
 			name, _ := f.(string)
 			row[name] = full[name]
