@@ -14,6 +14,23 @@
 // which is what makes Push idempotent and lets Update and Erase find a lead
 // whose Receipt was never recorded.
 //
+// A lead may not stay a lead. In the portal's simple CRM mode
+// (crm.settings.mode.get answers 2, "operating mode without leads") every
+// new lead is converted into a deal at once; in classic mode (1) an
+// automation rule or a salesperson may convert it. The lead then stays, with
+// STATUS_ID "CONVERTED", and what was made from it says so in its own
+// LEAD_ID field: "Identifier of the lead based on which the deal [contact]
+// was created" (crm-deal-fields, crm-contact-fields; the tutorial
+// how-to-add-objects-with-crm-mode finds the deal with crm.deal.list filter
+// LEAD_ID). That is how this driver knows what was "made from our lead": a
+// deal, contact or company whose LEAD_ID is a lead it filed. It also stamps
+// ORIGINATOR_ID/ORIGIN_ID on the deal it finds after a push in simple mode,
+// because the reference does not say that a conversion copies them, and
+// in simple mode the ORIGIN_ID lookups search deals too. Update and Erase
+// follow a converted lead to that deal, contact and company, so the
+// person's data does not survive there (see Update and Erase for what is
+// left alone).
+//
 // The webhook URL is a credential: it never appears in an error, and errors
 // carry only the vendor's error code, never error_description (it may echo
 // what was sent).
@@ -30,8 +47,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -66,14 +85,32 @@ const (
 	// operating_reset_at: the method's budget is 480 s of work in a sliding
 	// 10 minutes (limits.md), so it frees up in minutes, not seconds.
 	operationLimitWait = time.Minute
+	// modeTTL is how long a Client trusts the CRM mode it read: switching
+	// modes is a rare administrator's act, and reading it before every
+	// lookup would spend the portal's request budget.
+	modeTTL = 10 * time.Minute
 )
+
+// CRM modes, as crm.settings.mode.get returns them (crm.enum.settings.mode).
+const (
+	modeClassic = 1 // with leads
+	modeSimple  = 2 // without leads: a new lead becomes a deal
+)
+
+// statusConverted is the STATUS_ID of a lead converted into a deal, contact
+// or company (and of every lead in simple mode, at once).
+const statusConverted = "CONVERTED"
 
 // Client files leads in one Bitrix24 portal. It is safe for concurrent use.
 type Client struct {
 	base   string // the webhook base, ending in "/"; holds the secret
 	portal string // scheme://host, for links to leads
 	client *http.Client
-	now    func() time.Time // reads operating_reset_at; tests fix it
+	now    func() time.Time // reads operating_reset_at and ages the mode; tests fix it
+
+	modeMu sync.Mutex
+	mode   int       // the portal's CRM mode as last read; 0 before
+	modeAt time.Time // when mode was read
 }
 
 // New returns a Client for the inbound webhook webhookURL
@@ -130,6 +167,13 @@ func isID(s string) bool {
 // Two Pushes of the same lead running at the same moment can still both
 // add: the task queue runs one task per lead at a time.
 //
+// In simple mode the portal turns the lead into a deal at once. The Ref is
+// still the lead's id (the converted lead stays, and Update and Erase start
+// from it), but the URL is the deal's card, the only one salespeople see;
+// the deal is stamped with our ORIGINATOR_ID/ORIGIN_ID, and the lookup
+// searches deals by them too, so a retry finds the deal even if the lead
+// is gone.
+//
 // Failures are *integrations.Error values with Op the REST method.
 func (c *Client) Push(ctx context.Context, l crm.Lead) (crm.Receipt, error) {
 	if l.ID == "" {
@@ -139,23 +183,96 @@ func (c *Client) Push(ctx context.Context, l crm.Lead) (crm.Receipt, error) {
 	if err != nil {
 		return crm.Receipt{}, err
 	}
-	if len(ids) > 0 {
+	simple := false
+	if len(ids) == 0 {
+		if simple, err = c.simple(ctx); err != nil {
+			return crm.Receipt{}, err
+		}
+		if simple {
+			deals, err := c.dealsByOrigin(ctx, l.ID)
+			if err != nil || len(deals) > 0 {
+				return c.dealReceipt(deals), err
+			}
+		}
+		var id leadID
+		err = c.call(ctx, "crm.lead.add", map[string]any{
+			"fields": newLeadFields(l),
+			"params": map[string]string{"REGISTER_SONET_EVENT": "Y"},
+		}, &id)
+		if err != nil {
+			return crm.Receipt{}, err
+		}
+		ids = []string{string(id)}
+	} else if simple, err = c.simple(ctx); err != nil {
+		return crm.Receipt{}, err
+	}
+	if !simple {
 		return c.receipt(ids[0]), nil
 	}
-	var id leadID
-	err = c.call(ctx, "crm.lead.add", map[string]any{
-		"fields": newLeadFields(l),
-		"params": map[string]string{"REGISTER_SONET_EVENT": "Y"},
-	}, &id)
+	return c.converted(ctx, ids[0], l.ID)
+}
+
+// converted is the Receipt of lead id in simple mode: the deal made from it,
+// stamped with ORIGIN_ID origin so that it can be found without the lead.
+// A lead the portal did not convert (it converts only a lead with a name)
+// is its own Receipt.
+func (c *Client) converted(ctx context.Context, id, origin string) (crm.Receipt, error) {
+	deals, err := c.list(ctx, "deal", map[string]string{"LEAD_ID": id})
 	if err != nil {
 		return crm.Receipt{}, err
 	}
-	return c.receipt(string(id)), nil
+	if len(deals) == 0 {
+		return c.receipt(id), nil
+	}
+	if deals[0].OriginID != origin {
+		var ok bool
+		err := c.call(ctx, "crm.deal.update", map[string]any{"id": string(deals[0].ID),
+			"fields": map[string]string{"ORIGINATOR_ID": Originator, "ORIGIN_ID": origin}}, &ok)
+		if err != nil {
+			return crm.Receipt{}, err
+		}
+	}
+	return c.dealReceipt(deals), nil
+}
+
+// dealReceipt is the Receipt for the first of deals (none: the zero
+// Receipt): Ref the lead it was made from, URL its card.
+func (c *Client) dealReceipt(deals []entity) crm.Receipt {
+	if len(deals) == 0 {
+		return crm.Receipt{}
+	}
+	d := deals[0]
+	return crm.Receipt{System: System, Ref: string(d.LeadID), URL: c.portal + "/crm/deal/details/" + string(d.ID) + "/"}
 }
 
 // receipt is the Receipt of the lead with Bitrix24 id id.
 func (c *Client) receipt(id string) crm.Receipt {
 	return crm.Receipt{System: System, Ref: id, URL: c.portal + "/crm/lead/details/" + id + "/"}
+}
+
+// simple reports whether the portal works in simple mode, without leads
+// (crm.settings.mode.get), reading it at most once per modeTTL. Any answer
+// but 2 is taken for classic mode, where a lead stays a lead until someone
+// converts it.
+func (c *Client) simple(ctx context.Context) (bool, error) {
+	c.modeMu.Lock()
+	mode, at := c.mode, c.modeAt
+	c.modeMu.Unlock()
+	if mode != 0 && c.now().Sub(at) < modeTTL {
+		return mode == modeSimple, nil
+	}
+	var got optID
+	if err := c.call(ctx, "crm.settings.mode.get", map[string]any{}, &got); err != nil {
+		return false, err
+	}
+	mode = modeClassic
+	if got == "2" {
+		mode = modeSimple
+	}
+	c.modeMu.Lock()
+	c.mode, c.modeAt = mode, c.now()
+	c.modeMu.Unlock()
+	return mode == modeSimple, nil
 }
 
 // find returns the ids of the leads this driver created for leadgate's lead
@@ -177,6 +294,35 @@ func (c *Client) find(ctx context.Context, originID string) ([]string, error) {
 		ids[i] = string(f.ID)
 	}
 	return ids, nil
+}
+
+// entity is a deal, contact or company as list selects it.
+type entity struct {
+	ID       leadID `json:"ID"`
+	LeadID   optID  `json:"LEAD_ID"`
+	OriginID string `json:"ORIGIN_ID"`
+}
+
+// list returns the deals, contacts or companies (typ "deal", "contact",
+// "company") matching filter, oldest first. Only the first page (50) is
+// read: what one lead became is a handful.
+func (c *Client) list(ctx context.Context, typ string, filter map[string]string) ([]entity, error) {
+	sel := []string{"ID", "LEAD_ID"}
+	if typ == "deal" {
+		sel = append(sel, "ORIGIN_ID")
+	}
+	var found []entity
+	err := c.call(ctx, "crm."+typ+".list", map[string]any{
+		"filter": filter,
+		"select": sel,
+		"order":  map[string]string{"ID": "ASC"},
+	}, &found)
+	return found, err
+}
+
+// dealsByOrigin returns the deals stamped for leadgate's lead originID.
+func (c *Client) dealsByOrigin(ctx context.Context, originID string) ([]entity, error) {
+	return c.list(ctx, "deal", map[string]string{"ORIGINATOR_ID": Originator, "ORIGIN_ID": originID})
 }
 
 // multifield is one PHONE or EMAIL value as sent: with ID it replaces that
@@ -313,14 +459,31 @@ func yesNo(b bool) string {
 // phone and email. Bitrix24 leads have no language field; the language only
 // appears in COMMENTS, which Update leaves alone.
 //
+// A converted lead (STATUS_ID CONVERTED) has handed the person's data on:
+// Update corrects what was made from it too (LEAD_ID = the lead): the
+// deal's TITLE, the contact's NAME, PHONE and EMAIL (replaced the same way)
+// and, for a legal entity, the company's TITLE. A contact or company the
+// lead was merely joined to (an existing client, LEAD_ID another lead or
+// none) is someone's older record and is left alone.
+//
 // An empty ref means the Receipt was never recorded: the lead is looked up
-// by ORIGIN_ID, and if Bitrix24 has none there is nothing to correct. A ref
-// Bitrix24 no longer knows is a Permanent error with Code "not found".
+// by ORIGIN_ID (in simple mode, the deal too), and if Bitrix24 has none
+// there is nothing to correct. A ref Bitrix24 no longer knows is a
+// Permanent error with Code "not found".
 func (c *Client) Update(ctx context.Context, l crm.Lead, ref string) error {
 	if ref == "" {
 		ids, err := c.find(ctx, l.ID)
-		if err != nil || len(ids) == 0 {
+		if err != nil {
 			return err
+		}
+		if len(ids) == 0 {
+			// The lead may be gone while the deal made from it (stamped by
+			// Push) is not.
+			deals, err := c.dealsOnly(ctx, l.ID)
+			if err != nil || len(deals) == 0 {
+				return err
+			}
+			return c.rectifyMade(ctx, l, deals)
 		}
 		ref = ids[0]
 	}
@@ -328,8 +491,9 @@ func (c *Client) Update(ctx context.Context, l crm.Lead, ref string) error {
 		return &integrations.Error{System: System, Op: "crm.lead.update", Code: "invalid ref", Kind: integrations.Permanent}
 	}
 	var stored struct {
-		Phone []storedMultifield `json:"PHONE"`
-		Email []storedMultifield `json:"EMAIL"`
+		Status string             `json:"STATUS_ID"`
+		Phone  []storedMultifield `json:"PHONE"`
+		Email  []storedMultifield `json:"EMAIL"`
 	}
 	if err := c.call(ctx, "crm.lead.get", map[string]string{"id": ref}, &stored); err != nil {
 		return err
@@ -344,12 +508,102 @@ func (c *Client) Update(ctx context.Context, l crm.Lead, ref string) error {
 	if v := replace(stored.Email, l.Email); len(v) > 0 {
 		fields["EMAIL"] = v
 	}
+	if err := c.update(ctx, "lead", ref, fields); err != nil {
+		return err
+	}
+	if stored.Status != statusConverted {
+		return nil
+	}
+	deals, err := c.list(ctx, "deal", map[string]string{"LEAD_ID": ref})
+	if err != nil {
+		return err
+	}
+	return c.rectifyMade(ctx, l, append(deals, entity{LeadID: optID(ref)}))
+}
+
+// dealsOnly returns, in simple mode, the deals stamped for leadgate's lead
+// origin; in classic mode none (a deal there is only ever reached through
+// its lead).
+func (c *Client) dealsOnly(ctx context.Context, origin string) ([]entity, error) {
+	simple, err := c.simple(ctx)
+	if err != nil || !simple {
+		return nil, err
+	}
+	return c.dealsByOrigin(ctx, origin)
+}
+
+// rectifyMade corrects what was made from the leads of deals: each deal
+// (an entry without ID only names a lead), and the contacts and companies
+// whose LEAD_ID is one of those leads. Entities deleted meanwhile are
+// skipped.
+func (c *Client) rectifyMade(ctx context.Context, l crm.Lead, deals []entity) error {
+	var leads []string
+	for _, d := range deals {
+		if d.ID != "" {
+			if err := c.update(ctx, "deal", string(d.ID), map[string]any{"TITLE": title(l)}); err != nil && !isNotFound(err) {
+				return err
+			}
+		}
+		if d.LeadID != "" && !slices.Contains(leads, string(d.LeadID)) {
+			leads = append(leads, string(d.LeadID))
+		}
+	}
+	for _, lead := range leads {
+		contacts, err := c.list(ctx, "contact", map[string]string{"LEAD_ID": lead})
+		if err != nil {
+			return err
+		}
+		for _, ct := range contacts {
+			if err := c.rectifyContact(ctx, l, string(ct.ID)); err != nil && !isNotFound(err) {
+				return err
+			}
+		}
+		if l.EntityType != "legal_entity" {
+			continue
+		}
+		companies, err := c.list(ctx, "company", map[string]string{"LEAD_ID": lead})
+		if err != nil {
+			return err
+		}
+		for _, co := range companies {
+			if err := c.update(ctx, "company", string(co.ID), map[string]any{"TITLE": l.Name}); err != nil && !isNotFound(err) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// rectifyContact overwrites contact id's NAME, PHONE and EMAIL with l's, the
+// multifields replaced as on the lead.
+func (c *Client) rectifyContact(ctx context.Context, l crm.Lead, id string) error {
+	var stored struct {
+		Phone []storedMultifield `json:"PHONE"`
+		Email []storedMultifield `json:"EMAIL"`
+	}
+	if err := c.call(ctx, "crm.contact.get", map[string]string{"id": id}, &stored); err != nil {
+		return err
+	}
+	fields := map[string]any{"NAME": l.Name}
+	if v := replace(stored.Phone, l.Phone); len(v) > 0 {
+		fields["PHONE"] = v
+	}
+	if v := replace(stored.Email, l.Email); len(v) > 0 {
+		fields["EMAIL"] = v
+	}
+	return c.update(ctx, "contact", id, fields)
+}
+
+// update calls crm.{typ}.update for id with fields; an answer other than
+// true is a Permanent "not updated".
+func (c *Client) update(ctx context.Context, typ, id string, fields map[string]any) error {
+	method := "crm." + typ + ".update"
 	var ok bool
-	if err := c.call(ctx, "crm.lead.update", map[string]any{"id": ref, "fields": fields}, &ok); err != nil {
+	if err := c.call(ctx, method, map[string]any{"id": id, "fields": fields}, &ok); err != nil {
 		return err
 	}
 	if !ok {
-		return &integrations.Error{System: System, Op: "crm.lead.update", Status: http.StatusOK, Code: "not updated", Kind: integrations.Permanent}
+		return &integrations.Error{System: System, Op: method, Status: http.StatusOK, Code: "not updated", Kind: integrations.Permanent}
 	}
 	return nil
 }
@@ -379,8 +633,20 @@ func replace(stored []storedMultifield, value string) []multifield {
 
 // Erase deletes lead ref and any other lead filed for leadgate's lead leadID
 // (a Receipt never recorded, or a duplicate from a race), so no copy is left
-// behind. A lead Bitrix24 does not know ("Not found") is already gone, which
-// is success.
+// behind, and what was made from them when they were converted:
+//
+//   - every deal made from them (LEAD_ID; in simple mode also a deal stamped
+//     with ORIGIN_ID leadID) is deleted: a deal belongs to one request;
+//   - a contact made from them is deleted unless another deal is linked to
+//     it (the same person came back); then it only loses its links to the
+//     deleted deals and leads;
+//   - a company made from them is deleted unless another contact or deal is
+//     linked to it (a company other people share); then it is only unlinked.
+//
+// A contact or company the lead was merely joined to (LEAD_ID another lead
+// or none) is not ours to delete. The leads go last: a retry after a failure
+// halfway finds them by ORIGIN_ID and follows them again. An entity Bitrix24
+// does not know ("Not found") is already gone, which is success.
 func (c *Client) Erase(ctx context.Context, leadID, ref string) error {
 	var ids []string
 	if ref != "" {
@@ -389,6 +655,7 @@ func (c *Client) Erase(ctx context.Context, leadID, ref string) error {
 		}
 		ids = append(ids, ref)
 	}
+	var deals []entity
 	if leadID != "" {
 		found, err := c.find(ctx, leadID)
 		if err != nil {
@@ -399,12 +666,115 @@ func (c *Client) Erase(ctx context.Context, leadID, ref string) error {
 				ids = append(ids, id)
 			}
 		}
+		if deals, err = c.dealsOnly(ctx, leadID); err != nil {
+			return err
+		}
 	}
 	for _, id := range ids {
-		err := c.call(ctx, "crm.lead.delete", map[string]string{"id": id}, nil)
+		var lead struct {
+			Status string `json:"STATUS_ID"`
+		}
+		err := c.call(ctx, "crm.lead.get", map[string]string{"id": id}, &lead)
 		if err != nil && !isNotFound(err) {
 			return err
 		}
+		if lead.Status == statusConverted {
+			deals = append(deals, entity{LeadID: optID(id)})
+		}
+	}
+	if err := c.eraseMade(ctx, deals); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := c.remove(ctx, "lead", id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eraseMade deletes what was made from the leads of deals (an entry without
+// ID only names a lead) as Erase describes.
+func (c *Client) eraseMade(ctx context.Context, deals []entity) error {
+	var leads []string
+	var made []string // deal ids
+	for _, d := range deals {
+		if d.ID != "" && !slices.Contains(made, string(d.ID)) {
+			made = append(made, string(d.ID))
+		}
+		if d.LeadID != "" && !slices.Contains(leads, string(d.LeadID)) {
+			leads = append(leads, string(d.LeadID))
+		}
+	}
+	var contacts, companies []string
+	for _, lead := range leads {
+		for typ, into := range map[string]*[]string{"deal": &made, "contact": &contacts, "company": &companies} {
+			found, err := c.list(ctx, typ, map[string]string{"LEAD_ID": lead})
+			if err != nil {
+				return err
+			}
+			for _, e := range found {
+				if !slices.Contains(*into, string(e.ID)) {
+					*into = append(*into, string(e.ID))
+				}
+			}
+		}
+	}
+	for _, id := range made {
+		if err := c.remove(ctx, "deal", id); err != nil {
+			return err
+		}
+	}
+	// Our deals are gone: any deal still linked is someone else's.
+	for _, id := range contacts {
+		others, err := c.list(ctx, "deal", map[string]string{"CONTACT_ID": id})
+		if err != nil {
+			return err
+		}
+		if len(others) > 0 {
+			continue
+		}
+		if err := c.remove(ctx, "contact", id); err != nil {
+			return err
+		}
+	}
+	for _, id := range companies {
+		shared, err := c.companyShared(ctx, id)
+		if err != nil {
+			return err
+		}
+		if shared {
+			continue
+		}
+		if err := c.remove(ctx, "company", id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// companyShared reports whether company id is still linked to a contact or a
+// deal (ours are deleted by now, so these are other people's).
+func (c *Client) companyShared(ctx context.Context, id string) (bool, error) {
+	var linked []struct {
+		ContactID leadID `json:"CONTACT_ID"`
+	}
+	err := c.call(ctx, "crm.company.contact.items.get", map[string]string{"id": id}, &linked)
+	if isNotFound(err) {
+		return false, nil
+	}
+	if err != nil || len(linked) > 0 {
+		return len(linked) > 0, err
+	}
+	deals, err := c.list(ctx, "deal", map[string]string{"COMPANY_ID": id})
+	return len(deals) > 0, err
+}
+
+// remove calls crm.{typ}.delete for id; "Not found" is success.
+func (c *Client) remove(ctx context.Context, typ, id string) error {
+	err := c.call(ctx, "crm."+typ+".delete", map[string]string{"id": id}, nil)
+	if err != nil && !isNotFound(err) {
+		return err
 	}
 	return nil
 }
@@ -413,6 +783,26 @@ func (c *Client) Erase(ctx context.Context, leadID, ref string) error {
 func isNotFound(err error) bool {
 	e, ok := errors.AsType[*integrations.Error](err)
 	return ok && e.Code == codeNotFound
+}
+
+// optID is a Bitrix24 id that may be absent: null, "" or "0" read as "".
+type optID string
+
+// UnmarshalJSON accepts null, a number or a string.
+func (id *optID) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if unq, err := strconv.Unquote(s); err == nil {
+		s = unq
+	}
+	switch {
+	case s == "null" || s == "" || s == "0":
+		*id = ""
+	case isID(s):
+		*id = optID(s)
+	default:
+		return errors.New("bitrix24: id is not an integer")
+	}
+	return nil
 }
 
 // leadID is a Bitrix24 id, which arrives as a JSON number (crm.lead.add's

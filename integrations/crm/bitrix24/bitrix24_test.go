@@ -162,8 +162,10 @@ func TestPushMapsFields(t *testing.T) {
 	if got != want {
 		t.Errorf("Receipt = %+v, want %+v", got, want)
 	}
-	if m := methods(f); !reflect.DeepEqual(m, []string{"crm.lead.list", "crm.lead.add"}) {
-		t.Errorf("calls = %v, want a lookup then an add", m)
+	// The CRM mode is read once (then cached): in classic mode nothing
+	// else is looked up before the add.
+	if m := methods(f); !reflect.DeepEqual(m, []string{"crm.lead.list", "crm.settings.mode.get", "crm.lead.add"}) {
+		t.Errorf("calls = %v, want a lookup, the CRM mode, then an add", m)
 	}
 
 	list := lastCall(f, "crm.lead.list")
@@ -505,7 +507,7 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 				}
 				want := []string{"POST /rest/1/{secret}/crm.lead.list.json"}
 				if method == "crm.lead.add" {
-					want = append(want, "POST /rest/1/{secret}/crm.lead.add.json")
+					want = append(want, "POST /rest/1/{secret}/crm.settings.mode.get.json", "POST /rest/1/{secret}/crm.lead.add.json")
 				}
 				if got := f.Requests(); !slices.Equal(got, want) {
 					t.Errorf("portal got %q, want %q: the redirect was followed", got, want)
@@ -681,8 +683,9 @@ func TestUpdateMissingLead(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Update = %v, want nil", err)
 				}
-				if m := methods(f); !reflect.DeepEqual(m, []string{"crm.lead.list"}) {
-					t.Errorf("calls = %v, want only the lookup", m)
+				// In classic mode there is no deal to search for.
+				if m := methods(f); !reflect.DeepEqual(m, []string{"crm.lead.list", "crm.settings.mode.get"}) {
+					t.Errorf("calls = %v, want only the lookup and the CRM mode", m)
 				}
 				return
 			}
