@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -187,5 +188,50 @@ func TestRejectsOtherSecrets(t *testing.T) {
 	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized || s.Count("crm.lead.list") != 0 {
 		t.Errorf("a call with another secret: status %d, counted %d; want 401, not counted", resp.StatusCode, s.Count("crm.lead.list"))
+	}
+}
+
+// TestSimpleModeConverts checks the fake's simple mode as the REST tutorial
+// describes it: the lead stays, CONVERTED, and a deal, contact and company
+// made from it carry its id in LEAD_ID and are linked to one another; a
+// lead without a name is not converted.
+func TestSimpleModeConverts(t *testing.T) {
+	t.Parallel()
+	s := bitrix24test.NewServer(t, bitrix24test.SimpleMode())
+	c := driver(t, s)
+	l := lead(1)
+	l.EntityType = "legal_entity"
+	r, err := c.Push(context.Background(), l)
+	if err != nil {
+		t.Fatalf("Push: %v", err)
+	}
+	got, _ := s.Lead(r.Ref)
+	deals := s.All(bitrix24test.TypeDeal)
+	contacts := s.All(bitrix24test.TypeContact)
+	companies := s.All(bitrix24test.TypeCompany)
+	if got.Fields["STATUS_ID"] != "CONVERTED" || len(deals) != 1 || len(contacts) != 1 || len(companies) != 1 {
+		t.Fatalf("lead %+v; %d deals, %d contacts, %d companies, want one of each", got, len(deals), len(contacts), len(companies))
+	}
+	for _, e := range []bitrix24test.Entity{deals[0], contacts[0], companies[0]} {
+		if e.Fields["LEAD_ID"] != r.Ref {
+			t.Errorf("entity %s LEAD_ID = %q, want %s", e.ID, e.Fields["LEAD_ID"], r.Ref)
+		}
+	}
+	if deals[0].Fields["CONTACT_ID"] != contacts[0].ID || deals[0].Fields["COMPANY_ID"] != companies[0].ID ||
+		contacts[0].Fields["COMPANY_ID"] != companies[0].ID || contacts[0].Email[0].Value != l.Email {
+		t.Errorf("deal %+v, contact %+v, company %+v: want them linked, the contact with the lead's email", deals[0], contacts[0], companies[0])
+	}
+	if want := []string{contacts[0].ID}; !slices.Equal(s.ContactIDs(bitrix24test.TypeCompany, companies[0].ID), want) {
+		t.Errorf("company contacts = %v, want %v", s.ContactIDs(bitrix24test.TypeCompany, companies[0].ID), want)
+	}
+
+	unnamed := lead(2)
+	unnamed.Name = ""
+	r, err = c.Push(context.Background(), unnamed)
+	if err != nil {
+		t.Fatalf("Push: %v", err)
+	}
+	if got, _ := s.Lead(r.Ref); got.Fields["STATUS_ID"] != "NEW" || len(s.All(bitrix24test.TypeDeal)) != 1 {
+		t.Errorf("a lead without a name: %+v, %d deals; want it left a NEW lead", got, len(s.All(bitrix24test.TypeDeal)))
 	}
 }
