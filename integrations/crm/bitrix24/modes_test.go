@@ -93,7 +93,7 @@ func TestSimpleModePush(t *testing.T) {
 	}
 }
 
-// dealReceipt is the Receipt of lead ref converted into deal in f.
+// dealReceiptOf is the Receipt of lead ref converted into deal in f.
 func dealReceiptOf(f *bitrix24test.Server, ref, deal string) crm.Receipt {
 	return crm.Receipt{System: System, Ref: ref, URL: f.PortalURL() + "/crm/deal/details/" + deal + "/"}
 }
