@@ -61,6 +61,7 @@ const (
 	keyPurgeLock    = "lg:purge:lock"    // string: the running purge's owner token, renewed while it runs
 	keyCRMGone      = "lg:crm:gone"      // string: the CRM endpoint answered 410 Gone (time); no pushes until a worker starts
 	keyRouteTurnPfx = "lg:route:cursor:" // counter per sales team: its round-robin position
+	keyThrottlePfx  = "lg:throttle:"     // zset per outside system ("amocrm"): its calls admitted in the last window (µs, Redis clock), with a TTL
 
 	keyAllPattern = "lg:*" // every key leadgate keeps, for SCAN
 
@@ -72,13 +73,14 @@ const (
 // shortLived are the prefixes of keys that are always written with a TTL.
 // One without is a bug somewhere (or a crash between a pipelined write and
 // its EXPIRE); the purge removes it and counts it so an operator notices.
-var shortLived = []string{keyRatePfx, keyDedupePfx, keyIdemPfx, keySeenPfx, keySentPfx, keyEventSeenPfx, keyAuditRefused}
+var shortLived = []string{keyRatePfx, keyDedupePfx, keyIdemPfx, keySeenPfx, keySentPfx, keyEventSeenPfx, keyAuditRefused, keyThrottlePfx}
 
 func leadKey(id string) string            { return keyLeadPrefix + id }
 func stateKey(s intake.State) string      { return keyStatePfx + string(s) }
 func personKey(person string) string      { return keyPersonPfx + person }
 func campaignKey(id string) string        { return keyCampaignPfx + id }
 func subjectRequestKey(ref string) string { return keySubjectRequestPfx + ref }
+func throttleKey(name string) string      { return keyThrottlePfx + name }
 
 // stateKeys lists every state index, in the order of intake.States.
 func stateKeys() []string {
