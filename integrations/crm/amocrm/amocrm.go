@@ -158,21 +158,40 @@ const (
 // a crash, or a Push after the note failed — Push adds the note if it is
 // missing and returns that lead's Receipt instead.
 //
+// When amoCRM's duplicate control merges the request into a lead it already
+// holds (the create answers "merged": true), the Receipt is that lead's:
+// it is where the request now is. Push then only adds the note, marked as
+// merged (see Update), and changes nothing else on a lead that is not
+// leadgate's.
+//
 // Once amoCRM has answered the create with the new lead's id, Push returns
 // its Receipt and no error, even when the note could not be added (see the
-// package comment). Failures before that are *integrations.Error values with
-// System "amocrm", and Push is safe to retry after any of them.
+// package comment). Failures before that, and a note that could not be
+// added to a merged lead, are *integrations.Error values with System
+// "amocrm", and Push is safe to retry after any of them.
 func (c *Client) Push(ctx context.Context, l crm.Lead) (crm.Receipt, error) {
 	if l.ID == "" {
 		return crm.Receipt{}, &integrations.Error{System: System, Op: opCreate, Code: "lead without id", Kind: integrations.Permanent}
 	}
-	id, err := c.findLead(ctx, l.ID)
+	found, err := c.findLead(ctx, l.ID)
 	if err != nil {
 		return crm.Receipt{}, err
 	}
-	if id == 0 {
-		if id, err = c.createLead(ctx, l); err != nil {
+	if found == nil {
+		id, merged, err := c.createLead(ctx, l)
+		if err != nil {
 			return crm.Receipt{}, err
+		}
+		if merged {
+			// Nothing new was created, so a retry is safe: amoCRM merges
+			// the request into the same lead again. The note must be
+			// there, marked, before the lead is reported: it is the only
+			// copy of the request on that lead, and what keeps Update off
+			// its contact.
+			if err := c.ensureNote(ctx, id, l, true); err != nil {
+				return crm.Receipt{}, err
+			}
+			return c.receipt(id), nil
 		}
 		// A lead created a moment ago has no notes to look through. The
 		// note's error is dropped on purpose: reporting it would have the
@@ -182,16 +201,26 @@ func (c *Client) Push(ctx context.Context, l crm.Lead) (crm.Receipt, error) {
 		_ = c.addNote(ctx, id, noteText(l))
 		return c.receipt(id), nil
 	}
-	noteID, err := c.findNote(ctx, id, l.ID)
-	if err != nil {
+	// A lead that holds l.ID but predates the request is one amoCRM merged
+	// the request into and copied the id onto.
+	if err := c.ensureNote(ctx, found.ID, l, found.predates(l)); err != nil {
 		return crm.Receipt{}, err
 	}
-	if noteID == 0 {
-		if err := c.addNote(ctx, id, noteText(l)); err != nil {
-			return crm.Receipt{}, err
-		}
+	return c.receipt(found.ID), nil
+}
+
+// ensureNote adds l's note to lead id unless it is there already; merged
+// says the lead is an existing one amoCRM merged l into.
+func (c *Client) ensureNote(ctx context.Context, id int, l crm.Lead, merged bool) error {
+	noteID, _, err := c.findNote(ctx, id, l.ID)
+	if err != nil || noteID != 0 {
+		return err
 	}
-	return c.receipt(id), nil
+	text := noteText(l)
+	if merged {
+		text = mergedNoteText(l)
+	}
+	return c.addNote(ctx, id, text)
 }
 
 // receipt is the Receipt of amoCRM lead id.
@@ -200,40 +229,41 @@ func (c *Client) receipt(id int) crm.Receipt {
 	return crm.Receipt{System: System, Ref: ref, URL: c.base + "/leads/detail/" + ref}
 }
 
-// findLead returns the id of the lead whose leadgate-id field holds exactly
-// leadgateID, or 0 when there is none.
-func (c *Client) findLead(ctx context.Context, leadgateID string) (int, error) {
+// findLead returns the lead whose leadgate-id field holds exactly
+// leadgateID, or nil when there is none.
+func (c *Client) findLead(ctx context.Context, leadgateID string) (*lead, error) {
 	for page := 1; page <= maxSearchPages; page++ {
 		q := url.Values{"query": {leadgateID}, "limit": {strconv.Itoa(pageLimit)}, "page": {strconv.Itoa(page)}}
 		var res leadsPage
 		found, err := c.call(ctx, opSearch, http.MethodGet, "/api/v4/leads", q, nil, &res)
 		if err != nil || !found {
-			return 0, err
+			return nil, err
 		}
 		for _, ld := range res.Embedded.Leads {
 			if ld.holds(c.leadIDField, leadgateID) {
-				return ld.ID, nil
+				return &ld, nil
 			}
 		}
 		if res.Links.Next == nil {
-			return 0, nil
+			return nil, nil
 		}
 	}
-	return 0, &integrations.Error{System: System, Op: opSearch, Code: "too many search matches", Kind: integrations.Permanent}
+	return nil, &integrations.Error{System: System, Op: opSearch, Code: "too many search matches", Kind: integrations.Permanent}
 }
 
 // createLead adds l with its contact (and company) in one call and returns
-// the new lead's id.
-func (c *Client) createLead(ctx context.Context, l crm.Lead) (int, error) {
+// the lead's id, and whether amoCRM's duplicate control merged l into a
+// lead it already held (whose id that is) instead of creating one.
+func (c *Client) createLead(ctx context.Context, l crm.Lead) (int, bool, error) {
 	var res []complexResult
 	if _, err := c.call(ctx, opCreate, http.MethodPost, "/api/v4/leads/complex", nil, []complexLead{c.newLead(l)}, &res); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if len(res) != 1 || res[0].ID <= 0 {
 		// Whether amoCRM created anything is unknown; a retry searches first.
-		return 0, &integrations.Error{System: System, Op: opCreate, Code: "unreadable response", Kind: integrations.Temporary}
+		return 0, false, &integrations.Error{System: System, Op: opCreate, Code: "unreadable response", Kind: integrations.Temporary}
 	}
-	return res[0].ID, nil
+	return res[0].ID, res[0].Merged, nil
 }
 
 // newLead is the body of l's lead in POST /api/v4/leads/complex.
@@ -288,23 +318,25 @@ func contactFields(l crm.Lead) []customField {
 	return fields
 }
 
-// findNote returns the id of the note Push added to lead id for leadgateID,
-// or 0 when there is none. Only the oldest page of text notes is read: the
-// note is added right after the lead is created, long before a salesperson
-// could write 250 notes.
-func (c *Client) findNote(ctx context.Context, id int, leadgateID string) (int, error) {
+// findNote returns the id and text of the note Push added to lead id for
+// leadgateID, or 0 when there is none. Only the oldest page of text notes
+// is read: the note is added right after the lead is created, long before a
+// salesperson could write 250 notes. (On a lead amoCRM merged a request
+// into, the note comes later; a lead with 250 older notes gets a second
+// one at worst.)
+func (c *Client) findNote(ctx context.Context, id int, leadgateID string) (int, string, error) {
 	q := url.Values{"filter[note_type][]": {noteTypeCommon}, "order[id]": {"asc"}, "limit": {strconv.Itoa(pageLimit)}}
 	var res notesPage
 	found, err := c.call(ctx, opListNotes, http.MethodGet, "/api/v4/leads/"+strconv.Itoa(id)+"/notes", q, nil, &res)
 	if err != nil || !found {
-		return 0, err
+		return 0, "", err
 	}
 	for _, n := range res.Embedded.Notes {
 		if n.NoteType == noteTypeCommon && isNoteFor(n.Params.Text, leadgateID) {
-			return n.ID, nil
+			return n.ID, n.Params.Text, nil
 		}
 	}
-	return 0, nil
+	return 0, "", nil
 }
 
 // addNote adds a text note to lead id.
@@ -317,8 +349,14 @@ func (c *Client) addNote(ctx context.Context, id int, text string) error {
 // Update overwrites what lead ref holds about the person with l: the main
 // contact's name, phone and email, the lead's title, the company's name (legal
 // entities) and the note Push added (which carries the language to answer
-// in), adding the note when Push could not. It first checks that ref is the lead of l.ID, so a wrong ref never
-// overwrites someone else's contact.
+// in), adding the note when Push could not. It first checks that ref is the
+// lead of l.ID, so a wrong ref never overwrites someone else's contact.
+//
+// A lead amoCRM merged the request into (its note says so, or it was
+// created before the request was received) is not leadgate's: Update
+// rewrites only the request's note there and reports a Permanent error
+// with Code codeMerged, since the contact, shared with whatever was there
+// before, has to be corrected by hand.
 func (c *Client) Update(ctx context.Context, l crm.Lead, ref string) error {
 	id, err := strconv.Atoi(ref)
 	if err != nil || id <= 0 {
@@ -336,8 +374,19 @@ func (c *Client) Update(ctx context.Context, l crm.Lead, ref string) error {
 	if !found {
 		return &integrations.Error{System: System, Op: opGetLead, Status: http.StatusNoContent, Code: "lead not found", Kind: integrations.Permanent}
 	}
-	if !ld.holds(c.leadIDField, l.ID) {
+	noteID, text, err := c.findNote(ctx, id, l.ID)
+	if err != nil {
+		return err
+	}
+	merged := noteID != 0 && isMergedNote(text)
+	if !merged && !ld.holds(c.leadIDField, l.ID) {
 		return &integrations.Error{System: System, Op: opGetLead, Code: "lead of another request", Kind: integrations.Permanent}
+	}
+	if merged || ld.predates(l) {
+		if err := c.putNote(ctx, id, noteID, mergedNoteText(l)); err != nil {
+			return err
+		}
+		return &integrations.Error{System: System, Op: opUpdateContact, Code: codeMerged, Kind: integrations.Permanent}
 	}
 	contactID := ld.mainContact()
 	if contactID == 0 {
@@ -357,16 +406,20 @@ func (c *Client) Update(ctx context.Context, l crm.Lead, ref string) error {
 			return err
 		}
 	}
+	return c.putNote(ctx, id, noteID, noteText(l))
+}
 
-	noteID, err := c.findNote(ctx, id, l.ID)
-	if err != nil {
-		return err
-	}
+// codeMerged is the Code of Update's error for a lead amoCRM merged the
+// request into: its note was corrected, its contact was not.
+const codeMerged = "merged lead: contact not changed"
+
+// putNote writes text as note noteID of lead id, or adds it when noteID is 0.
+func (c *Client) putNote(ctx context.Context, id, noteID int, text string) error {
 	if noteID == 0 {
-		return c.addNote(ctx, id, noteText(l))
+		return c.addNote(ctx, id, text)
 	}
-	edit := note{NoteType: noteTypeCommon, Params: noteParams{Text: noteText(l)}}
-	_, err = c.call(ctx, opUpdateNote, http.MethodPatch, "/api/v4/leads/notes/"+strconv.Itoa(noteID), nil, edit, nil)
+	edit := note{NoteType: noteTypeCommon, Params: noteParams{Text: text}}
+	_, err := c.call(ctx, opUpdateNote, http.MethodPatch, "/api/v4/leads/notes/"+strconv.Itoa(noteID), nil, edit, nil)
 	return err
 }
 

@@ -765,15 +765,18 @@ func TestUpdate(t *testing.T) {
 			if len(notes) != 1 || notes[0].Text != noteText(fixed) || !strings.Contains(notes[0].Text, "Answer in: en") {
 				t.Errorf("notes = %+v, want the one note rewritten", notes)
 			}
+			// The note is read first: it says whether the lead is one amoCRM
+			// merged the request into, which Update must not overwrite.
 			wantLog := []string{
 				"GET /api/v4/leads/" + rc.Ref,
+				"GET /api/v4/leads/" + rc.Ref + "/notes",
 				"PATCH /api/v4/contacts/" + strconv.Itoa(ld.ContactID),
 				"PATCH /api/v4/leads/" + rc.Ref,
 			}
 			if tt.company {
 				wantLog = append(wantLog, "PATCH /api/v4/companies/"+strconv.Itoa(ld.CompanyID))
 			}
-			wantLog = append(wantLog, "GET /api/v4/leads/"+rc.Ref+"/notes", "PATCH /api/v4/leads/notes/"+strconv.Itoa(notes[0].ID))
+			wantLog = append(wantLog, "PATCH /api/v4/leads/notes/"+strconv.Itoa(notes[0].ID))
 			if got := f.requestLog()[before:]; !slices.Equal(got, wantLog) {
 				t.Errorf("requests = %q, want %q", got, wantLog)
 			}
@@ -808,14 +811,14 @@ func TestUpdateRefused(t *testing.T) {
 		{"lead gone", func(*fakeAmo) string { return "31999999" }, "lead not found", 1},
 		{"lead of another request", func(f *fakeAmo) string {
 			return strconv.Itoa(f.addLead("Other request", map[int]string{leadIDField: "01964c2e-0000-7000-8000-000000000000"}))
-		}, "lead of another request", 1},
+		}, "lead of another request", 2}, // the lead, then its notes: is it one the request was merged into?
 		{"lead without contact", func(f *fakeAmo) string {
 			id := f.addLead("Legal entity · Test Testov", map[int]string{leadIDField: testLeadID})
 			f.mu.Lock()
 			f.leads[id].ContactID = 0
 			f.mu.Unlock()
 			return strconv.Itoa(id)
-		}, "lead without contact", 1},
+		}, "lead without contact", 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

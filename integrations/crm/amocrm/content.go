@@ -74,12 +74,34 @@ func isNoteFor(text, id string) bool {
 	return text == m || strings.HasPrefix(text, m+"\n")
 }
 
+// mergedLine is the second line of the note on a lead that amoCRM's
+// duplicate control merged the request into: it tells sales why the
+// request is there, and tells Update that the lead, its contact and
+// company are not leadgate's to overwrite.
+const mergedLine = "amoCRM's duplicate control merged this request into this existing lead; leadgate changes nothing here but this note."
+
+// isMergedNote reports whether a note leadgate added (isNoteFor) is that of
+// a request merged into an existing lead.
+func isMergedNote(text string) bool {
+	_, rest, _ := strings.Cut(text, "\n")
+	return rest == mergedLine || strings.HasPrefix(rest, mergedLine+"\n")
+}
+
 // noteText is the note added to the lead: what the lead's fields cannot hold
 // — tax id, products, language, consent, risk and the message. The first
 // line names the leadgate id (see noteMarker).
-func noteText(l crm.Lead) string {
+func noteText(l crm.Lead) string { return noteBody(l, false) }
+
+// mergedNoteText is the note added to an existing lead that l was merged
+// into: noteText with mergedLine as its second line.
+func mergedNoteText(l crm.Lead) string { return noteBody(l, true) }
+
+func noteBody(l crm.Lead, merged bool) string {
 	var b strings.Builder
 	b.WriteString(noteMarker(l.ID))
+	if merged {
+		b.WriteString("\n" + mergedLine)
+	}
 	line := func(label, value string) {
 		if value != "" {
 			fmt.Fprintf(&b, "\n%s: %s", label, value)

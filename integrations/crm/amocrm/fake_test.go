@@ -1,6 +1,7 @@
 package amocrm
 
 import (
+	"cmp"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -35,6 +36,7 @@ type fakeLead struct {
 	Tags              []string
 	ContactID         int
 	CompanyID         int
+	CreatedAt         int64 // Unix seconds; 0 answers as 1744709400 (2025-04-15 09:30 UTC)
 }
 
 type fakeValue struct{ Value, EnumCode string }
@@ -70,6 +72,13 @@ type fakeAmo struct {
 	requests   []string // "METHOD /path", in order
 	complex    [][]byte // bodies of POST /api/v4/leads/complex
 	searchHits int      // leads returned by searches, decoys included
+	// dupControl is amoCRM's duplicate control, on for the integration: a
+	// complex lead whose contact has a phone or email of an existing lead's
+	// contact is merged into that lead ("merged": true, its ids) instead of
+	// being created. mergeFields says whether the merge also writes the
+	// incoming lead's custom field values onto the existing lead, which
+	// amoCRM's documentation leaves open.
+	dupControl, mergeFields bool
 	// intercept, when set, sees each request first and answers it instead
 	// when it returns true.
 	intercept func(w http.ResponseWriter, r *http.Request) bool
@@ -239,7 +248,7 @@ func (f *fakeAmo) leadJSON(ld *fakeLead, withContacts bool) map[string]any {
 	return map[string]any{
 		"id": ld.ID, "name": ld.Name, "price": 0, "responsible_user_id": ld.ResponsibleUserID, "group_id": 0,
 		"status_id": mainStatusID, "pipeline_id": pipeline, "loss_reason_id": nil, "created_by": 0, "updated_by": 0,
-		"created_at": 1744709400, "updated_at": 1744709400, "closed_at": nil, "closest_task_at": nil,
+		"created_at": cmp.Or(ld.CreatedAt, 1744709400), "updated_at": 1744709400, "closed_at": nil, "closest_task_at": nil,
 		"is_deleted": false, "custom_fields_values": cfv, "score": nil, "account_id": accountID, "labor_cost": nil,
 		"_links": f.link("/api/v4/leads/" + strconv.Itoa(ld.ID)), "_embedded": embedded,
 	}
@@ -381,6 +390,18 @@ func (f *fakeAmo) addComplex(w http.ResponseWriter, r *http.Request) {
 	f.complex = append(f.complex, body)
 	var out []map[string]any
 	for i, l := range in {
+		if dup := f.duplicateOf(l); dup != nil {
+			if f.mergeFields {
+				for _, cf := range l.CustomFieldsValues {
+					if len(cf.Values) > 0 {
+						dup.Fields[cf.FieldID] = cf.Values[0].Value
+					}
+				}
+			}
+			out = append(out, map[string]any{"id": dup.ID, "contact_id": dup.ContactID, "company_id": nil,
+				"request_id": []string{strconv.Itoa(i)}, "merged": true})
+			continue
+		}
 		ld := &fakeLead{ID: f.id(), Name: l.Name, PipelineID: l.PipelineID, ResponsibleUserID: l.ResponsibleUserID, Fields: map[int]string{}}
 		for _, cf := range l.CustomFieldsValues {
 			if len(cf.Values) > 0 {
@@ -408,6 +429,34 @@ func (f *fakeAmo) addComplex(w http.ResponseWriter, r *http.Request) {
 		out = append(out, res)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// duplicateOf is the lead duplicate control would merge l into: one whose
+// contact shares a phone or email with l's contact. nil when the control is
+// off or nothing matches.
+func (f *fakeAmo) duplicateOf(l inLead) *fakeLead {
+	if !f.dupControl || len(l.Embedded.Contacts) == 0 {
+		return nil
+	}
+	var in fakeContact
+	applyContact(&in, l.Embedded.Contacts[0])
+	ids := make([]int, 0, len(f.leads))
+	for id := range f.leads {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		ct, ok := f.contacts[f.leads[id].ContactID]
+		if !ok {
+			continue
+		}
+		for _, v := range append(in.Phones, in.Emails...) {
+			if slices.Contains(ct.Phones, v) || slices.Contains(ct.Emails, v) {
+				return f.leads[id]
+			}
+		}
+	}
+	return nil
 }
 
 // applyContact writes a contact's fields as amoCRM does: name or first_name,

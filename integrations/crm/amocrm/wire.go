@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/paymtech/leadgate/integrations"
+	"github.com/paymtech/leadgate/integrations/crm"
 )
 
 // defaultRateLimitWait is how long to wait after a 429 that does not say:
@@ -197,6 +198,10 @@ type leadPatch struct {
 // names the contact and company, which this driver finds through the lead.
 type complexResult struct {
 	ID int `json:"id"`
+	// Merged is true when amoCRM's duplicate control found the lead to be
+	// a repeat of one it holds and merged it into that one: ID is then the
+	// existing lead's (https://developers.kommo.com/reference/complex-leads).
+	Merged bool `json:"merged"`
 }
 
 // nextLink is the "_links" of a list page: "next" is present when there is
@@ -216,6 +221,7 @@ type leadsPage struct {
 // lead is the part of a lead model this driver reads.
 type lead struct {
 	ID                 int           `json:"id"`
+	CreatedAt          int64         `json:"created_at"` // Unix seconds
 	CustomFieldsValues []customField `json:"custom_fields_values"`
 	Embedded           struct {
 		Contacts []struct {
@@ -242,6 +248,15 @@ func (ld lead) holds(fieldID int, want string) bool {
 		}
 	}
 	return false
+}
+
+// predates reports whether the lead was created before request l was
+// received, so it cannot be one leadgate created for l: it is one amoCRM
+// merged l into. Clock skew between leadgate and amoCRM can only make a
+// lead leadgate created look older, which errs on the safe side (it is
+// then not overwritten).
+func (ld lead) predates(l crm.Lead) bool {
+	return ld.CreatedAt > 0 && !l.ReceivedAt.IsZero() && ld.CreatedAt < l.ReceivedAt.Unix()
 }
 
 // mainContact is the id of the lead's main contact, else of its first, else 0.
