@@ -60,6 +60,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/paymtech/leadgate/integrations"
 	"github.com/paymtech/leadgate/integrations/crm"
@@ -88,7 +90,23 @@ type Config struct {
 	// leadgate's lead id. Required: it is how a retried Push finds the lead
 	// it already created.
 	LeadIDFieldID int
+	// Limiter, when not nil, is waited on before every call, so that all
+	// workers together stay under amoCRM's limit (RateLimit). nil means no
+	// limit is kept beyond backing off when amoCRM answers 429.
+	Limiter Limiter
 }
+
+// Limiter paces calls. Wait returns when a call may be made (and counts
+// it), or an error when ctx ends first or the limiter cannot be asked; the
+// call is then not made. *redisstore.Limiter is one shared by every process.
+type Limiter interface {
+	Wait(ctx context.Context) error
+}
+
+// RateLimit is how many calls a second the workers together should allow
+// themselves: amoCRM answers 429 beyond 7 a second per integration, and one
+// is left for the jitter between our clock and the moment requests arrive.
+const RateLimit = 6
 
 // Client pushes leads to one amoCRM account. It is safe for concurrent use.
 type Client struct {
@@ -97,6 +115,9 @@ type Client struct {
 	pipelineID  int
 	leadIDField int
 	client      *http.Client
+	limiter     Limiter
+	now         func() time.Time // the clock of the 429 memory; time.Now but in tests
+	last429     atomic.Int64     // when amoCRM last answered 429 (Unix ns); 0 for never
 }
 
 // New checks cfg and returns a Client using client for every call; a nil
@@ -127,6 +148,8 @@ func New(cfg Config, client *http.Client) (*Client, error) {
 		pipelineID:  cfg.PipelineID,
 		leadIDField: cfg.LeadIDFieldID,
 		client:      client,
+		limiter:     cfg.Limiter,
+		now:         time.Now,
 	}, nil
 }
 

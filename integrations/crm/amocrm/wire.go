@@ -18,6 +18,23 @@ import (
 // amoCRM counts requests per second.
 const defaultRateLimitWait = time.Second
 
+// amoCRM blocks the API of an integration that kept exceeding the rate
+// limit: every request then gets 403 until the block is lifted
+// (https://www.amocrm.ru/developers/content/api/recommendations). A 403 is
+// otherwise a refusal for good (a user without rights, a disabled
+// integration), so only a 403 that comes within blockWindow of a 429 is
+// taken for the block: RateLimited, retried after blockWait without using
+// up retries. amoCRM does not say how long a block lasts; the window is
+// not renewed by the 403s themselves, so a genuine refusal that happens to
+// follow a 429 is not retried for more than blockWindow.
+const (
+	blockWindow = 10 * time.Minute
+	blockWait   = time.Minute
+)
+
+// codeBlocked is the Code of a 403 taken for amoCRM's block after 429s.
+const codeBlocked = "blocked after 429"
+
 // maxBody bounds how much of an answer is read.
 const maxBody = 4 << 20
 
@@ -43,6 +60,18 @@ func (c *Client) call(ctx context.Context, op, method, path string, query url.Va
 		// The base URL parsed in New, so only a nil context gets here.
 		return false, &integrations.Error{System: System, Op: op, Code: "invalid request", Kind: integrations.Permanent}
 	}
+	if c.limiter != nil {
+		if err := c.limiter.Wait(ctx); err != nil {
+			// Nothing was sent. When the limiter itself fails the call is
+			// not made either: without it the workers could exceed the
+			// limit together and get the account blocked.
+			code := "rate limiter"
+			if ctx.Err() != nil {
+				code = "rate limit wait ended"
+			}
+			return false, &integrations.Error{System: System, Op: op, Code: code, Kind: integrations.Temporary, Err: err}
+		}
+	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "leadgate")
@@ -60,7 +89,7 @@ func (c *Client) call(ctx context.Context, op, method, path string, query url.Va
 		_ = resp.Body.Close()
 	}()
 	if err := integrations.Check(System, op, resp); err != nil {
-		return false, refine(err, resp)
+		return false, c.refine(err, resp)
 	}
 	if resp.StatusCode == http.StatusNoContent {
 		return false, nil
@@ -75,19 +104,39 @@ func (c *Client) call(ctx context.Context, op, method, path string, query url.Va
 }
 
 // refine adds what amoCRM's answer says to Check's error: a default wait for
-// a 429 without Retry-After, and the validation code of a 400.
-func refine(err error, resp *http.Response) error {
+// a 429 without Retry-After, the block that a 403 soon after a 429 means,
+// and the validation code of a 400. It remembers when the last 429 came.
+func (c *Client) refine(err error, resp *http.Response) error {
 	e, ok := errors.AsType[*integrations.Error](err)
 	if !ok {
 		return err
 	}
 	switch {
+	case resp.StatusCode == http.StatusTooManyRequests:
+		c.last429.Store(c.now().UnixNano())
+		if e.RetryAfter == 0 {
+			e.RetryAfter = defaultRateLimitWait
+		}
+	case resp.StatusCode == http.StatusForbidden && c.blockedAfter429():
+		e.Kind = integrations.RateLimited
+		e.Code = codeBlocked
+		e.RetryAfter = max(e.RetryAfter, blockWait)
 	case e.Kind == integrations.RateLimited && e.RetryAfter == 0:
 		e.RetryAfter = defaultRateLimitWait
 	case resp.StatusCode == http.StatusBadRequest:
 		e.Code = problemCode(resp.Body)
 	}
 	return e
+}
+
+// blockedAfter429 reports whether amoCRM answered 429 within the last
+// blockWindow. It is per Client, so per process: a worker that never got a
+// 429 itself takes a 403 for a refusal. With the shared Limiter keeping
+// every worker under the limit, 429s (and so blocks) should not happen at
+// all; this is the fallback for when they do.
+func (c *Client) blockedAfter429() bool {
+	at := c.last429.Load()
+	return at != 0 && c.now().Sub(time.Unix(0, at)) <= blockWindow
 }
 
 // problem is amoCRM's error answer (application/problem+json); a 400 lists
