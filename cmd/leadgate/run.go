@@ -287,8 +287,11 @@ func (m *Main) crm() (jobs.CRM, error) {
 	case "bitrix24":
 		return bitrix24.New(cfg.CRM.Bitrix24WebhookURL, client)
 	case "amocrm":
+		// One limiter in Redis for every worker process: amoCRM counts
+		// the integration's requests, not ours per process.
 		return amocrm.New(amocrm.Config{BaseURL: cfg.CRM.AmoCRMBaseURL, Token: cfg.CRM.AmoCRMToken,
-			PipelineID: cfg.CRM.AmoCRMPipelineID, LeadIDFieldID: cfg.CRM.AmoCRMLeadIDField}, client)
+			PipelineID: cfg.CRM.AmoCRMPipelineID, LeadIDFieldID: cfg.CRM.AmoCRMLeadIDField,
+			Limiter: redisstore.NewLimiter(m.rdb, amocrm.System, amocrm.RateLimit, time.Second)}, client)
 	case "webhook":
 		return webhook.New(cfg.CRM.WebhookURL, cfg.CRM.WebhookSecret, client)
 	case "file":
