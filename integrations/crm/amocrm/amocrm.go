@@ -45,6 +45,26 @@
 // and what an account without it does with the filter is undocumented, so
 // this driver does not use it.
 //
+// # Duplicate control
+//
+// An account can have amoCRM merge a new lead into one it already holds for
+// the same contact; the complex method then answers "merged": true with the
+// existing lead's id (https://developers.kommo.com/reference/complex-leads).
+// That id becomes the Receipt, since it is where the request now is, but the
+// lead is not leadgate's: Push adds only the request's note, marked as
+// merged, and Update corrects that note and nothing else. Whether amoCRM's
+// merge copies our id field onto the existing lead is not documented; a lead
+// holding our id that was created before the request was received is taken
+// for a merged one as well.
+//
+// # Rate limit
+//
+// amoCRM answers 429 beyond 7 requests a second per integration, and blocks
+// the API with 403 for a client that kept getting 429s
+// (https://www.amocrm.ru/developers/content/api/recommendations). Every call
+// waits on Config.Limiter first; a 403 soon after a 429 counts as the block
+// (see blockWindow in wire.go).
+//
 // # Erasure
 //
 // amoCRM's public API has no method that deletes a lead, contact or company
