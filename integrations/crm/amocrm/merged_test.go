@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/paymtech/leadgate/integrations"
 )
@@ -21,7 +22,7 @@ func (f *fakeAmo) addEarlierLead() (int, int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	ld := f.leads[id]
-	ld.CreatedAt = legalLead().ReceivedAt.Add(-24 * 60 * 60 * 1e9).Unix()
+	ld.CreatedAt = legalLead().ReceivedAt.Add(-24 * time.Hour).Unix()
 	f.contacts[ld.ContactID].Phones = []fakeValue{{"+77010000000", "WORK"}}
 	return id, ld.ContactID
 }
