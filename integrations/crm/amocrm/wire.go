@@ -301,9 +301,11 @@ func (ld lead) holds(fieldID int, want string) bool {
 
 // predates reports whether the lead was created before request l was
 // received, so it cannot be one leadgate created for l: it is one amoCRM
-// merged l into. Clock skew between leadgate and amoCRM can only make a
-// lead leadgate created look older, which errs on the safe side (it is
-// then not overwritten).
+// merged l into. Clock skew between leadgate and amoCRM makes the test
+// err one of two ways: a lead leadgate created may look older, and is then
+// left alone like a merged one (the safe side); or a lead created within
+// the skew before the request may look newer, and only the merged note
+// then tells it apart.
 func (ld lead) predates(l crm.Lead) bool {
 	return ld.CreatedAt > 0 && !l.ReceivedAt.IsZero() && ld.CreatedAt < l.ReceivedAt.Unix()
 }
