@@ -46,6 +46,7 @@ type Config struct {
 	Retry     Retry
 	Retention Retention
 	Limits    Limits
+	Console   Console
 }
 
 // HTTP is how the service faces the web: where it listens, who may post the
@@ -150,6 +151,17 @@ type Retention struct {
 type Limits struct {
 	PerIP    intake.Limit // INTAKE_RATE_LIMIT, default 20/h
 	PerEmail intake.Limit // INTAKE_RATE_LIMIT_EMAIL, default 5/h
+}
+
+// Console is the back office in a browser under /admin/: how long a
+// sign-in lasts and how often sign-in may be tried.
+type Console struct {
+	// SessionTTL is CONSOLE_SESSION_TTL, default 8h: a session unused this
+	// long ends (whatever it says, none outlives 24 h from sign-in).
+	SessionTTL time.Duration
+	// LoginRateLimit is CONSOLE_LOGIN_RATE_LIMIT, default 10/15m: sign-in
+	// attempts per client address, so a token cannot be guessed by trying.
+	LoginRateLimit intake.Limit
 }
 
 // FromEnvironment loads a .env file in the working directory when one exists
@@ -274,6 +286,12 @@ func Load(getenv func(string) string) (*Config, error) {
 
 	c.Limits.PerIP = r.limit("INTAKE_RATE_LIMIT", "20/h")
 	c.Limits.PerEmail = r.limit("INTAKE_RATE_LIMIT_EMAIL", "5/h")
+	c.Console.SessionTTL = r.positiveDuration("CONSOLE_SESSION_TTL", "8h")
+	if c.Console.SessionTTL > 24*time.Hour {
+		// Longer would read as a promise the absolute limit breaks.
+		r.fail("CONSOLE_SESSION_TTL", errors.New("must be at most 24h, the absolute limit of a session"))
+	}
+	c.Console.LoginRateLimit = r.limit("CONSOLE_LOGIN_RATE_LIMIT", "10/15m")
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -399,11 +417,17 @@ func parseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// parseLimit reads "20/h": a count per s, m, h or d.
+// parseLimit reads "20/h": a count per s, m, h or d, or per a duration
+// such as "10/15m" (CONSOLE_LOGIN_RATE_LIMIT's window is not one unit).
 func parseLimit(s string) (intake.Limit, error) {
 	n, unit, ok := strings.Cut(s, "/")
 	count, err := strconv.Atoi(n)
 	per := map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour, "d": 24 * time.Hour}[unit]
+	if per == 0 && unit != "" && unit[0] >= '1' && unit[0] <= '9' {
+		if d, derr := time.ParseDuration(unit); derr == nil && d >= time.Second {
+			per = d
+		}
+	}
 	if !ok || err != nil || count < 1 || per == 0 {
 		return intake.Limit{}, fmt.Errorf("%q is not a rate like 20/h", s)
 	}

@@ -118,6 +118,7 @@ func TestLoadDefaults(t *testing.T) {
 			PerIP:    intake.Limit{N: 20, Per: time.Hour},
 			PerEmail: intake.Limit{N: 5, Per: time.Hour},
 		},
+		Console: Console{SessionTTL: 8 * time.Hour, LoginRateLimit: intake.Limit{N: 10, Per: 15 * time.Minute}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(empty) =\n%+v\nwant\n%+v", got, want)
@@ -195,11 +196,16 @@ func TestLoadValues(t *testing.T) {
 			"RISK_REVIEW_THRESHOLD": "0", "SUBJECT_REQUEST_DUE": "30", "SENDGRID_ASM_GROUP_ID": "12345",
 			"DOUBLE_OPT_IN": "false", "TELEGRAM_INCLUDE_CONTACTS": "true", "LEAD_RETENTION": "30d",
 			"RETRY_BASE_DELAY": "1m30s", "INTAKE_RATE_LIMIT": "100/m", "DEFAULT_LANG": "KK",
+			"CONSOLE_SESSION_TTL": "2h", "CONSOLE_LOGIN_RATE_LIMIT": "5/30m",
 		}, func(c *Config) bool {
 			return c.Routing.RiskReviewThreshold == 0 && c.Retention.SubjectRequestDue == 30 && c.Mail.SendGridASMGroupID == 12345 &&
 				!c.HTTP.DoubleOptIn && c.Telegram.IncludeContacts && c.Retention.Lead == 30*24*time.Hour &&
 				c.Retry.BaseDelay == 90*time.Second && c.Limits.PerIP == intake.Limit{N: 100, Per: time.Minute} &&
-				c.HTTP.DefaultLang == "kk"
+				c.HTTP.DefaultLang == "kk" &&
+				c.Console.SessionTTL == 2*time.Hour && c.Console.LoginRateLimit == intake.Limit{N: 5, Per: 30 * time.Minute}
+		}},
+		{"console defaults", nil, func(c *Config) bool {
+			return c.Console.SessionTTL == 8*time.Hour && c.Console.LoginRateLimit == intake.Limit{N: 10, Per: 15 * time.Minute}
 		}},
 	}
 	for _, tt := range tests {
@@ -375,6 +381,9 @@ func TestLoadRejects(t *testing.T) {
 		{"rate without unit", map[string]string{"INTAKE_RATE_LIMIT": "20"}, "INTAKE_RATE_LIMIT"},
 		{"rate of zero", map[string]string{"INTAKE_RATE_LIMIT_EMAIL": "0/h"}, "INTAKE_RATE_LIMIT_EMAIL"},
 		{"rate per week", map[string]string{"INTAKE_RATE_LIMIT": "5/w"}, "INTAKE_RATE_LIMIT"},
+		{"console rate per nothing", map[string]string{"CONSOLE_LOGIN_RATE_LIMIT": "10/0m"}, "CONSOLE_LOGIN_RATE_LIMIT"},
+		{"console session over 24h", map[string]string{"CONSOLE_SESSION_TTL": "25h"}, "CONSOLE_SESSION_TTL"},
+		{"console session of zero", map[string]string{"CONSOLE_SESSION_TTL": "0s"}, "CONSOLE_SESSION_TTL"},
 		{"risk threshold 101", map[string]string{"RISK_REVIEW_THRESHOLD": "101"}, "RISK_REVIEW_THRESHOLD"},
 		{"risk threshold -1", map[string]string{"RISK_REVIEW_THRESHOLD": "-1"}, "RISK_REVIEW_THRESHOLD"},
 		{"subject request due 0", map[string]string{"SUBJECT_REQUEST_DUE": "0"}, "SUBJECT_REQUEST_DUE"},
