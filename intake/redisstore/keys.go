@@ -57,6 +57,12 @@ const (
 	keyAudit        = "lg:audit"          // stream of audit events (role, name, action, target, status, detail)
 	keyAuditRefused = "lg:audit:refused:" // + unix minute: unauthenticated admin calls counted, 2 min TTL
 
+	// The console (intake/redisstore/sessions): sessions by a digest of
+	// their cookie's id, so a copy of Redis holds no id that would open one,
+	// and sign-in attempts per client.
+	keyConsoleSessionPfx = "lg:console:session:" // hash per session id digest: role, name, csrf, created, seen; TTL the idle limit
+	keyConsoleLoginPfx   = "lg:console:login:"   // counter per client address hash: sign-in attempts this window
+
 	// Workers.
 	keyPurgeLock    = "lg:purge:lock"    // string: the running purge's owner token, renewed while it runs
 	keyCRMGone      = "lg:crm:gone"      // string: the CRM endpoint answered 410 Gone (time); no pushes until a worker starts
@@ -73,7 +79,8 @@ const (
 // shortLived are the prefixes of keys that are always written with a TTL.
 // One without is a bug somewhere (or a crash between a pipelined write and
 // its EXPIRE); the purge removes it and counts it so an operator notices.
-var shortLived = []string{keyRatePfx, keyDedupePfx, keyIdemPfx, keySeenPfx, keySentPfx, keyEventSeenPfx, keyAuditRefused, keyThrottlePfx}
+var shortLived = []string{keyRatePfx, keyDedupePfx, keyIdemPfx, keySeenPfx, keySentPfx, keyEventSeenPfx, keyAuditRefused,
+	keyThrottlePfx, keyConsoleSessionPfx, keyConsoleLoginPfx}
 
 func leadKey(id string) string            { return keyLeadPrefix + id }
 func stateKey(s intake.State) string      { return keyStatePfx + string(s) }
@@ -81,6 +88,15 @@ func personKey(person string) string      { return keyPersonPfx + person }
 func campaignKey(id string) string        { return keyCampaignPfx + id }
 func subjectRequestKey(ref string) string { return keySubjectRequestPfx + ref }
 func throttleKey(name string) string      { return keyThrottlePfx + name }
+
+// SessionKey is the key of a console session, named by the digest of its
+// id (sessions.Store computes it); exported because the session store is a
+// package of its own and keys are spelled only here.
+func SessionKey(digest string) string { return keyConsoleSessionPfx + digest }
+
+// LoginAttemptsKey is the counter of console sign-in attempts from one
+// client, named by a keyed hash of its address.
+func LoginAttemptsKey(clientHash string) string { return keyConsoleLoginPfx + clientHash }
 
 // stateKeys lists every state index, in the order of intake.States.
 func stateKeys() []string {
