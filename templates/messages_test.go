@@ -384,6 +384,10 @@ func referencedKeys(t *testing.T) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	consolePages, err := fs.Glob(consoleFiles, "console/*.html")
+	if err != nil {
+		t.Fatal(err)
+	}
 	mails, err := fs.Glob(pageFiles, "mail/*")
 	if err != nil {
 		t.Fatal(err)
@@ -396,6 +400,24 @@ func referencedKeys(t *testing.T) map[string]string {
 		for _, m := range templateKey.FindAllStringSubmatch(string(raw), -1) {
 			keys[m[1]] = name
 		}
+	}
+	for _, name := range consolePages {
+		raw, err := consoleFiles.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range templateKey.FindAllStringSubmatch(string(raw), -1) {
+			keys[m[1]] = name
+		}
+	}
+	// The console's handlers (intake/httpapi/console) build these from the
+	// lead states and the statuses of its error pages.
+	for _, st := range []string{"received", "routed", "review", "failed", "blocked"} {
+		keys["console.state."+st] = "console states"
+	}
+	for _, code := range []string{"400", "403", "404", "409", "429", "500"} {
+		keys["console.error."+code+".title"] = "console error pages"
+		keys["console.error."+code+".body"] = "console error pages"
 	}
 	for _, e := range entityTypes {
 		keys["entity."+e] = "entityTypes"

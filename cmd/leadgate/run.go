@@ -24,6 +24,7 @@ import (
 	"github.com/paymtech/leadgate/intake/httpapi"
 	"github.com/paymtech/leadgate/intake/privacy"
 	"github.com/paymtech/leadgate/intake/redisstore"
+	"github.com/paymtech/leadgate/intake/redisstore/sessions"
 	"github.com/paymtech/leadgate/intake/risk"
 	"github.com/paymtech/leadgate/intake/seal"
 	"github.com/paymtech/leadgate/integrations"
@@ -319,22 +320,24 @@ func (m *Main) serveHTTP(store *redisstore.Store, keys *seal.Keys, queue intake.
 	subjects := &privacy.Service{Records: store.Subjects, People: store.People, Queue: queue,
 		Due: cfg.Retention.SubjectRequestDue, Now: m.Now, Log: m.Log}
 	srv := httpapi.NewServer(httpapi.Deps{Leads: store.Leads, People: store.People, Campaigns: store.Campaigns,
-		Audit: store.Audit, Privacy: subjects, Queue: queue, Keys: keys}, httpapi.Options{
-		PublicOrigin:   own,
-		AllowedOrigins: cfg.HTTP.CORSAllowedOrigins,
-		FrameAncestors: cfg.HTTP.FrameAncestors,
-		TrustedProxies: cfg.HTTP.TrustedProxies,
-		DefaultLang:    lang,
-		Products:       slices.Clone(cfg.HTTP.ProductCatalog),
-		CaptureCookies: cfg.HTTP.CaptureCookies,
-		PolicyVersion:  cfg.HTTP.PolicyVersion,
-		PolicyURL:      cfg.HTTP.PolicyURL,
-		PerIP:          cfg.Limits.PerIP,
-		PerEmail:       cfg.Limits.PerEmail,
-		DoubleOptIn:    cfg.HTTP.DoubleOptIn,
-		AdminTokens:    cfg.Keys.AdminTokens,
-		SendGridKey:    cfg.Mail.SendGridWebhookPublicKey,
-		AuditRetention: cfg.Retention.Audit,
+		Audit: store.Audit, Privacy: subjects, Queue: queue, Keys: keys,
+		Sessions: sessions.New(m.rdb, cfg.Console.SessionTTL, m.Now)}, httpapi.Options{
+		PublicOrigin:      own,
+		AllowedOrigins:    cfg.HTTP.CORSAllowedOrigins,
+		FrameAncestors:    cfg.HTTP.FrameAncestors,
+		TrustedProxies:    cfg.HTTP.TrustedProxies,
+		DefaultLang:       lang,
+		Products:          slices.Clone(cfg.HTTP.ProductCatalog),
+		CaptureCookies:    cfg.HTTP.CaptureCookies,
+		PolicyVersion:     cfg.HTTP.PolicyVersion,
+		PolicyURL:         cfg.HTTP.PolicyURL,
+		PerIP:             cfg.Limits.PerIP,
+		PerEmail:          cfg.Limits.PerEmail,
+		DoubleOptIn:       cfg.HTTP.DoubleOptIn,
+		AdminTokens:       cfg.Keys.AdminTokens,
+		SendGridKey:       cfg.Mail.SendGridWebhookPublicKey,
+		AuditRetention:    cfg.Retention.Audit,
+		ConsoleLoginLimit: cfg.Console.LoginRateLimit,
 	}, m.Log, m.Now)
 	mux := http.NewServeMux()
 	srv.Register(mux)

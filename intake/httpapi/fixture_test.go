@@ -13,6 +13,7 @@ import (
 	"github.com/paymtech/leadgate/intake"
 	"github.com/paymtech/leadgate/intake/privacy"
 	"github.com/paymtech/leadgate/intake/redisstore"
+	"github.com/paymtech/leadgate/intake/redisstore/sessions"
 	"github.com/paymtech/leadgate/intake/seal"
 )
 
@@ -45,6 +46,8 @@ const (
 	keyCampaignMarks     = ":marks"
 	keyCampaignTo        = ":to"
 	keySubjectRequestPfx = "lg:subject:request:"
+	// consoleIdle is the console sessions' idle limit in the tests.
+	consoleIdle = 8 * time.Hour
 	// eventSeenTTL is how long the store remembers a SendGrid event id.
 	eventSeenTTL = 7 * 24 * time.Hour
 )
@@ -96,7 +99,8 @@ func setupStore(t *testing.T) storeFixture {
 func (sf storeFixture) server(q *fakeQueue, opts Options, log *slog.Logger) *Server {
 	st := sf.store
 	return NewServer(Deps{Leads: st.Leads, People: st.People, Campaigns: st.Campaigns, Audit: st.Audit, Queue: q, Keys: sf.keys,
-		Privacy: &privacy.Service{Records: st.Subjects, People: st.People, Queue: q, Now: sf.clock.Now, Log: log}},
+		Sessions: sessions.New(sf.rdb, consoleIdle, sf.clock.Now),
+		Privacy:  &privacy.Service{Records: st.Subjects, People: st.People, Queue: q, Now: sf.clock.Now, Log: log}},
 		opts, log, sf.clock.Now)
 }
 

@@ -60,6 +60,11 @@ const (
 	// never framed, so no site can lay one under its own and trick a
 	// person into clicking; their button only posts back to them.
 	standalone
+	// consolePage is the back office (/admin/): never framed, forms post
+	// only to itself, scripts may fetch from it alone (connect-src), and
+	// nothing is cached — its pages show personal data, which must not
+	// stay on a shared computer's disk.
+	consolePage
 	pageKinds
 )
 
@@ -105,6 +110,9 @@ func newSecurityHeaders(opts Options, log *slog.Logger) securityHeaders {
 	}
 	h.csp[standalone] = page([]string{"'self'"}, []string{"'none'"})
 	h.frameOptions[standalone] = "DENY"
+	h.csp[consolePage] = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+		"form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+	h.frameOptions[consolePage] = "DENY"
 	return h
 }
 
@@ -171,6 +179,9 @@ func (s *Server) page(kind pageKind, next http.HandlerFunc) http.HandlerFunc {
 // set puts the policy and framing headers of kind into h.
 func (sh *securityHeaders) set(h http.Header, kind pageKind) {
 	h.Set("Content-Security-Policy", sh.csp[kind])
+	if kind == consolePage {
+		h.Set("Cache-Control", "no-store")
+	}
 	if xfo := sh.frameOptions[kind]; xfo != "" {
 		h.Set("X-Frame-Options", xfo)
 	} else {

@@ -10,54 +10,80 @@ import (
 // public marks a route anyone may call.
 const public intake.Role = ""
 
+// signedIn marks a console route (auth session) every signed-in role may
+// use: its home, signing out. Which roles may sign in is the console's
+// rule (console.signsIn): not metrics.
+const signedIn intake.Role = ""
+
+// authKind is how a route knows who calls it.
+type authKind int
+
+const (
+	authNone    authKind = iota // anyone: the form, the links in mail, the console's sign-in
+	authBearer                  // an admin token in "Authorization: Bearer" (the admin API, /v1/admin)
+	authSession                 // a console session cookie, and a csrf field on every post (/admin)
+)
+
 // route is one entry of the route table.
 type route struct {
 	pattern string
-	role    intake.Role // public, or the role an admin token needs (admin may do everything)
+	role    intake.Role // public, or the role the token or session needs (admin may do everything)
+	auth    authKind
 	handler http.HandlerFunc
 }
 
 // routes is every route leadgate serves, with the role it needs; a route
 // answering with HTML pages says their kind with s.page (headers.go).
 func (s *Server) routes() []route {
-	unsubscribe, sendgridEvents := s.unsubscribe, s.sendgridWebhook()
+	unsubscribe, sendgridEvents, c := s.unsubscribe, s.sendgridWebhook(), s.console
 	return []route{
 		// The form and what a visitor's browser does with it.
-		{"GET /{$}", public, s.page(embeddable, s.formPage)},
-		{"GET /thanks", public, s.page(embeddable, s.thanksPage)},
-		{"POST /v1/leads", public, s.page(embeddable, s.submit)}, // a browser's post that fails gets the form again
-		{"OPTIONS /v1/leads", public, s.preflight},
-		{"GET /static/{file}", public, s.static}, // the pages' stylesheet and script
+		{"GET /{$}", public, authNone, s.page(embeddable, s.formPage)},
+		{"GET /thanks", public, authNone, s.page(embeddable, s.thanksPage)},
+		{"POST /v1/leads", public, authNone, s.page(embeddable, s.submit)}, // a browser's post that fails gets the form again
+		{"OPTIONS /v1/leads", public, authNone, s.preflight},
+		{"GET /static/{file}", public, authNone, s.static}, // the pages' stylesheet and script
 		// Links in the person's mail, and the mail provider's reports.
-		{"GET /v1/optin/confirm", public, s.page(standalone, s.confirmOptin)},
-		{"POST /v1/optin/confirm", public, s.page(standalone, s.confirmOptin)},
-		{"GET /v1/unsubscribe", public, s.page(standalone, unsubscribe)},
-		{"POST /v1/unsubscribe", public, s.page(standalone, unsubscribe)},
-		{"POST /v1/webhooks/sendgrid", public, sendgridEvents},
+		{"GET /v1/optin/confirm", public, authNone, s.page(standalone, s.confirmOptin)},
+		{"POST /v1/optin/confirm", public, authNone, s.page(standalone, s.confirmOptin)},
+		{"GET /v1/unsubscribe", public, authNone, s.page(standalone, unsubscribe)},
+		{"POST /v1/unsubscribe", public, authNone, s.page(standalone, unsubscribe)},
+		{"POST /v1/webhooks/sendgrid", public, authNone, sendgridEvents},
 		// Sales.
-		{"GET /v1/admin/leads", intake.RoleSales, s.listLeads},
-		{"GET /v1/admin/leads/{id}", intake.RoleSales, s.getLead},
-		{"POST /v1/admin/leads/{id}/redrive", intake.RoleSales, s.redrive},
+		{"GET /v1/admin/leads", intake.RoleSales, authBearer, s.listLeads},
+		{"GET /v1/admin/leads/{id}", intake.RoleSales, authBearer, s.getLead},
+		{"POST /v1/admin/leads/{id}/redrive", intake.RoleSales, authBearer, s.redrive},
 		// Marketing.
-		{"POST /v1/admin/campaigns", intake.RoleMarketing, s.createCampaign},
-		{"GET /v1/admin/campaigns", intake.RoleMarketing, s.listCampaigns(intake.KindCampaign)},
-		{"GET /v1/admin/campaigns/{id}", intake.RoleMarketing, s.getCampaign(intake.KindCampaign)},
-		{"POST /v1/admin/campaigns/{id}/cancel", intake.RoleMarketing, s.cancelCampaign},
-		{"GET /v1/admin/campaigns/{id}/failures", intake.RolePrivacy, s.campaignFailures(intake.KindCampaign)}, // who, not only how many
+		{"POST /v1/admin/campaigns", intake.RoleMarketing, authBearer, s.createCampaign},
+		{"GET /v1/admin/campaigns", intake.RoleMarketing, authBearer, s.listCampaigns(intake.KindCampaign)},
+		{"GET /v1/admin/campaigns/{id}", intake.RoleMarketing, authBearer, s.getCampaign(intake.KindCampaign)},
+		{"POST /v1/admin/campaigns/{id}/cancel", intake.RoleMarketing, authBearer, s.cancelCampaign},
+		{"GET /v1/admin/campaigns/{id}/failures", intake.RolePrivacy, authBearer, s.campaignFailures(intake.KindCampaign)}, // who, not only how many
 		// Privacy: data-subject requests.
-		{"POST /v1/admin/subjects/export", intake.RolePrivacy, s.subjectExport},
-		{"POST /v1/admin/subjects/rectify", intake.RolePrivacy, s.subjectRectify},
-		{"POST /v1/admin/subjects/block", intake.RolePrivacy, s.subjectBlock},
-		{"POST /v1/admin/subjects/unblock", intake.RolePrivacy, s.subjectUnblock},
-		{"POST /v1/admin/subjects/erase", intake.RolePrivacy, s.subjectErase},
-		{"POST /v1/admin/subjects/withdraw", intake.RolePrivacy, s.subjectWithdraw},
-		{"GET /v1/admin/subjects/requests", intake.RolePrivacy, s.subjectRequests},
+		{"POST /v1/admin/subjects/export", intake.RolePrivacy, authBearer, s.subjectExport},
+		{"POST /v1/admin/subjects/rectify", intake.RolePrivacy, authBearer, s.subjectRectify},
+		{"POST /v1/admin/subjects/block", intake.RolePrivacy, authBearer, s.subjectBlock},
+		{"POST /v1/admin/subjects/unblock", intake.RolePrivacy, authBearer, s.subjectUnblock},
+		{"POST /v1/admin/subjects/erase", intake.RolePrivacy, authBearer, s.subjectErase},
+		{"POST /v1/admin/subjects/withdraw", intake.RolePrivacy, authBearer, s.subjectWithdraw},
+		{"GET /v1/admin/subjects/requests", intake.RolePrivacy, authBearer, s.subjectRequests},
 		// Admin only.
-		{"POST /v1/admin/breach-notices", intake.RoleAdmin, s.createBreachNotice},
-		{"GET /v1/admin/breach-notices", intake.RoleAdmin, s.listCampaigns(intake.KindBreachNotice)},
-		{"GET /v1/admin/breach-notices/{id}", intake.RoleAdmin, s.getCampaign(intake.KindBreachNotice)},
-		{"GET /v1/admin/breach-notices/{id}/failures", intake.RolePrivacy, s.campaignFailures(intake.KindBreachNotice)}, // the privacy officer follows up who was not notified
-		{"GET /v1/admin/audit", intake.RoleAdmin, s.auditLog},
+		{"POST /v1/admin/breach-notices", intake.RoleAdmin, authBearer, s.createBreachNotice},
+		{"GET /v1/admin/breach-notices", intake.RoleAdmin, authBearer, s.listCampaigns(intake.KindBreachNotice)},
+		{"GET /v1/admin/breach-notices/{id}", intake.RoleAdmin, authBearer, s.getCampaign(intake.KindBreachNotice)},
+		{"GET /v1/admin/breach-notices/{id}/failures", intake.RolePrivacy, authBearer, s.campaignFailures(intake.KindBreachNotice)}, // the privacy officer follows up who was not notified
+		{"GET /v1/admin/audit", intake.RoleAdmin, authBearer, s.auditLog},
+
+		// The console (intake/httpapi/console): pages for the same people,
+		// signed in with their admin token. Marketing's, privacy's and
+		// admin's pages are not built yet; their routes come with them.
+		{"GET /admin/login", public, authNone, s.page(consolePage, c.LoginPage)},
+		{"POST /admin/login", public, authNone, s.page(consolePage, c.Login)}, // cross-site posts refused, attempts limited per client
+		{"POST /admin/logout", signedIn, authSession, s.page(consolePage, c.Logout)},
+		{"GET /admin/{$}", signedIn, authSession, s.page(consolePage, c.Home)},
+		{"GET /admin/leads", intake.RoleSales, authSession, s.page(consolePage, c.LeadList)},
+		{"GET /admin/leads/{id}", intake.RoleSales, authSession, s.page(consolePage, c.Lead)},
+		{"POST /admin/leads/{id}/redrive", intake.RoleSales, authSession, s.page(consolePage, c.Redrive)},
 	}
 }
 
@@ -67,8 +93,11 @@ func (s *Server) routes() []route {
 func (s *Server) Register(mux *http.ServeMux) {
 	for _, rt := range s.routes() {
 		var h http.Handler = rt.handler
-		if rt.role != public {
+		switch rt.auth {
+		case authBearer:
 			h = s.admin(rt.role, rt.handler)
+		case authSession:
+			h = s.console.Guard(rt.role, rt.handler)
 		}
 		mux.Handle(rt.pattern, s.secure(h))
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/paymtech/leadgate/intake"
 	"github.com/paymtech/leadgate/intake/form"
+	"github.com/paymtech/leadgate/intake/httpapi/console"
 	"github.com/paymtech/leadgate/intake/privacy"
 	"github.com/paymtech/leadgate/intake/seal"
 	"github.com/paymtech/leadgate/templates"
@@ -43,6 +44,9 @@ type Options struct {
 	// form. Empty allows only the service's own pages. The confirm and
 	// unsubscribe pages are never framed, whatever it says.
 	FrameAncestors []string
+	// ConsoleLoginLimit is CONSOLE_LOGIN_RATE_LIMIT: console sign-in
+	// attempts per client; zero means 10 per 15 minutes.
+	ConsoleLoginLimit intake.Limit
 }
 
 // Leads are what the handlers need of the lead store (redisstore.Leads).
@@ -51,6 +55,7 @@ type Leads interface {
 	Get(ctx context.Context, id string) (*intake.Lead, error)
 	List(ctx context.Context, st intake.State, since time.Time, cursor string, limit int) (*intake.Page, error)
 	Redrive(ctx context.Context, id string) (intake.State, error)
+	Count(ctx context.Context, st intake.State) (int64, error) // the console's home counts what waits
 }
 
 // People are what the consent links and the provider's events change
@@ -98,6 +103,9 @@ type Deps struct {
 	Privacy   Privacy
 	Queue     intake.Queue
 	Keys      *seal.Keys // signs and checks the form, opt-in and unsubscribe tokens
+	// Sessions are the console's sign-in sessions (sessions.Store, whose
+	// idle limit is CONSOLE_SESSION_TTL).
+	Sessions console.Sessions
 }
 
 // Server serves the form, takes submissions and answers admin calls.
@@ -109,16 +117,56 @@ type Server struct {
 	validator *form.Validator
 	log       *slog.Logger
 	now       func() time.Time
+	console   *console.Console
 }
 
 // NewServer returns the HTTP side of intake.
 func NewServer(d Deps, opts Options, log *slog.Logger, now func() time.Time) *Server {
-	return &Server{
+	s := &Server{
 		Deps: d, opts: opts, log: log, now: now,
 		origins:   originPolicy{own: opts.PublicOrigin, allowed: opts.AllowedOrigins},
 		headers:   newSecurityHeaders(opts, log),
 		validator: form.NewValidator(opts.Products, now),
 	}
+	s.console = s.newConsole()
+	return s
+}
+
+// newConsole is the console over the server's store, tokens, audit log and
+// client address rules: one of each, shared with the API.
+func (s *Server) newConsole() *console.Console {
+	limit := s.opts.ConsoleLoginLimit
+	if limit.N == 0 {
+		limit = intake.Limit{N: 10, Per: 15 * time.Minute}
+	}
+	return console.New(console.Deps{
+		Leads: s.Leads, Sessions: s.Sessions, Queue: s.Queue,
+		Authenticate: func(secret string) (intake.Token, bool) { return matchToken(secret, s.opts.AdminTokens) },
+		Audit:        s.audit,
+		ClientKey: func(r *http.Request) string {
+			return s.Keys.Index("console-login", clientNet(clientIP(r, s.opts.TrustedProxies)))
+		},
+		SameOrigin: func(r *http.Request) bool {
+			origin, crossSite, _ := s.origins.check(r)
+			return origin != "" && !crossSite
+		},
+		Log: s.log,
+	}, console.Options{
+		DefaultLang:  s.opts.DefaultLang,
+		SecureCookie: strings.HasPrefix(s.opts.PublicOrigin, "https://"),
+		LoginLimit:   limit,
+	})
+}
+
+// clientNet is what a client is counted by: its IPv4 address, or its IPv6
+// /64, which one subscriber usually has whole.
+func clientNet(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() {
+		return ip
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }
 
 func (s *Server) lang(r *http.Request) templates.Lang {

@@ -389,3 +389,13 @@ func (s *Leads) LogTransfer(ctx context.Context, id string, t intake.Transfer) e
 	}
 	return nil
 }
+
+// Count is how many leads are in state st now: the console's home shows
+// how many wait for review or a redrive.
+func (s *Leads) Count(ctx context.Context, st intake.State) (int64, error) {
+	n, err := s.rdb.ZCard(ctx, stateKey(st)).Result()
+	if err != nil {
+		return 0, intake.Unavailable("count leads", err)
+	}
+	return n, nil
+}
