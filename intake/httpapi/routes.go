@@ -97,7 +97,9 @@ func (s *Server) Register(mux *http.ServeMux) {
 		case authBearer:
 			h = s.admin(rt.role, rt.handler)
 		case authSession:
-			h = s.console.Guard(rt.role, rt.handler)
+			// The guard's own answers (sign in first, 403) are console
+			// pages too.
+			h = s.page(consolePage, s.console.Guard(rt.role, rt.handler).ServeHTTP)
 		}
 		mux.Handle(rt.pattern, s.secure(h))
 	}
