@@ -11,7 +11,8 @@ test: deps
 # deps installs the programs the tests start that Go does not build:
 # redis-server (private instances of it, never a Redis someone else runs) and
 # chromium (the form is tested in headless Chromium). Each command has the
-# name of its Debian package.
+# name of its Debian package. It also installs axe-core with npm when
+# node_modules lacks it.
 deps:
 	@missing=; for cmd in redis-server chromium; do \
 	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$cmd"; \
@@ -25,6 +26,12 @@ deps:
 	  else \
 	    echo "missing:$$missing (the tests start them); install (Debian: sudo apt-get install$$missing) and run make test again"; exit 1; \
 	  fi; \
+	fi
+	@# axe-core (package.json, pinned in package-lock.json) is injected into
+	@# the console's pages by the browser tests to check accessibility.
+	@if [ ! -f node_modules/axe-core/axe.min.js ]; then \
+	  command -v npm >/dev/null 2>&1 || { echo "missing: npm (the browser tests need axe-core from it); install node and npm and run make test again"; exit 1; }; \
+	  echo "installing axe-core (npm ci)"; npm ci --no-audit --no-fund >/dev/null || exit 1; \
 	fi
 
 bench: deps
