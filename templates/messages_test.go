@@ -415,6 +415,12 @@ func referencedKeys(t *testing.T) map[string]string {
 	for _, st := range []string{"received", "routed", "review", "failed", "blocked"} {
 		keys["console.state."+st] = "console states"
 	}
+	for _, k := range []string{"console.leads.bad_state", "console.leads.bad_since", "console.login.wrong", "console.lead.unnamed",
+		"console.home.review", "console.home.failed", "console.lead.release", "console.lead.redrive",
+		"console.notice.released", "console.notice.redriven", "console.nav.home", "console.nav.leads",
+		"console.error.csrf.body", "console.error.origin.body", "console.error.metrics.body"} {
+		keys[k] = "intake/httpapi/console"
+	}
 	for _, code := range []string{"400", "403", "404", "409", "429", "500"} {
 		keys["console.error."+code+".title"] = "console error pages"
 		keys["console.error."+code+".body"] = "console error pages"

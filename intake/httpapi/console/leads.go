@@ -128,8 +128,13 @@ func (c *Console) LeadList(w http.ResponseWriter, r *http.Request) {
 	if data.Since != "" {
 		since, err = time.ParseInLocation(time.DateOnly, data.Since, almaty)
 	}
-	if err != nil || st != "" && !slices.Contains(intake.States, st) {
+	switch {
+	case st != "" && !slices.Contains(intake.States, st):
+		data.Error = msg(lang, "console.leads.bad_state")
+	case err != nil:
 		data.Error = msg(lang, "console.leads.bad_since")
+	}
+	if data.Error != "" {
 		c.render(w, r, ss, http.StatusBadRequest, "leads", "leads", keep, "", data)
 		return
 	}
