@@ -71,7 +71,7 @@ func TestRouterDisablesAGoneCRM(t *testing.T) {
 	}
 
 	// A starting worker clears the flag: the next lead is pushed.
-	if err := f.store.Workers.ClearCRMGone(ctx); err != nil {
+	if err := f.ops.Workers.ClearCRMGone(ctx); err != nil {
 		t.Fatalf("ClearCRMGone: %v", err)
 	}
 	if n := f.rdb.Exists(ctx, "lg:crm:gone").Val(); n != 0 {

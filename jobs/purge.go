@@ -61,7 +61,7 @@ type PurgeStore interface {
 	Purge(ctx context.Context, o intake.PurgeOptions) (intake.PurgeReport, error)
 }
 
-// AuditLog is the audit log (redisstore.Audit): the purge trims it to its
+// AuditLog is the audit log (ops.Audit): the purge trims it to its
 // retention, so old events go even when nobody calls the admin API (which
 // trims as it appends), and records a purge that removed something, as
 // proof it was done.
@@ -71,7 +71,7 @@ type AuditLog interface {
 }
 
 // PurgeWorkers are the purge lock and the trimming of asynq's task sets
-// (redisstore.Workers).
+// (ops.Workers).
 type PurgeWorkers interface {
 	TakePurgeLock(ctx context.Context, owner string, ttl time.Duration) (bool, error)
 	RenewPurgeLock(ctx context.Context, owner string, ttl time.Duration) error

@@ -81,7 +81,7 @@ func setupPurge(t *testing.T) *purgeEnv {
 // purger is the production Purger over p with a 30-day lead retention;
 // its task clock is the store's.
 func (p *purgeEnv) purger(taskRetention time.Duration) *jobs.Purger {
-	return &jobs.Purger{Store: p.store.Retention, Audit: p.store.Audit, Workers: p.store.Workers, Redis: p.rdb, LeadRetention: 30 * day, OptinTTL: 7 * day,
+	return &jobs.Purger{Store: p.store.Retention, Audit: p.ops.Audit, Workers: p.ops.Workers, Redis: p.rdb, LeadRetention: 30 * day, OptinTTL: 7 * day,
 		TaskRetention: taskRetention, Batch: 2, Now: p.clk.now, Log: p.logger}
 }
 

@@ -40,7 +40,7 @@ type CRM interface {
 	Push(ctx context.Context, l crm.Lead) (crm.Receipt, error)
 }
 
-// Workers are the router's shared records (redisstore.Workers): the CRM-gone
+// Workers are the router's shared records (ops.Workers): the CRM-gone
 // flag — set when the CRM endpoint answered 410 Gone, so no lead is sent
 // there again until a worker restarts (with, presumably, a fixed endpoint)
 // — and the teams' round-robin turns.

@@ -16,7 +16,7 @@ import (
 
 	"github.com/paymtech/leadgate/config/redistest"
 	"github.com/paymtech/leadgate/intake"
-	"github.com/paymtech/leadgate/intake/redisstore"
+	"github.com/paymtech/leadgate/intake/redisstore/ops"
 	"github.com/paymtech/leadgate/integrations"
 	"github.com/paymtech/leadgate/integrations/crm"
 	"github.com/paymtech/leadgate/jobs"
@@ -106,7 +106,7 @@ type fixture struct {
 	crm    *fakeCRM
 	redis  *redistest.Server
 	rdb    redis.UniversalClient
-	store  *redisstore.Store // over rdb: the router's workers part
+	ops    *ops.Records // over rdb: the router's workers part
 	router *jobs.Router
 	now    time.Time
 	lead   *intake.Lead // what leads.Get answers (a copy of) unless a test changes GetFn
@@ -126,7 +126,7 @@ func setup(t *testing.T) *fixture {
 	now := time.Date(2025, 3, 14, 9, 30, 0, 0, time.FixedZone("Asia/Almaty", 5*60*60))
 	srv := redistest.Start(t)
 	f := &fixture{leads: &fakeLeads{}, crm: &fakeCRM{}, redis: srv, rdb: srv.Client(t), now: now, lead: testLead(now)}
-	f.store = redisstore.New(f.rdb, nil, time.Now)
+	f.ops = ops.New(f.rdb, time.Now)
 	f.leads.GetFn = func(_ context.Context, id string) (*intake.Lead, error) {
 		if id != f.lead.ID {
 			return nil, &intake.Error{Code: intake.ENotFound, Message: "no such lead"}
@@ -137,7 +137,7 @@ func setup(t *testing.T) *fixture {
 		return &l, nil
 	}
 	f.leads.AssignFn = func(_ context.Context, _ string, a intake.Assignment) (intake.Assignment, error) { return a, nil }
-	f.router = &jobs.Router{Leads: f.leads, CRM: f.crm, Rules: routing.Default(), Workers: f.store.Workers, Threshold: 70,
+	f.router = &jobs.Router{Leads: f.leads, CRM: f.crm, Rules: routing.Default(), Workers: f.ops.Workers, Threshold: 70,
 		MaxAge: maxAge, Now: func() time.Time { return now }, Log: slog.New(slog.DiscardHandler)}
 	return f
 }

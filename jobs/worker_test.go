@@ -18,6 +18,7 @@ import (
 	"github.com/paymtech/leadgate/config/redistest"
 	"github.com/paymtech/leadgate/intake"
 	"github.com/paymtech/leadgate/intake/redisstore"
+	"github.com/paymtech/leadgate/intake/redisstore/ops"
 	"github.com/paymtech/leadgate/intake/seal"
 	"github.com/paymtech/leadgate/integrations"
 	"github.com/paymtech/leadgate/integrations/crm"
@@ -29,6 +30,7 @@ import (
 type redisEnv struct {
 	rdb    redis.UniversalClient
 	store  *redisstore.Store
+	ops    *ops.Records // the workers' records on the same Redis
 	client *asynq.Client
 	queue  *jobs.Queue
 	insp   *asynq.Inspector
@@ -45,7 +47,7 @@ func setupRedis(t *testing.T, now func() time.Time) *redisEnv {
 	// The asynq client and inspector share rdb, which the test closes.
 	client := asynq.NewClientFromRedisClient(rdb)
 	insp := asynq.NewInspectorFromRedisClient(rdb)
-	return &redisEnv{rdb: rdb, store: redisstore.New(rdb, keys, now), client: client,
+	return &redisEnv{rdb: rdb, store: redisstore.New(rdb, keys, now), ops: ops.New(rdb, now), client: client,
 		queue: jobs.NewQueue(client, insp), insp: insp}
 }
 
@@ -102,7 +104,7 @@ func (e *redisEnv) startWorker(t *testing.T, c jobs.CRM) {
 
 // router is the production Router over e: default rules, threshold 70.
 func (e *redisEnv) router(c jobs.CRM) *jobs.Router {
-	return &jobs.Router{Leads: e.store.Leads, CRM: c, Rules: routing.Default(), Workers: e.store.Workers, Threshold: 70,
+	return &jobs.Router{Leads: e.store.Leads, CRM: c, Rules: routing.Default(), Workers: e.ops.Workers, Threshold: 70,
 		MaxAge: time.Hour, Now: time.Now, Log: slog.New(slog.DiscardHandler)}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/paymtech/leadgate/intake"
 	"github.com/paymtech/leadgate/intake/redisstore"
+	"github.com/paymtech/leadgate/intake/redisstore/ops"
 	"github.com/paymtech/leadgate/intake/seal"
 )
 
@@ -53,7 +54,7 @@ func (m *Main) rekey(ctx context.Context, stdout io.Writer) error {
 	// Not ctx: an interrupted run is recorded too.
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if aerr := store.Audit.Append(actx, ev, 0); aerr != nil {
+	if aerr := ops.New(m.rdb, m.Now).Audit.Append(actx, ev, 0); aerr != nil {
 		m.Log.Error("rekey: audit event not recorded", "err", aerr)
 		err = errors.Join(err, fmt.Errorf("record the audit event: %w", aerr))
 	}

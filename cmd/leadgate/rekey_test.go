@@ -15,6 +15,7 @@ import (
 	"github.com/paymtech/leadgate/config"
 	"github.com/paymtech/leadgate/config/redistest"
 	"github.com/paymtech/leadgate/intake/redisstore"
+	"github.com/paymtech/leadgate/intake/redisstore/ops"
 	"github.com/paymtech/leadgate/intake/seal"
 )
 
@@ -80,7 +81,7 @@ func TestRekeyCommand(t *testing.T) {
 	if l, err := store.Leads.Get(context.Background(), accepted.ID); err != nil || l.Email != applicant["email"] {
 		t.Fatalf("lead with only the new key: %v", err)
 	}
-	events, _, err := store.Audit.List(context.Background(), time.Time{}, "", 10)
+	events, _, err := ops.New(rdb, time.Now).Audit.List(context.Background(), time.Time{}, "", 10)
 	if err != nil || len(events) != 2 || events[0].Role != "system" || events[0].Name != "rekey" ||
 		events[0].Status != 200 || events[0].Detail != "seen=3 rekeyed=0 changed=0 unreadable=0" {
 		t.Fatalf("audit log = %+v, %v; want one event per run", events, err)

@@ -24,6 +24,7 @@ import (
 	"github.com/paymtech/leadgate/intake/httpapi"
 	"github.com/paymtech/leadgate/intake/privacy"
 	"github.com/paymtech/leadgate/intake/redisstore"
+	"github.com/paymtech/leadgate/intake/redisstore/ops"
 	"github.com/paymtech/leadgate/intake/redisstore/sessions"
 	"github.com/paymtech/leadgate/intake/risk"
 	"github.com/paymtech/leadgate/intake/seal"
@@ -85,6 +86,7 @@ func (m *Main) Run(ctx context.Context, role Role) error {
 		return err
 	}
 	store := redisstore.New(m.rdb, keys, m.Now)
+	records := ops.New(m.rdb, m.Now)
 	m.client = asynq.NewClientFromRedisClient(m.rdb)
 	queue := jobs.NewQueue(m.client, asynq.NewInspectorFromRedisClient(m.rdb))
 	// Every process checks the routing rules, so a broken file stops a deploy
@@ -94,7 +96,7 @@ func (m *Main) Run(ctx context.Context, role Role) error {
 		return fmt.Errorf("ROUTING_RULES: %w", err)
 	}
 	if role.worker() {
-		if err := m.startWorker(ctx, store, queue, rules); err != nil {
+		if err := m.startWorker(ctx, store, records, queue, rules); err != nil {
 			return err
 		}
 	}
@@ -108,7 +110,7 @@ func (m *Main) Run(ctx context.Context, role Role) error {
 		}
 	}
 	if role.web() {
-		if err := m.serveHTTP(store, keys, queue); err != nil {
+		if err := m.serveHTTP(store, records, keys, queue); err != nil {
 			return err
 		}
 	}
@@ -208,7 +210,7 @@ func (m *Main) checkRedisDurability() {
 
 // startWorker runs the task handlers: routing to the CRM, the sweeper, and
 // sales notifications when a channel is configured.
-func (m *Main) startWorker(ctx context.Context, store *redisstore.Store, queue *jobs.Queue, rules *routing.Rules) error {
+func (m *Main) startWorker(ctx context.Context, store *redisstore.Store, records *ops.Records, queue *jobs.Queue, rules *routing.Rules) error {
 	cfg := m.Config
 	risk.IsDisposable("example.kz") // loads the disposable-domain list now, not on the first lead
 	crm, err := m.crm()
@@ -217,10 +219,10 @@ func (m *Main) startWorker(ctx context.Context, store *redisstore.Store, queue *
 	}
 	// A starting worker may have a fixed CRM endpoint: a 410 Gone seen
 	// before is forgotten.
-	if err := store.Workers.ClearCRMGone(ctx); err != nil {
+	if err := records.Workers.ClearCRMGone(ctx); err != nil {
 		m.Log.Warn("could not clear the CRM-disabled flag", "err", err)
 	}
-	router := &jobs.Router{Leads: store.Leads, CRM: crm, Rules: rules, Workers: store.Workers, Threshold: cfg.Routing.RiskReviewThreshold,
+	router := &jobs.Router{Leads: store.Leads, CRM: crm, Rules: rules, Workers: records.Workers, Threshold: cfg.Routing.RiskReviewThreshold,
 		Erase: queue.EnqueueCRMErase, MaxAge: cfg.Retry.MaxAge, Now: m.Now, Log: m.Log}
 	mailer, err := m.mailer()
 	if err != nil {
@@ -243,7 +245,7 @@ func (m *Main) startWorker(ctx context.Context, store *redisstore.Store, queue *
 	}
 	m.worker = asynq.NewServerFromRedisClient(m.rdb, jobs.ServerConfig(cfg.Retry.BaseDelay, m.Log))
 	mux := jobs.NewMux(jobs.Handlers{Router: router, Sweeper: &jobs.Sweeper{Leads: store.Leads, Queue: queue, Now: m.Now, Log: m.Log},
-		Notifier: notifier, Welcomer: welcomer, Purger: m.purger(store),
+		Notifier: notifier, Welcomer: welcomer, Purger: m.purger(store, records),
 		CRMSync: &jobs.CRMSync{Leads: store.Leads, CRM: crm, System: cfg.CRM.Driver, MaxAge: cfg.Retry.MaxAge, Now: m.Now, Log: m.Log},
 		Campaigner: &jobs.Campaigner{Store: store.Campaigns, Mailer: mailer, From: from, BaseURL: welcomer.BaseURL,
 			PolicyURL: cfg.HTTP.PolicyURL, ASMGroupID: cfg.Mail.SendGridASMGroupID, Log: m.Log}})
@@ -292,7 +294,7 @@ func (m *Main) crm() (jobs.CRM, error) {
 		// the integration's requests, not ours per process.
 		return amocrm.New(amocrm.Config{BaseURL: cfg.CRM.AmoCRMBaseURL, Token: cfg.CRM.AmoCRMToken,
 			PipelineID: cfg.CRM.AmoCRMPipelineID, LeadIDFieldID: cfg.CRM.AmoCRMLeadIDField,
-			Limiter: redisstore.NewLimiter(m.rdb, amocrm.System, amocrm.RateLimit, time.Second)}, client)
+			Limiter: ops.NewLimiter(m.rdb, amocrm.System, amocrm.RateLimit, time.Second)}, client)
 	case "webhook":
 		return webhook.New(cfg.CRM.WebhookURL, cfg.CRM.WebhookSecret, client)
 	case "file":
@@ -303,7 +305,7 @@ func (m *Main) crm() (jobs.CRM, error) {
 	return nil, fmt.Errorf("CRM_DRIVER %q is not available", cfg.CRM.Driver)
 }
 
-func (m *Main) serveHTTP(store *redisstore.Store, keys *seal.Keys, queue intake.Queue) error {
+func (m *Main) serveHTTP(store *redisstore.Store, records *ops.Records, keys *seal.Keys, queue intake.Queue) error {
 	cfg := m.Config
 	lang, _ := templates.ParseLang(cfg.HTTP.DefaultLang)
 	own, err := config.NormalizeOrigin(cfg.HTTP.PublicBaseURL.Scheme + "://" + cfg.HTTP.PublicBaseURL.Host)
@@ -320,7 +322,7 @@ func (m *Main) serveHTTP(store *redisstore.Store, keys *seal.Keys, queue intake.
 	subjects := &privacy.Service{Records: store.Subjects, People: store.People, Queue: queue,
 		Due: cfg.Retention.SubjectRequestDue, Now: m.Now, Log: m.Log}
 	srv := httpapi.NewServer(httpapi.Deps{Leads: store.Leads, People: store.People, Campaigns: store.Campaigns,
-		Audit: store.Audit, Privacy: subjects, Queue: queue, Keys: keys,
+		Audit: records.Audit, Privacy: subjects, Queue: queue, Keys: keys,
 		Sessions: sessions.New(m.rdb, cfg.Console.SessionTTL, m.Now)}, httpapi.Options{
 		PublicOrigin:      own,
 		AllowedOrigins:    cfg.HTTP.CORSAllowedOrigins,
@@ -423,9 +425,9 @@ func (m *Main) Close() error {
 
 // purger is the retention purge as configured, for the clock's lead:purge
 // task and for `leadgate purge`.
-func (m *Main) purger(store *redisstore.Store) *jobs.Purger {
+func (m *Main) purger(store *redisstore.Store, records *ops.Records) *jobs.Purger {
 	cfg := m.Config
-	return &jobs.Purger{Store: store.Retention, Audit: store.Audit, Workers: store.Workers, Redis: m.rdb, LeadRetention: cfg.Retention.Lead, OptinTTL: cfg.Retention.UnconfirmedOptin,
+	return &jobs.Purger{Store: store.Retention, Audit: records.Audit, Workers: records.Workers, Redis: m.rdb, LeadRetention: cfg.Retention.Lead, OptinTTL: cfg.Retention.UnconfirmedOptin,
 		TaskRetention: cfg.Retention.Task, AuditRetention: cfg.Retention.Audit, Now: m.Now, Log: m.Log}
 }
 
@@ -439,7 +441,7 @@ func (m *Main) purge(ctx context.Context, stdout io.Writer, dryRun bool) error {
 	if err := m.open("purge", nil); err != nil { // no keys needed: nothing sealed is opened
 		return err
 	}
-	r, err := m.purger(redisstore.New(m.rdb, nil, m.Now)).Purge(ctx, dryRun)
+	r, err := m.purger(redisstore.New(m.rdb, nil, m.Now), ops.New(m.rdb, m.Now)).Purge(ctx, dryRun)
 	if errors.Is(err, jobs.ErrPurgeRunning) {
 		return errors.New("purge: another purge is running (the clock's, or another operator's); try again when it is done")
 	}

@@ -16,11 +16,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/paymtech/leadgate/intake"
-	"github.com/paymtech/leadgate/intake/redisstore"
+	"github.com/paymtech/leadgate/intake/redisstore/ops"
 )
 
 // auditEvents returns the whole audit log, newest first.
-func auditEvents(t *testing.T, s *redisstore.Store) []intake.AuditEvent {
+func auditEvents(t *testing.T, s *ops.Records) []intake.AuditEvent {
 	t.Helper()
 	events, next, err := s.Audit.List(context.Background(), time.Time{}, "", 500)
 	if err != nil || next != "" {
@@ -63,7 +63,7 @@ func TestAuditRecordsAllowedAndRefusedCalls(t *testing.T) {
 	if got := adminCall(t, "POST", f.url+"/v1/admin/leads/"+id+"/redrive", salesToken, ""); got != 409 {
 		t.Fatalf("redrive of a received lead = %d, want 409", got)
 	}
-	events := auditEvents(t, f.store)
+	events := auditEvents(t, f.ops)
 	get := "GET /v1/admin/leads/{id}"
 	want := []intake.AuditEvent{ // newest first
 		{Role: "sales", Name: "s", Action: "POST /v1/admin/leads/{id}/redrive", Target: id, Status: 409},
@@ -105,7 +105,7 @@ func TestAuditTargetSetByHandler(t *testing.T) {
 	if got := adminCall(t, "POST", ts.URL+"/v1/admin/silent", privacyToken, ""); got != 200 {
 		t.Fatalf("status %d", got)
 	}
-	events := auditEvents(t, f.store)
+	events := auditEvents(t, f.ops)
 	if len(events) != 2 || events[1].Target != "ref-0001" || events[1].Status != 202 ||
 		events[1].Action != "POST /v1/admin/test/{id}" || events[1].Name != "p" || events[1].Role != "privacy" {
 		t.Fatalf("audit log = %+v, want the handler's target (not the path's id) and its status", events)
@@ -140,12 +140,12 @@ func TestAuditHoldsNoPersonalData(t *testing.T) {
 	for _, token := range []string{"", salesToken} {
 		adminCall(t, "GET", f.url+"/v1/admin/leads/test@example.com", token, "")
 	}
-	if evs := auditEvents(t, f.store); evs[0].Target != evs[1].Target || !strings.HasPrefix(evs[0].Target, "hash:") {
+	if evs := auditEvents(t, f.ops); evs[0].Target != evs[1].Target || !strings.HasPrefix(evs[0].Target, "hash:") {
 		t.Errorf("targets of a typed path id = %q, %q; want one keyed hash", evs[0].Target, evs[1].Target)
 	}
 
 	var seen []string
-	for _, ev := range auditEvents(t, f.store) {
+	for _, ev := range auditEvents(t, f.ops) {
 		seen = append(seen, ev.Action)
 	}
 	for _, action := range []string{"POST /v1/admin/subjects/export", "POST /v1/admin/subjects/erase", "GET /v1/admin/leads/{id}"} {
@@ -171,7 +171,7 @@ func TestAuditListing(t *testing.T) {
 	f := setupHTTP(t)
 	ctx := context.Background()
 	for i := range 7 {
-		if err := f.store.Audit.Append(ctx, intake.AuditEvent{Role: "system", Name: "purge", Action: "purge",
+		if err := f.ops.Audit.Append(ctx, intake.AuditEvent{Role: "system", Name: "purge", Action: "purge",
 			Target: fmt.Sprint("batch-", i), Status: 200, Detail: "leads=0"}, 0); err != nil {
 			t.Fatal(err)
 		}
@@ -280,13 +280,13 @@ func TestAuditCapsUnauthenticatedCalls(t *testing.T) {
 		adminCall(t, "GET", f.url+"/v1/admin/leads", "", "")
 	}
 	adminCall(t, "GET", f.url+"/v1/admin/leads", marketingToken, "") // a token holder is never capped
-	events := auditEvents(t, f.store)
+	events := auditEvents(t, f.ops)
 	if len(events) != intake.MaxRefusedPerMinute+1 || events[0].Name != "m" || events[0].Status != 403 {
 		t.Fatalf("%d events (newest %+v), want %d unauthenticated and the 403", len(events), events[0], intake.MaxRefusedPerMinute)
 	}
 	f.clock.Add(time.Minute) // a new minute records again
 	adminCall(t, "GET", f.url+"/v1/admin/leads", "", "")
-	if events := auditEvents(t, f.store); len(events) != intake.MaxRefusedPerMinute+2 || events[0].Name != unauthenticated {
+	if events := auditEvents(t, f.ops); len(events) != intake.MaxRefusedPerMinute+2 || events[0].Name != unauthenticated {
 		t.Fatalf("next minute: %d events, want one more unauthenticated", len(events))
 	}
 }
@@ -302,7 +302,7 @@ func TestAuditRetention(t *testing.T) {
 		f.rdb.XAdd(ctx, &redis.XAddArgs{Stream: keyAudit, ID: fmt.Sprint(old+int64(i), "-0"),
 			Values: []any{"role", "system", "name", "purge", "action", "purge", "status", 200}})
 	}
-	if err := f.store.Audit.Append(ctx, intake.AuditEvent{Role: "system", Name: "rekey", Action: "rekey", Status: 200}, 0); err != nil {
+	if err := f.ops.Audit.Append(ctx, intake.AuditEvent{Role: "system", Name: "rekey", Action: "rekey", Status: 200}, 0); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.rdb.XLen(ctx, keyAudit).Val(); n != 251 {
@@ -314,12 +314,12 @@ func TestAuditRetention(t *testing.T) {
 	if n := f.rdb.XLen(ctx, keyAudit).Val(); n >= 100 {
 		t.Fatalf("%d events after a call, want the stream nodes past retention dropped", n)
 	}
-	if events := auditEvents(t, f.store); len(events) < 2 || events[0].Action != "GET /v1/admin/leads" || events[1].Action != "rekey" {
+	if events := auditEvents(t, f.ops); len(events) < 2 || events[0].Action != "GET /v1/admin/leads" || events[1].Action != "rekey" {
 		t.Fatalf("newest events %+v, want the fresh ones kept", events[:min(2, len(events))])
 	}
 	// The purge's trim, two hours later, drops the rest.
 	f.clock.Add(2 * time.Hour)
-	if err := f.store.Audit.Trim(ctx, time.Hour); err != nil {
+	if err := f.ops.Audit.Trim(ctx, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.rdb.XLen(ctx, keyAudit).Val(); n != 0 {

@@ -291,7 +291,7 @@ func TestConsoleReleaseAuditedUnderHolder(t *testing.T) {
 		t.Error("the released lead was not queued")
 	}
 	var view, release bool
-	for _, ev := range auditEvents(t, f.store) {
+	for _, ev := range auditEvents(t, f.ops) {
 		if ev.Name == "s" && ev.Role == intake.RoleSales && ev.Target == id {
 			view = view || ev.Action == "GET /admin/leads/{id}" && ev.Status == 200
 			release = release || ev.Action == "POST /admin/leads/{id}/redrive" && ev.Status == 303

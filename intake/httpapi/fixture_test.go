@@ -13,6 +13,7 @@ import (
 	"github.com/paymtech/leadgate/intake"
 	"github.com/paymtech/leadgate/intake/privacy"
 	"github.com/paymtech/leadgate/intake/redisstore"
+	"github.com/paymtech/leadgate/intake/redisstore/ops"
 	"github.com/paymtech/leadgate/intake/redisstore/sessions"
 	"github.com/paymtech/leadgate/intake/seal"
 )
@@ -23,7 +24,7 @@ var (
 	_ Leads     = (*redisstore.Leads)(nil)
 	_ People    = (*redisstore.People)(nil)
 	_ Campaigns = (*redisstore.Campaigns)(nil)
-	_ AuditLog  = (*redisstore.Audit)(nil)
+	_ AuditLog  = (*ops.Audit)(nil)
 	_ Privacy   = (*privacy.Service)(nil)
 )
 
@@ -80,6 +81,7 @@ func testKeys(t testing.TB) *seal.Keys {
 // storeFixture is a store on a private redis-server of the test's own.
 type storeFixture struct {
 	store *redisstore.Store
+	ops   *ops.Records // over the same Redis: the audit log
 	keys  *seal.Keys
 	rdb   redis.UniversalClient
 	clock *clock
@@ -92,13 +94,13 @@ func setupStore(t *testing.T) storeFixture {
 	c := &clock{t: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}
 	rdb := srv.Client(t)
 	keys := testKeys(t)
-	return storeFixture{store: redisstore.New(rdb, keys, c.Now), keys: keys, rdb: rdb, clock: c, srv: srv}
+	return storeFixture{store: redisstore.New(rdb, keys, c.Now), ops: ops.New(rdb, c.Now), keys: keys, rdb: rdb, clock: c, srv: srv}
 }
 
 // server is the HTTP side over the fixture's store and queue q.
 func (sf storeFixture) server(q *fakeQueue, opts Options, log *slog.Logger) *Server {
 	st := sf.store
-	return NewServer(Deps{Leads: st.Leads, People: st.People, Campaigns: st.Campaigns, Audit: st.Audit, Queue: q, Keys: sf.keys,
+	return NewServer(Deps{Leads: st.Leads, People: st.People, Campaigns: st.Campaigns, Audit: sf.ops.Audit, Queue: q, Keys: sf.keys,
 		Sessions: sessions.New(sf.rdb, consoleIdle, sf.clock.Now),
 		Privacy:  &privacy.Service{Records: st.Subjects, People: st.People, Queue: q, Now: sf.clock.Now, Log: log}},
 		opts, log, sf.clock.Now)

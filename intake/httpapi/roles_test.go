@@ -105,7 +105,7 @@ func TestAdminRoles(t *testing.T) {
 			}
 		})
 	}
-	events, _, err := f.store.Audit.List(context.Background(), time.Time{}, "", 500)
+	events, _, err := f.ops.Audit.List(context.Background(), time.Time{}, "", 500)
 	if err != nil {
 		t.Fatal(err)
 	}

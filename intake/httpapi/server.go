@@ -78,7 +78,7 @@ type Campaigns interface {
 	Failures(ctx context.Context, id, cursor string, limit int) ([]intake.FailedRecipient, string, error)
 }
 
-// AuditLog is the audit log (redisstore.Audit).
+// AuditLog is the audit log (ops.Audit).
 type AuditLog interface {
 	// Append adds ev; a retention above zero drops older events as it goes.
 	Append(ctx context.Context, ev intake.AuditEvent, retention time.Duration) error

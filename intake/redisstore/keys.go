@@ -1,6 +1,10 @@
 package redisstore
 
-import "github.com/paymtech/leadgate/intake"
+import (
+	"strconv"
+
+	"github.com/paymtech/leadgate/intake"
+)
 
 // The Redis schema: every key leadgate keeps is under "lg:", and this file
 // lists every pattern. Personal values appear in keys only as seal.Keys.Index
@@ -87,7 +91,24 @@ func stateKey(s intake.State) string      { return keyStatePfx + string(s) }
 func personKey(person string) string      { return keyPersonPfx + person }
 func campaignKey(id string) string        { return keyCampaignPfx + id }
 func subjectRequestKey(ref string) string { return keySubjectRequestPfx + ref }
-func throttleKey(name string) string      { return keyThrottlePfx + name }
+
+// The keys of the operations' records (package ops), exported because ops
+// is a package of its own and keys are spelled only here.
+const (
+	AuditStream  = keyAudit     // the audit log
+	PurgeLockKey = keyPurgeLock // the purge lock
+	CRMGoneKey   = keyCRMGone   // the CRM-gone flag
+)
+
+// AuditRefusedKey counts the unauthenticated admin calls of one minute
+// (Unix seconds / 60).
+func AuditRefusedKey(minute int64) string { return keyAuditRefused + strconv.FormatInt(minute, 10) }
+
+// RouteTurnKey is a sales team's round-robin counter.
+func RouteTurnKey(team string) string { return keyRouteTurnPfx + team }
+
+// ThrottleKey is the window of calls admitted to an outside system.
+func ThrottleKey(system string) string { return keyThrottlePfx + system }
 
 // SessionKey is the key of a console session, named by the digest of its
 // id (sessions.Store computes it); exported because the session store is a

@@ -53,6 +53,8 @@ func TestKeysHaveOneOwner(t *testing.T) {
 		t.Fatal(err)
 	}
 	scripts, err := filepath.Glob("scripts/*.lua")
+	more, _ := filepath.Glob("*/scripts/*.lua") // the subpackages' scripts
+	scripts = append(scripts, more...)
 	if err != nil || len(scripts) == 0 {
 		t.Fatalf("scripts: %v %v", scripts, err)
 	}

@@ -13,10 +13,14 @@ import (
 //go:embed scripts/*.lua
 var scriptFiles embed.FS
 
-// script loads an embedded script; a missing file is a mistake that every
-// test run catches at package initialisation.
-func script(name string) *redis.Script {
-	src, err := scriptFiles.ReadFile("scripts/" + name)
+// script loads one of this package's scripts.
+func script(name string) *redis.Script { return LoadScript(scriptFiles, name) }
+
+// LoadScript loads the embedded script scripts/name of fsys, for this
+// package and its subpackages; a missing file is a mistake that every test
+// run catches at package initialisation.
+func LoadScript(fsys embed.FS, name string) *redis.Script {
+	src, err := fsys.ReadFile("scripts/" + name)
 	if err != nil {
 		panic(err)
 	}

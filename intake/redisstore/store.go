@@ -21,9 +21,7 @@ type Store struct {
 	People    *People
 	Campaigns *Campaigns
 	Subjects  *Subjects
-	Audit     *Audit
 	Retention *Retention
-	Workers   *Workers
 	db
 }
 
@@ -39,8 +37,7 @@ type db struct {
 // sealed field (the purge); now is the clock (time.Now in production).
 func New(rdb redis.UniversalClient, keys *seal.Keys, now func() time.Time) *Store {
 	d := db{rdb: rdb, keys: keys, now: now}
-	s := &Store{db: d, Leads: &Leads{d}, People: &People{d}, Campaigns: &Campaigns{d}, Audit: &Audit{d},
-		Retention: &Retention{d}, Workers: &Workers{d}}
+	s := &Store{db: d, Leads: &Leads{d}, People: &People{d}, Campaigns: &Campaigns{d}, Retention: &Retention{d}}
 	s.Subjects = &Subjects{db: d, leads: s.Leads, people: s.People, campaigns: s.Campaigns}
 	return s
 }

@@ -92,7 +92,7 @@ const FallbackRule = "fallback"
 // unit of weight, and a share finer than 1 in 1000 means nothing in sales.
 const maxWeight = 1000
 
-// Turns is the teams' shared round-robin counters (redisstore.Workers).
+// Turns is the teams' shared round-robin counters (ops.Workers).
 type Turns interface {
 	// NextTurn advances team's counter by one and returns it, from 1.
 	NextTurn(ctx context.Context, team string) (int64, error)

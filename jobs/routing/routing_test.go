@@ -16,7 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/paymtech/leadgate/config/redistest"
-	"github.com/paymtech/leadgate/intake/redisstore"
+	"github.com/paymtech/leadgate/intake/redisstore/ops"
 	"github.com/paymtech/leadgate/integrations/crm"
 	"github.com/paymtech/leadgate/jobs/routing"
 )
@@ -136,7 +136,7 @@ func TestParseValid(t *testing.T) {
 // turnsOver are the teams' round-robin counters over rdb, as the workers keep them.
 func turnsOver(t *testing.T, rdb redis.UniversalClient) routing.Turns {
 	t.Helper()
-	return redisstore.New(rdb, nil, time.Now).Workers
+	return ops.New(rdb, time.Now).Workers
 }
 
 // route routes one lead with a new client of srv, failing the test on an error.

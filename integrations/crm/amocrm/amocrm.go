@@ -118,7 +118,7 @@ type Config struct {
 
 // Limiter paces calls. Wait returns when a call may be made (and counts
 // it), or an error when ctx ends first or the limiter cannot be asked; the
-// call is then not made. *redisstore.Limiter is one shared by every process.
+// call is then not made. *ops.Limiter (intake/redisstore/ops) is one shared by every process.
 type Limiter interface {
 	Wait(ctx context.Context) error
 }

@@ -1,4 +1,4 @@
-package redisstore
+package ops
 
 import (
 	"context"
@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/redisstore"
 )
 
 // Workers are the workers' own records: the purge lock, the CRM-gone flag,
 // the sales teams' round-robin positions, and the trimming of asynq's
 // finished tasks.
-type Workers struct{ db }
+type Workers struct{ conn }
 
 // The purge lock's scripts renew and release it only while it is still
 // the caller's. KEYS[1] the lock; ARGV[1] the owner token (ARGV[2] the new
@@ -25,7 +26,7 @@ var (
 // TakePurgeLock takes the purge lock for owner (a random token) for ttl;
 // false when another purge holds it.
 func (w *Workers) TakePurgeLock(ctx context.Context, owner string, ttl time.Duration) (bool, error) {
-	ok, err := w.rdb.SetNX(ctx, keyPurgeLock, owner, ttl).Result()
+	ok, err := w.rdb.SetNX(ctx, redisstore.PurgeLockKey, owner, ttl).Result()
 	if err != nil {
 		return false, intake.Unavailable("take purge lock", err)
 	}
@@ -35,7 +36,7 @@ func (w *Workers) TakePurgeLock(ctx context.Context, owner string, ttl time.Dura
 // RenewPurgeLock extends owner's purge lock to ttl from now, if it is
 // still owner's.
 func (w *Workers) RenewPurgeLock(ctx context.Context, owner string, ttl time.Duration) error {
-	if err := renewLockScript.Run(ctx, w.rdb, []string{keyPurgeLock}, owner, ttl.Milliseconds()).Err(); err != nil {
+	if err := renewLockScript.Run(ctx, w.rdb, []string{redisstore.PurgeLockKey}, owner, ttl.Milliseconds()).Err(); err != nil {
 		return intake.Unavailable("renew purge lock", err)
 	}
 	return nil
@@ -43,7 +44,7 @@ func (w *Workers) RenewPurgeLock(ctx context.Context, owner string, ttl time.Dur
 
 // ReleasePurgeLock gives owner's purge lock up, if it is still owner's.
 func (w *Workers) ReleasePurgeLock(ctx context.Context, owner string) error {
-	if err := releaseLockScript.Run(ctx, w.rdb, []string{keyPurgeLock}, owner).Err(); err != nil {
+	if err := releaseLockScript.Run(ctx, w.rdb, []string{redisstore.PurgeLockKey}, owner).Err(); err != nil {
 		return intake.Unavailable("release purge lock", err)
 	}
 	return nil
@@ -52,7 +53,7 @@ func (w *Workers) ReleasePurgeLock(ctx context.Context, owner string) error {
 // CRMGone reports whether the CRM endpoint answered 410 Gone since the
 // workers started.
 func (w *Workers) CRMGone(ctx context.Context) (bool, error) {
-	n, err := w.rdb.Exists(ctx, keyCRMGone).Result()
+	n, err := w.rdb.Exists(ctx, redisstore.CRMGoneKey).Result()
 	if err != nil {
 		return false, intake.Unavailable("read CRM-gone flag", err)
 	}
@@ -63,7 +64,7 @@ func (w *Workers) CRMGone(ctx context.Context) (bool, error) {
 // lead is sent there again until a worker starts (ClearCRMGone). It reports
 // whether this call set the flag (the first to see the 410).
 func (w *Workers) MarkCRMGone(ctx context.Context, at time.Time) (bool, error) {
-	set, err := w.rdb.SetNX(ctx, keyCRMGone, at.UTC().Format(time.RFC3339), 0).Result()
+	set, err := w.rdb.SetNX(ctx, redisstore.CRMGoneKey, at.UTC().Format(time.RFC3339), 0).Result()
 	if err != nil {
 		return false, intake.Unavailable("set CRM-gone flag", err)
 	}
@@ -73,7 +74,7 @@ func (w *Workers) MarkCRMGone(ctx context.Context, at time.Time) (bool, error) {
 // ClearCRMGone clears the flag MarkCRMGone set: a starting worker may have
 // a fixed CRM endpoint.
 func (w *Workers) ClearCRMGone(ctx context.Context) error {
-	if err := w.rdb.Del(ctx, keyCRMGone).Err(); err != nil {
+	if err := w.rdb.Del(ctx, redisstore.CRMGoneKey).Err(); err != nil {
 		return intake.Unavailable("clear CRM-gone flag", err)
 	}
 	return nil
@@ -82,7 +83,7 @@ func (w *Workers) ClearCRMGone(ctx context.Context) error {
 // NextTurn advances team's round-robin position by one and returns it
 // (1 for the first lead): every worker shares one counter a team.
 func (w *Workers) NextTurn(ctx context.Context, team string) (int64, error) {
-	n, err := w.rdb.Incr(ctx, keyRouteTurnPfx+team).Result()
+	n, err := w.rdb.Incr(ctx, redisstore.RouteTurnKey(team)).Result()
 	if err != nil {
 		return 0, intake.Unavailable("advance round-robin", err)
 	}

@@ -1,4 +1,4 @@
-package redisstore
+package ops
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/paymtech/leadgate/config/redistest"
+	"github.com/paymtech/leadgate/intake/redisstore"
 )
 
 // TestLimiterKeepsRateAcrossClients: calls from many goroutines, through
@@ -93,11 +94,11 @@ func TestLimiterWaitEndsWithContext(t *testing.T) {
 	if d := time.Since(start); d < 90*time.Millisecond || d > 2*time.Second {
 		t.Errorf("Wait returned after %s, want at its 100ms deadline", d)
 	}
-	if n := rdb.ZCard(t.Context(), throttleKey("amocrm")).Val(); n != 2 {
+	if n := rdb.ZCard(t.Context(), redisstore.ThrottleKey("amocrm")).Val(); n != 2 {
 		t.Errorf("window holds %d calls, want 2: a call that gave up is not counted", n)
 	}
 	// The key always has a TTL: the purge would remove it otherwise.
-	if ttl := rdb.PTTL(t.Context(), throttleKey("amocrm")).Val(); ttl <= 0 {
+	if ttl := rdb.PTTL(t.Context(), redisstore.ThrottleKey("amocrm")).Val(); ttl <= 0 {
 		t.Errorf("PTTL = %s, want a TTL", ttl)
 	}
 }

@@ -1,4 +1,4 @@
-package redisstore
+package ops
 
 import (
 	"context"
@@ -11,10 +11,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/redisstore"
 )
 
 // Audit is the audit log: one Redis stream.
-type Audit struct{ db }
+type Audit struct{ conn }
 
 // The audit log is one Redis stream: who did what to which record, and how
 // it was answered. It holds no personal value in clear — a target is a
@@ -30,7 +31,7 @@ const defaultAuditRetention = 1095 * 24 * time.Hour
 // API. Trimming is approximate (whole stream nodes), so an event may stay a
 // little past its time but never blocks Redis.
 func (s *Audit) Trim(ctx context.Context, retention time.Duration) error {
-	err := s.rdb.XTrimMinIDApprox(ctx, keyAudit, s.auditMinID(retention), 0).Err()
+	err := s.rdb.XTrimMinIDApprox(ctx, redisstore.AuditStream, s.auditMinID(retention), 0).Err()
 	if err != nil {
 		return intake.Unavailable("trim audit log", err)
 	}
@@ -51,7 +52,7 @@ func (s *Audit) auditMinID(retention time.Duration) string {
 // purge, the rekey command: role system) append with 0 and leave trimming
 // to Trim.
 func (s *Audit) Append(ctx context.Context, ev intake.AuditEvent, retention time.Duration) error {
-	args := &redis.XAddArgs{Stream: keyAudit, ID: "*", Values: []any{
+	args := &redis.XAddArgs{Stream: redisstore.AuditStream, ID: "*", Values: []any{
 		"role", string(ev.Role), "name", ev.Name, "action", ev.Action, "target", ev.Target,
 		"status", ev.Status, "detail", ev.Detail}}
 	if retention > 0 {
@@ -67,7 +68,7 @@ func (s *Audit) Append(ctx context.Context, ev intake.AuditEvent, retention time
 // and reports whether it is still within intake.MaxRefusedPerMinute, and whether it
 // is the first one past it (to be logged once).
 func (s *Audit) CountRefused(ctx context.Context) (record, firstOver bool, err error) {
-	key := keyAuditRefused + strconv.FormatInt(s.now().Unix()/60, 10)
+	key := redisstore.AuditRefusedKey(s.now().Unix() / 60)
 	var n *redis.IntCmd
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		n = p.Incr(ctx, key)
@@ -108,7 +109,7 @@ func (s *Audit) List(ctx context.Context, since time.Time, cursor string, limit 
 	if !since.IsZero() {
 		start = strconv.FormatInt(max(since.UnixMilli(), 0), 10)
 	}
-	msgs, err := s.rdb.XRevRangeN(ctx, keyAudit, end, start, int64(limit)+1).Result()
+	msgs, err := s.rdb.XRevRangeN(ctx, redisstore.AuditStream, end, start, int64(limit)+1).Result()
 	if err != nil {
 		return nil, "", intake.Unavailable("read audit log", err)
 	}

@@ -1,4 +1,4 @@
-package redisstore
+package ops
 
 import (
 	"context"
@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/paymtech/leadgate/intake"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/redisstore"
 )
 
 // throttleScript admits a call or says how long to wait: KEYS[1] the
@@ -35,7 +37,7 @@ func NewLimiter(rdb redis.UniversalClient, name string, limit int, per time.Dura
 	if limit <= 0 || per < time.Millisecond {
 		panic(fmt.Sprintf("redisstore: NewLimiter(%q, %d, %s): limit and period must be positive", name, limit, per))
 	}
-	return &Limiter{rdb: rdb, key: throttleKey(name), limit: limit, per: per}
+	return &Limiter{rdb: rdb, key: redisstore.ThrottleKey(name), limit: limit, per: per}
 }
 
 // Wait blocks until a call is allowed and counts it, so the caller makes

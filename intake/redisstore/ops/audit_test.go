@@ -1,4 +1,4 @@
-package redisstore
+package ops
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/redisstore"
 )
 
 // TestAuditListAcrossSequences: the audit cursor steps to the id just
@@ -19,7 +20,7 @@ func TestAuditListAcrossSequences(t *testing.T) {
 	f := setupStore(t)
 	ctx := context.Background()
 	for _, id := range []string{"1-1", "5-0", "5-1", "6-0"} {
-		if err := f.rdb.XAdd(ctx, &redis.XAddArgs{Stream: keyAudit, ID: id, Values: []any{"action", "test " + id}}).Err(); err != nil {
+		if err := f.rdb.XAdd(ctx, &redis.XAddArgs{Stream: redisstore.AuditStream, ID: id, Values: []any{"action", "test " + id}}).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
