@@ -4,10 +4,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/paymtech/leadgate/config"
+	"github.com/paymtech/leadgate/config/redistest"
 )
 
 // TestMetricsAddrMovesMetrics: with METRICS_ADDR, /metrics is served there
@@ -31,6 +35,13 @@ func TestMetricsAddrMovesMetrics(t *testing.T) {
 	if status, body := get("http://" + m.MetricsAddr() + "/metrics"); status != http.StatusOK || !strings.Contains(body, "go_goroutines") {
 		t.Errorf("METRICS_ADDR /metrics: %d, want 200 with metrics", status)
 	}
+	// serve is web too: the gauges read from the (embedded) Redis are there.
+	if leads := scrape(t, "http://"+m.MetricsAddr()+"/metrics", "leadgate_leads{"); len(leads) != 5 {
+		t.Errorf("lead gauges %v, want one per state", leads)
+	}
+	if tasks := scrape(t, "http://"+m.MetricsAddr()+"/metrics", "leadgate_queue_tasks{"); len(tasks) != 18 {
+		t.Errorf("%d queue gauges, want 3 queues × 6 states", len(tasks))
+	}
 	if status, _ := get("http://" + m.MetricsAddr() + "/v1/admin/leads"); status != http.StatusNotFound {
 		t.Errorf("METRICS_ADDR serves %d for an admin route, want 404: it serves /metrics only", status)
 	}
@@ -46,15 +57,60 @@ func TestPublicMetrics(t *testing.T) {
 		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 		return w.Code
 	}
-	if h := publicMetrics(&config.Config{Production: true}, guard); h == nil || serve(h) != http.StatusUnauthorized {
+	if h := publicMetrics(&config.Config{Production: true}, promhttp.Handler(), guard); h == nil || serve(h) != http.StatusUnauthorized {
 		t.Error("production without METRICS_ADDR: want the guarded handler")
 	}
-	if h := publicMetrics(&config.Config{}, guard); h == nil || serve(h) != http.StatusOK {
+	if h := publicMetrics(&config.Config{}, promhttp.Handler(), guard); h == nil || serve(h) != http.StatusOK {
 		t.Error("development: want metrics open")
 	}
 	prod := &config.Config{Production: true}
 	prod.HTTP.MetricsAddr = "127.0.0.1:9100"
-	if h := publicMetrics(prod, guard); h != nil {
+	if h := publicMetrics(prod, promhttp.Handler(), guard); h != nil {
 		t.Error("with METRICS_ADDR: want nothing on the public port")
+	}
+}
+
+// scrape returns the lines of url's metrics that start with prefix.
+func scrape(t *testing.T, url, prefix string) []string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, prefix) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// TestWebShowsALeadFailedByAWorker is the Procfile deployment: web and a
+// separate worker on one Redis, the CRM refusing the lead for good. The
+// worker fails it; web's /metrics shows it, read from Redis at scrape, and
+// the queue gauges are there.
+func TestWebShowsALeadFailedByAWorker(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusBadRequest) // permanent: the lead fails at once
+	}))
+	t.Cleanup(refusing.Close)
+	env := map[string]string{"REDIS_URL": srv.URL, "CRM_DRIVER": "webhook", "CRM_WEBHOOK_URL": refusing.URL + "/hooks",
+		"CRM_WEBHOOK_SECRET": webhookSecret}
+	web := startMain(t, "web", env)
+	startMain(t, "worker", env)
+	e := &e2e{main: web, base: "http://" + web.Addr()}
+	if status, body := e.submit(t, applicant); status != http.StatusAccepted {
+		t.Fatalf("submit = %d %v", status, body)
+	}
+	eventually(t, "the worker to fail the lead, seen on web's /metrics", func() bool {
+		return slices.Contains(scrape(t, e.base+"/metrics", "leadgate_leads{"), `leadgate_leads{state="failed"} 1`)
+	})
+	if tasks := scrape(t, e.base+"/metrics", `leadgate_queue_tasks{queue="leads"`); len(tasks) != 6 {
+		t.Errorf("queue gauges of the leads queue: %v, want one per state", tasks)
 	}
 }

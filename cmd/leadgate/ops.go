@@ -12,6 +12,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/paymtech/leadgate/config"
@@ -48,14 +49,24 @@ func registerOps(mux *http.ServeMux, redis pinger, metrics http.Handler) {
 // METRICS_ADDR gives metrics a listener of their own; in production,
 // metrics behind a bearer token of role metrics or admin (guard); in
 // development, metrics.
-func publicMetrics(cfg *config.Config, guard func(http.Handler) http.Handler) http.Handler {
+func publicMetrics(cfg *config.Config, metrics http.Handler, guard func(http.Handler) http.Handler) http.Handler {
 	switch {
 	case cfg.HTTP.MetricsAddr != "":
 		return nil
 	case cfg.Production:
-		return guard(promhttp.Handler())
+		return guard(metrics)
 	}
-	return promhttp.Handler()
+	return metrics
+}
+
+// metricsHandler serves the process's own counters and, in web and serve,
+// the gauges read from Redis (m.registry).
+func (m *Main) metricsHandler() http.Handler {
+	gatherers := prometheus.Gatherers{prometheus.DefaultGatherer}
+	if m.registry != nil {
+		gatherers = append(gatherers, m.registry)
+	}
+	return promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(m.Log.Handler(), slog.LevelWarn)})
 }
 
 // serveMetrics listens on METRICS_ADDR and serves only /metrics there, for
@@ -66,7 +77,7 @@ func (m *Main) serveMetrics() error {
 		return fmt.Errorf("METRICS_ADDR: listen on %s: %w", m.Config.HTTP.MetricsAddr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.Handler())
+	mux.Handle("GET /metrics", m.metricsHandler())
 	m.metricsListener = ln
 	m.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
 		ErrorLog: slog.NewLogLogger(m.Log.Handler(), slog.LevelWarn)}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/paymtech/leadgate/config"
@@ -65,6 +66,8 @@ type Main struct {
 	mini      *miniredis.Miniredis
 	stopTicks chan struct{}
 	listener  net.Listener
+	// registry holds the gauges read from Redis (web and serve only).
+	registry *prometheus.Registry
 	// metrics and metricsListener serve METRICS_ADDR, when set.
 	metrics         *http.Server
 	metricsListener net.Listener
@@ -110,6 +113,10 @@ func (m *Main) Run(ctx context.Context, role Role) error {
 		}
 	}
 	if role.web() {
+		// The gauges read from Redis are web's alone, so that a sum across
+		// the processes of a deployment counts every lead once.
+		m.registry = prometheus.NewRegistry()
+		m.registry.MustRegister(&gauges{leads: store.Leads, insp: asynq.NewInspectorFromRedisClient(m.rdb), log: m.Log})
 		if err := m.serveHTTP(store, records, keys, queue); err != nil {
 			return err
 		}
@@ -343,7 +350,7 @@ func (m *Main) serveHTTP(store *redisstore.Store, records *ops.Records, keys *se
 	}, m.Log, m.Now)
 	mux := http.NewServeMux()
 	srv.Register(mux)
-	registerOps(mux, store, publicMetrics(cfg, srv.GuardMetrics))
+	registerOps(mux, store, publicMetrics(cfg, m.metricsHandler(), srv.GuardMetrics))
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)

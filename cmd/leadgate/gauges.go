@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/jobs"
+)
+
+// leadCounter counts leads by state (redisstore.Leads).
+type leadCounter interface {
+	Count(ctx context.Context, st intake.State) (int64, error)
+}
+
+// gauges are read from Redis when /metrics is scraped: how many leads are
+// in each state, and how many tasks in each queue and state. Redis is the
+// truth whichever process did the work, so an alert on failed leads fires
+// even when a separate worker failed them. Only web and serve register them
+// (Main.registry), so a sum across processes never counts a lead twice.
+type gauges struct {
+	leads leadCounter
+	insp  *asynq.Inspector
+	log   *slog.Logger
+}
+
+var (
+	leadsDesc = prometheus.NewDesc("leadgate_leads", "Leads by state, read from Redis at scrape.", []string{"state"}, nil)
+	tasksDesc = prometheus.NewDesc("leadgate_queue_tasks", "Queue tasks by queue and state, read from Redis at scrape.",
+		[]string{"queue", "state"}, nil)
+)
+
+// scrapeTimeout bounds the Redis reads of one scrape: Prometheus gives up
+// on a slow target anyway, and a scrape must not pile up on a sick Redis.
+const scrapeTimeout = 5 * time.Second
+
+func (g *gauges) Describe(ch chan<- *prometheus.Desc) {
+	ch <- leadsDesc
+	ch <- tasksDesc
+}
+
+// Collect reads the numbers now. A failed read leaves its series out of
+// this scrape (Prometheus then sees them absent, which an alert can catch)
+// rather than reporting a zero that would look like good news.
+func (g *gauges) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+	defer cancel()
+	for _, st := range intake.States {
+		n, err := g.leads.Count(ctx, st)
+		if err != nil {
+			g.log.Warn("metrics: leads not counted", "state", st, "err", err)
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(leadsDesc, prometheus.GaugeValue, float64(n), string(st))
+	}
+	known, err := g.insp.Queues() // a queue asynq has not seen yet has no info to read
+	if err != nil {
+		g.log.Warn("metrics: queues not listed", "err", err)
+		return
+	}
+	for _, q := range jobs.Queues {
+		info := &asynq.QueueInfo{Queue: q} // nothing queued there yet: all zero
+		if slices.Contains(known, q) {
+			info, err = g.insp.GetQueueInfo(q)
+		}
+		if err != nil {
+			g.log.Warn("metrics: queue not read", "queue", q, "err", err)
+			continue
+		}
+		for state, n := range map[string]int{"pending": info.Pending, "active": info.Active, "scheduled": info.Scheduled,
+			"retry": info.Retry, "archived": info.Archived, "completed": info.Completed} {
+			ch <- prometheus.MustNewConstMetric(tasksDesc, prometheus.GaugeValue, float64(n), q, state)
+		}
+	}
+}
