@@ -170,3 +170,48 @@ func msTime(v string) time.Time {
 	}
 	return time.UnixMilli(ms)
 }
+
+// handleField is the session hash's field that binds a handle to a person.
+func handleField(handle string) string { return "handle:" + handle }
+
+// bindScript sets a handle's field only while the session exists, so that
+// a session ended meanwhile is not brought back as a hash without expiry.
+var bindScript = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], 'csrf') == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1`)
+
+// Bind names person (a person hash) within the session id by a new random
+// handle, which the console puts in its URLs instead of the hash or an
+// address. The binding lives in the session's own record: it means
+// nothing to another session and ends with this one.
+func (s *Store) Bind(ctx context.Context, id, person string) (string, error) {
+	handle := randomToken()
+	n, err := bindScript.Run(ctx, s.rdb, []string{key(id)}, handleField(handle), person).Int()
+	if err != nil {
+		return "", fmt.Errorf("sessions: bind a handle: %w", err)
+	}
+	if n == 0 {
+		return "", ErrNoSession
+	}
+	return handle, nil
+}
+
+// Bound returns the person a handle of the session id names;
+// ErrNoHandle when the session bound no such handle.
+func (s *Store) Bound(ctx context.Context, id, handle string) (string, error) {
+	if handle == "" {
+		return "", ErrNoHandle
+	}
+	person, err := s.rdb.HGet(ctx, key(id), handleField(handle)).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return "", ErrNoHandle
+	case err != nil:
+		return "", fmt.Errorf("sessions: read a handle: %w", err)
+	}
+	return person, nil
+}
+
+// ErrNoHandle is Bound's answer for a handle its session never bound.
+var ErrNoHandle = errors.New("sessions: no such handle in this session")

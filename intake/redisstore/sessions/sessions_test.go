@@ -142,3 +142,39 @@ func TestAllowLogin(t *testing.T) {
 		t.Errorf("window TTL = %v, want up to a minute", ttl)
 	}
 }
+
+func TestHandlesBoundToTheirSession(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t, 8*time.Hour)
+	ctx := context.Background()
+	a, err := s.Create(ctx, intake.RolePrivacy, "Test Officer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Create(ctx, intake.RolePrivacy, "Test Officer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := s.Bind(ctx, a.ID, "person-hash")
+	if err != nil || len(h) < 22 || strings.Contains(h, "person-hash") {
+		t.Fatalf("Bind = %q, %v", h, err)
+	}
+	if p, err := s.Bound(ctx, a.ID, h); err != nil || p != "person-hash" {
+		t.Errorf("Bound(own) = %q, %v", p, err)
+	}
+	if _, err := s.Bound(ctx, b.ID, h); !errors.Is(err, ErrNoHandle) {
+		t.Errorf("Bound(another session's handle) = %v, want ErrNoHandle", err)
+	}
+	if got, err := s.Get(ctx, a.ID); err != nil || got.CSRF != a.CSRF {
+		t.Errorf("the session after Bind = %+v, %v", got, err)
+	}
+	if err := s.Delete(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Bind(ctx, a.ID, "person-hash"); !errors.Is(err, ErrNoSession) {
+		t.Errorf("Bind after sign-out = %v, want ErrNoSession", err)
+	}
+	if n, _ := s.rdb.Exists(ctx, key(a.ID)).Result(); n != 0 {
+		t.Error("Bind brought an ended session's record back")
+	}
+}
