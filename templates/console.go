@@ -16,7 +16,9 @@ import (
 var consoleFiles embed.FS
 
 // ConsolePages are the names RenderConsole takes.
-var ConsolePages = []string{"login", "home", "leads", "lead", "error"}
+var ConsolePages = []string{"login", "home", "leads", "lead", "error",
+	"subjects", "person", "person_erase", // privacy console
+}
 
 // consoleTemplates are parsed once, like the public pages.
 var consoleTemplates = func() map[string]*template.Template {

@@ -53,13 +53,32 @@ func TestRenderConsole(t *testing.T) {
 func emptyConsoleData(name string) any {
 	switch name {
 	case "home":
-		return struct{ Queues []struct{} }{}
+		return struct {
+			Queues  []struct{}
+			ShowDue bool // privacy console
+			Due     []struct{}
+		}{}
 	case "leads":
 		return struct {
 			States      []struct{}
 			Since, Next string
 			Error       string
 			Rows        []struct{}
+		}{}
+	// Privacy console: the desk, a person's page (nothing held) and the
+	// erasure's confirmation.
+	case "subjects":
+		return struct {
+			Error             string
+			NotFound          bool
+			Choices, Requests []struct{}
+		}{}
+	case "person":
+		return struct{ Print, Held bool }{}
+	case "person_erase":
+		return struct {
+			Name, Handle string
+			Counts       struct{ Leads, Consents, CRM int }
 		}{}
 	}
 	return nil

@@ -170,17 +170,24 @@ func TestConsoleRoutesByRole(t *testing.T) {
 				cookie, _ := signIn(t, f.url, token)
 				id := reviewLead(t, f)
 				method, path, _ := strings.Cut(rt.pattern, " ")
-				path = strings.NewReplacer("{$}", "", "{id}", id).Replace(path)
+				allowed := rt.role == signedIn || role.Permits(rt.role)
+				handle := "no-such-handle"                         // refused before it is looked up
+				if allowed && strings.Contains(path, "{handle}") { // privacy console
+					handle = findPerson(t, f.url, cookie)
+				}
+				path = strings.NewReplacer("{$}", "", "{id}", id, "{handle}", handle).Replace(path)
 				var form url.Values
 				if method == "POST" {
 					form = url.Values{"csrf": {csrfOf(t, f.url, cookie)}}
+					for k, v := range subjectForms[rt.pattern] { // privacy console
+						form[k] = v
+					}
 				}
 				resp, _ := consoleDo(t, method, f.url+path, cookie, form, nil)
-				allowed := rt.role == signedIn || role.Permits(rt.role)
 				want := http.StatusForbidden
 				if allowed {
 					want = http.StatusOK
-					if method == "POST" {
+					if method == "POST" && rt.pattern != "POST /admin/subjects/p/{handle}/export" { // a download
 						want = http.StatusSeeOther
 					}
 				}

@@ -75,8 +75,8 @@ func (s *Server) routes() []route {
 		{"GET /v1/admin/audit", intake.RoleAdmin, authBearer, s.auditLog},
 
 		// The console (intake/httpapi/console): pages for the same people,
-		// signed in with their admin token. Marketing's, privacy's and
-		// admin's pages are not built yet; their routes come with them.
+		// signed in with their admin token. Marketing's and admin's pages
+		// are not built yet; their routes come with them.
 		{"GET /admin/login", public, authNone, s.page(consolePage, c.LoginPage)},
 		{"POST /admin/login", public, authNone, s.page(consolePage, c.Login)}, // cross-site posts refused, attempts limited per client
 		{"POST /admin/logout", signedIn, authSession, s.page(consolePage, c.Logout)},
@@ -84,6 +84,20 @@ func (s *Server) routes() []route {
 		{"GET /admin/leads", intake.RoleSales, authSession, s.page(consolePage, c.LeadList)},
 		{"GET /admin/leads/{id}", intake.RoleSales, authSession, s.page(consolePage, c.Lead)},
 		{"POST /admin/leads/{id}/redrive", intake.RoleSales, authSession, s.page(consolePage, c.Redrive)},
+		// Privacy console: the subject-request desk and a person's page,
+		// named by a handle bound to the session; addresses and phones are
+		// only ever posted.
+		{"GET /admin/subjects", intake.RolePrivacy, authSession, s.page(consolePage, c.Subjects)},
+		{"POST /admin/subjects/find", intake.RolePrivacy, authSession, s.page(consolePage, c.Find)},
+		{"GET /admin/subjects/p/{handle}", intake.RolePrivacy, authSession, s.page(consolePage, c.Person)},
+		{"POST /admin/subjects/p/{handle}/export", intake.RolePrivacy, authSession, s.page(consolePage, c.Act(intake.SubjectExport))},
+		{"POST /admin/subjects/p/{handle}/rectify", intake.RolePrivacy, authSession, s.page(consolePage, c.Act(intake.SubjectRectify))},
+		{"POST /admin/subjects/p/{handle}/block", intake.RolePrivacy, authSession, s.page(consolePage, c.Act(intake.SubjectBlock))},
+		{"POST /admin/subjects/p/{handle}/unblock", intake.RolePrivacy, authSession, s.page(consolePage, c.Act(intake.SubjectUnblock))},
+		{"GET /admin/subjects/p/{handle}/erase", intake.RolePrivacy, authSession, s.page(consolePage, c.EraseConfirm)},
+		{"POST /admin/subjects/p/{handle}/erase", intake.RolePrivacy, authSession, s.page(consolePage, c.Act(intake.SubjectErase))},
+		{"POST /admin/subjects/p/{handle}/withdraw", intake.RolePrivacy, authSession, s.page(consolePage, c.Act(intake.SubjectWithdraw))},
+		// End of the privacy console's routes.
 	}
 }
 

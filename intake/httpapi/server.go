@@ -92,6 +92,9 @@ type AuditLog interface {
 type Privacy interface {
 	Handle(ctx context.Context, ask privacy.Ask) (*privacy.Answer, error)
 	Requests(ctx context.Context, cursor string, limit int) ([]intake.SubjectRequest, string, error)
+	// Find and Person are the console's look-ups (privacy console).
+	Find(ctx context.Context, email, phone string) ([]*intake.Subject, error)
+	Person(ctx context.Context, person string) (*intake.Subject, error)
 }
 
 // Deps are what the handlers work with.
@@ -150,7 +153,10 @@ func (s *Server) newConsole() *console.Console {
 			origin, crossSite, _ := s.origins.check(r)
 			return origin != "" && !crossSite
 		},
-		Log: s.log,
+		Log:        s.log,
+		Privacy:    s.Privacy,
+		ExportView: func(people []*intake.Subject) any { return exportViews(people) },
+		Now:        s.now,
 	}, console.Options{
 		DefaultLang:  s.opts.DefaultLang,
 		SecureCookie: strings.HasPrefix(s.opts.PublicOrigin, "https://"),

@@ -47,6 +47,9 @@ type Sessions interface {
 	Get(ctx context.Context, id string) (*sessions.Session, error)
 	Delete(ctx context.Context, id string) error
 	AllowLogin(ctx context.Context, client string, limit intake.Limit) (bool, error)
+	// Privacy console: a person's handle, bound to one session.
+	Bind(ctx context.Context, id, person string) (string, error)
+	Bound(ctx context.Context, id, handle string) (string, error)
 }
 
 // Deps are what the console works with. The functions come from httpapi,
@@ -69,6 +72,13 @@ type Deps struct {
 	// SameOrigin reports whether a post's Origin is the service's own.
 	SameOrigin func(r *http.Request) bool
 	Log        *slog.Logger
+	// Privacy console: the privacy service the API's subject calls use,
+	// the export's JSON as the API shows it (httpapi's, so the download
+	// and the API's answer cannot drift apart), and the clock that says
+	// which requests are overdue.
+	Privacy    Privacy
+	ExportView func(people []*intake.Subject) any
+	Now        func() time.Time
 }
 
 // Options configure the console.
@@ -194,6 +204,10 @@ func nav(lang templates.Lang, role intake.Role, current string) []templates.Cons
 	items := []struct{ key, href string }{{"home", "/admin/"}}
 	if role.Permits(intake.RoleSales) {
 		items = append(items, struct{ key, href string }{"leads", "/admin/leads"})
+	}
+	// Privacy console.
+	if role.Permits(intake.RolePrivacy) {
+		items = append(items, struct{ key, href string }{"subjects", "/admin/subjects"})
 	}
 	out := make([]templates.ConsoleNav, len(items))
 	for i, it := range items {

@@ -51,15 +51,22 @@ type homeQueue struct {
 }
 
 // homeData is the home page's content.
-type homeData struct{ Queues []homeQueue }
+type homeData struct {
+	Queues []homeQueue
+	// Privacy console: open subject requests due today or overdue;
+	// ShowDue says the section is the role's.
+	ShowDue bool
+	Due     []requestRow
+}
 
 // homeNewest is how many of the newest leads of each queue the home page
 // names.
 const homeNewest = 5
 
 // Home answers GET /admin/: what waits for this role. Sales (and admin)
-// see the leads held for review and those that failed to reach the CRM.
-// Other roles' sections come with their pages.
+// see the leads held for review and those that failed to reach the CRM;
+// privacy (and admin) the subject requests due today or overdue. Other
+// roles' sections come with their pages.
 func (c *Console) Home(w http.ResponseWriter, r *http.Request) {
 	ss, lang := session(r), c.lang(r)
 	var data homeData
@@ -85,6 +92,14 @@ func (c *Console) Home(w http.ResponseWriter, r *http.Request) {
 			}
 			data.Queues = append(data.Queues, hq)
 		}
+	}
+	if ss.Role.Permits(intake.RolePrivacy) {
+		due, err := c.dueHome(r)
+		if err != nil {
+			c.storeError(w, r, ss, err)
+			return
+		}
+		data.ShowDue, data.Due = true, due
 	}
 	c.render(w, r, ss, http.StatusOK, "home", "home", nil, "", data)
 }
