@@ -202,3 +202,50 @@ func TestConsolePrivacyWorkflow(t *testing.T) {
 		t.Error("the privacy officer's home has no section for requests due")
 	}
 }
+
+// TestConsolePrivacyPhoneChoiceAndRectify: a phone two people gave offers
+// both; a rectification that moves the person to a new address keeps the
+// page (a new handle), and one to another person's address is 409.
+func TestConsolePrivacyPhoneChoiceAndRectify(t *testing.T) {
+	t.Parallel()
+	f := consoleFixture(t)
+	reviewLead(t, f)
+	other := fakePerson()
+	other.Email, other.EmailKey, other.Name = "Other.Fake@Example.com", "other.fake@example.com", "Другой Тестов"
+	if _, err := f.store.Leads.Accept(t.Context(), application(other)); err != nil {
+		t.Fatal(err)
+	}
+	cookie, _ := signIn(t, f.url, privacyConsoleToken)
+	csrf := csrfOf(t, f.url, cookie)
+	resp, body := consoleDo(t, "POST", f.url+"/admin/subjects/find?lang=en", cookie, url.Values{"csrf": {csrf}, "phone": {"+7 701 000 0001"}}, nil)
+	links := regexp.MustCompile(`href="(/admin/subjects/p/[^"?]+)\?`).FindAllStringSubmatch(body, -1)
+	if resp.StatusCode != http.StatusOK || len(links) != 2 || links[0][1] == links[1][1] {
+		t.Fatalf("find by a shared phone: %d with %d choices, want 200 with 2", resp.StatusCode, len(links))
+	}
+	for _, l := range links {
+		if resp, _ := consoleDo(t, "GET", f.url+l[1], cookie, nil, nil); resp.StatusCode != http.StatusOK {
+			t.Errorf("a choice answered %d", resp.StatusCode)
+		}
+	}
+	if resp, _ := consoleDo(t, "POST", f.url+"/admin/subjects/find", cookie, url.Values{"csrf": {csrf}, "phone": {"not a phone"}}, nil); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("find by a bad phone: %d, want 400", resp.StatusCode)
+	}
+
+	h := findPerson(t, f.url, cookie)
+	if resp, _ := consoleDo(t, "POST", f.url+"/admin/subjects/p/"+h+"/rectify", cookie,
+		url.Values{"csrf": {csrf}, "email": {"other.fake@example.com"}}, nil); resp.StatusCode != http.StatusConflict {
+		t.Errorf("rectify to another person's address: %d, want 409", resp.StatusCode)
+	}
+	if resp, _ := consoleDo(t, "POST", f.url+"/admin/subjects/p/"+h+"/rectify", cookie, url.Values{"csrf": {csrf}}, nil); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("rectify with nothing to change: %d, want 400", resp.StatusCode)
+	}
+	resp, _ = consoleDo(t, "POST", f.url+"/admin/subjects/p/"+h+"/rectify?lang=en", cookie,
+		url.Values{"csrf": {csrf}, "email": {"moved.fake@example.com"}}, nil)
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || holdsPersonal(loc) || !personPage.MatchString(loc) || strings.Contains(loc, h) {
+		t.Fatalf("rectify to a new address: %d to %q, want 303 to the person at a new handle", resp.StatusCode, loc)
+	}
+	if _, body := consoleDo(t, "GET", f.url+loc, cookie, nil, nil); !strings.Contains(body, "moved.fake@example.com") {
+		t.Error("the page after the move does not show the new address")
+	}
+}

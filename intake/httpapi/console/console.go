@@ -247,6 +247,10 @@ func (c *Console) errorPage(w http.ResponseWriter, r *http.Request, ss *sessions
 	switch what {
 	case "csrf", "origin", "metrics":
 		titleKey = "console.error.403.title"
+	case "subject_conflict": // privacy console
+		titleKey = "console.error.409.title"
+	case "subject_invalid": // privacy console
+		titleKey = "console.error.400.title"
 	}
 	if status == http.StatusServiceUnavailable {
 		titleKey = "console.error.500.title"

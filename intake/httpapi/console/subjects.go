@@ -372,6 +372,14 @@ func (c *Console) Act(kind intake.SubjectKind) http.HandlerFunc {
 		case code == intake.ENotFound && ans != nil:
 			c.afterRequest(w, r, ans.Request, "nothing", "/admin/subjects")
 			return
+		case code == intake.EConflict:
+			// The 409 of the lead pages speaks of a lead's state; here it is
+			// another person's address, or a request closed already.
+			c.errorPage(w, r, ss, http.StatusConflict, "subject_conflict")
+			return
+		case code == intake.EInvalid:
+			c.errorPage(w, r, ss, http.StatusBadRequest, "subject_invalid")
+			return
 		default:
 			c.storeError(w, r, ss, err)
 			return
