@@ -56,6 +56,11 @@ func TestConsoleBrowserPrivacyExportsAndErases(t *testing.T) {
 		t.Fatalf("submit = %d %v", status, body)
 	}
 	id := body["id"].(string)
+	sharer := maps.Clone(erasable) // the same phone, another person
+	sharer["name"], sharer["email"] = "Тестовый Сосед По Телефону", "phone.sharer.fake@example.com"
+	if status, body := e.submit(t, sharer); status != http.StatusAccepted {
+		t.Fatalf("submit = %d %v", status, body)
+	}
 	en := func(key string, args ...any) string { return templates.Message(templates.EN, key, args...) }
 
 	if resp := consoleSignIn(t, ctx, e, consolePrivacyToken); resp.Status != http.StatusOK {
@@ -68,6 +73,11 @@ func TestConsoleBrowserPrivacyExportsAndErases(t *testing.T) {
 	}
 	clickTo(t, ctx, `nav.console-nav a[href^="/admin/subjects"]`, http.StatusOK, "the desk, from the navigation")
 
+	act(t, ctx, "type the shared phone", chromedp.SendKeys(chromedp.ID("find-phone"), erasable["phone"].(string)))
+	clickTo(t, ctx, "#find-submit", http.StatusOK, "the choice of people who gave the phone")
+	if n := read(t, ctx, "count the choices", chromedp.Evaluate[int](`document.querySelectorAll('#choices + ul a').length`)); n != 2 {
+		t.Errorf("the shared phone offers %d people, want 2", n)
+	}
 	act(t, ctx, "type the address", chromedp.SendKeys(chromedp.ID("find-email"), erasable["email"].(string)))
 	person := clickTo(t, ctx, "#find-submit", http.StatusOK, "the person's page")
 	if got := read(t, ctx, "read the person's page", chromedp.Text(chromedp.CSS("main"))); !strings.Contains(got, id) {
@@ -103,6 +113,11 @@ func TestConsoleBrowserPrivacyExportsAndErases(t *testing.T) {
 		t.Errorf("the export's Content-Disposition is %q", dl.CD)
 	}
 
+	clickTo(t, ctx, "#block", http.StatusOK, "the person's page after the block")
+	if notice := read(t, ctx, "read the notice", chromedp.Text(chromedp.CSS(`[role="status"]`))); !strings.Contains(notice, "request ") {
+		t.Errorf("the block's notice %q carries no reference", notice)
+	}
+	clickTo(t, ctx, "#block", http.StatusOK, "the person's page after the block is lifted")
 	clickTo(t, ctx, "#export-print", http.StatusOK, "the printable export")
 	openConsolePage(t, ctx, e, strings.TrimPrefix(person, e.base), http.StatusOK, "the person's page again")
 	clickTo(t, ctx, "#erase", http.StatusOK, "the erasure's confirmation")

@@ -64,7 +64,7 @@ const (
 	// The console (intake/redisstore/sessions): sessions by a digest of
 	// their cookie's id, so a copy of Redis holds no id that would open one,
 	// and sign-in attempts per client.
-	keyConsoleSessionPfx = "lg:console:session:" // hash per session id digest: role, name, csrf, created, seen; TTL the idle limit
+	keyConsoleSessionPfx = "lg:console:session:" // hash per session id digest: role, name, csrf, created, seen, handle:<h> → person hash (privacy console); TTL the idle limit
 	keyConsoleLoginPfx   = "lg:console:login:"   // counter per client address hash: sign-in attempts this window
 
 	// Workers.
