@@ -9,41 +9,14 @@ import (
 	"time"
 
 	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/httpapi/views"
 )
 
-// leadView is a lead as the sales team reads it.
-type leadView struct {
-	ID         string             `json:"id"`
-	State      intake.State       `json:"state"`
-	EntityType string             `json:"entity_type"`
-	Name       string             `json:"name,omitempty"`
-	Phone      string             `json:"phone"`
-	Email      string             `json:"email"`
-	TaxID      string             `json:"tax_id,omitempty"`
-	Products   []string           `json:"products,omitempty"`
-	Message    string             `json:"message,omitempty"`
-	Lang       string             `json:"lang"`
-	Consent    intake.Consent     `json:"consent"`
-	Metadata   intake.Metadata    `json:"metadata"`
-	CreatedAt  time.Time          `json:"created_at"`
-	UpdatedAt  time.Time          `json:"updated_at"`
-	Risk       intake.Risk        `json:"risk"`
-	Released   bool               `json:"released,omitempty"`
-	Assignment *intake.Assignment `json:"assignment,omitempty"`
-	Route      intake.Route       `json:"route"`
-	Transfers  []intake.Transfer  `json:"transfers"`
-}
+// leadView is a lead as the sales team reads it (views.Lead, shared with
+// the console's export).
+type leadView = views.Lead
 
-func viewOf(l *intake.Lead) leadView {
-	transfers := l.Transfers
-	if transfers == nil {
-		transfers = []intake.Transfer{}
-	}
-	return leadView{ID: l.ID, State: l.State, EntityType: l.EntityType, Name: l.Name,
-		Phone: l.Phone, Email: l.Email, TaxID: l.TaxID, Products: l.Products, Message: l.Message, Lang: l.Lang,
-		Consent: l.Consent, Metadata: l.Meta, CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, Risk: l.Risk,
-		Released: l.Released, Assignment: l.Assignment, Route: l.Route, Transfers: transfers}
-}
+func viewOf(l *intake.Lead) leadView { return views.LeadOf(l) }
 
 // listLeads answers GET /v1/admin/leads?state=&since=&cursor=&limit=: leads
 // in a state (any state when empty), newest first.

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/httpapi/views"
 	"github.com/paymtech/leadgate/intake/privacy"
 )
 
@@ -154,59 +154,9 @@ func subjectFields(req *intake.SubjectRequest) map[string]any {
 	return body
 }
 
-// subjectView is one person's data as an export shows it.
-type subjectView struct {
-	Profile   intake.SubjectProfile  `json:"profile"`
-	Leads     []leadView             `json:"leads"`
-	Consents  []intake.ConsentRecord `json:"consents"`
-	Transfers []transferView         `json:"transfers"`
-	Emails    []emailView            `json:"emails"`
-}
-
-// transferView is one entry of a lead's disclosure log, named with its lead.
-type transferView struct {
-	Lead string `json:"lead"`
-	intake.Transfer
-}
-
-// emailView is one email sent to the person: a campaign or notice (Ref
-// names it), or mail about one of their requests (Lead and Purpose).
-type emailView struct {
-	Kind    string    `json:"kind"` // campaign, breach_notice, request
-	Ref     string    `json:"ref,omitempty"`
-	Lead    string    `json:"lead,omitempty"`
-	Purpose string    `json:"purpose,omitempty"`
-	At      time.Time `json:"at"`
-}
-
-// exportViews shows what an export found: per person, every lead, the
-// consent history, every transfer and every email, each list oldest first.
-func exportViews(people []*intake.Subject) []subjectView {
-	views := make([]subjectView, 0, len(people))
-	for _, sub := range people {
-		v := subjectView{Profile: sub.Profile, Leads: []leadView{}, Consents: sub.Consents, Transfers: []transferView{},
-			Emails: []emailView{}}
-		if v.Consents == nil {
-			v.Consents = []intake.ConsentRecord{}
-		}
-		for _, l := range sub.Leads {
-			v.Leads = append(v.Leads, viewOf(l))
-			for _, t := range l.Transfers {
-				v.Transfers = append(v.Transfers, transferView{Lead: l.ID, Transfer: t})
-				if t.Recipient == "mail" {
-					v.Emails = append(v.Emails, emailView{Kind: "request", Lead: l.ID, Purpose: t.Purpose, At: t.At})
-				}
-			}
-		}
-		for _, m := range sub.Mail {
-			v.Emails = append(v.Emails, emailView{Kind: string(m.Kind), Ref: m.Ref, At: m.At})
-		}
-		sort.SliceStable(v.Transfers, func(i, j int) bool { return v.Transfers[i].At.Before(v.Transfers[j].At) })
-		sort.SliceStable(v.Emails, func(i, j int) bool { return v.Emails[i].At.Before(v.Emails[j].At) })
-		views = append(views, v)
-	}
-	return views
-}
+// exportViews shows what an export found (views.Export, which the
+// console's export download and page use too).
+func exportViews(people []*intake.Subject) []views.Subject { return views.Export(people) }
 
 // subjectRequests answers GET /v1/admin/subjects/requests?since=&cursor=&limit=:
 // open and closed requests received at or after since (any time when
