@@ -155,6 +155,21 @@ func TestConsolePrivacyWorkflow(t *testing.T) {
 		len(export.People[0].Leads) != 1 || export.People[0].Leads[0].ID != id {
 		t.Errorf("export: %v, %d people", err, len(export.People))
 	}
+	// The download's people are the API's export, field for field.
+	req, _ := http.NewRequest("POST", f.url+"/v1/admin/subjects/export", strings.NewReader(`{"email":"`+fakeEmail+`"}`))
+	req.Header.Set("Authorization", "Bearer "+privacyConsoleToken)
+	req.Header.Set("Content-Type", "application/json")
+	apiResp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var api, console struct{ People json.RawMessage }
+	json.NewDecoder(apiResp.Body).Decode(&api)
+	apiResp.Body.Close()
+	json.Unmarshal([]byte(raw), &console)
+	if len(api.People) == 0 || !jsonEqual(api.People, console.People) {
+		t.Error("the console's export download differs from the API's export")
+	}
 	if cd := resp.Header.Get("Content-Disposition"); !strings.HasPrefix(cd, "attachment;") || holdsPersonal(cd) {
 		t.Errorf("export Content-Disposition %q", cd)
 	}
@@ -248,4 +263,15 @@ func TestConsolePrivacyPhoneChoiceAndRectify(t *testing.T) {
 	if _, body := consoleDo(t, "GET", f.url+loc, cookie, nil, nil); !strings.Contains(body, "moved.fake@example.com") {
 		t.Error("the page after the move does not show the new address")
 	}
+}
+
+// jsonEqual reports whether a and b are the same JSON, whatever the layout.
+func jsonEqual(a, b json.RawMessage) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	xa, _ := json.Marshal(x)
+	ya, _ := json.Marshal(y)
+	return string(xa) == string(ya)
 }

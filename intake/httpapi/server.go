@@ -153,10 +153,9 @@ func (s *Server) newConsole() *console.Console {
 			origin, crossSite, _ := s.origins.check(r)
 			return origin != "" && !crossSite
 		},
-		Log:        s.log,
-		Privacy:    s.Privacy,
-		ExportView: func(people []*intake.Subject) any { return exportViews(people) },
-		Now:        s.now,
+		Log:     s.log,
+		Privacy: s.Privacy,
+		Now:     s.now,
 	}, console.Options{
 		DefaultLang:  s.opts.DefaultLang,
 		SecureCookie: strings.HasPrefix(s.opts.PublicOrigin, "https://"),

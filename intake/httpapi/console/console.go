@@ -73,12 +73,9 @@ type Deps struct {
 	SameOrigin func(r *http.Request) bool
 	Log        *slog.Logger
 	// Privacy console: the privacy service the API's subject calls use,
-	// the export's JSON as the API shows it (httpapi's, so the download
-	// and the API's answer cannot drift apart), and the clock that says
-	// which requests are overdue.
-	Privacy    Privacy
-	ExportView func(people []*intake.Subject) any
-	Now        func() time.Time
+	// and the clock that says which requests are overdue.
+	Privacy Privacy
+	Now     func() time.Time
 }
 
 // Options configure the console.

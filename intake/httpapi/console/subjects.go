@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/httpapi/views"
 	"github.com/paymtech/leadgate/intake/privacy"
 	"github.com/paymtech/leadgate/intake/redisstore/sessions"
 	"github.com/paymtech/leadgate/templates"
@@ -287,9 +288,6 @@ func (c *Console) personView(lang templates.Lang, sub *intake.Subject, handle st
 		d.Leads = append(d.Leads, personLead{ID: l.ID, State: msg(lang, "console.state."+string(l.State)),
 			Created: when(l.CreatedAt), Name: l.Name, Email: l.Email, Phone: l.Phone, TaxID: l.TaxID,
 			Products: strings.Join(products, ", "), Message: l.Message, Lang: l.Lang})
-		for _, t := range l.Transfers {
-			d.Transfers = append(d.Transfers, personTransfer{Lead: l.ID, At: when(t.At), Recipient: t.Recipient, Purpose: t.Purpose})
-		}
 		if l.Route.System != "" && l.Route.Ref != "" {
 			d.Counts.CRM++
 		}
@@ -298,8 +296,18 @@ func (c *Console) personView(lang templates.Lang, sub *intake.Subject, handle st
 		d.Consents = append(d.Consents, consentRow{Kind: msg(lang, "console.subjects.consent."+cr.Kind), Lead: cr.Lead,
 			At: when(cr.At), Policy: cr.PolicyVersion, IP: cr.IP, UserAgent: cr.UserAgent, PageURL: cr.PageURL, Source: cr.Source})
 	}
-	for _, m := range sub.Mail {
-		d.Mail = append(d.Mail, mailRow{Kind: string(m.Kind), Ref: m.Ref, At: when(m.At)})
+	// Transfers and mail as the export lists them (mail about a request
+	// included), so the page and the download say the same.
+	v := views.Export([]*intake.Subject{sub})[0]
+	for _, t := range v.Transfers {
+		d.Transfers = append(d.Transfers, personTransfer{Lead: t.Lead, At: when(t.At), Recipient: t.Recipient, Purpose: t.Purpose})
+	}
+	for _, m := range v.Emails {
+		ref := m.Ref
+		if ref == "" {
+			ref = m.Lead + " " + m.Purpose
+		}
+		d.Mail = append(d.Mail, mailRow{Kind: m.Kind, Ref: ref, At: when(m.At)})
 	}
 	d.Counts.Leads, d.Counts.Consents = len(sub.Leads), len(sub.Consents)
 	return d
@@ -426,7 +434,7 @@ func (c *Console) export(w http.ResponseWriter, r *http.Request, ss *sessions.Se
 	}
 	body, err := json.MarshalIndent(map[string]any{"reference": ans.Request.Reference, "kind": ans.Request.Kind,
 		"received_at": ans.Request.ReceivedAt.In(privacy.Almaty), "due_at": ans.Request.DueAt.In(privacy.Almaty),
-		"people": c.ExportView(ans.People)}, "", "  ")
+		"people": views.Export(ans.People)}, "", "  ")
 	if err != nil {
 		c.storeError(w, r, ss, err)
 		return
