@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/paymtech/leadgate/intake"
 )
 
 // The privacy officer's console pages (console/subjects.go): the desk, a
@@ -215,6 +217,25 @@ func TestConsolePrivacyWorkflow(t *testing.T) {
 	}
 	if body := page("/admin/?lang=en"); !strings.Contains(body, "Subject requests due today or overdue") {
 		t.Error("the privacy officer's home has no section for requests due")
+	}
+
+	// Every view and action is audited under the holder's name: a view
+	// names the person by keyed hash, an action by its request's
+	// reference; no event holds a personal value.
+	seen := map[string]bool{}
+	for _, ev := range auditEvents(t, f.ops) {
+		if holdsPersonal(ev.Target) || holdsPersonal(ev.Action) {
+			t.Errorf("audit event %s holds personal data", ev.Action)
+		}
+		if ev.Name == "p" && ev.Role == intake.RolePrivacy && ev.Target != "" {
+			seen[ev.Action] = true
+		}
+	}
+	for _, action := range []string{"GET /admin/subjects/p/{handle}", "GET /admin/subjects/p/{handle}/erase",
+		"POST /admin/subjects/p/{handle}/export", "POST /admin/subjects/p/{handle}/block", "POST /admin/subjects/p/{handle}/erase"} {
+		if !seen[action] {
+			t.Errorf("no audit event of %s under the officer's name with its target", action)
+		}
 	}
 }
 

@@ -106,6 +106,17 @@ func session(r *http.Request) *sessions.Session {
 	return s
 }
 
+type targetKey struct{}
+
+// auditTarget names the record a guarded request showed or touched (a
+// keyed hash or a reference, never a personal value) for its audit event,
+// as the API's handlers do; the lead pages' {id} is in the route already.
+func auditTarget(r *http.Request, target string) {
+	if t, ok := r.Context().Value(targetKey{}).(*string); ok {
+		*t = target
+	}
+}
+
 // holder is the session's holder as the audit log names them.
 func holder(s *sessions.Session) intake.Token {
 	return intake.Token{Role: s.Role, Name: s.Name}
@@ -177,11 +188,13 @@ func (c *Console) Guard(role intake.Role, next http.HandlerFunc) http.Handler {
 			}
 		}
 		rec := &recorder{ResponseWriter: w}
-		next(rec, r.WithContext(context.WithValue(r.Context(), sessionKey{}, ss)))
+		target := new(string) // what the page showed or the action touched (auditTarget)
+		ctx := context.WithValue(context.WithValue(r.Context(), sessionKey{}, ss), targetKey{}, target)
+		next(rec, r.WithContext(ctx))
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
-		c.Audit(r, holder(ss), true, "", rec.status)
+		c.Audit(r, holder(ss), true, *target, rec.status)
 	})
 }
 

@@ -231,6 +231,7 @@ func (c *Console) person(w http.ResponseWriter, r *http.Request) (sub *intake.Su
 		c.storeError(w, r, ss, err)
 		return nil, false
 	}
+	auditTarget(r, hash) // the keyed hash: who was looked at, without their address
 	sub, err = c.Privacy.Person(r.Context(), hash)
 	if intake.ErrorCode(err) == intake.ENotFound {
 		return nil, true
@@ -375,6 +376,9 @@ func (c *Console) Act(kind intake.SubjectKind) http.HandlerFunc {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), subjectTimeout)
 		defer cancel()
 		ans, err := c.Privacy.Handle(ctx, ask)
+		if ans != nil {
+			auditTarget(r, ans.Request.Reference) // as the API's subject calls record it
+		}
 		switch code := intake.ErrorCode(err); {
 		case err == nil:
 		case code == intake.ENotFound && ans != nil:
