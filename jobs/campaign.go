@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -463,6 +464,33 @@ func (r *renderer) unsubscribeURL(lang, token string) string {
 	return r.c.BaseURL + "/v1/unsubscribe?" + url.Values{"lang": {lang}}.Encode() + "&token=" + token
 }
 
+// render renders the campaign's content in lang, with UnsubscribeSlot
+// where each recipient's token goes.
+func (r *renderer) render(lang string) (templates.Email, error) {
+	if r.camp.Kind == intake.KindBreachNotice {
+		return templates.RenderBreach(templates.BreachEmail{Lang: templates.Lang(lang),
+			Message: r.camp.Content.Message[lang], PolicyURL: r.c.PolicyURL})
+	}
+	return templates.RenderCampaign(templates.CampaignEmail{Lang: templates.Lang(lang),
+		Subject: r.camp.Content.Subject[lang], HTML: r.camp.Content.HTML[lang], Text: r.camp.Content.Text[lang],
+		UnsubscribeURL: r.unsubscribeURL(lang, templates.UnsubscribeSlot), PolicyURL: r.c.PolicyURL})
+}
+
+// Preview renders camp's content in lang as a recipient gets it, the
+// wrapper and its unsubscribe link included, with the token a test send
+// carries ("-": nobody to unsubscribe). The console shows it before
+// anything is sent, so it goes through the very renderer that sends.
+func (c *Campaigner) Preview(camp *intake.Campaign, lang string) (templates.Email, error) {
+	r := &renderer{c: c, camp: camp}
+	e, err := r.render(lang)
+	if err != nil {
+		return templates.Email{}, err
+	}
+	slot := func(s string) string { return strings.ReplaceAll(s, templates.UnsubscribeSlot, "-") }
+	e.HTML, e.Text = slot(e.HTML), slot(e.Text)
+	return e, nil
+}
+
 // message builds the email of one language to recipients: marketing mail
 // carries each person's own List-Unsubscribe (RFC 8058 one-click) and the
 // unsubscribe group; a notice is transactional and carries neither.
@@ -470,15 +498,7 @@ func (r *renderer) message(lang string, recipients []intake.Recipient) (mail.Mes
 	e, ok := r.emails[lang]
 	if !ok {
 		var err error
-		if r.camp.Kind == intake.KindBreachNotice {
-			e, err = templates.RenderBreach(templates.BreachEmail{Lang: templates.Lang(lang),
-				Message: r.camp.Content.Message[lang], PolicyURL: r.c.PolicyURL})
-		} else {
-			e, err = templates.RenderCampaign(templates.CampaignEmail{Lang: templates.Lang(lang),
-				Subject: r.camp.Content.Subject[lang], HTML: r.camp.Content.HTML[lang], Text: r.camp.Content.Text[lang],
-				UnsubscribeURL: r.unsubscribeURL(lang, templates.UnsubscribeSlot), PolicyURL: r.c.PolicyURL})
-		}
-		if err != nil {
+		if e, err = r.render(lang); err != nil {
 			return mail.Message{}, err
 		}
 		r.emails[lang] = e
