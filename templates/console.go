@@ -18,6 +18,9 @@ var consoleFiles embed.FS
 // ConsolePages are the names RenderConsole takes.
 var ConsolePages = []string{"login", "home", "leads", "lead", "error",
 	"subjects", "person", "person_erase", // privacy console
+	// campaigns: marketing's pages
+	"campaigns", "campaign", "campaign_new",
+	// end campaigns
 }
 
 // consoleTemplates are parsed once, like the public pages.

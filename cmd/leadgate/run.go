@@ -330,7 +330,11 @@ func (m *Main) serveHTTP(store *redisstore.Store, records *ops.Records, keys *se
 		Due: cfg.Retention.SubjectRequestDue, Now: m.Now, Log: m.Log}
 	srv := httpapi.NewServer(httpapi.Deps{Leads: store.Leads, People: store.People, Campaigns: store.Campaigns,
 		Audit: records.Audit, Privacy: subjects, Queue: queue, Keys: keys,
-		Sessions: sessions.New(m.rdb, cfg.Console.SessionTTL, m.Now)}, httpapi.Options{
+		Sessions: sessions.New(m.rdb, cfg.Console.SessionTTL, m.Now),
+		// The console's campaign preview renders as the sender does, with
+		// the same base and policy URLs as the worker's Campaigner.
+		PreviewCampaign: (&jobs.Campaigner{BaseURL: strings.TrimSuffix(cfg.HTTP.PublicBaseURL.String(), "/"),
+			PolicyURL: cfg.HTTP.PolicyURL}).Preview}, httpapi.Options{
 		PublicOrigin:      own,
 		AllowedOrigins:    cfg.HTTP.CORSAllowedOrigins,
 		FrameAncestors:    cfg.HTTP.FrameAncestors,

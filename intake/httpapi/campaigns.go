@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/paymtech/leadgate/intake"
 	"github.com/paymtech/leadgate/intake/form"
+	"github.com/paymtech/leadgate/intake/httpapi/console"
 	"github.com/paymtech/leadgate/templates"
 )
 
@@ -153,23 +155,50 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 
 // startFanOut stores c and queues its sending: 202 {"id","state"}.
 func (s *Server) startFanOut(w http.ResponseWriter, r *http.Request, c *intake.Campaign, to []string) {
-	id, err := s.Campaigns.CreateCampaign(r.Context(), c, to)
+	id, err := s.queueFanOut(r.Context(), c, to)
+	if id != "" {
+		auditTarget(r, id)
+	}
 	if err != nil {
 		s.writeError(w, "create "+string(c.Kind), err, nil, "")
 		return
 	}
-	auditTarget(r, id)
-	if err := s.Queue.EnqueueCampaign(r.Context(), id); err != nil {
-		// Stored but not queued: cancel it rather than leave a campaign
-		// that looks queued and never sends.
-		if cerr := s.Campaigns.CancelCampaign(r.Context(), id); cerr != nil {
-			s.log.Error("a campaign that could not be queued could not be cancelled either", "campaign", id, "err", cerr)
-		}
-		s.writeError(w, "queue "+string(c.Kind), intake.Unavailable("queue "+string(c.Kind), err), nil, "")
-		return
-	}
 	s.log.Info(string(c.Kind)+" queued", "campaign", id, "test", c.TestTo != "", "by", c.By)
 	writeJSON(w, http.StatusAccepted, map[string]any{"id": id, "state": intake.CampaignQueued})
+}
+
+// queueFanOut stores c and queues its sending, returning its id. A
+// campaign stored but not queued is cancelled rather than left looking
+// queued and never sending; its id is returned with the error.
+func (s *Server) queueFanOut(ctx context.Context, c *intake.Campaign, to []string) (string, error) {
+	id, err := s.Campaigns.CreateCampaign(ctx, c, to)
+	if err != nil {
+		return "", err
+	}
+	if err := s.Queue.EnqueueCampaign(ctx, id); err != nil {
+		if cerr := s.Campaigns.CancelCampaign(ctx, id); cerr != nil {
+			s.log.Error("a campaign that could not be queued could not be cancelled either", "campaign", id, "err", cerr)
+		}
+		return id, intake.Unavailable("queue "+string(c.Kind), err)
+	}
+	return id, nil
+}
+
+// consoleCampaigns are the campaign rules the console shares: the same
+// validation (campaignRequest.campaign) and the same store-and-queue.
+func (s *Server) consoleCampaigns() console.CampaignDeps {
+	return console.CampaignDeps{
+		Campaigns: s.Campaigns,
+		Validate: func(f console.CampaignForm) (*intake.Campaign, error) {
+			req := campaignRequest{Name: f.Name, Subject: f.Subject, HTML: f.HTML, Text: f.Text, Segment: f.Segment, TestTo: f.TestTo}
+			return req.campaign(s.opts.Products)
+		},
+		Start: func(ctx context.Context, c *intake.Campaign) (string, error) {
+			return s.queueFanOut(ctx, c, nil)
+		},
+		Preview:  s.PreviewCampaign,
+		Products: s.opts.Products,
+	}
 }
 
 // getCampaign answers GET …/{id} with a campaign's progress; an id of the

@@ -175,11 +175,19 @@ func TestConsoleRoutesByRole(t *testing.T) {
 				if allowed && strings.Contains(path, "{handle}") { // privacy console
 					handle = findPerson(t, f.url, cookie)
 				}
+				if strings.HasPrefix(path, "/admin/campaigns/") {
+					id = queuedCampaign(t, f) // campaigns: a campaign's pages are named by a campaign's id
+				}
 				path = strings.NewReplacer("{$}", "", "{id}", id, "{handle}", handle).Replace(path)
 				var form url.Values
 				if method == "POST" {
 					form = url.Values{"csrf": {csrfOf(t, f.url, cookie)}}
 					for k, v := range subjectForms[rt.pattern] { // privacy console
+						form[k] = v
+					}
+				}
+				if rt.pattern == "POST /admin/campaigns" { // campaigns: a form that passes, sent
+					for k, v := range validCampaignForm() {
 						form[k] = v
 					}
 				}

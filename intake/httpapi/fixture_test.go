@@ -16,6 +16,7 @@ import (
 	"github.com/paymtech/leadgate/intake/redisstore/ops"
 	"github.com/paymtech/leadgate/intake/redisstore/sessions"
 	"github.com/paymtech/leadgate/intake/seal"
+	"github.com/paymtech/leadgate/jobs"
 )
 
 // The parts of the store and the privacy service satisfy the handlers'
@@ -102,7 +103,9 @@ func (sf storeFixture) server(q *fakeQueue, opts Options, log *slog.Logger) *Ser
 	st := sf.store
 	return NewServer(Deps{Leads: st.Leads, People: st.People, Campaigns: st.Campaigns, Audit: sf.ops.Audit, Queue: q, Keys: sf.keys,
 		Sessions: sessions.New(sf.rdb, consoleIdle, sf.clock.Now),
-		Privacy:  &privacy.Service{Records: st.Subjects, People: st.People, Queue: q, Now: sf.clock.Now, Log: log}},
+		// campaigns: the console's preview, through the sender's renderer
+		PreviewCampaign: (&jobs.Campaigner{BaseURL: "https://leads.example.kz", PolicyURL: "https://example.kz/privacy"}).Preview,
+		Privacy:         &privacy.Service{Records: st.Subjects, People: st.People, Queue: q, Now: sf.clock.Now, Log: log}},
 		opts, log, sf.clock.Now)
 }
 

@@ -98,6 +98,13 @@ func (s *Server) routes() []route {
 		{"POST /admin/subjects/p/{handle}/erase", intake.RolePrivacy, authSession, s.page(consolePage, c.Act(intake.SubjectErase))},
 		{"POST /admin/subjects/p/{handle}/withdraw", intake.RolePrivacy, authSession, s.page(consolePage, c.Act(intake.SubjectWithdraw))},
 		// End of the privacy console's routes.
+		// --- campaigns: marketing's pages (console/campaigns.go) ---
+		{"GET /admin/campaigns", intake.RoleMarketing, authSession, s.page(consolePage, c.CampaignList)},
+		{"GET /admin/campaigns/new", intake.RoleMarketing, authSession, s.page(consolePage, c.NewCampaign)},
+		{"POST /admin/campaigns", intake.RoleMarketing, authSession, s.page(consolePage, c.CreateCampaign)}, // preview, test send or send
+		{"GET /admin/campaigns/{id}", intake.RoleMarketing, authSession, s.page(consolePage, c.Campaign)},
+		{"POST /admin/campaigns/{id}/cancel", intake.RoleMarketing, authSession, s.page(consolePage, c.CancelCampaign)},
+		// --- end campaigns ---
 	}
 }
 

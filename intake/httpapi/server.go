@@ -76,6 +76,7 @@ type Campaigns interface {
 	Campaigns(ctx context.Context, kind intake.CampaignKind, limit int) ([]*intake.Campaign, error)
 	CancelCampaign(ctx context.Context, id string) error
 	Failures(ctx context.Context, id, cursor string, limit int) ([]intake.FailedRecipient, string, error)
+	SegmentCount(ctx context.Context, seg intake.Segment) (int64, error) // the console's count of who a segment reaches
 }
 
 // AuditLog is the audit log (ops.Audit).
@@ -109,6 +110,10 @@ type Deps struct {
 	// Sessions are the console's sign-in sessions (sessions.Store, whose
 	// idle limit is CONSOLE_SESSION_TTL).
 	Sessions console.Sessions
+	// PreviewCampaign renders a campaign in one language as the sender
+	// does (jobs.Campaigner.Preview), for the console's preview; nil
+	// leaves the preview out.
+	PreviewCampaign func(c *intake.Campaign, lang string) (templates.Email, error)
 }
 
 // Server serves the form, takes submissions and answers admin calls.
@@ -156,6 +161,9 @@ func (s *Server) newConsole() *console.Console {
 		Log:     s.log,
 		Privacy: s.Privacy,
 		Now:     s.now,
+		// --- campaigns ---
+		CampaignDeps: s.consoleCampaigns(),
+		// --- end campaigns ---
 	}, console.Options{
 		DefaultLang:  s.opts.DefaultLang,
 		SecureCookie: strings.HasPrefix(s.opts.PublicOrigin, "https://"),

@@ -76,6 +76,9 @@ type Deps struct {
 	// and the clock that says which requests are overdue.
 	Privacy Privacy
 	Now     func() time.Time
+	// --- campaigns (marketing's pages, campaigns.go) ---
+	CampaignDeps
+	// --- end campaigns ---
 }
 
 // Options configure the console.
@@ -180,7 +183,7 @@ func (c *Console) Guard(role intake.Role, next http.HandlerFunc) http.Handler {
 			return
 		}
 		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+			r.Body = http.MaxBytesReader(w, r.Body, formLimit(r)) // campaigns.go: a campaign's HTML needs more
 			if err := r.ParseForm(); err != nil || !ss.CheckCSRF(r.PostForm.Get("csrf")) {
 				c.errorPage(w, r, ss, http.StatusForbidden, "csrf")
 				c.Audit(r, holder(ss), true, "", http.StatusForbidden)
@@ -219,6 +222,11 @@ func nav(lang templates.Lang, role intake.Role, current string) []templates.Cons
 	if role.Permits(intake.RolePrivacy) {
 		items = append(items, struct{ key, href string }{"subjects", "/admin/subjects"})
 	}
+	// --- campaigns ---
+	if role.Permits(intake.RoleMarketing) {
+		items = append(items, struct{ key, href string }{"campaigns", "/admin/campaigns"})
+	}
+	// --- end campaigns ---
 	out := make([]templates.ConsoleNav, len(items))
 	for i, it := range items {
 		out[i] = templates.ConsoleNav{Href: it.href + "?lang=" + string(lang),

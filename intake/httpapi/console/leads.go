@@ -57,6 +57,9 @@ type homeData struct {
 	// ShowDue says the section is the role's.
 	ShowDue bool
 	Due     []requestRow
+	// --- campaigns: marketing's running campaigns; nil for other roles ---
+	Campaigns []campaignRow
+	// --- end campaigns ---
 }
 
 // homeNewest is how many of the newest leads of each queue the home page
@@ -101,6 +104,16 @@ func (c *Console) Home(w http.ResponseWriter, r *http.Request) {
 		}
 		data.ShowDue, data.Due = true, due
 	}
+	// --- campaigns ---
+	if ss.Role.Permits(intake.RoleMarketing) {
+		rows, err := c.runningCampaigns(r.Context(), lang)
+		if err != nil {
+			c.storeError(w, r, ss, err)
+			return
+		}
+		data.Campaigns = rows
+	}
+	// --- end campaigns ---
 	c.render(w, r, ss, http.StatusOK, "home", "home", nil, "", data)
 }
 
