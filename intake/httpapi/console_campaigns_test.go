@@ -193,3 +193,27 @@ func TestConsoleCampaignCSRF(t *testing.T) {
 		t.Error("a refused post changed a campaign or queued one")
 	}
 }
+
+// TestConsoleCampaignCancelFinished: cancelling a campaign that has
+// finished is 409 with a page that says so of the campaign.
+func TestConsoleCampaignCancelFinished(t *testing.T) {
+	t.Parallel()
+	f := consoleFixture(t)
+	cookie, _ := signIn(t, f.url, marketingToken)
+	id := queuedCampaign(t, f)
+	ctx := context.Background()
+	if _, err := f.store.Campaigns.StartCampaign(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.Campaigns.FinishCampaign(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := f.store.Campaigns.Campaign(ctx, id); c.State != intake.CampaignDone {
+		t.Skipf("the campaign did not finish (%s): nothing to check", c.State)
+	}
+	resp, body := consoleDo(t, "POST", f.url+"/admin/campaigns/"+id+"/cancel?lang=en", cookie,
+		url.Values{"csrf": {csrfOf(t, f.url, cookie)}}, nil)
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "already finished sending") {
+		t.Errorf("cancel of a finished campaign: %d, want 409 with the campaign's text", resp.StatusCode)
+	}
+}

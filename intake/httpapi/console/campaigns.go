@@ -335,6 +335,13 @@ func (c *Console) CancelCampaign(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = c.Campaigns.CancelCampaign(r.Context(), id)
 	}
+	var ie *intake.Error
+	if errors.As(err, &ie) && ie.Code == intake.EConflict {
+		// Finished meanwhile: say so of the campaign, not the lead
+		// storeError's 409 speaks of.
+		c.errorPage(w, r, ss, http.StatusConflict, "campaign_409")
+		return
+	}
 	if err != nil {
 		c.storeError(w, r, ss, err)
 		return

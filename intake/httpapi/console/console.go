@@ -269,6 +269,8 @@ func (c *Console) errorPage(w http.ResponseWriter, r *http.Request, ss *sessions
 		titleKey = "console.error.409.title"
 	case "subject_invalid": // privacy console
 		titleKey = "console.error.400.title"
+	case "campaign_409": // campaigns
+		titleKey = "console.error.409.title"
 	}
 	if status == http.StatusServiceUnavailable {
 		titleKey = "console.error.500.title"
