@@ -168,6 +168,19 @@ func TestConsoleCampaignSendAndCancel(t *testing.T) {
 	if strings.Contains(page, `id="cancel"`) {
 		t.Error("a cancelled campaign still offers cancel")
 	}
+	// Each action is audited under the holder's name with the campaign it
+	// made or changed.
+	seen := map[string]bool{}
+	for _, ev := range auditEvents(t, f.ops) {
+		if ev.Name == "m" && ev.Role == intake.RoleMarketing && ev.Status == http.StatusSeeOther {
+			seen[ev.Action+" "+ev.Target] = true
+		}
+	}
+	for _, want := range []string{"POST /admin/campaigns " + testID, "POST /admin/campaigns " + id, "POST /admin/campaigns/{id}/cancel " + id} {
+		if !seen[want] {
+			t.Errorf("no audit event %q under the holder's name", want)
+		}
+	}
 }
 
 // TestConsoleCampaignCSRF: every campaign post without the session's csrf

@@ -316,6 +316,7 @@ func (c *Console) CreateCampaign(w http.ResponseWriter, r *http.Request) {
 		c.storeError(w, r, ss, err)
 		return
 	}
+	auditTarget(r, id)
 	done := "queued"
 	if cp.TestTo != "" {
 		done = "test"
