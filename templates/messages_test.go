@@ -421,6 +421,20 @@ func referencedKeys(t *testing.T) map[string]string {
 		"console.error.csrf.body", "console.error.origin.body", "console.error.metrics.body"} {
 		keys[k] = "intake/httpapi/console"
 	}
+	// campaigns: marketing's pages (intake/httpapi/console/campaigns.go)
+	// build these from campaign states, fail reasons, notices and languages.
+	for _, st := range []string{"queued", "sending", "done", "cancelled"} {
+		keys["console.campaign.state."+st] = "campaign states"
+	}
+	for _, r := range []string{"invalid_address", "invalid_name", "unreadable", "refused", "invalid_message", "unknown_outcome", "gave_up"} {
+		keys["console.campaign.reason."+r] = "campaign fail reasons"
+	}
+	for _, k := range []string{"console.campaign.notice.queued", "console.campaign.notice.test", "console.campaign.notice.cancelled",
+		"console.campaign.lang_kk", "console.campaign.lang_ru", "console.campaign.lang_en", "console.campaign.any",
+		"console.campaign.everyone", "console.campaign.invalid", "console.nav.campaigns", "console.error.campaign_409.body"} {
+		keys[k] = "intake/httpapi/console"
+	}
+	// end campaigns
 	for _, code := range []string{"400", "403", "404", "409", "429", "500"} {
 		keys["console.error."+code+".title"] = "console error pages"
 		keys["console.error."+code+".body"] = "console error pages"
