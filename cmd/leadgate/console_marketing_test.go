@@ -136,6 +136,14 @@ func TestConsoleBrowserMarketingSendsCampaign(t *testing.T) {
 		t.Errorf("the count reads %q, want %q", got, want)
 	}
 
+	// A campaign without a subject comes back with the problem shown.
+	act(t, ctx, "name the campaign only", chromedp.SendKeys(chromedp.ID("name"), "Без темы ТЕСТ"))
+	clickTo(t, ctx, "send", http.StatusUnprocessableEntity, "the form with a problem")
+	checkAxe(t, ctx, "the form with a problem")
+	if n := read(t, ctx, "find the problem", chromedp.Evaluate[int](`document.querySelectorAll('[aria-invalid="true"]').length`)); n != 1 {
+		t.Errorf("%d fields marked invalid, want 1", n)
+	}
+
 	fillCampaign(t, ctx, "Осенняя рассылка ТЕСТ")
 	clickTo(t, ctx, "preview", http.StatusOK, "the preview")
 	checkAxeNoFrames(t, ctx, "the preview")
