@@ -100,7 +100,6 @@ type composeData struct {
 	TestTo, TestToErr string
 	Problem           string
 	Count             int64
-	Previewed         bool
 }
 
 // campaignRow is a campaign as the list and home page show it.
@@ -296,7 +295,6 @@ func (c *Console) CreateCampaign(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusUnprocessableEntity
 			d.problem(lang, ie)
 		} else {
-			d.Previewed = true
 			c.preview(lang, cp, &d)
 		}
 		seg := f.Segment
