@@ -64,15 +64,20 @@ func checkAxeNoFrames(t *testing.T, ctx context.Context, what string) {
 	}
 }
 
-// clickTo clicks the button with id and checks the page it lands on.
-func clickTo(t *testing.T, ctx context.Context, id string, status int, what string) string {
+// clickTo clicks sel and checks the page it leads to: its status, that its
+// URL holds no personal value (no address, no phone of the fake people),
+// and that it runs under its CSP.
+func clickTo(t *testing.T, ctx context.Context, sel string, status int, what string) string {
 	t.Helper()
-	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.ID(id)))
+	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(sel)))
 	if err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
 	if resp.Status != int64(status) {
 		t.Fatalf("%s answered %d (%s), want %d", what, resp.Status, resp.URL, status)
+	}
+	if u := strings.ToLower(resp.URL); strings.Contains(u, "example.com") || strings.Contains(u, "%40") || strings.Contains(u, "701000") {
+		t.Errorf("%s: the URL holds personal data", what)
 	}
 	checkPageUnderCSP(t, ctx, what, false)
 	return resp.URL
@@ -138,14 +143,14 @@ func TestConsoleBrowserMarketingSendsCampaign(t *testing.T) {
 
 	// A campaign without a subject comes back with the problem shown.
 	act(t, ctx, "name the campaign only", chromedp.SendKeys(chromedp.ID("name"), "Без темы ТЕСТ"))
-	clickTo(t, ctx, "send", http.StatusUnprocessableEntity, "the form with a problem")
+	clickTo(t, ctx, "#send", http.StatusUnprocessableEntity, "the form with a problem")
 	checkAxe(t, ctx, "the form with a problem")
 	if n := read(t, ctx, "find the problem", chromedp.Evaluate[int](`document.querySelectorAll('[aria-invalid="true"]').length`)); n != 1 {
 		t.Errorf("%d fields marked invalid, want 1", n)
 	}
 
 	fillCampaign(t, ctx, "Осенняя рассылка ТЕСТ")
-	clickTo(t, ctx, "preview", http.StatusOK, "the preview")
+	clickTo(t, ctx, "#preview", http.StatusOK, "the preview")
 	checkAxeNoFrames(t, ctx, "the preview")
 	srcdoc := read(t, ctx, "read the preview", chromedp.Evaluate[string](
 		`(() => { const f = document.getElementById("preview-ru"); return f.hasAttribute("sandbox") && f.getAttribute("sandbox") === "" ? f.srcdoc : "" })()`))
@@ -157,7 +162,7 @@ func TestConsoleBrowserMarketingSendsCampaign(t *testing.T) {
 
 	// The form came back filled: a test send to one address.
 	act(t, ctx, "type the test address", chromedp.SendKeys(chromedp.ID("test_to"), fakeTester))
-	testPage := clickTo(t, ctx, "test-send", http.StatusOK, "the test campaign's page")
+	testPage := clickTo(t, ctx, "#test-send", http.StatusOK, "the test campaign's page")
 	if strings.Contains(testPage, "example.com") || !strings.Contains(testPage, "/admin/campaigns/") {
 		t.Fatalf("the test send landed on %s", testPage)
 	}
@@ -172,7 +177,7 @@ func TestConsoleBrowserMarketingSendsCampaign(t *testing.T) {
 
 	openConsolePage(t, ctx, e, "/admin/campaigns/new?lang=en", http.StatusOK, "the compose form again")
 	fillCampaign(t, ctx, "Осенняя рассылка ТЕСТ")
-	page := clickTo(t, ctx, "send", http.StatusOK, "the campaign's page")
+	page := clickTo(t, ctx, "#send", http.StatusOK, "the campaign's page")
 	checkAxe(t, ctx, "the campaign's page")
 	if c := followToDone(t, ctx, e, page, "the campaign"); c["recipients"] != "1" || c["sent"] != "1" || c["failed"] != "0" {
 		t.Errorf("the campaign: %v, want 1 recipient, 1 sent", c)
