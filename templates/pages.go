@@ -146,6 +146,10 @@ type FormPage struct {
 	// FormToken is an opaque signed stamp of when the page was rendered,
 	// posted back as form_token: the anti-fraud check of submission speed.
 	FormToken string
+	// Rerender marks the form as the answer to a post that failed: its
+	// address is then the post's, so the page script must not take it for
+	// the page the person came from (page_url).
+	Rerender bool
 }
 
 // ThanksPage is the page shown after a request was accepted.

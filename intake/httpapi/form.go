@@ -47,6 +47,7 @@ func (s *Server) renderForm(w http.ResponseWriter, status int, lang templates.La
 	}
 	var ticked []string
 	if f != nil {
+		page.Rerender = true
 		ticked = f.Products
 		for k, v := range map[string]string{"entity_type": f.EntityType, "name": f.Name, "phone": f.Phone,
 			"email": f.Email, "tax_id": f.TaxID, "message": f.Message,

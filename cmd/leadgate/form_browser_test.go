@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/paymtech/leadgate/templates"
+)
+
+// The form's own checks in the browser (issue 12): messages in the page's
+// language instead of the browser's bubble, a visible invalid state, a
+// focus ring that can be seen, one post per click — every state passing
+// axe-core.
+
+// fieldCheck is what a test reads of one field after the script checked it.
+type fieldCheck struct {
+	Invalid string `json:"invalid"` // aria-invalid
+	Error   string `json:"error"`   // the text of its error element
+	Named   bool   `json:"named"`   // the error element is in its aria-describedby
+}
+
+// readFieldCheck reads the field with the given id and its error element
+// (named for the field's name, as the server names it).
+func readFieldCheck(t *testing.T, ctx context.Context, id string) fieldCheck {
+	t.Helper()
+	return read(t, ctx, "read "+id, chromedp.Evaluate[fieldCheck](`(() => {
+		const input = document.getElementById(`+mustJSON(t, id)+`);
+		const errId = input.name + "-error";
+		const error = document.getElementById(errId);
+		return {invalid: input.getAttribute("aria-invalid") || "", error: error ? error.textContent : "",
+			named: (input.getAttribute("aria-describedby") || "").split(" ").includes(errId)};
+	})()`))
+}
+
+// luminance is the WCAG relative luminance of a CSS "rgb(r, g, b)" colour.
+func luminance(t *testing.T, css string) float64 {
+	t.Helper()
+	var c [3]float64
+	if _, err := fmt.Sscanf(css, "rgb(%g, %g, %g)", &c[0], &c[1], &c[2]); err != nil {
+		t.Fatalf("colour %q: %v", css, err)
+	}
+	for i, v := range c {
+		v /= 255
+		if v <= 0.03928 {
+			c[i] = v / 12.92
+		} else {
+			c[i] = math.Pow((v+0.055)/1.055, 2.4)
+		}
+	}
+	return 0.2126*c[0] + 0.7152*c[1] + 0.0722*c[2]
+}
+
+// contrast is the WCAG contrast ratio of two CSS colours.
+func contrast(t *testing.T, a, b string) float64 {
+	la, lb := luminance(t, a), luminance(t, b)
+	return (math.Max(la, lb) + 0.05) / (math.Min(la, lb) + 0.05)
+}
+
+// TestBrowserFormKazakhOwnMessages sends the Kazakh form empty with the
+// script on: nothing is posted, and every required field says what is
+// missing in Kazakh — from the catalogue, not the browser's bubble in the
+// browser's (English) language — and looks invalid. The focus ring
+// contrasts 3:1 with what is behind it, on a field and on the blue
+// button. Filled, the form posts once however often it is sent, showing its
+// busy label.
+func TestBrowserFormKazakhOwnMessages(t *testing.T) {
+	t.Parallel()
+	e, ctx := setupBrowser(t)
+	kk := func(key string) string { return templates.Message(templates.KK, key) }
+
+	act(t, ctx, "open the form", chromedp.Navigate(e.base+"/?lang=kk"))
+	opened := time.Now()
+	checkAxe(t, ctx, "the form")
+	act(t, ctx, "send it empty", chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
+	if got := read(t, ctx, "read the address", chromedp.Evaluate[string](`location.pathname`)); got != "/" {
+		t.Fatalf("the empty form was posted: the browser shows %s", got)
+	}
+	for id, want := range map[string]fieldCheck{
+		"entity_type-legal_entity":    {Invalid: "true", Error: kk("entity_type.invalid"), Named: true},
+		"entity_type-sole_proprietor": {Invalid: "true", Error: kk("entity_type.invalid"), Named: true},
+		"phone":                       {Invalid: "true", Error: kk("field.required"), Named: true},
+		"email":                       {Invalid: "true", Error: kk("field.required"), Named: true},
+		"consent_processing":          {Invalid: "true", Error: kk("consent_processing.required"), Named: true},
+		"name":                        {},
+		"consent_marketing":           {},
+	} {
+		if got := readFieldCheck(t, ctx, id); got != want {
+			t.Errorf("%s after sending the empty form = %+v, want %+v", id, got, want)
+		}
+	}
+	type looks struct {
+		Focused     string `json:"focused"`
+		Border      string `json:"border"`
+		BorderWidth string `json:"borderWidth"`
+		Outline     string `json:"outline"`
+		Card        string `json:"card"`
+	}
+	// The first invalid field has the focus; an invalid field's red
+	// border wins over the input[type=…] rule's grey.
+	got := read(t, ctx, "read the looks", chromedp.Evaluate[looks](`(() => {
+		const s = getComputedStyle(document.getElementById("phone"));
+		return {focused: document.activeElement.id, border: s.borderTopColor, borderWidth: s.borderTopWidth,
+			outline: getComputedStyle(document.activeElement).outlineColor,
+			card: getComputedStyle(document.querySelector(".card")).backgroundColor};
+	})()`))
+	if got.Focused != "entity_type-legal_entity" || got.Border != "rgb(179, 38, 30)" || got.BorderWidth != "2px" {
+		t.Errorf("after sending the empty form: focus on %q, the phone's border %s %s; want the first radio focused and a 2px rgb(179, 38, 30) border",
+			got.Focused, got.BorderWidth, got.Border)
+	}
+	if c := contrast(t, got.Outline, got.Card); c < 3 {
+		t.Errorf("a field's focus ring %s contrasts %.2f:1 with the card %s, want ≥ 3:1", got.Outline, c, got.Card)
+	}
+	checkAxe(t, ctx, "the form with the script's errors")
+	checkPageUnderCSP(t, ctx, "the form with the script's errors", true)
+
+	act(t, ctx, "fill the form",
+		chromedp.Click(chromedp.ID("entity_type-sole_proprietor")),
+		chromedp.SendKeys(chromedp.ID("phone"), "8 701 000 00 07"),
+		chromedp.SendKeys(chromedp.ID("email"), "not-an-address"),
+		chromedp.Click(chromedp.ID("consent_processing")),
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
+	)
+	for id, want := range map[string]fieldCheck{
+		"entity_type-legal_entity": {},
+		"phone":                    {},
+		"email":                    {Invalid: "true", Error: kk("email.invalid"), Named: true},
+		"consent_processing":       {},
+	} {
+		if got := readFieldCheck(t, ctx, id); got != want {
+			t.Errorf("%s after sending with a wrong email = %+v, want %+v", id, got, want)
+		}
+	}
+	act(t, ctx, "correct the email",
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("email").value = ""`),
+		chromedp.SendKeys(chromedp.ID("email"), "test.own.messages@example.com"),
+	)
+	// The button's ring stands on the card, 2px off the blue.
+	ring := read(t, ctx, "focus the button", chromedp.Evaluate[looks](`(() => {
+		const b = document.querySelector("button[type=submit]");
+		b.focus();
+		const s = getComputedStyle(b);
+		return {outline: s.outlineColor, border: s.outlineOffset,
+			card: getComputedStyle(document.querySelector(".card")).backgroundColor};
+	})()`))
+	if c := contrast(t, ring.Outline, ring.Card); c < 3 || ring.Border != "2px" {
+		t.Errorf("the button's focus ring %s, %s off the button, contrasts %.2f:1 with the card %s; want ≥ 3:1 and 2px off",
+			ring.Outline, ring.Border, c, ring.Card)
+	}
+
+	type sending struct {
+		Disabled  bool   `json:"disabled"`
+		Label     string `json:"label"`
+		Prevented []bool `json:"prevented"`
+	}
+	time.Sleep(time.Until(opened.Add(3500 * time.Millisecond))) // not a bot's fast_submit
+	var sent sending
+	// Two sends in a row, as a double click makes: the second must be
+	// stopped by the script (its submit event cancelled).
+	twice := chromedp.Evaluate[sending](`(() => {
+			const f = document.getElementById("lead-form"), b = f.querySelector("button[type=submit]");
+			const prevented = [];
+			f.addEventListener("submit", (ev) => prevented.push(ev.defaultPrevented));
+			f.requestSubmit(b);
+			const after = {disabled: b.disabled, label: b.textContent};
+			f.requestSubmit();
+			return {...after, prevented};
+		})()`)
+	resp, err := chromedp.RunResponse(ctx, func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		v, err := twice(ctx, tg)
+		sent = v
+		return chromedp.Void{}, err
+	})
+	if err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	if want := (sending{Disabled: true, Label: kk("form.sending"), Prevented: []bool{false, true}}); mustJSON(t, sent) != mustJSON(t, want) {
+		t.Errorf("sending twice: %+v, want %+v", sent, want)
+	}
+	if resp.Status != http.StatusOK || resp.URL != e.base+"/thanks?lang=kk" {
+		t.Fatalf("after the post the browser shows %s (%d), want the thanks page", resp.URL, resp.Status)
+	}
+	if ids := e.leadIDs(t); len(ids) != 1 {
+		t.Errorf("stored leads %v, want one", ids)
+	}
+}
