@@ -189,3 +189,44 @@ func TestBrowserFormKazakhOwnMessages(t *testing.T) {
 		t.Errorf("stored leads %v, want one", ids)
 	}
 }
+
+// TestBrowserFormLanguageLinksKeepWhatWasTyped posts the Russian form
+// without consent, as a client without checks would, and switches the form
+// shown again to Kazakh: what was typed (and the page the visitor came
+// from) is still there, in a Kazakh form at /, and went through no URL.
+func TestBrowserFormLanguageLinksKeepWhatWasTyped(t *testing.T) {
+	t.Parallel()
+	e, ctx := setupBrowser(t)
+	const email = "test.keep.lang@example.com"
+	act(t, ctx, "fill the form",
+		chromedp.Navigate(e.base+"/?lang=ru"),
+		chromedp.Click(chromedp.ID("entity_type-sole_proprietor")),
+		chromedp.SendKeys(chromedp.ID("phone"), "8 701 000 00 06"),
+		chromedp.SendKeys(chromedp.ID("email"), email),
+		chromedp.Click(chromedp.ID("consent_marketing")),
+	)
+	resp, err := chromedp.RunResponse(ctx,
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("lead-form").submit()`))
+	if err != nil || resp.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("post without consent: %v %+v, want 422", err, resp)
+	}
+	checkAxe(t, ctx, "the form shown again with errors")
+	resp, err = chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`.langs a[hreflang="kk"]`)))
+	if err != nil || resp.URL != e.base+"/?lang=kk" {
+		t.Fatalf("switch to Kazakh: %v %+v", err, resp)
+	}
+	type kept struct {
+		Lang, Email, Phone, PageURL string
+		Entity, Marketing, Stored   bool
+	}
+	got := read(t, ctx, "read the Kazakh form", chromedp.Evaluate[kept](`(() => {
+		const f = document.getElementById("lead-form");
+		return {Lang: document.documentElement.lang, Email: f.elements.email.value, Phone: f.elements.phone.value,
+			PageURL: f.elements.page_url.value, Entity: document.getElementById("entity_type-sole_proprietor").checked,
+			Marketing: f.elements.consent_marketing.checked, Stored: sessionStorage.length > 0};
+	})()`))
+	if want := (kept{Lang: "kk", Email: email, Phone: "8 701 000 00 06", PageURL: e.base + "/?lang=ru", Entity: true, Marketing: true}); got != want {
+		t.Errorf("the form after switching language = %+v, want %+v", got, want)
+	}
+	checkPageUnderCSP(t, ctx, "the Kazakh form", true)
+}

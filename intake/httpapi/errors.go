@@ -47,7 +47,7 @@ var noticeKey = map[intake.Code]string{
 
 // fail answers an error of the public form: the form again, with the
 // problems inline, for a browser's own post; JSON for a script.
-func (s *Server) fail(w http.ResponseWriter, lang templates.Lang, browser bool, f *form.Form, err error) {
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, lang templates.Lang, browser bool, f *form.Form, err error) {
 	if !browser {
 		s.writeError(w, "submission", err, nil, lang)
 		return
@@ -55,7 +55,7 @@ func (s *Server) fail(w http.ResponseWriter, lang templates.Lang, browser bool, 
 	e := asError(err)
 	s.logError("submission", e)
 	setRetryAfter(w, e)
-	s.renderForm(w, statusOf(e.Code), lang, f, e.Fields, templates.Message(lang, noticeOf(e.Code)))
+	s.renderForm(w, statusOf(e.Code), lang, f, e.Fields, templates.Message(lang, noticeOf(e.Code)), cameFrom(r))
 }
 
 // writeError is the one place an error becomes a JSON answer:

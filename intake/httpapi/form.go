@@ -26,7 +26,24 @@ import (
 const MaxBody = 64 << 10
 
 func (s *Server) formPage(w http.ResponseWriter, r *http.Request) {
-	s.renderForm(w, http.StatusOK, s.lang(r), nil, nil, "")
+	s.renderForm(w, http.StatusOK, s.lang(r), nil, nil, "", cameFrom(r))
+}
+
+// leadsPath is where the form posts; see cameFrom.
+const leadsPath = "/v1/leads"
+
+// cameFrom is the page the visitor came from, as the request's Referer
+// tells it: the page that framed or linked to the form when the form is
+// opened, the form page itself when it is posted. The form's own post
+// address is no such page — a re-post from the form shown again after an
+// error has it as its Referer — so it gives "", as does anything
+// pageAddress drops.
+func cameFrom(r *http.Request) string {
+	ref := pageAddress(truncate(r.Referer(), 2000))
+	if u, err := url.Parse(ref); err == nil && u.Host == r.Host && u.Path == leadsPath {
+		return ""
+	}
+	return ref
 }
 
 func (s *Server) thanksPage(w http.ResponseWriter, r *http.Request) {
@@ -37,9 +54,11 @@ func (s *Server) thanksPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // renderForm shows the form, re-filled with what the person typed and the
-// problems found, when there are any.
-func (s *Server) renderForm(w http.ResponseWriter, status int, lang templates.Lang, f *form.Form, fields intake.FieldErrors, notice string) {
-	page := templates.FormPage{Lang: lang, Action: "/v1/leads", Path: "/", Values: map[string]string{"lang": string(lang)},
+// problems found, when there are any. pageURL is the page the visitor came
+// from (see cameFrom), used when f brings none: it goes into the hidden
+// page_url field so that it is kept through every re-render.
+func (s *Server) renderForm(w http.ResponseWriter, status int, lang templates.Lang, f *form.Form, fields intake.FieldErrors, notice, pageURL string) {
+	page := templates.FormPage{Lang: lang, Action: leadsPath, Path: "/", Values: map[string]string{"lang": string(lang), "page_url": pageURL},
 		Errors: map[string]string{}, Notice: notice, PolicyURL: s.opts.PolicyURL, PolicyVersion: s.opts.PolicyVersion,
 		FormToken: s.Keys.FormToken(s.now())}
 	for name, p := range fields {
@@ -56,6 +75,9 @@ func (s *Server) renderForm(w http.ResponseWriter, status int, lang templates.La
 			"page_url":           f.PageURL, "timezone": f.Timezone, "utm_source": f.UTMSource,
 			"utm_medium": f.UTMMedium, "utm_campaign": f.UTMCampaign, "redirect_url": f.RedirectURL} {
 			page.Values[k] = v
+		}
+		if f.PageURL == "" {
+			page.Values["page_url"] = pageURL
 		}
 	}
 	for _, code := range s.opts.Products {
@@ -102,7 +124,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	lang, browser := s.lang(r), wantsHTML(r)
 	origin, crossSite, ok := s.origins.check(r)
 	if !ok {
-		s.fail(w, lang, browser, nil, &intake.Error{Code: intake.EForbiddenOrigin, Message: "cross-site post from an origin that is not allowed"})
+		s.fail(w, r, lang, browser, nil, &intake.Error{Code: intake.EForbiddenOrigin, Message: "cross-site post from an origin that is not allowed"})
 		return
 	}
 	if crossSite {
@@ -110,7 +132,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	f, err := decodeForm(w, r)
 	if err != nil {
-		s.fail(w, lang, browser, nil, err)
+		s.fail(w, r, lang, browser, nil, err)
 		return
 	}
 	if l, ok := templates.ParseLang(f.Lang); ok {
@@ -126,7 +148,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		fields = intake.FieldErrors{"redirect_url": {Key: "redirect_url.forbidden"}}
 	}
 	if fields != nil {
-		s.fail(w, lang, browser, f, &intake.Error{Code: intake.EInvalid, Message: "validation failed", Fields: fields})
+		s.fail(w, r, lang, browser, f, &intake.Error{Code: intake.EInvalid, Message: "validation failed", Fields: fields})
 		return
 	}
 	if sub.Lang == "" {
@@ -136,7 +158,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	app.Observed = s.observe(r, f)
 	adm, err := s.Leads.Accept(r.Context(), app)
 	if err != nil {
-		s.fail(w, lang, browser, f, err)
+		s.fail(w, r, lang, browser, f, err)
 		return
 	}
 	// A new lead, or a duplicate still Received that may have lost its task
@@ -152,7 +174,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 					s.log.Error("enqueue failed and the lead could not be removed; the sweeper will queue it", "lead", adm.ID, "err", uerr)
 				}
 			}
-			s.fail(w, lang, browser, f, intake.Unavailable("queue lead", err))
+			s.fail(w, r, lang, browser, f, intake.Unavailable("queue lead", err))
 			return
 		}
 	}
@@ -178,7 +200,7 @@ func (s *Server) application(r *http.Request, sub *intake.Submission) intake.App
 	// did not claim.
 	page := pageAddress(sub.PageURL)
 	if sub.PageURL == "" {
-		page = pageAddress(truncate(r.Referer(), 2000))
+		page = cameFrom(r)
 	}
 	sub.PageURL = page // the submission is stored and sent on as it is now
 	meta := intake.Metadata{IP: clientIP(r, s.opts.TrustedProxies), UserAgent: ua, Timezone: sub.Timezone, PageURL: page,

@@ -97,10 +97,66 @@
     b.setAttribute("aria-disabled", "true");
   }
 
+  // keptKey names what a language link keeps of the form in the tab's
+  // sessionStorage: the values go with the person to the page in the other
+  // language without passing through a URL (they are personal) or a post
+  // (posting is sending the request), and are removed as soon as read.
+  var keptKey = "leadgate.form";
+  // notKept are fields a new page must make afresh.
+  var notKept = { form_token: true, website: true, lang: true, timezone: true };
+
+  // keepOnLanguageSwitch makes the language links carry what was typed:
+  // without it a person who switched language on the form shown again
+  // after an error would lose all they typed.
+  function keepOnLanguageSwitch(f) {
+    var links = document.querySelectorAll(".langs a[hreflang]");
+    for (var i = 0; i < links.length; i++) {
+      links[i].addEventListener("click", function () {
+        var kept = [];
+        for (var j = 0; j < f.elements.length; j++) {
+          var el = f.elements[j];
+          if (!el.name || notKept[el.name] || el.type === "submit") { continue; }
+          if (el.type === "checkbox" || el.type === "radio") {
+            if (el.checked) { kept.push([el.name, el.value]); }
+          } else if (el.value) {
+            kept.push([el.name, el.value]);
+          }
+        }
+        try { sessionStorage.setItem(keptKey, JSON.stringify(kept)); } catch (e) {}
+      });
+    }
+  }
+
+  // restoreKept fills the form with what a language link kept, once.
+  function restoreKept(f) {
+    var kept;
+    try {
+      kept = JSON.parse(sessionStorage.getItem(keptKey) || "null");
+      sessionStorage.removeItem(keptKey);
+    } catch (e) { return; }
+    if (!kept || !kept.length) { return; }
+    var boxes = f.querySelectorAll("input[type=checkbox], input[type=radio]");
+    for (var i = 0; i < boxes.length; i++) { boxes[i].checked = false; }
+    for (var k = 0; k < kept.length; k++) {
+      var name = kept[k][0], value = String(kept[k][1]);
+      var els = f.querySelectorAll("[name='" + name.replace(/[^a-z_]/g, "") + "']");
+      for (var m = 0; m < els.length; m++) {
+        var el = els[m];
+        if (el.type === "checkbox" || el.type === "radio") {
+          if (el.value === value) { el.checked = true; }
+        } else {
+          el.value = value;
+        }
+      }
+    }
+  }
+
   function setUp() {
     var f = document.getElementById("lead-form");
     if (!f) { return; }
+    restoreKept(f);
     fillLeadForm(f);
+    keepOnLanguageSwitch(f);
     // Our messages instead of the browser's: without the script the
     // browser checks (and the server answers 422 with its own).
     f.noValidate = true;

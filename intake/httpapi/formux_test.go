@@ -1,0 +1,100 @@
+package httpapi
+
+import (
+	"context"
+	"html"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// The form a visitor can trust (issue 12): what the server renders into it
+// and records with the lead.
+
+// getPage GETs path with the given headers and returns the status and body.
+func getPage(t *testing.T, base, path string, header map[string]string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// hiddenPageURL is the value of the page_url field the page renders.
+func hiddenPageURL(t *testing.T, page string) string {
+	t.Helper()
+	const marker = `name="page_url" value="`
+	_, rest, ok := strings.Cut(page, marker)
+	if !ok {
+		t.Fatal("the page has no page_url field")
+	}
+	v, _, _ := strings.Cut(rest, `"`)
+	return html.UnescapeString(v)
+}
+
+// TestPageURLKeptThroughRerender: the form records the page the visitor
+// came from — the Referer of GET / — in its hidden page_url, and a post
+// that fails brings the form back with it kept; the re-post's Referer, the
+// post address /v1/leads, is never taken for it.
+func TestPageURLKeptThroughRerender(t *testing.T) {
+	t.Parallel()
+	f := setupHTTP(t)
+	const landing = "https://www.example.kz/connect?from=ad"
+	_, page := getPage(t, f.url, "/?lang=kk", map[string]string{"Referer": landing})
+	if got := hiddenPageURL(t, page); got != landing {
+		t.Fatalf("GET / with Referer %s renders page_url %q", landing, got)
+	}
+	if _, page := getPage(t, f.url, "/", map[string]string{"Referer": "javascript:alert(1)"}); hiddenPageURL(t, page) != "" {
+		t.Fatal("a javascript: Referer went into page_url")
+	}
+
+	// A failed post (no consent) with what the page rendered comes back
+	// with it, whatever the Referer.
+	v := strictForm("rerender@example.com")
+	v.Del("consent_processing")
+	v.Set("page_url", landing)
+	browser := map[string]string{"Accept": "text/html", "Referer": f.url + "/v1/leads"}
+	resp := post(t, f.url, "application/x-www-form-urlencoded", v.Encode(), browser)
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusUnprocessableEntity || hiddenPageURL(t, string(b)) != landing {
+		t.Fatalf("failed post: %d with page_url %q, want 422 with %q", resp.StatusCode, hiddenPageURL(t, string(b)), landing)
+	}
+	if !strings.Contains(string(b), "data-rerender") {
+		t.Error("the form shown again is not marked data-rerender: its script would take /v1/leads for the page")
+	}
+
+	// Without a page_url, the re-render takes the post's Referer when it is
+	// a page (the form's) and not when it is /v1/leads.
+	v.Del("page_url")
+	for ref, want := range map[string]string{f.url + "/?lang=ru": f.url + "/?lang=ru", f.url + "/v1/leads": ""} {
+		resp := post(t, f.url, "application/x-www-form-urlencoded", v.Encode(), map[string]string{"Accept": "text/html", "Referer": ref})
+		b, _ := io.ReadAll(resp.Body)
+		if got := hiddenPageURL(t, string(b)); got != want {
+			t.Errorf("failed post from %s: page_url %q, want %q", ref, got, want)
+		}
+	}
+
+	// A post accepted from the re-rendered form with no page_url records
+	// no page rather than /v1/leads.
+	ok := strictForm("rerender.ok@example.com")
+	resp = post(t, f.url, "application/x-www-form-urlencoded", ok.Encode(), map[string]string{"Referer": f.url + "/v1/leads"})
+	body := decode(t, resp)
+	l, err := f.store.Leads.Get(context.Background(), body["id"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Meta.PageURL != "" || l.Consent.PageURL != "" {
+		t.Errorf("a post from /v1/leads recorded page %q / %q, want none", l.Meta.PageURL, l.Consent.PageURL)
+	}
+}
