@@ -71,6 +71,21 @@ type HTTP struct {
 	PolicyVersion      string         // POLICY_VERSION, default "1": recorded with every consent
 	PolicyURL          string         // POLICY_URL, default https://paymtech.kz/kz/privacy-policy/
 	DoubleOptIn        bool           // DOUBLE_OPT_IN, default true: marketing consent waits for the emailed link
+	// --- formux (issue 12): the form visitors trust ---
+	// PolicyURLs are POLICY_URL_KK, POLICY_URL_RU and POLICY_URL_EN by
+	// language ("kk", "ru", "en"), each defaulting to PolicyURL: the policy
+	// a page in that language links to and a consent given in it records.
+	PolicyURLs map[string]string
+	// --- end formux ---
+}
+
+// PolicyURLFor is the privacy policy's URL for a language (kk, ru or en):
+// POLICY_URL_<LANG>, else POLICY_URL.
+func (h HTTP) PolicyURLFor(lang string) string {
+	if u := h.PolicyURLs[lang]; u != "" {
+		return u
+	}
+	return h.PolicyURL
 }
 
 // Redis is the database every process shares with asynq.
@@ -210,6 +225,13 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.HTTP.PublicBaseURL = r.url("PUBLIC_BASE_URL", "http://localhost:"+port)
 	c.HTTP.PolicyVersion = r.str("POLICY_VERSION", "1")
 	c.HTTP.PolicyURL = r.url("POLICY_URL", "https://paymtech.kz/kz/privacy-policy/").String()
+	// --- formux: the policy per language, defaulting to POLICY_URL ---
+	c.HTTP.PolicyURLs = map[string]string{
+		"kk": r.url("POLICY_URL_KK", c.HTTP.PolicyURL).String(),
+		"ru": r.url("POLICY_URL_RU", c.HTTP.PolicyURL).String(),
+		"en": r.url("POLICY_URL_EN", c.HTTP.PolicyURL).String(),
+	}
+	// --- end formux ---
 	c.HTTP.DefaultLang = r.oneOf("DEFAULT_LANG", "ru", "kk", "ru", "en")
 	for _, s := range r.list("TRUSTED_PROXIES", "") {
 		p, err := parsePrefix(s)

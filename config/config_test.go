@@ -88,10 +88,12 @@ func TestLoadDefaults(t *testing.T) {
 	want := &Config{
 		VarDir: "var",
 		HTTP: HTTP{
-			Addr:           ":8080",
-			PublicBaseURL:  &url.URL{Scheme: "http", Host: "localhost:8080"},
-			PolicyVersion:  "1",
-			PolicyURL:      "https://paymtech.kz/kz/privacy-policy/",
+			Addr:          ":8080",
+			PublicBaseURL: &url.URL{Scheme: "http", Host: "localhost:8080"},
+			PolicyVersion: "1",
+			PolicyURL:     "https://paymtech.kz/kz/privacy-policy/",
+			PolicyURLs: map[string]string{"kk": "https://paymtech.kz/kz/privacy-policy/",
+				"ru": "https://paymtech.kz/kz/privacy-policy/", "en": "https://paymtech.kz/kz/privacy-policy/"},
 			DefaultLang:    "ru",
 			ProductCatalog: []string{"acquiring", "payment_links", "recurring", "payouts", "pos"},
 			CaptureCookies: []string{"_ga", "_ym_uid"},
@@ -729,5 +731,28 @@ func TestNormalizeOriginDropsDefaultPort(t *testing.T) {
 				t.Errorf("NormalizeOrigin(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestPolicyURLPerLanguage: POLICY_URL_KK/_RU/_EN name each language's
+// policy, a language without one falls back to POLICY_URL, and a value
+// that is not an http(s) URL is refused.
+func TestPolicyURLPerLanguage(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"POLICY_URL": "https://example.kz/privacy", "POLICY_URL_RU": "https://example.kz/ru/privacy",
+		"POLICY_URL_EN": "https://example.kz/en/privacy"}
+	c, err := Load(func(name string) string { return env[name] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for lang, want := range map[string]string{"kk": "https://example.kz/privacy", "ru": "https://example.kz/ru/privacy",
+		"en": "https://example.kz/en/privacy", "xx": "https://example.kz/privacy"} {
+		if got := c.HTTP.PolicyURLFor(lang); got != want {
+			t.Errorf("PolicyURLFor(%q) = %q, want %q", lang, got, want)
+		}
+	}
+	env["POLICY_URL_KK"] = "javascript:alert(1)"
+	if _, err := Load(func(name string) string { return env[name] }); err == nil || !strings.Contains(err.Error(), "POLICY_URL_KK") {
+		t.Errorf("a javascript: POLICY_URL_KK: %v, want an error naming it", err)
 	}
 }

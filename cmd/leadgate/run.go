@@ -351,6 +351,10 @@ func (m *Main) serveHTTP(store *redisstore.Store, records *ops.Records, keys *se
 		SendGridKey:       cfg.Mail.SendGridWebhookPublicKey,
 		AuditRetention:    cfg.Retention.Audit,
 		ConsoleLoginLimit: cfg.Console.LoginRateLimit,
+		// --- formux (issue 12) ---
+		PolicyURLs: map[templates.Lang]string{templates.KK: cfg.HTTP.PolicyURLFor("kk"),
+			templates.RU: cfg.HTTP.PolicyURLFor("ru"), templates.EN: cfg.HTTP.PolicyURLFor("en")},
+		// --- end formux ---
 	}, m.Log, m.Now)
 	mux := http.NewServeMux()
 	srv.Register(mux)

@@ -59,7 +59,7 @@ func (s *Server) thanksPage(w http.ResponseWriter, r *http.Request) {
 // page_url field so that it is kept through every re-render.
 func (s *Server) renderForm(w http.ResponseWriter, status int, lang templates.Lang, f *form.Form, fields intake.FieldErrors, notice, pageURL string) {
 	page := templates.FormPage{Lang: lang, Action: leadsPath, Path: "/", Values: map[string]string{"lang": string(lang), "page_url": pageURL},
-		Errors: map[string]string{}, Notice: notice, PolicyURL: s.opts.PolicyURL, PolicyVersion: s.opts.PolicyVersion,
+		Errors: map[string]string{}, Notice: notice, PolicyURL: s.opts.policyURL(lang), PolicyVersion: s.opts.PolicyVersion,
 		FormToken: s.Keys.FormToken(s.now())}
 	for name, p := range fields {
 		page.Errors[name] = templates.Message(lang, p.Key, p.Args...)
@@ -214,10 +214,13 @@ func (s *Server) application(r *http.Request, sub *intake.Submission) intake.App
 			meta.Cookies[name] = truncate(c.Value, 256)
 		}
 	}
+	// The policy recorded is the one of the language the consent was given
+	// in (submit has set sub.Lang by now).
+	lang, _ := templates.ParseLang(sub.Lang)
 	return intake.Application{
 		Submission: sub,
 		Consent: intake.Consent{Processing: true, Marketing: sub.ConsentMarketing, PolicyVersion: s.opts.PolicyVersion,
-			PolicyURL: s.opts.PolicyURL, GivenAt: now, IP: meta.IP, UserAgent: ua, PageURL: page},
+			PolicyURL: s.opts.policyURL(lang), GivenAt: now, IP: meta.IP, UserAgent: ua, PageURL: page},
 		Meta:           meta,
 		IdempotencyKey: truncate(r.Header.Get("Idempotency-Key"), 255),
 		PerIP:          s.opts.PerIP,

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/paymtech/leadgate/templates"
 )
 
 // The form a visitor can trust (issue 12): what the server renders into it
@@ -96,5 +98,32 @@ func TestPageURLKeptThroughRerender(t *testing.T) {
 	}
 	if l.Meta.PageURL != "" || l.Consent.PageURL != "" {
 		t.Errorf("a post from /v1/leads recorded page %q / %q, want none", l.Meta.PageURL, l.Consent.PageURL)
+	}
+}
+
+// TestPolicyURLPerLanguage: the form links to the policy of its language
+// (saying, for screen readers, that it opens a new tab), and the consent
+// proof records the policy of the language the request came in; a
+// language without its own uses POLICY_URL.
+func TestPolicyURLPerLanguage(t *testing.T) {
+	t.Parallel()
+	const kkPolicy = "https://example.kz/kk/privacy"
+	f := setupHTTP(t, func(o *Options) { o.PolicyURLs = map[templates.Lang]string{templates.KK: kkPolicy} })
+	for lang, want := range map[string]string{"kk": kkPolicy, "en": "https://example.kz/privacy"} {
+		_, page := getPage(t, f.url, "/?lang="+lang, nil)
+		newTab := templates.Message(templates.Lang(lang), "link.new_tab")
+		if !strings.Contains(page, `<a href="`+want+`" target="_blank" rel="noopener">`) || !strings.Contains(page, newTab) {
+			t.Errorf("the %s form does not link to %s in a new tab saying %q", lang, want, newTab)
+		}
+		v := strictForm("policy." + lang + "@example.com")
+		v.Set("lang", lang)
+		body := decode(t, post(t, f.url, "application/x-www-form-urlencoded", v.Encode(), nil))
+		l, err := f.store.Leads.Get(context.Background(), body["id"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Consent.PolicyURL != want {
+			t.Errorf("a consent given in %s records policy %q, want %q", lang, l.Consent.PolicyURL, want)
+		}
 	}
 }

@@ -47,6 +47,21 @@ type Options struct {
 	// ConsoleLoginLimit is CONSOLE_LOGIN_RATE_LIMIT: console sign-in
 	// attempts per client; zero means 10 per 15 minutes.
 	ConsoleLoginLimit intake.Limit
+	// --- formux (issue 12) ---
+	// PolicyURLs (POLICY_URL_KK/_RU/_EN) are the privacy policy by
+	// language; a language without one uses PolicyURL. The form links to
+	// its language's, and a consent records the one of the language it was
+	// given in: the text the person could read.
+	PolicyURLs map[templates.Lang]string
+	// --- end formux ---
+}
+
+// policyURL is the privacy policy's URL for lang.
+func (o Options) policyURL(lang templates.Lang) string {
+	if u := o.PolicyURLs[lang]; u != "" {
+		return u
+	}
+	return o.PolicyURL
 }
 
 // Leads are what the handlers need of the lead store (redisstore.Leads).
