@@ -76,6 +76,12 @@ type HTTP struct {
 	// language ("kk", "ru", "en"), each defaulting to PolicyURL: the policy
 	// a page in that language links to and a consent given in it records.
 	PolicyURLs map[string]string
+	// CompanyName is COMPANY_NAME, default "PaymTech LLP": the operator
+	// named in the pages' footer and in the consent texts.
+	CompanyName string
+	// CompanyContact is COMPANY_CONTACT, default none: a contact line
+	// (address, phone) under the company's name on the pages.
+	CompanyContact string
 	// --- end formux ---
 }
 
@@ -231,6 +237,8 @@ func Load(getenv func(string) string) (*Config, error) {
 		"ru": r.url("POLICY_URL_RU", c.HTTP.PolicyURL).String(),
 		"en": r.url("POLICY_URL_EN", c.HTTP.PolicyURL).String(),
 	}
+	c.HTTP.CompanyName = r.str("COMPANY_NAME", "PaymTech LLP")
+	c.HTTP.CompanyContact = r.str("COMPANY_CONTACT", "")
 	// --- end formux ---
 	c.HTTP.DefaultLang = r.oneOf("DEFAULT_LANG", "ru", "kk", "ru", "en")
 	for _, s := range r.list("TRUSTED_PROXIES", "") {

@@ -94,6 +94,7 @@ func TestLoadDefaults(t *testing.T) {
 			PolicyURL:     "https://paymtech.kz/kz/privacy-policy/",
 			PolicyURLs: map[string]string{"kk": "https://paymtech.kz/kz/privacy-policy/",
 				"ru": "https://paymtech.kz/kz/privacy-policy/", "en": "https://paymtech.kz/kz/privacy-policy/"},
+			CompanyName:    "PaymTech LLP",
 			DefaultLang:    "ru",
 			ProductCatalog: []string{"acquiring", "payment_links", "recurring", "payouts", "pos"},
 			CaptureCookies: []string{"_ga", "_ym_uid"},
@@ -754,5 +755,25 @@ func TestPolicyURLPerLanguage(t *testing.T) {
 	env["POLICY_URL_KK"] = "javascript:alert(1)"
 	if _, err := Load(func(name string) string { return env[name] }); err == nil || !strings.Contains(err.Error(), "POLICY_URL_KK") {
 		t.Errorf("a javascript: POLICY_URL_KK: %v, want an error naming it", err)
+	}
+}
+
+// TestCompany: COMPANY_NAME defaults to PaymTech LLP and COMPANY_CONTACT
+// to none; both are read as given.
+func TestCompany(t *testing.T) {
+	t.Parallel()
+	c, err := Load(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP.CompanyName != "PaymTech LLP" || c.HTTP.CompanyContact != "" {
+		t.Errorf("defaults: %q, %q", c.HTTP.CompanyName, c.HTTP.CompanyContact)
+	}
+	env := map[string]string{"COMPANY_NAME": "Example LLP", "COMPANY_CONTACT": "Almaty, +7 727 000 00 00"}
+	if c, err = Load(func(n string) string { return env[n] }); err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP.CompanyName != "Example LLP" || c.HTTP.CompanyContact != "Almaty, +7 727 000 00 00" {
+		t.Errorf("set: %q, %q", c.HTTP.CompanyName, c.HTTP.CompanyContact)
 	}
 }

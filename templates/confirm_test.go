@@ -70,7 +70,7 @@ func TestRenderConfirmStates(t *testing.T) {
 					t.Errorf("language links %q, want them: %v", languageLinks(doc), tt.switcher)
 				}
 				for _, s := range visibleTexts(doc) {
-					if left := stripCatalogue(s, l); left != "" {
+					if left := stripCatalogue(s, l, DefaultCompanyName); left != "" {
 						t.Errorf("text %q is not from the %s catalogue (left: %q)", s, l, left)
 					}
 				}

@@ -505,7 +505,8 @@ func TestNoPersonalDataFields(t *testing.T) {
 	}{
 		{AckEmail{}, []string{"Lang", "RequestID", "EntityType", "Products", "PolicyURL"}},
 		{OptinEmail{}, []string{"Lang", "ConfirmURL", "ValidFor", "PolicyURL"}},
-		{ConfirmPage{}, []string{"Lang", "Purpose", "Action", "State"}},
+		// Company is the operator (COMPANY_NAME, COMPANY_CONTACT), no person.
+		{ConfirmPage{}, []string{"Lang", "Purpose", "Action", "State", "Company"}},
 		{Email{}, []string{"Subject", "Text", "HTML"}},
 	}
 	for _, in := range inputs {

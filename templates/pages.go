@@ -150,11 +150,25 @@ type FormPage struct {
 	// address is then the post's, so the page script must not take it for
 	// the page the person came from (page_url).
 	Rerender bool
+	// Company is named in the footer and the consent texts.
+	Company Company
+}
+
+// DefaultCompanyName is COMPANY_NAME's default: the operator of the site
+// and the data, named on every page and in the consent texts.
+const DefaultCompanyName = "PaymTech LLP"
+
+// Company is the operator named in every public page's footer and in the
+// consent texts (COMPANY_NAME and COMPANY_CONTACT).
+type Company struct {
+	Name    string // "" means DefaultCompanyName
+	Contact string // a contact line (address, phone); "" shows none
 }
 
 // ThanksPage is the page shown after a request was accepted.
 type ThanksPage struct {
-	Lang Lang
+	Lang    Lang
+	Company Company
 }
 
 // page is what the layout needs from every page.
@@ -168,6 +182,16 @@ type page struct {
 	// noLanguages leaves the switcher out of a page that cannot be asked
 	// for again, such as the answer to a POST.
 	noLanguages bool
+	// Company is named in the footer and the consent texts.
+	Company Company
+}
+
+// CompanyName is the operator's name, DefaultCompanyName when none is set.
+func (p page) CompanyName() string {
+	if p.Company.Name == "" {
+		return DefaultCompanyName
+	}
+	return p.Company.Name
 }
 
 // T returns the catalogue text for key in the page language.
@@ -293,7 +317,7 @@ func RenderForm(w io.Writer, p FormPage) error {
 	if !p.Lang.valid() {
 		return fmt.Errorf("templates: render form: unsupported language %q", p.Lang)
 	}
-	return render(w, "form", formTemplate, formView{page: page{Lang: p.Lang, Path: p.Path}, Form: p})
+	return render(w, "form", formTemplate, formView{page: page{Lang: p.Lang, Path: p.Path, Company: p.Company}, Form: p})
 }
 
 // RenderThanks writes the thank-you page.
@@ -301,7 +325,7 @@ func RenderThanks(w io.Writer, p ThanksPage) error {
 	if !p.Lang.valid() {
 		return fmt.Errorf("templates: render thanks: unsupported language %q", p.Lang)
 	}
-	return render(w, "thanks", thanksTemplate, page{Lang: p.Lang})
+	return render(w, "thanks", thanksTemplate, page{Lang: p.Lang, Company: p.Company})
 }
 
 // render executes t into a buffer first so that a failure half-way never
@@ -349,6 +373,8 @@ type ConfirmPage struct {
 	Action string
 	// State is ConfirmAsk, ConfirmDone or ConfirmInvalid.
 	State string
+	// Company is named in the footer.
+	Company Company
 }
 
 // confirmView adapts a ConfirmPage to the template.
@@ -377,7 +403,7 @@ func RenderConfirm(w io.Writer, p ConfirmPage) error {
 	default:
 		return fmt.Errorf("templates: render confirm: unknown purpose %q", p.Purpose)
 	}
-	v := confirmView{page: page{Lang: p.Lang, noLanguages: true}, purpose: p.Purpose, State: p.State}
+	v := confirmView{page: page{Lang: p.Lang, noLanguages: true, Company: p.Company}, purpose: p.Purpose, State: p.State}
 	u, ok := localOrHTTPURL(p.Action)
 	if !ok && p.State == ConfirmAsk {
 		// The action carries the token, so it stays out of the error.
@@ -389,7 +415,7 @@ func RenderConfirm(w io.Writer, p ConfirmPage) error {
 		// replaces its lang.
 		q := u.Query()
 		u.RawQuery, u.Fragment, u.RawFragment = "", "", ""
-		v.page = page{Lang: p.Lang, Path: u.String(), query: q}
+		v.page = page{Lang: p.Lang, Path: u.String(), query: q, Company: p.Company}
 	}
 	return render(w, "confirm", confirmTemplate, v)
 }

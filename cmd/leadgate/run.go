@@ -354,6 +354,7 @@ func (m *Main) serveHTTP(store *redisstore.Store, records *ops.Records, keys *se
 		// --- formux (issue 12) ---
 		PolicyURLs: map[templates.Lang]string{templates.KK: cfg.HTTP.PolicyURLFor("kk"),
 			templates.RU: cfg.HTTP.PolicyURLFor("ru"), templates.EN: cfg.HTTP.PolicyURLFor("en")},
+		Company: templates.Company{Name: cfg.HTTP.CompanyName, Contact: cfg.HTTP.CompanyContact},
 		// --- end formux ---
 	}, m.Log, m.Now)
 	mux := http.NewServeMux()

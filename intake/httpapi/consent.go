@@ -14,7 +14,8 @@ import (
 func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 	lang := s.lang(r)
 	person, valid := s.Keys.UnsubscribePerson(r.URL.Query().Get("token"))
-	page := templates.ConfirmPage{Lang: lang, Purpose: templates.PurposeUnsubscribe, Action: r.URL.RequestURI(), State: templates.ConfirmAsk}
+	page := templates.ConfirmPage{Lang: lang, Purpose: templates.PurposeUnsubscribe, Action: r.URL.RequestURI(), State: templates.ConfirmAsk,
+		Company: s.opts.Company}
 	status := http.StatusOK
 	switch {
 	case !valid:
@@ -46,7 +47,7 @@ func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 func (s *Server) confirmOptin(w http.ResponseWriter, r *http.Request) {
 	lang := s.lang(r)
 	person, valid := s.Keys.OptinPerson(r.URL.Query().Get("token"), s.now())
-	page := templates.ConfirmPage{Lang: lang, Action: r.URL.RequestURI(), State: "ask"}
+	page := templates.ConfirmPage{Lang: lang, Action: r.URL.RequestURI(), State: "ask", Company: s.opts.Company}
 	status := http.StatusOK
 	switch {
 	case !valid:

@@ -48,7 +48,7 @@ func cameFrom(r *http.Request) string {
 
 func (s *Server) thanksPage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := templates.RenderThanks(w, templates.ThanksPage{Lang: s.lang(r)}); err != nil {
+	if err := templates.RenderThanks(w, templates.ThanksPage{Lang: s.lang(r), Company: s.opts.Company}); err != nil {
 		s.log.Error("render thanks page", "err", err)
 	}
 }
@@ -60,7 +60,7 @@ func (s *Server) thanksPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderForm(w http.ResponseWriter, status int, lang templates.Lang, f *form.Form, fields intake.FieldErrors, notice, pageURL string) {
 	page := templates.FormPage{Lang: lang, Action: leadsPath, Path: "/", Values: map[string]string{"lang": string(lang), "page_url": pageURL},
 		Errors: map[string]string{}, Notice: notice, PolicyURL: s.opts.policyURL(lang), PolicyVersion: s.opts.PolicyVersion,
-		FormToken: s.Keys.FormToken(s.now())}
+		FormToken: s.Keys.FormToken(s.now()), Company: s.opts.Company}
 	for name, p := range fields {
 		page.Errors[name] = templates.Message(lang, p.Key, p.Args...)
 	}

@@ -127,3 +127,26 @@ func TestPolicyURLPerLanguage(t *testing.T) {
 		}
 	}
 }
+
+// TestCompanyOnPages: COMPANY_NAME and COMPANY_CONTACT are in the footer of
+// the form, thanks, confirm and unsubscribe pages, and the name in the
+// form's consent texts.
+func TestCompanyOnPages(t *testing.T) {
+	t.Parallel()
+	company := templates.Company{Name: "Example Operator LLP", Contact: "Almaty, +7 727 000 00 00"}
+	f := setupHTTP(t, func(o *Options) { o.Company = company })
+	for _, path := range []string{"/?lang=ru", "/thanks?lang=kk", "/v1/optin/confirm?token=x", "/v1/unsubscribe?token=x"} {
+		_, page := getPage(t, f.url, path, nil)
+		_, footer, _ := strings.Cut(page, "<footer>")
+		footer, _, _ = strings.Cut(html.UnescapeString(footer), "</footer>")
+		if !strings.Contains(footer, company.Name) || !strings.Contains(footer, company.Contact) {
+			t.Errorf("%s: the footer %q does not name the company and its contact", path, footer)
+		}
+	}
+	_, page := getPage(t, f.url, "/?lang=en", nil)
+	for _, key := range []string{"consent.withdraw", "consent.marketing"} {
+		if want := html.EscapeString(templates.Message(templates.EN, key, company.Name)); !strings.Contains(page, want) {
+			t.Errorf("the form lacks %s naming the company: %q", key, want)
+		}
+	}
+}

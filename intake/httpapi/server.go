@@ -53,6 +53,9 @@ type Options struct {
 	// its language's, and a consent records the one of the language it was
 	// given in: the text the person could read.
 	PolicyURLs map[templates.Lang]string
+	// Company (COMPANY_NAME, COMPANY_CONTACT) is named in every public
+	// page's footer and in the consent texts.
+	Company templates.Company
 	// --- end formux ---
 }
 
