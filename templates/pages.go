@@ -15,6 +15,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/google/uuid"
 )
 
 // pageFiles holds the shared layout and one file per page — each page file
@@ -169,6 +171,17 @@ type Company struct {
 type ThanksPage struct {
 	Lang    Lang
 	Company Company
+	// Reference is the request's reference — the lead id the post's 202
+	// gave — shown so that a person can quote it; "" shows none. It is
+	// shown only when it is a UUID, so a crafted link cannot make the page
+	// say something else.
+	Reference string
+}
+
+// thanksView adapts a ThanksPage to the template.
+type thanksView struct {
+	page
+	Reference string
 }
 
 // page is what the layout needs from every page.
@@ -325,7 +338,13 @@ func RenderThanks(w io.Writer, p ThanksPage) error {
 	if !p.Lang.valid() {
 		return fmt.Errorf("templates: render thanks: unsupported language %q", p.Lang)
 	}
-	return render(w, "thanks", thanksTemplate, page{Lang: p.Lang, Company: p.Company})
+	v := thanksView{page: page{Lang: p.Lang, Company: p.Company}}
+	if id, err := uuid.Parse(p.Reference); err == nil {
+		v.Reference = id.String()
+		// The language links keep the reference.
+		v.query = url.Values{"ref": {v.Reference}}
+	}
+	return render(w, "thanks", thanksTemplate, v)
 }
 
 // render executes t into a buffer first so that a failure half-way never

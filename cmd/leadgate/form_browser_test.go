@@ -182,12 +182,29 @@ func TestBrowserFormKazakhOwnMessages(t *testing.T) {
 	if want := (sending{Disabled: true, Label: kk("form.sending"), Prevented: []bool{false, true}}); mustJSON(t, sent) != mustJSON(t, want) {
 		t.Errorf("sending twice: %+v, want %+v", sent, want)
 	}
-	if resp.Status != http.StatusOK || resp.URL != e.base+"/thanks?lang=kk" {
-		t.Fatalf("after the post the browser shows %s (%d), want the thanks page", resp.URL, resp.Status)
+	ids := e.leadIDs(t)
+	if len(ids) != 1 {
+		t.Fatalf("stored leads %v, want one", ids)
 	}
-	if ids := e.leadIDs(t); len(ids) != 1 {
-		t.Errorf("stored leads %v, want one", ids)
+	if resp.Status != http.StatusOK || resp.URL != e.base+"/thanks?lang=kk&ref="+ids[0] {
+		t.Fatalf("after the post the browser shows %s (%d), want the thanks page with the lead's reference", resp.URL, resp.Status)
 	}
+	// The thanks page shows the reference and leads back to the form in
+	// Kazakh.
+	type thanks struct {
+		Reference string `json:"reference"`
+		Back      string `json:"back"`
+		BackText  string `json:"backText"`
+	}
+	shown := read(t, ctx, "read the thanks page", chromedp.Evaluate[thanks](`(() => {
+		const a = document.querySelector("main a");
+		return {reference: document.querySelector(".reference").textContent, back: a.href, backText: a.textContent};
+	})()`))
+	if want := (thanks{Reference: ids[0], Back: e.base + "/?lang=kk", BackText: kk("thanks.back")}); shown != want {
+		t.Errorf("thanks page = %+v, want %+v", shown, want)
+	}
+	checkAxe(t, ctx, "the thanks page")
+	checkPageUnderCSP(t, ctx, "the thanks page", false)
 }
 
 // TestBrowserFormLanguageLinksKeepWhatWasTyped posts the Russian form

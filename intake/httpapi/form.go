@@ -48,7 +48,8 @@ func cameFrom(r *http.Request) string {
 
 func (s *Server) thanksPage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := templates.RenderThanks(w, templates.ThanksPage{Lang: s.lang(r), Company: s.opts.Company}); err != nil {
+	if err := templates.RenderThanks(w, templates.ThanksPage{Lang: s.lang(r), Company: s.opts.Company,
+		Reference: r.URL.Query().Get("ref")}); err != nil {
 		s.log.Error("render thanks page", "err", err)
 	}
 }
@@ -241,7 +242,10 @@ func (s *Server) observe(r *http.Request, f *form.Form) intake.Observed {
 
 func (s *Server) accepted(w http.ResponseWriter, r *http.Request, lang templates.Lang, browser bool, f *form.Form, id string, duplicate bool) {
 	if browser {
-		target := "/thanks?lang=" + string(lang)
+		// The thanks page shows the reference the 202 would give a script:
+		// the lead id is no personal data (it opens nothing without an
+		// admin token), and the page shows it only as a UUID.
+		target := "/thanks?" + url.Values{"lang": {string(lang)}, "ref": {id}}.Encode()
 		if f.RedirectURL != "" && s.origins.allowsRedirect(f.RedirectURL) {
 			target = f.RedirectURL
 		}

@@ -5,6 +5,7 @@ import (
 	"html"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -148,5 +149,25 @@ func TestCompanyOnPages(t *testing.T) {
 		if want := html.EscapeString(templates.Message(templates.EN, key, company.Name)); !strings.Contains(page, want) {
 			t.Errorf("the form lacks %s naming the company: %q", key, want)
 		}
+	}
+}
+
+// TestThanksReference: the thanks page shows a reference only when it is a
+// UUID — a crafted link cannot make it say anything else — and always links
+// back to the form in its language.
+func TestThanksReference(t *testing.T) {
+	t.Parallel()
+	f := setupHTTP(t)
+	const id = "01937a6c-7d2e-7c3a-9b1e-0123456789ab"
+	_, page := getPage(t, f.url, "/thanks?lang=kk&ref="+id, nil)
+	if !strings.Contains(page, `<strong class="reference">`+id+`</strong>`) || !strings.Contains(page, `href="/?lang=kk"`) {
+		t.Errorf("thanks page with ref %s lacks the reference or the link back", id)
+	}
+	if !strings.Contains(page, `href="?lang=ru&amp;ref=`+id+`"`) {
+		t.Error("the language links drop the reference")
+	}
+	_, page = getPage(t, f.url, "/thanks?lang=kk&ref="+url.QueryEscape("Call +7 700 000 00 00"), nil)
+	if strings.Contains(page, `class="reference"`) || strings.Contains(page, "Call") {
+		t.Error("a ref that is not a UUID is shown")
 	}
 }
