@@ -26,7 +26,8 @@ import (
 //go:embed pages/*.html mail/*
 var pageFiles embed.FS
 
-// staticFiles are the pages' stylesheet and script, served under /static/.
+// staticFiles are the pages' stylesheet, script and favicon, served under
+// /static/.
 // They are files rather than inline <style> and <script> so that the
 // Content-Security-Policy allows only 'self' for both: an injected inline
 // script or style attribute would then never run.
@@ -68,6 +69,9 @@ type Asset struct {
 var staticTypes = map[string]string{
 	".css": "text/css; charset=utf-8",
 	".js":  "text/javascript; charset=utf-8",
+	// The favicon: an SVG with no script (served, like every static file,
+	// under default-src 'none', which would stop one anyway).
+	".svg": "image/svg+xml",
 }
 
 // assets are the static files by name, read once.
@@ -80,7 +84,7 @@ var assets = func() map[string]Asset {
 	for _, e := range entries {
 		ctype, ok := staticTypes[path.Ext(e.Name())]
 		if e.IsDir() || !ok {
-			panic(fmt.Sprintf("templates: static/%s is not a .css or .js file", e.Name()))
+			panic(fmt.Sprintf("templates: static/%s is not a .css, .js or .svg file", e.Name()))
 		}
 		b, err := fs.ReadFile(staticFiles, "static/"+e.Name())
 		if err != nil {
@@ -362,7 +366,7 @@ func render(w io.Writer, name string, t *template.Template, data any) error {
 
 // The purposes of a one-button confirmation page: each has its own texts
 // (catalogue keys "<purpose>.title", ".ask", ".button", ".done_title",
-// ".done", ".invalid_title", ".invalid").
+// ".done", ".invalid_title", ".invalid", ".already_title", ".already").
 const (
 	PurposeOptin       = "confirm"     // confirm a product-news opt-in
 	PurposeUnsubscribe = "unsubscribe" // withdraw it (RFC 8058's page for people)
@@ -373,6 +377,7 @@ const (
 	ConfirmAsk     = "ask"     // the GET: a button to confirm
 	ConfirmDone    = "done"    // after the POST confirmed
 	ConfirmInvalid = "invalid" // the token is wrong, expired or used up
+	ConfirmAlready = "already" // the GET of a link already used: nothing to do
 )
 
 // ConfirmPage is the page behind the link of the opt-in email. Its GET
@@ -412,7 +417,7 @@ func RenderConfirm(w io.Writer, p ConfirmPage) error {
 	if !p.Lang.valid() {
 		return fmt.Errorf("templates: render confirm: unsupported language %q", p.Lang)
 	}
-	if p.State != ConfirmAsk && p.State != ConfirmDone && p.State != ConfirmInvalid {
+	if p.State != ConfirmAsk && p.State != ConfirmDone && p.State != ConfirmInvalid && p.State != ConfirmAlready {
 		return fmt.Errorf("templates: render confirm: unknown state %q", p.State)
 	}
 	switch p.Purpose {
@@ -428,7 +433,7 @@ func RenderConfirm(w io.Writer, p ConfirmPage) error {
 		// The action carries the token, so it stays out of the error.
 		return errors.New("templates: render confirm: the form action is neither a path nor an http(s) URL")
 	}
-	if ok && p.State != ConfirmDone {
+	if ok && p.State != ConfirmDone && p.State != ConfirmAlready {
 		v.Action = p.Action
 		// The language links lead back to this very URL; Languages
 		// replaces its lang.

@@ -451,16 +451,18 @@ func TestRenderFormStructure(t *testing.T) {
 		t.Errorf("language links = %q, want %q", hrefs, want)
 	}
 
-	// No assets but the site's own stylesheet and script, and no script
-	// needed to post: the script only fills optional hidden fields.
+	// No assets but the site's own stylesheet, favicon and script, and no
+	// script needed to post: the script only fills optional hidden fields
+	// and checks what the server checks again.
 	cssURL, _ := StaticURL("leadgate.css")
+	iconURL, _ := StaticURL("favicon.svg")
 	jsURL, _ := StaticURL("leadgate.js")
 	var assets []string
 	for _, n := range find(doc, func(n *html.Node) bool { return true }) {
 		switch href, _ := attr(n, "href"); {
 		case n.Data == "link":
-			if rel, _ := attr(n, "rel"); rel != "stylesheet" || href != cssURL {
-				t.Errorf("<link %v>, want only the stylesheet %s", n.Attr, cssURL)
+			if rel, _ := attr(n, "rel"); (rel != "stylesheet" || href != cssURL) && (rel != "icon" || href != iconURL) {
+				t.Errorf("<link %v>, want only the stylesheet %s and the icon %s", n.Attr, cssURL, iconURL)
 			}
 			assets = append(assets, href)
 		case n.Data == "script":
@@ -472,7 +474,7 @@ func TestRenderFormStructure(t *testing.T) {
 			t.Errorf("external asset or embed: <%s %v>", n.Data, n.Attr)
 		}
 	}
-	if want := []string{cssURL, jsURL}; !slices.Equal(assets, want) {
+	if want := []string{cssURL, iconURL, jsURL}; !slices.Equal(assets, want) {
 		t.Errorf("assets %q, want %q", assets, want)
 	}
 	for _, a := range []string{"leadgate.css", "leadgate.js"} {

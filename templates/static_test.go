@@ -153,6 +153,7 @@ func TestStaticAssets(t *testing.T) {
 	for name, ctype := range map[string]string{
 		"leadgate.css": "text/css; charset=utf-8",
 		"leadgate.js":  "text/javascript; charset=utf-8",
+		"favicon.svg":  "image/svg+xml",
 	} {
 		a, ok := StaticAsset(name)
 		if !ok || len(a.Content) == 0 || a.ContentType != ctype || len(a.Version) != 16 {

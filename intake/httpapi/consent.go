@@ -20,6 +20,13 @@ func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case !valid:
 		page.State, status = templates.ConfirmInvalid, http.StatusBadRequest
+	case r.Method != http.MethodPost:
+		// A link already used (or a person never subscribed) changes
+		// nothing: say so rather than ask. A failed read just asks.
+		if state, _, err := s.People.MarketingDone(r.Context(), person); err == nil &&
+			(state == intake.MarketingWithdrawn || state == "") {
+			page.State = templates.ConfirmAlready
+		}
 	case r.Method == http.MethodPost:
 		_, err := s.People.Withdraw(r.Context(), person, intake.Proof{At: s.now(), IP: clientIP(r, s.opts.TrustedProxies),
 			UserAgent: truncate(r.UserAgent(), 512), Source: "unsubscribe_link"})
@@ -52,6 +59,13 @@ func (s *Server) confirmOptin(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case !valid:
 		page.State, status = "invalid", http.StatusBadRequest
+	case r.Method != http.MethodPost:
+		// Confirmed, with no change of details waiting for this link: the
+		// link was used already. A failed read just asks.
+		if state, waiting, err := s.People.MarketingDone(r.Context(), person); err == nil &&
+			state == intake.MarketingActive && !waiting {
+			page.State = templates.ConfirmAlready
+		}
 	case r.Method == http.MethodPost:
 		ip := clientIP(r, s.opts.TrustedProxies)
 		ok, err := s.People.ConfirmMarketing(r.Context(), person, intake.Proof{At: s.now(), IP: ip,

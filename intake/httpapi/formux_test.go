@@ -8,7 +8,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/paymtech/leadgate/intake"
 	"github.com/paymtech/leadgate/templates"
 )
 
@@ -170,4 +172,91 @@ func TestThanksReference(t *testing.T) {
 	if strings.Contains(page, `class="reference"`) || strings.Contains(page, "Call") {
 		t.Error("a ref that is not a UUID is shown")
 	}
+}
+
+// TestUsedLinksSayAlreadyDone: the confirmation link of a confirmed
+// subscriber with nothing waiting, and the unsubscribe link of someone
+// unsubscribed, show "already done" pages with no button, instead of asking
+// again; a pending opt-in's link still asks.
+func TestUsedLinksSayAlreadyDone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	already := func(purpose string) string { return templates.Message(templates.EN, purpose+".already_title") }
+	check := func(t *testing.T, link, wantTitle string, wantButton bool) {
+		t.Helper()
+		status, page := getPage(t, link, "", nil)
+		if status != http.StatusOK || !strings.Contains(page, "<h1>"+html.EscapeString(wantTitle)+"</h1>") ||
+			strings.Contains(page, `method="post"`) != wantButton {
+			_, h1, _ := strings.Cut(page, "<h1>")
+			h1, _, _ = strings.Cut(h1, "</h1>")
+			t.Errorf("GET of the link: %d %q, want the page titled %q (a button: %v)", status, h1, wantTitle, wantButton)
+		}
+	}
+	withMarketing := strings.Replace(validJSON, `"consent_processing":true`, `"consent_processing":true,"consent_marketing":true`, 1)
+
+	// Double opt-in: pending, the link asks.
+	f := setupHTTP(t, func(o *Options) { o.DoubleOptIn = true })
+	if resp := post(t, f.url, "application/json", withMarketing, nil); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("submit: %d", resp.StatusCode)
+	}
+	person, _ := f.store.People.PersonOf("test@example.com")
+	confirm := f.url + "/v1/optin/confirm?lang=en&token=" + url.QueryEscape(f.keys.OptinToken(person, f.clock.Now().Add(time.Hour)))
+	check(t, confirm, templates.Message(templates.EN, "confirm.title"), true)
+
+	// Confirmed at once (no double opt-in): the link was, in effect, used.
+	f = setupHTTP(t, func(o *Options) { o.DoubleOptIn = false })
+	if resp := post(t, f.url, "application/json", withMarketing, nil); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("submit: %d", resp.StatusCode)
+	}
+	person, _ = f.store.People.PersonOf("test@example.com")
+	if state, _ := f.store.People.Marketing(ctx, person); state != intake.MarketingActive {
+		t.Fatalf("consent %q, want active", state)
+	}
+	confirm = f.url + "/v1/optin/confirm?lang=en&token=" + url.QueryEscape(f.keys.OptinToken(person, f.clock.Now().Add(time.Hour)))
+	check(t, confirm, already("confirm"), false)
+
+	unsubscribe := f.url + "/v1/unsubscribe?lang=en&token=" + url.QueryEscape(f.store.Campaigns.UnsubscribeToken(person))
+	check(t, unsubscribe, templates.Message(templates.EN, "unsubscribe.title"), true)
+	resp, err := http.Post(unsubscribe, "application/x-www-form-urlencoded", strings.NewReader(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if state, _ := f.store.People.Marketing(ctx, person); state != intake.MarketingWithdrawn {
+		t.Fatalf("consent %q after unsubscribing, want withdrawn", state)
+	}
+	check(t, unsubscribe, already("unsubscribe"), false)
+}
+
+// TestFavicon: the pages link the embedded SVG favicon, served as
+// image/svg+xml under /static.
+func TestFavicon(t *testing.T) {
+	t.Parallel()
+	f := setupHTTP(t)
+	icon, err := templates.StaticURL("favicon.svg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/?lang=kk", "/thanks", "/v1/unsubscribe?token=x"} {
+		if _, page := getPage(t, f.url, path, nil); !strings.Contains(page, `<link rel="icon" href="`+html.EscapeString(icon)+`"`) {
+			t.Errorf("%s does not link the favicon %s", path, icon)
+		}
+	}
+	resp, err := http.Get(f.url + icon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/svg+xml" {
+		t.Errorf("GET %s: %d %q", icon, resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}
+
+// askingPeople are People for page tests without a store: every link's
+// person has an opt-in waiting, so the confirm and unsubscribe pages ask.
+// Any other method is unused there (and would panic on the nil interface).
+type askingPeople struct{ People }
+
+func (askingPeople) MarketingDone(context.Context, string) (string, bool, error) {
+	return intake.MarketingPending, true, nil
 }

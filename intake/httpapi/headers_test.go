@@ -30,7 +30,7 @@ func pagesHandler(t *testing.T, edit ...func(*Options)) http.Handler {
 	}
 	now := func() time.Time { return time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC) }
 	mux := http.NewServeMux()
-	NewServer(Deps{Keys: testKeys(t)}, opts, slog.New(slog.DiscardHandler), now).Register(mux)
+	NewServer(Deps{Keys: testKeys(t), People: askingPeople{}}, opts, slog.New(slog.DiscardHandler), now).Register(mux)
 	return mux
 }
 

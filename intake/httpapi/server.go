@@ -85,6 +85,9 @@ type People interface {
 	Suppress(ctx context.Context, person, reason string, p intake.Proof) error
 	EventSeen(ctx context.Context, id string) (bool, error)
 	RememberEvent(ctx context.Context, id string) error
+	// MarketingDone is the person's marketing state and whether a
+	// confirmation is waiting: a used link's page says "already done".
+	MarketingDone(ctx context.Context, person string) (state string, waiting bool, err error)
 }
 
 // Campaigns are campaigns and breach notices (redisstore.Campaigns).

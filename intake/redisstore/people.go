@@ -422,3 +422,23 @@ func (s *People) RememberEvent(ctx context.Context, id string) error {
 func (s *People) PhoneOf(phone string) string {
 	return s.keys.Index("phone", phone)
 }
+
+// --- formux (issue 12): used links say "already done" ---
+
+// MarketingDone reports what a person's links would change: their
+// marketing-consent state, and whether a confirmation is waiting (an
+// opt-in, or a subscriber's change of details, whose emailed link has not
+// been followed). A confirmation link of an active subscriber with nothing
+// waiting, or an unsubscribe link of someone withdrawn, changes nothing,
+// and its page can say so at once.
+func (s *People) MarketingDone(ctx context.Context, person string) (state string, waiting bool, err error) {
+	f, err := s.rdb.HMGet(ctx, personKey(person), "marketing", "pending_lead").Result()
+	if err != nil {
+		return "", false, intake.Unavailable("read consent", err)
+	}
+	state, _ = f[0].(string)
+	lead, _ := f[1].(string)
+	return state, lead != "", nil
+}
+
+// --- end formux ---
