@@ -3,13 +3,19 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/paymtech/leadgate/intake/form"
+	"github.com/paymtech/leadgate/intake/seal"
 	"github.com/paymtech/leadgate/templates"
 )
 
@@ -246,4 +252,115 @@ func TestBrowserFormLanguageLinksKeepWhatWasTyped(t *testing.T) {
 		t.Errorf("the form after switching language = %+v, want %+v", got, want)
 	}
 	checkPageUnderCSP(t, ctx, "the Kazakh form", true)
+}
+
+// TestBrowserConfirmAndUnsubscribePages walks the one-button pages through
+// every state — asking, done, already done (the link used again), invalid
+// — for the opt-in confirmation and the unsubscribe link, each under its
+// CSP and passing axe-core.
+func TestBrowserConfirmAndUnsubscribePages(t *testing.T) {
+	t.Parallel()
+	varDir := t.TempDir()
+	e, ctx := setupBrowserWith(t, map[string]string{"LEADGATE_VAR_DIR": varDir, "MAIL_DRIVER": "file"})
+	if status, body := e.submit(t, applicant); status != http.StatusAccepted { // consent_marketing: true
+		t.Fatalf("submit = %d %v", status, body)
+	}
+	eventually(t, "the opt-in request", func() bool { return len(readOutbox(t, varDir)) == 2 })
+	var confirm string
+	for _, mail := range readOutbox(t, varDir) {
+		if i := strings.Index(mail, "/v1/optin/confirm?"); i >= 0 {
+			confirm = e.base + strings.Fields(mail[i:])[0] // the mail's link is on PUBLIC_BASE_URL
+		}
+	}
+	if confirm == "" {
+		t.Fatal("no confirmation link in the mail")
+	}
+	cfg := e.main.Config.Keys
+	keys, err := seal.NewKeys(cfg.Data, cfg.OldData, cfg.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	email, _ := form.NormalizeEmail(applicant["email"].(string))
+	unsubscribe := e.base + "/v1/unsubscribe?lang=kk&token=" + url.QueryEscape(keys.UnsubscribeToken(keys.Index("email", email)))
+
+	// page opens link, or clicks the page's button, and checks the page.
+	page := func(what, link, titleKey string, status int64) {
+		t.Helper()
+		step := chromedp.Navigate(link)
+		if link == "" {
+			step = chromedp.Click(chromedp.CSS(`button[type="submit"]`))
+		}
+		resp, err := chromedp.RunResponse(ctx, step)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		h := read(t, ctx, "read "+what, chromedp.Evaluate[heading](headingJS))
+		if resp.Status != status || h.Text != templates.Message(templates.Lang(h.Lang), titleKey) {
+			t.Errorf("%s: %d %+v, want %d and the %s heading", what, resp.Status, h, status, titleKey)
+		}
+		checkPageUnderCSP(t, ctx, what, false)
+		checkAxe(t, ctx, what)
+	}
+	page("the confirmation link", confirm, "confirm.title", http.StatusOK)
+	page("the confirmation", "", "confirm.done_title", http.StatusOK)
+	page("the confirmation link used again", confirm, "confirm.already_title", http.StatusOK)
+	page("a wrong confirmation link", e.base+"/v1/optin/confirm?lang=en&token=x", "confirm.invalid_title", http.StatusBadRequest)
+	page("the unsubscribe link", unsubscribe, "unsubscribe.title", http.StatusOK)
+	page("unsubscribing", "", "unsubscribe.done_title", http.StatusOK)
+	page("the unsubscribe link used again", unsubscribe, "unsubscribe.already_title", http.StatusOK)
+	page("a wrong unsubscribe link", e.base+"/v1/unsubscribe?lang=ru&token=x", "unsubscribe.invalid_title", http.StatusBadRequest)
+}
+
+// TestBrowserFormInFrameOfAllowedOrigin shows the form in a frame of a
+// page on an origin FRAME_ANCESTORS allows, as the company site does: the
+// frame loads, the form posts, and the thanks page fills the whole window
+// (target=_top), not the frame. The lead records the framing page, the
+// Referer of the frame's GET /, as the page the visitor came from.
+func TestBrowserFormInFrameOfAllowedOrigin(t *testing.T) {
+	t.Parallel()
+	var base string
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, `<!doctype html><html lang="en"><title>company site</title><h1>Connect</h1>`+
+			`<iframe title="request form" name="form" width="800" height="1400" src="`+base+`/?lang=kk"></iframe>`)
+	}))
+	t.Cleanup(site.Close)
+	e, ctx := setupBrowserWith(t, map[string]string{"FRAME_ANCESTORS": site.URL})
+	base = e.base
+
+	act(t, ctx, "open the company's page", chromedp.Navigate(site.URL+"/connect"))
+	opened := time.Now()
+	// The frame is on another origin but the same site (127.0.0.1), so
+	// Chromium keeps it in the page's process and FromNode reaches into it.
+	frames := read(t, ctx, "find the frame", chromedp.Nodes(chromedp.CSS("iframe")))
+	if len(frames) != 1 {
+		t.Fatalf("%d frames on the company's page", len(frames))
+	}
+	in := chromedp.FromNode(frames[0])
+	act(t, ctx, "fill the form in the frame",
+		chromedp.Click(chromedp.ID("entity_type-legal_entity"), in),
+		chromedp.SendKeys(chromedp.ID("phone"), "8 701 000 00 05", in),
+		chromedp.SendKeys(chromedp.ID("email"), "test.in.frame@example.com", in),
+		chromedp.Click(chromedp.ID("consent_processing"), in),
+	)
+	time.Sleep(time.Until(opened.Add(3500 * time.Millisecond))) // not a bot's fast_submit
+	if _, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`button[type="submit"]`), in)); err != nil {
+		t.Fatalf("send the form in the frame: %v", err)
+	}
+	ids := e.leadIDs(t)
+	if len(ids) != 1 {
+		t.Fatalf("stored leads %v, want one", ids)
+	}
+	// The thanks page is the window's page, not the frame's.
+	top := read(t, ctx, "read the window", chromedp.Evaluate[heading](`({lang: location.href, text: document.querySelector("h1").textContent})`))
+	if want := (heading{Lang: e.base + "/thanks?lang=kk&ref=" + ids[0], Text: templates.Message(templates.KK, "thanks.title")}); top != want {
+		t.Errorf("the window after the post shows %+v, want %+v", top, want)
+	}
+	checkPageUnderCSP(t, ctx, "the thanks page", false)
+	// The frame's GET / had the company's page as Referer; the browser's
+	// default referrer policy keeps only its origin across origins.
+	meta, _ := e.lead(t, ids[0])["metadata"].(map[string]any)
+	if got, want := meta["page_url"], site.URL+"/"; got != want {
+		t.Errorf("the lead's page_url = %v, want the framing page %s", got, want)
+	}
 }
