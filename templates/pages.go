@@ -2,6 +2,7 @@ package templates
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -61,6 +62,8 @@ type Asset struct {
 	// a URL names one content for ever and may be cached for a year: a
 	// changed file gets a new URL rather than a stale cached copy.
 	Version string
+	// Gzip is Content gzip-compressed once, for clients that accept it.
+	Gzip []byte
 }
 
 // staticTypes are the content types of the file kinds static/ may hold;
@@ -91,7 +94,15 @@ var assets = func() map[string]Asset {
 			panic(err)
 		}
 		sum := sha256.Sum256(b)
-		m[e.Name()] = Asset{Name: e.Name(), ContentType: ctype, Content: b, Version: hex.EncodeToString(sum[:8])}
+		var gz bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression) // a valid level: no error
+		if _, err := zw.Write(b); err != nil {
+			panic(err)
+		}
+		if err := zw.Close(); err != nil {
+			panic(err)
+		}
+		m[e.Name()] = Asset{Name: e.Name(), ContentType: ctype, Content: b, Version: hex.EncodeToString(sum[:8]), Gzip: gz.Bytes()}
 	}
 	return m
 }()

@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"html"
 	"io"
@@ -259,4 +261,41 @@ type askingPeople struct{ People }
 
 func (askingPeople) MarketingDone(context.Context, string) (string, bool, error) {
 	return intake.MarketingPending, true, nil
+}
+
+// TestGzipPublicPagesOnly: the form, thanks page and static files go gzipped
+// to a client that accepts it; the confirm, unsubscribe and console pages
+// never do (BREACH: a secret next to text a request chooses), and a client
+// that does not accept gzip gets plain bytes.
+func TestGzipPublicPagesOnly(t *testing.T) {
+	t.Parallel()
+	f := setupHTTP(t)
+	css, _ := templates.StaticURL("leadgate.css")
+	for path, want := range map[string]bool{"/?lang=kk": true, "/thanks": true, css: true,
+		"/v1/unsubscribe?token=x": false, "/v1/optin/confirm?token=x": false, "/admin/login": false} {
+		for _, accept := range []string{"gzip, deflate, br", "identity"} {
+			req, _ := http.NewRequest(http.MethodGet, f.url+path, nil)
+			req.Header.Set("Accept-Encoding", accept) // set by hand: the client then does not decompress
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			gz := resp.Header.Get("Content-Encoding") == "gzip"
+			if gz != (want && accept != "identity") {
+				t.Errorf("GET %s accepting %q: gzip %v", path, accept, gz)
+				continue
+			}
+			if gz {
+				zr, err := gzip.NewReader(bytes.NewReader(body))
+				if err != nil {
+					t.Fatalf("GET %s: %v", path, err)
+				}
+				if plain, err := io.ReadAll(zr); err != nil || len(plain) <= len(body) {
+					t.Errorf("GET %s: gunzip %d bytes to %d, %v", path, len(body), len(plain), err)
+				}
+			}
+		}
+	}
 }

@@ -33,14 +33,22 @@ func (s *Server) static(w http.ResponseWriter, r *http.Request) {
 	}
 	h := w.Header()
 	h.Set("Content-Type", a.ContentType)
-	h.Set("ETag", `"`+a.Version+`"`)
+	h.Add("Vary", "Accept-Encoding")
+	content, etag := a.Content, `"`+a.Version+`"`
+	if acceptsGzip(r) {
+		// The gzipped bytes are another representation, with an ETag of
+		// their own; ranges then apply to them, as HTTP has it.
+		content, etag = a.Gzip, `"`+a.Version+`-gzip"`
+		h.Set("Content-Encoding", "gzip")
+	}
+	h.Set("ETag", etag)
 	if r.URL.Query().Get("v") == a.Version {
 		h.Set("Cache-Control", "public, max-age=31536000, immutable")
 	} else {
 		h.Set("Cache-Control", "no-cache")
 	}
 	// ServeContent answers HEAD, ranges and If-None-Match with the ETag.
-	http.ServeContent(w, r, a.Name, time.Time{}, bytes.NewReader(a.Content))
+	http.ServeContent(w, r, a.Name, time.Time{}, bytes.NewReader(content))
 }
 
 // pageKind is what kind of HTML page a route answers with, which decides
@@ -170,6 +178,9 @@ func (s *Server) secure(next http.Handler) http.Handler {
 // page marks a route whose answers are HTML pages of kind: they get the
 // kind's policy instead of secure's.
 func (s *Server) page(kind pageKind, next http.HandlerFunc) http.HandlerFunc {
+	if kind == embeddable { // the form and thanks pages; see gzip.go for why only these
+		next = gzipped(next)
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.headers.set(w.Header(), kind)
 		next(w, r)
