@@ -49,6 +49,7 @@ func (s *Server) routes() []route {
 		{"GET /v1/unsubscribe", public, authNone, s.page(standalone, unsubscribe)},
 		{"POST /v1/unsubscribe", public, authNone, s.page(standalone, unsubscribe)},
 		{"POST /v1/webhooks/sendgrid", public, authNone, sendgridEvents},
+		{"GET /openapi.json", public, authNone, s.openAPI}, // the JSON routes described for integrators
 		// Sales.
 		{"GET /v1/admin/leads", intake.RoleSales, authBearer, s.listLeads},
 		{"GET /v1/admin/leads/{id}", intake.RoleSales, authBearer, s.getLead},
