@@ -36,29 +36,6 @@ func auditTarget(r *http.Request, target string) {
 	}
 }
 
-// auditRecorder notes the status an admin handler answered with.
-type auditRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (a *auditRecorder) WriteHeader(code int) {
-	if a.status == 0 {
-		a.status = code
-	}
-	a.ResponseWriter.WriteHeader(code)
-}
-
-func (a *auditRecorder) Write(b []byte) (int, error) {
-	if a.status == 0 {
-		a.status = http.StatusOK
-	}
-	return a.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the real writer.
-func (a *auditRecorder) Unwrap() http.ResponseWriter { return a.ResponseWriter }
-
 // audit records one admin call, allowed or refused. A failed write does not
 // change the answer: the admin's action has already happened (an erasure
 // cannot be undone because its record failed), so answering an error would

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/httpapi/console"
 )
 
 // public marks a route anyone may call.
@@ -155,12 +156,12 @@ func (s *Server) admin(role intake.Role, next http.HandlerFunc) http.Handler {
 		default:
 			entry := &auditEntry{}
 			ctx := context.WithValue(context.WithValue(r.Context(), holderKey{}, t), auditKey{}, entry)
-			rec := &auditRecorder{ResponseWriter: w}
+			rec := &console.Recorder{ResponseWriter: w}
 			next(rec, r.WithContext(ctx))
-			if rec.status == 0 { // wrote nothing: net/http answers 200
-				rec.status = http.StatusOK
+			if rec.Status == 0 { // wrote nothing: net/http answers 200
+				rec.Status = http.StatusOK
 			}
-			s.audit(r, t, true, entry.Target, rec.status)
+			s.audit(r, t, true, entry.Target, rec.Status)
 		}
 	})
 }

@@ -125,26 +125,31 @@ func holder(s *sessions.Session) intake.Token {
 	return intake.Token{Role: s.Role, Name: s.Name}
 }
 
-// recorder notes the status a console handler answered with, for its
-// audit event.
-type recorder struct {
+// Recorder notes the status a handler answered with, for its audit event:
+// the console's guard and the admin API's use it alike.
+type Recorder struct {
 	http.ResponseWriter
-	status int
+	Status int // 0 until the handler writes
 }
 
-func (rec *recorder) WriteHeader(code int) {
-	if rec.status == 0 {
-		rec.status = code
+// WriteHeader notes the first status.
+func (rec *Recorder) WriteHeader(code int) {
+	if rec.Status == 0 {
+		rec.Status = code
 	}
 	rec.ResponseWriter.WriteHeader(code)
 }
 
-func (rec *recorder) Write(b []byte) (int, error) {
-	if rec.status == 0 {
-		rec.status = http.StatusOK
+// Write notes 200 when nothing was set before.
+func (rec *Recorder) Write(b []byte) (int, error) {
+	if rec.Status == 0 {
+		rec.Status = http.StatusOK
 	}
 	return rec.ResponseWriter.Write(b)
 }
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (rec *Recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
 
 // Guard lets only a signed-in session whose role permits role (any, when
 // role is "") reach next.
@@ -190,14 +195,14 @@ func (c *Console) Guard(role intake.Role, next http.HandlerFunc) http.Handler {
 				return
 			}
 		}
-		rec := &recorder{ResponseWriter: w}
+		rec := &Recorder{ResponseWriter: w}
 		target := new(string) // what the page showed or the action touched (auditTarget)
 		ctx := context.WithValue(context.WithValue(r.Context(), sessionKey{}, ss), targetKey{}, target)
 		next(rec, r.WithContext(ctx))
-		if rec.status == 0 {
-			rec.status = http.StatusOK
+		if rec.Status == 0 {
+			rec.Status = http.StatusOK
 		}
-		c.Audit(r, holder(ss), true, *target, rec.status)
+		c.Audit(r, holder(ss), true, *target, rec.Status)
 	})
 }
 
