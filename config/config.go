@@ -574,11 +574,13 @@ func (r *reader) limit(name, def string) intake.Limit {
 	return v
 }
 
+// url never echoes the value: a URL may carry credentials (user:password@,
+// a webhook secret in its path).
 func (r *reader) url(name, def string) *url.URL {
 	v := r.str(name, def)
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		r.fail(name, fmt.Errorf("%q is not an http(s) URL", v))
+		r.fail(name, errors.New("not an http(s) URL (scheme://host…)"))
 		return &url.URL{}
 	}
 	return u

@@ -777,3 +777,16 @@ func TestCompany(t *testing.T) {
 		t.Errorf("set: %q, %q", c.HTTP.CompanyName, c.HTTP.CompanyContact)
 	}
 }
+
+// TestURLErrorsDoNotEchoTheValue: a refused URL may hold a password or a
+// webhook secret; the one-line reason names the variable only.
+func TestURLErrorsDoNotEchoTheValue(t *testing.T) {
+	t.Parallel()
+	const secret = "s3cr3t-in-the-url-0123"
+	for _, v := range []string{"ftp://user:" + secret + "@example.kz/", "user:" + secret + "@example.kz", "https://" + secret + "\x7f"} {
+		_, err := Load(func(k string) string { return map[string]string{"TELEGRAM_API_URL": v}[k] })
+		if err == nil || !strings.Contains(err.Error(), "TELEGRAM_API_URL") || strings.Contains(err.Error(), secret) {
+			t.Errorf("Load with a bad URL = %v: want the variable named and the value left out", err)
+		}
+	}
+}
