@@ -542,8 +542,8 @@ func TestTimeouts(t *testing.T) {
 		client   time.Duration // the http.Client's timeout
 		deadline time.Duration // the caller's context deadline; 0 for none
 	}{
-		{"client timeout", 50 * time.Millisecond, 0},
-		{"context deadline", 5 * time.Second, 50 * time.Millisecond},
+		{"client timeout", 300 * time.Millisecond, 0},
+		{"context deadline", 5 * time.Second, 300 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
