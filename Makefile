@@ -9,12 +9,12 @@ test: deps
 	$(GO) test -race -count=1 ./...
 
 # deps installs the programs the tests start that Go does not build:
-# redis-server (private instances of it, never a Redis someone else runs) and
-# chromium (the form is tested in headless Chromium). Each command has the
-# name of its Debian package. It also installs axe-core with npm when
+# redis-server (private instances of it, never a Redis someone else runs),
+# chromium (the form and the console are tested in headless Chromium) and npm
+# (for axe-core). Each command has the name of its Debian package. It also installs axe-core with npm when
 # node_modules lacks it.
 deps:
-	@missing=; for cmd in redis-server chromium; do \
+	@missing=; for cmd in redis-server chromium npm; do \
 	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$cmd"; \
 	done; \
 	if [ -n "$$missing" ]; then \
