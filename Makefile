@@ -11,8 +11,8 @@ test: deps
 # deps installs the programs the tests start that Go does not build:
 # redis-server (private instances of it, never a Redis someone else runs),
 # chromium (the form and the console are tested in headless Chromium) and npm
-# (for axe-core). Each command has the name of its Debian package. It also installs axe-core with npm when
-# node_modules lacks it.
+# (for axe-core). Each command has the name of its Debian package. It also
+# installs axe-core with npm when node_modules lacks it.
 deps:
 	@missing=; for cmd in redis-server chromium npm; do \
 	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$cmd"; \
