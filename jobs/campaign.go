@@ -59,10 +59,12 @@ type Campaigner struct {
 	Store      Campaigns
 	Mailer     mail.Mailer
 	From       mail.Address
-	BaseURL    string // PUBLIC_BASE_URL without a trailing slash: base of unsubscribe links
-	PolicyURL  string
-	ASMGroupID int // SENDGRID_ASM_GROUP_ID; 0 for none; marketing mail only
-	Batch      int // recipients a batch; 0 means intake.MaxBatchSize
+	BaseURL    string            // PUBLIC_BASE_URL without a trailing slash: base of unsubscribe links
+	PolicyURL  string            // POLICY_URL: the policy of a language PolicyURLs lacks
+	PolicyURLs map[string]string // POLICY_URL_KK, _RU, _EN: each language's email links its own policy
+	Company    templates.Company // COMPANY_NAME, COMPANY_CONTACT: named in the wrapper and the breach notice
+	ASMGroupID int               // SENDGRID_ASM_GROUP_ID; 0 for none; marketing mail only
+	Batch      int               // recipients a batch; 0 means intake.MaxBatchSize
 	Log        *slog.Logger
 }
 
@@ -469,11 +471,13 @@ func (r *renderer) unsubscribeURL(lang, token string) string {
 func (r *renderer) render(lang string) (templates.Email, error) {
 	if r.camp.Kind == intake.KindBreachNotice {
 		return templates.RenderBreach(templates.BreachEmail{Lang: templates.Lang(lang),
-			Message: r.camp.Content.Message[lang], PolicyURL: r.c.PolicyURL})
+			Message: r.camp.Content.Message[lang], PolicyURL: policyURLFor(r.c.PolicyURLs, r.c.PolicyURL, lang),
+			Company: r.c.Company})
 	}
 	return templates.RenderCampaign(templates.CampaignEmail{Lang: templates.Lang(lang),
 		Subject: r.camp.Content.Subject[lang], HTML: r.camp.Content.HTML[lang], Text: r.camp.Content.Text[lang],
-		UnsubscribeURL: r.unsubscribeURL(lang, templates.UnsubscribeSlot), PolicyURL: r.c.PolicyURL})
+		UnsubscribeURL: r.unsubscribeURL(lang, templates.UnsubscribeSlot),
+		PolicyURL:      policyURLFor(r.c.PolicyURLs, r.c.PolicyURL, lang), Company: r.c.Company})
 }
 
 // Preview renders camp's content in lang as a recipient gets it, the

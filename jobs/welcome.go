@@ -48,11 +48,18 @@ type Welcomer struct {
 	People    PersonMail
 	Mailer    mail.Mailer
 	From      mail.Address
-	BaseURL   string        // PUBLIC_BASE_URL: where the confirmation link points
-	PolicyURL string        // POLICY_URL
-	OptinTTL  time.Duration // UNCONFIRMED_OPTIN_TTL: how long the link is valid
-	Now       func() time.Time
-	Log       *slog.Logger
+	BaseURL   string // PUBLIC_BASE_URL: where the confirmation link points
+	PolicyURL string // POLICY_URL: the policy of a language PolicyURLs lacks
+	// PolicyURLs are POLICY_URL_KK, _RU and _EN by language ("kk", "ru",
+	// "en"): an email links the policy in its own language, the one the
+	// person read on the form.
+	PolicyURLs map[string]string
+	// Company is COMPANY_NAME and COMPANY_CONTACT, named in every email as
+	// on the pages, so the person knows who holds their data.
+	Company  templates.Company
+	OptinTTL time.Duration // UNCONFIRMED_OPTIN_TTL: how long the link is valid
+	Now      func() time.Time
+	Log      *slog.Logger
 }
 
 // Acknowledge handles a lead:ack task.
@@ -62,7 +69,8 @@ func (w *Welcomer) Acknowledge(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	email, err := templates.RenderAck(templates.AckEmail{Lang: templates.Lang(lead.Lang), RequestID: lead.ID,
-		EntityType: lead.EntityType, Products: lead.Products, PolicyURL: w.PolicyURL})
+		EntityType: lead.EntityType, Products: lead.Products, PolicyURL: policyURLFor(w.PolicyURLs, w.PolicyURL, lead.Lang),
+		Company: w.Company})
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
@@ -90,7 +98,7 @@ func (w *Welcomer) RequestConfirmation(ctx context.Context, t *asynq.Task) error
 	link := w.BaseURL + "/v1/optin/confirm?" + url.Values{
 		"token": {w.People.OptinToken(lead.Person, expires)}, "lang": {lead.Lang}}.Encode()
 	email, err := templates.RenderOptin(templates.OptinEmail{Lang: templates.Lang(lead.Lang), ConfirmURL: link,
-		ValidFor: w.OptinTTL, PolicyURL: w.PolicyURL})
+		ValidFor: w.OptinTTL, PolicyURL: policyURLFor(w.PolicyURLs, w.PolicyURL, lead.Lang), Company: w.Company})
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
@@ -155,4 +163,13 @@ func (w *Welcomer) send(ctx context.Context, lead *intake.Lead, kind string, e t
 		w.Log.Error("mail sent but not marked; a retry may send it again", "lead", lead.ID, "kind", kind, "err", err)
 	}
 	return w.Leads.LogTransfer(ctx, lead.ID, intake.Transfer{Recipient: "mail", At: w.Now().UTC(), Purpose: purpose})
+}
+
+// policyURLFor is the policy of lang from byLang, or fallback (POLICY_URL)
+// when that language has none.
+func policyURLFor(byLang map[string]string, fallback, lang string) string {
+	if u := byLang[lang]; u != "" {
+		return u
+	}
+	return fallback
 }

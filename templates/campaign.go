@@ -28,8 +28,9 @@ type CampaignEmail struct {
 	// UnsubscribeURL is an absolute http(s) URL, normally holding
 	// UnsubscribeSlot where each recipient's token goes.
 	UnsubscribeURL string
-	// PolicyURL is as in AckEmail.
+	// PolicyURL and Company are as in AckEmail.
 	PolicyURL string
+	Company   Company
 }
 
 var (
@@ -58,7 +59,7 @@ func RenderCampaign(c CampaignEmail) (Email, error) {
 	if _, ok := absoluteHTTPURL(c.UnsubscribeURL); !ok {
 		return Email{}, errors.New("templates: render campaign: the unsubscribe link is not an absolute http(s) URL")
 	}
-	v := campaignView{mailLayout: newMailLayout(c.Lang, oneLine(c.Subject), c.PolicyURL), UnsubscribeURL: c.UnsubscribeURL}
+	v := campaignView{mailLayout: newMailLayout(c.Lang, c.Company, oneLine(c.Subject), c.PolicyURL), UnsubscribeURL: c.UnsubscribeURL}
 	var e Email
 	var err error
 	if c.HTML != "" {
@@ -111,8 +112,9 @@ type BreachEmail struct {
 	// administrator wrote it: plain text, escaped; blank lines separate
 	// paragraphs.
 	Message string
-	// PolicyURL is as in AckEmail.
+	// PolicyURL and Company are as in AckEmail.
 	PolicyURL string
+	Company   Company
 }
 
 // breachView adapts a BreachEmail to the templates.
@@ -126,7 +128,7 @@ func RenderBreach(b BreachEmail) (Email, error) {
 	if !b.Lang.valid() {
 		return Email{}, fmt.Errorf("templates: render breach notice: unsupported language %q", b.Lang)
 	}
-	v := breachView{mailLayout: newMailLayout(b.Lang, Message(b.Lang, "mail.breach.subject"), b.PolicyURL),
+	v := breachView{mailLayout: newMailLayout(b.Lang, b.Company, Message(b.Lang, "mail.breach.subject", b.Company.name()), b.PolicyURL),
 		Paragraphs: paragraphs(b.Message)}
 	if len(v.Paragraphs) == 0 {
 		return Email{}, errors.New("templates: render breach notice: empty message")

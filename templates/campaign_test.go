@@ -18,7 +18,7 @@ func TestRenderCampaignKeepsTheSlotAndTheFooter(t *testing.T) {
 			t.Errorf("%s: subject %q: line breaks must fold", lang, e.Subject)
 		}
 		wantHref := `href="https://leads.example.kz/v1/unsubscribe?lang=` + string(lang) + `&amp;token=` + UnsubscribeSlot + `"`
-		for _, want := range []string{"<h1>Acquiring</h1>", wantHref, Message(lang, "mail.campaign.why"), Message(lang, "mail.footer.company")} {
+		for _, want := range []string{"<h1>Acquiring</h1>", wantHref, Message(lang, "mail.campaign.why", DefaultCompanyName), DefaultCompanyName} {
 			if !strings.Contains(e.HTML, want) {
 				t.Errorf("%s: HTML lacks %q", lang, want)
 			}
@@ -81,7 +81,7 @@ func TestRenderBreachEscapesTheMessage(t *testing.T) {
 				t.Errorf("%s: lacks %q", lang, want)
 			}
 		}
-		if e.Subject != Message(lang, "mail.breach.subject") || strings.Contains(e.HTML, "unsubscribe") {
+		if e.Subject != Message(lang, "mail.breach.subject", DefaultCompanyName) || strings.Contains(e.HTML, "unsubscribe") {
 			t.Errorf("%s: subject %q; a breach notice is transactional, no unsubscribe", lang, e.Subject)
 		}
 	}

@@ -26,9 +26,13 @@ type AckEmail struct {
 	// Products are the codes of the services asked about; each is shown
 	// by its label (see ProductLabel).
 	Products []string
-	// PolicyURL is the privacy policy, linked from the footer when it is an
-	// absolute http(s) URL and left out otherwise.
+	// PolicyURL is the privacy policy in Lang (POLICY_URL_KK, _RU, _EN),
+	// linked from the footer when it is an absolute http(s) URL and left
+	// out otherwise: a person is pointed at the text they can read.
 	PolicyURL string
+	// Company names the operator in the header, the texts and the footer,
+	// so that the email says who holds the data as the form did.
+	Company Company
 }
 
 // OptinEmail asks the person to confirm the product-news subscription they
@@ -42,8 +46,9 @@ type OptinEmail struct {
 	// in whole days when it is whole days, else in whole hours, rounded
 	// down so that the email never promises more time than the link has.
 	ValidFor time.Duration
-	// PolicyURL is as in AckEmail.
+	// PolicyURL and Company are as in AckEmail.
 	PolicyURL string
+	Company   Company
 }
 
 // mailSet is one email's templates: the shared layout (mail/layout.*) with
@@ -69,23 +74,36 @@ var (
 	optinMail = parseMail("optin")
 )
 
-// mailLayout is what the shared layout needs: the language, the subject
-// (the HTML title) and the policy link of the footer.
+// mailLayout is what the shared layout needs: the language, the company
+// (page.CompanyName), the subject (the HTML title) and the policy link of
+// the footer.
 type mailLayout struct {
 	page
 	Subject   string
 	PolicyURL string // empty when none was given or it was not safe to link
 }
 
-// newMailLayout builds the layout of an email in lang. The subject is a
-// catalogue text alone, no input, and is still folded to one line so that
-// not even a translation can add a header.
-func newMailLayout(lang Lang, subject, policyURL string) mailLayout {
-	l := mailLayout{page: page{Lang: lang}, Subject: oneLine(subject)}
+// newMailLayout builds the layout of an email in lang from company. The
+// subject is a catalogue text with at most the company's name in it, and
+// is folded to one line so that neither a translation nor COMPANY_NAME
+// can add a header.
+func newMailLayout(lang Lang, company Company, subject, policyURL string) mailLayout {
+	l := mailLayout{page: page{Lang: lang, Company: company}, Subject: oneLine(subject)}
 	if _, ok := absoluteHTTPURL(policyURL); ok {
 		l.PolicyURL = policyURL
 	}
 	return l
+}
+
+// Contact is the footer's contact line and the address for written
+// requests: COMPANY_CONTACT when set, else the catalogue's address (the
+// one the privacy policy gives), so that a person always has somewhere to
+// write.
+func (l mailLayout) Contact() string {
+	if c := oneLine(l.Company.Contact); c != "" {
+		return c
+	}
+	return l.T("mail.footer.address")
 }
 
 // render executes both bodies of s with data.
@@ -137,7 +155,7 @@ func RenderAck(a AckEmail) (Email, error) {
 		return Email{}, errors.New("templates: render ack: no request ID")
 	}
 	v := ackView{
-		mailLayout: newMailLayout(a.Lang, Message(a.Lang, "mail.ack.subject"), a.PolicyURL),
+		mailLayout: newMailLayout(a.Lang, a.Company, Message(a.Lang, "mail.ack.subject"), a.PolicyURL),
 		RequestID:  oneLine(a.RequestID),
 		Entity:     Message(a.Lang, "entity."+a.EntityType),
 	}
@@ -174,7 +192,7 @@ func RenderOptin(o OptinEmail) (Email, error) {
 		return Email{}, fmt.Errorf("templates: render opt-in: %w", err)
 	}
 	v := optinView{
-		mailLayout: newMailLayout(o.Lang, Message(o.Lang, "mail.optin.subject"), o.PolicyURL),
+		mailLayout: newMailLayout(o.Lang, o.Company, Message(o.Lang, "mail.optin.subject", o.Company.name()), o.PolicyURL),
 		ConfirmURL: o.ConfirmURL,
 		ValidFor:   valid,
 	}

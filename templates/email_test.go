@@ -44,12 +44,11 @@ func links(n *html.Node) []string {
 
 // footerTexts are what the shared layout must say in every email.
 func footerTexts(lang Lang) []string {
-	return []string{Message(lang, "mail.brand"), Message(lang, "mail.footer.company"),
-		Message(lang, "mail.footer.address"), Message(lang, "consent.policy")}
+	return []string{DefaultCompanyName, Message(lang, "mail.footer.address"), Message(lang, "consent.policy")}
 }
 
 // checkLayout checks what every email has: the subject as the HTML title,
-// the language, the footer with the operator, BIN, address and policy link
+// the language, the footer with the operator, address and policy link
 // in both bodies, and inline styles only.
 func checkLayout(t *testing.T, lang Lang, e Email, doc *html.Node) {
 	t.Helper()
@@ -60,7 +59,7 @@ func checkLayout(t *testing.T, lang Lang, e Email, doc *html.Node) {
 		t.Errorf("the HTML title is not the subject %q", e.Subject)
 	}
 	body := text(doc)
-	for _, want := range append(footerTexts(lang), "210840004064", "47/79, 1") {
+	for _, want := range append(footerTexts(lang), "47/79, 1") {
 		if !strings.Contains(body, want) {
 			t.Errorf("HTML body lacks %q", want)
 		}
@@ -85,9 +84,11 @@ func checkLayout(t *testing.T, lang Lang, e Email, doc *html.Node) {
 
 // checkFromCatalogue checks that every letter a person reads in e comes
 // from the catalogue of lang or from extra (values such as the request
-// ID and URLs), so an email never mixes languages or hard-codes text.
+// ID and URLs; the company's name, which is configuration), so an email
+// never mixes languages or hard-codes text.
 func checkFromCatalogue(t *testing.T, lang Lang, e Email, doc *html.Node, extra ...string) {
 	t.Helper()
+	extra = append(extra, companyTexts(lang, DefaultCompanyName)...)
 	for _, s := range visibleTexts(doc) {
 		if left := stripCatalogue(s, lang, extra...); left != "" {
 			t.Errorf("HTML text %q is not from the %s catalogue (left: %q)", s, lang, left)
@@ -96,6 +97,14 @@ func checkFromCatalogue(t *testing.T, lang Lang, e Email, doc *html.Node, extra 
 	if left := stripCatalogue(e.Text, lang, extra...); left != "" {
 		t.Errorf("the %s text body has text not from the catalogue: %q", lang, left)
 	}
+}
+
+// companyTexts are the catalogue texts of emails that name the company,
+// formatted with name, and name itself.
+func companyTexts(lang Lang, name string) []string {
+	return []string{name, Message(lang, "mail.ack.intro", name), Message(lang, "mail.optin.subject", name),
+		Message(lang, "mail.optin.intro", name), Message(lang, "mail.campaign.why", name),
+		Message(lang, "mail.breach.subject", name)}
 }
 
 func TestRenderAck(t *testing.T) {
@@ -115,9 +124,9 @@ func TestRenderAck(t *testing.T) {
 		seen[e.Subject] = l
 		doc := parseEmail(t, e.HTML)
 		checkLayout(t, l, e, doc)
-		rights := Message(l, "mail.ack.rights", Message(l, "mail.footer.address"))
+		rights := Message(l, "mail.ack.rights", DefaultCompanyName, Message(l, "mail.footer.address"))
 		wants := []string{
-			Message(l, "mail.ack.intro"), Message(l, "mail.ack.request_id"), "01HTESTLEAD0000000000000000",
+			Message(l, "mail.ack.intro", DefaultCompanyName), Message(l, "mail.ack.request_id"), "01HTESTLEAD0000000000000000",
 			Message(l, "entity.sole_proprietor"), ProductLabel(l, "acquiring") + ", " + ProductLabel(l, "pos"),
 			rights, Message(l, "mail.ack.not_you"),
 		}
@@ -203,7 +212,7 @@ func TestRenderOptin(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", l, err)
 		}
-		if e.Subject != Message(l, "mail.optin.subject") {
+		if e.Subject != Message(l, "mail.optin.subject", DefaultCompanyName) {
 			t.Errorf("%s: subject = %q", l, e.Subject)
 		}
 		if other, dup := seen[e.Subject]; dup {
@@ -217,7 +226,7 @@ func TestRenderOptin(t *testing.T) {
 			t.Fatal(err)
 		}
 		valid := Message(l, "mail.optin.valid_for", days)
-		for _, want := range []string{Message(l, "mail.optin.intro"), valid, Message(l, "mail.optin.ignore"),
+		for _, want := range []string{Message(l, "mail.optin.intro", DefaultCompanyName), valid, Message(l, "mail.optin.ignore"),
 			Message(l, "mail.optin.unsubscribe")} {
 			if !strings.Contains(text(doc), want) {
 				t.Errorf("%s: HTML body lacks %q", l, want)
@@ -242,7 +251,7 @@ func TestRenderOptin(t *testing.T) {
 		checkFromCatalogue(t, l, e, doc, valid, testConfirmURL, testPolicyURL)
 	}
 	e, err := RenderOptin(testOptin(RU))
-	if err != nil || e.Subject != "Подтвердите подписку на новости PaymTech" {
+	if err != nil || e.Subject != "Подтвердите подписку на новости PaymTech LLP" {
 		t.Errorf("ru subject = %q, %v", e.Subject, err)
 	}
 	for _, want := range []string{"Ссылка действует 7 дней.", "подписка не будет оформлена"} {
@@ -406,7 +415,7 @@ func TestEmailPolicyURLNeutralised(t *testing.T) {
 				if strings.Contains(e.Text, bad) {
 					t.Error("the text body shows the unsafe URL")
 				}
-				if !strings.Contains(e.Text, Message(EN, "mail.footer.company")) {
+				if !strings.Contains(e.Text, Message(EN, "mail.footer.address")) {
 					t.Error("the footer went missing with the link")
 				}
 			}
@@ -503,9 +512,9 @@ func TestNoPersonalDataFields(t *testing.T) {
 		v    any
 		want []string
 	}{
-		{AckEmail{}, []string{"Lang", "RequestID", "EntityType", "Products", "PolicyURL"}},
-		{OptinEmail{}, []string{"Lang", "ConfirmURL", "ValidFor", "PolicyURL"}},
 		// Company is the operator (COMPANY_NAME, COMPANY_CONTACT), no person.
+		{AckEmail{}, []string{"Lang", "RequestID", "EntityType", "Products", "PolicyURL", "Company"}},
+		{OptinEmail{}, []string{"Lang", "ConfirmURL", "ValidFor", "PolicyURL", "Company"}},
 		{ConfirmPage{}, []string{"Lang", "Purpose", "Action", "State", "Company"}},
 		{Email{}, []string{"Subject", "Text", "HTML"}},
 	}

@@ -215,11 +215,15 @@ type page struct {
 }
 
 // CompanyName is the operator's name, DefaultCompanyName when none is set.
-func (p page) CompanyName() string {
-	if p.Company.Name == "" {
-		return DefaultCompanyName
+func (p page) CompanyName() string { return p.Company.name() }
+
+// name is the operator's name, DefaultCompanyName when none is set. It is
+// folded to one line because emails put it in their subject.
+func (c Company) name() string {
+	if n := oneLine(c.Name); n != "" {
+		return n
 	}
-	return p.Company.Name
+	return DefaultCompanyName
 }
 
 // T returns the catalogue text for key in the page language.

@@ -238,6 +238,7 @@ func (m *Main) startWorker(ctx context.Context, store *redisstore.Store, records
 	from := mail.Address{Email: cfg.Mail.From, Name: cfg.Mail.FromName}
 	welcomer := &jobs.Welcomer{Leads: store.Leads, People: store.People, Mailer: mailer, From: from,
 		BaseURL: strings.TrimSuffix(cfg.HTTP.PublicBaseURL.String(), "/"), PolicyURL: cfg.HTTP.PolicyURL,
+		PolicyURLs: cfg.HTTP.PolicyURLs, Company: mailCompany(cfg),
 		OptinTTL: cfg.Retention.UnconfirmedOptin, Now: m.Now, Log: m.Log}
 	router.Welcome = queue.EnqueueWelcome
 	channels, err := m.salesChannels(mailer, from)
@@ -255,7 +256,7 @@ func (m *Main) startWorker(ctx context.Context, store *redisstore.Store, records
 		Notifier: notifier, Welcomer: welcomer, Purger: m.purger(store, records),
 		CRMSync: &jobs.CRMSync{Leads: store.Leads, CRM: crm, System: cfg.CRM.Driver, MaxAge: cfg.Retry.MaxAge, Now: m.Now, Log: m.Log},
 		Campaigner: &jobs.Campaigner{Store: store.Campaigns, Mailer: mailer, From: from, BaseURL: welcomer.BaseURL,
-			PolicyURL: cfg.HTTP.PolicyURL, ASMGroupID: cfg.Mail.SendGridASMGroupID, Log: m.Log}})
+			PolicyURL: cfg.HTTP.PolicyURL, PolicyURLs: cfg.HTTP.PolicyURLs, Company: mailCompany(cfg), ASMGroupID: cfg.Mail.SendGridASMGroupID, Log: m.Log}})
 	if err := m.worker.Start(mux); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
@@ -332,9 +333,9 @@ func (m *Main) serveHTTP(store *redisstore.Store, records *ops.Records, keys *se
 		Audit: records.Audit, Privacy: subjects, Queue: queue, Keys: keys,
 		Sessions: sessions.New(m.rdb, cfg.Console.SessionTTL, m.Now),
 		// The console's campaign preview renders as the sender does, with
-		// the same base and policy URLs as the worker's Campaigner.
+		// the same base and policy URLs and company as the worker's Campaigner.
 		PreviewCampaign: (&jobs.Campaigner{BaseURL: strings.TrimSuffix(cfg.HTTP.PublicBaseURL.String(), "/"),
-			PolicyURL: cfg.HTTP.PolicyURL}).Preview}, httpapi.Options{
+			PolicyURL: cfg.HTTP.PolicyURL, PolicyURLs: cfg.HTTP.PolicyURLs, Company: mailCompany(cfg)}).Preview}, httpapi.Options{
 		PublicOrigin:      own,
 		AllowedOrigins:    cfg.HTTP.CORSAllowedOrigins,
 		FrameAncestors:    cfg.HTTP.FrameAncestors,
@@ -463,4 +464,10 @@ func (m *Main) purge(ctx context.Context, stdout io.Writer, dryRun bool) error {
 	}
 	fmt.Fprintln(stdout, r)
 	return err
+}
+
+// mailCompany is the operator the emails name: the same COMPANY_NAME and
+// COMPANY_CONTACT as the pages, so that mail and form agree.
+func mailCompany(cfg *config.Config) templates.Company {
+	return templates.Company{Name: cfg.HTTP.CompanyName, Contact: cfg.HTTP.CompanyContact}
 }
