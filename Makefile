@@ -1,9 +1,10 @@
 # make test  — installs what the tests need (redis-server, chromium) and runs every test with -race.
 # make bench — benchmarks; not part of make test.
 # make fuzz  — every go test -fuzz target for FUZZTIME each (default 30s); not part of make test.
+# make screenshots — PNGs of the public pages into docs/form; not part of make test.
 GO ?= go
 
-.PHONY: test bench check deps fuzz
+.PHONY: test bench check deps fuzz screenshots
 
 test: deps
 	$(GO) test -race -count=1 ./...
@@ -49,8 +50,19 @@ fuzz:
 	  done; \
 	done
 
+# screenshots writes PNGs of the public pages (form, form with errors,
+# thanks, confirm, unsubscribe; kk, ru, en; 1280 and 390 px wide) into
+# SCREENSHOTS (default docs/form), from headless Chromium. The test is
+# behind the screenshots build tag, so make test never builds it and counts
+# no skipped test for it.
+SCREENSHOTS ?= docs/form
+screenshots: deps
+	LEADGATE_SCREENSHOTS=$(abspath $(SCREENSHOTS)) $(GO) test -tags screenshots -count=1 -run '^TestScreenshots$$' -v ./cmd/leadgate
+
 # check is what CI adds to make test: vet, gofmt, staticcheck.
 check:
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+	$(GO) vet -tags screenshots ./cmd/leadgate
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 -tags screenshots ./cmd/leadgate
