@@ -201,14 +201,21 @@ func (s *Server) consoleCampaigns() console.CampaignDeps {
 	}
 }
 
+// campaignOfKind loads campaign id when it is of kind: a breach notice is
+// not found among campaigns, nor a campaign among notices.
+func (s *Server) campaignOfKind(ctx context.Context, id string, kind intake.CampaignKind) (*intake.Campaign, error) {
+	c, err := s.Campaigns.Campaign(ctx, id)
+	if err == nil && c.Kind != kind {
+		return nil, &intake.Error{Code: intake.ENotFound, Message: "no such " + strings.ReplaceAll(string(kind), "_", " ")}
+	}
+	return c, err
+}
+
 // getCampaign answers GET …/{id} with a campaign's progress; an id of the
 // other kind is not found.
 func (s *Server) getCampaign(kind intake.CampaignKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		c, err := s.Campaigns.Campaign(r.Context(), r.PathValue("id"))
-		if err == nil && c.Kind != kind {
-			err = &intake.Error{Code: intake.ENotFound, Message: "no such " + strings.ReplaceAll(string(kind), "_", " ")}
-		}
+		c, err := s.campaignOfKind(r.Context(), r.PathValue("id"), kind)
 		if err != nil {
 			s.writeError(w, "load "+string(kind), err, nil, "")
 			return
@@ -236,10 +243,7 @@ func (s *Server) campaignFailures(kind intake.CampaignKind) http.HandlerFunc {
 			limit = n
 		}
 		id := r.PathValue("id")
-		c, err := s.Campaigns.Campaign(r.Context(), id)
-		if err == nil && c.Kind != kind {
-			err = &intake.Error{Code: intake.ENotFound, Message: "no such " + strings.ReplaceAll(string(kind), "_", " ")}
-		}
+		c, err := s.campaignOfKind(r.Context(), id, kind)
 		if err != nil {
 			s.writeError(w, "load "+string(kind), err, nil, "")
 			return
@@ -277,10 +281,7 @@ func (s *Server) listCampaigns(kind intake.CampaignKind) http.HandlerFunc {
 // cancelCampaign answers POST /v1/admin/campaigns/{id}/cancel.
 func (s *Server) cancelCampaign(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	c, err := s.Campaigns.Campaign(r.Context(), id)
-	if err == nil && c.Kind != intake.KindCampaign {
-		err = &intake.Error{Code: intake.ENotFound, Message: "no such campaign"}
-	}
+	_, err := s.campaignOfKind(r.Context(), id, intake.KindCampaign)
 	if err == nil {
 		err = s.Campaigns.CancelCampaign(r.Context(), id)
 	}
@@ -289,7 +290,7 @@ func (s *Server) cancelCampaign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	auditTarget(r, id)
-	c, err = s.Campaigns.Campaign(r.Context(), id)
+	c, err := s.Campaigns.Campaign(r.Context(), id)
 	if err != nil {
 		s.writeError(w, "load campaign", err, nil, "")
 		return
