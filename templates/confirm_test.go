@@ -37,29 +37,40 @@ func languageLinks(doc *html.Node) []string {
 
 func TestRenderConfirmStates(t *testing.T) {
 	t.Parallel()
+	// The ask and done texts name the operator; a name other than the
+	// default shows that COMPANY_NAME reaches them.
+	const company = "Test Operator LLP"
 	tests := []struct {
-		state          string
-		title, body    string
-		form, switcher bool
+		state             string
+		title, body       string
+		titleArg, bodyArg bool // the text takes the company name
+		form, switcher    bool
 	}{
-		{ConfirmAsk, "confirm.title", "confirm.ask", true, true},
-		{ConfirmDone, "confirm.done_title", "confirm.done", false, false},
-		{ConfirmInvalid, "confirm.invalid_title", "confirm.invalid", false, true},
+		{ConfirmAsk, "confirm.title", "confirm.ask", true, true, true, true},
+		{ConfirmDone, "confirm.done_title", "confirm.done", false, true, false, false},
+		{ConfirmInvalid, "confirm.invalid_title", "confirm.invalid", false, false, false, true},
+	}
+	named := func(on bool) []any {
+		if on {
+			return []any{company}
+		}
+		return nil
 	}
 	for _, tt := range tests {
 		for _, l := range languages {
 			t.Run(tt.state+"/"+string(l), func(t *testing.T) {
 				t.Parallel()
-				doc := renderConfirm(t, ConfirmPage{Lang: l, Action: testConfirmAction, State: tt.state})
+				doc := renderConfirm(t, ConfirmPage{Lang: l, Action: testConfirmAction, State: tt.state, Company: Company{Name: company}})
 				if got, _ := attr(find(doc, func(n *html.Node) bool { return n.Data == "html" })[0], "lang"); got != string(l) {
 					t.Errorf("html lang = %q", got)
 				}
 				title := find(doc, func(n *html.Node) bool { return n.Data == "title" })
 				h1 := find(doc, func(n *html.Node) bool { return n.Data == "h1" })
-				if len(title) != 1 || len(h1) != 1 || text(title[0]) != Message(l, tt.title) || text(h1[0]) != Message(l, tt.title) {
+				want := Message(l, tt.title, named(tt.titleArg)...)
+				if len(title) != 1 || len(h1) != 1 || text(title[0]) != want || text(h1[0]) != want {
 					t.Errorf("title and heading are not %s", tt.title)
 				}
-				if !strings.Contains(text(doc), Message(l, tt.body)) {
+				if !strings.Contains(text(doc), Message(l, tt.body, named(tt.bodyArg)...)) {
 					t.Errorf("the page lacks %s", tt.body)
 				}
 				forms := find(doc, func(n *html.Node) bool { return n.Data == "form" })
@@ -70,7 +81,7 @@ func TestRenderConfirmStates(t *testing.T) {
 					t.Errorf("language links %q, want them: %v", languageLinks(doc), tt.switcher)
 				}
 				for _, s := range visibleTexts(doc) {
-					if left := stripCatalogue(s, l, DefaultCompanyName); left != "" {
+					if left := stripCatalogue(s, l, company, Message(l, tt.title, named(tt.titleArg)...), Message(l, tt.body, named(tt.bodyArg)...)); left != "" {
 						t.Errorf("text %q is not from the %s catalogue (left: %q)", s, l, left)
 					}
 				}

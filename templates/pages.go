@@ -424,8 +424,9 @@ type confirmView struct {
 	Action  string
 }
 
-// K is the text of key for the page's purpose.
-func (v confirmView) K(key string) string { return v.T(v.purpose + "." + key) }
+// K is the text of key for the page's purpose, formatted with args (the
+// title, ask and done texts of both purposes name the operator).
+func (v confirmView) K(key string, args ...any) string { return v.T(v.purpose+"."+key, args...) }
 
 // RenderConfirm writes the opt-in confirmation page.
 func RenderConfirm(w io.Writer, p ConfirmPage) error {

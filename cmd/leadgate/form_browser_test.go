@@ -284,7 +284,9 @@ func TestBrowserConfirmAndUnsubscribePages(t *testing.T) {
 	unsubscribe := e.base + "/v1/unsubscribe?lang=kk&token=" + url.QueryEscape(keys.UnsubscribeToken(keys.Index("email", email)))
 
 	// page opens link, or clicks the page's button, and checks the page.
-	page := func(what, link, titleKey string, status int64) {
+	// The headings of the ask pages name the operator (COMPANY_NAME, here
+	// its default).
+	page := func(what, link, titleKey string, status int64, args ...any) {
 		t.Helper()
 		step := chromedp.Navigate(link)
 		if link == "" {
@@ -295,17 +297,17 @@ func TestBrowserConfirmAndUnsubscribePages(t *testing.T) {
 			t.Fatalf("%s: %v", what, err)
 		}
 		h := read(t, ctx, "read "+what, chromedp.Evaluate[heading](headingJS))
-		if resp.Status != status || h.Text != templates.Message(templates.Lang(h.Lang), titleKey) {
+		if resp.Status != status || h.Text != templates.Message(templates.Lang(h.Lang), titleKey, args...) {
 			t.Errorf("%s: %d %+v, want %d and the %s heading", what, resp.Status, h, status, titleKey)
 		}
 		checkPageUnderCSP(t, ctx, what, false)
 		checkAxe(t, ctx, what)
 	}
-	page("the confirmation link", confirm, "confirm.title", http.StatusOK)
+	page("the confirmation link", confirm, "confirm.title", http.StatusOK, templates.DefaultCompanyName)
 	page("the confirmation", "", "confirm.done_title", http.StatusOK)
 	page("the confirmation link used again", confirm, "confirm.already_title", http.StatusOK)
 	page("a wrong confirmation link", e.base+"/v1/optin/confirm?lang=en&token=x", "confirm.invalid_title", http.StatusBadRequest)
-	page("the unsubscribe link", unsubscribe, "unsubscribe.title", http.StatusOK)
+	page("the unsubscribe link", unsubscribe, "unsubscribe.title", http.StatusOK, templates.DefaultCompanyName)
 	page("unsubscribing", "", "unsubscribe.done_title", http.StatusOK)
 	page("the unsubscribe link used again", unsubscribe, "unsubscribe.already_title", http.StatusOK)
 	page("a wrong unsubscribe link", e.base+"/v1/unsubscribe?lang=ru&token=x", "unsubscribe.invalid_title", http.StatusBadRequest)

@@ -203,7 +203,7 @@ func TestUsedLinksSayAlreadyDone(t *testing.T) {
 	}
 	person, _ := f.store.People.PersonOf("test@example.com")
 	confirm := f.url + "/v1/optin/confirm?lang=en&token=" + url.QueryEscape(f.keys.OptinToken(person, f.clock.Now().Add(time.Hour)))
-	check(t, confirm, templates.Message(templates.EN, "confirm.title"), true)
+	check(t, confirm, templates.Message(templates.EN, "confirm.title", templates.DefaultCompanyName), true)
 
 	// Confirmed at once (no double opt-in): the link was, in effect, used.
 	f = setupHTTP(t, func(o *Options) { o.DoubleOptIn = false })
@@ -218,7 +218,7 @@ func TestUsedLinksSayAlreadyDone(t *testing.T) {
 	check(t, confirm, already("confirm"), false)
 
 	unsubscribe := f.url + "/v1/unsubscribe?lang=en&token=" + url.QueryEscape(f.store.Campaigns.UnsubscribeToken(person))
-	check(t, unsubscribe, templates.Message(templates.EN, "unsubscribe.title"), true)
+	check(t, unsubscribe, templates.Message(templates.EN, "unsubscribe.title", templates.DefaultCompanyName), true)
 	resp, err := http.Post(unsubscribe, "application/x-www-form-urlencoded", strings.NewReader(""))
 	if err != nil {
 		t.Fatal(err)
