@@ -28,8 +28,10 @@ import (
 // post, in a headless Chromium talking to `leadgate serve`.
 
 // browserTimeout bounds one test's browser work, so a page that never loads
-// fails the test in seconds instead of at go test's global timeout.
-const browserTimeout = 20 * time.Second
+// fails the test in a minute instead of at go test's global timeout. A
+// console test visits a dozen pages, each checked by axe-core, under -race
+// on two cores that may be busy: 20 s was seen to run out.
+const browserTimeout = 60 * time.Second
 
 // setupBrowser runs `leadgate serve` against a private redis-server and
 // opens a tab of a fresh headless Chromium, both ended when t ends. The tab
