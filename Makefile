@@ -1,7 +1,7 @@
 # make test  — installs what the tests need (redis-server, chromium) and runs every test with -race.
 # make bench — benchmarks; not part of make test.
 # make fuzz  — every go test -fuzz target for FUZZTIME each (default 30s); not part of make test.
-# make screenshots — PNGs of the public pages into docs/form; not part of make test.
+# make screenshots — PNGs of the public pages into docs/form and of the console into docs/console; not part of make test.
 GO ?= go
 
 .PHONY: test bench check deps fuzz screenshots
@@ -51,13 +51,14 @@ fuzz:
 	done
 
 # screenshots writes PNGs of the public pages (form, form with errors,
-# thanks, confirm, unsubscribe; kk, ru, en; 1280 and 390 px wide) into
-# SCREENSHOTS (default docs/form), from headless Chromium. The test is
-# behind the screenshots build tag, so make test never builds it and counts
-# no skipped test for it.
-SCREENSHOTS ?= docs/form
+# thanks, confirm, unsubscribe; kk, ru, en) into SCREENSHOTS/form and of the
+# console's pages (en, signed in as admin) into SCREENSHOTS/console, 1280
+# and 390 px wide, from headless Chromium. The tests are behind the
+# screenshots build tag, so make test never builds them and counts no
+# skipped test for them.
+SCREENSHOTS ?= docs
 screenshots: deps
-	LEADGATE_SCREENSHOTS=$(abspath $(SCREENSHOTS)) $(GO) test -tags screenshots -count=1 -run '^TestScreenshots$$' -v ./cmd/leadgate
+	LEADGATE_SCREENSHOTS=$(abspath $(SCREENSHOTS)) $(GO) test -tags screenshots -count=1 -run '^(TestScreenshots|TestConsoleScreenshots)$$' -v ./cmd/leadgate
 
 # check is what CI adds to make test: vet, gofmt, staticcheck.
 check:

@@ -22,19 +22,14 @@ import (
 // the form with errors (422), the thanks page, and the confirm and
 // unsubscribe pages asking — in kk, ru and en at desktop (1280 px) and
 // phone (390 px) width, each of the page's full height, into the directory
-// LEADGATE_SCREENSHOTS names (`make screenshots`: docs/form). It is behind
+// form folder of the directory LEADGATE_SCREENSHOTS names (`make
+// screenshots`: docs/form). It is behind
 // the screenshots build tag so that `make test` neither builds nor skips
 // it: it documents the pages, it checks nothing the browser tests do not.
 // The only person in it is the tests' obviously fake applicant, and no
 // page shown displays their details.
 func TestScreenshots(t *testing.T) {
-	dir := os.Getenv("LEADGATE_SCREENSHOTS")
-	if dir == "" {
-		t.Fatal("LEADGATE_SCREENSHOTS must name the directory for the screenshots (make screenshots sets docs/form)")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := screenshotDir(t, "form")
 	varDir := t.TempDir()
 	e, short := setupBrowserWith(t, map[string]string{"LEADGATE_VAR_DIR": varDir, "MAIL_DRIVER": "file"})
 	// 30 pages take longer than one browser test's deadline; the tab's
@@ -66,39 +61,15 @@ func TestScreenshots(t *testing.T) {
 	email, _ := form.NormalizeEmail(applicant["email"].(string))
 	unsubscribeToken := keys.UnsubscribeToken(keys.Index("email", email))
 
-	widths := []struct {
-		name  string
-		width int64
-		opts  []chromedp.EmulateViewportOption
-	}{
-		{"desktop", 1280, nil},
-		{"mobile", 390, []chromedp.EmulateViewportOption{chromedp.EmulateMobile, chromedp.EmulatePortrait}},
-	}
 	for _, lang := range []string{"kk", "ru", "en"} {
 		q := cu.Query()
 		q.Set("lang", lang)
 		confirmURL := e.base + cu.Path + "?" + q.Encode()
 		unsubscribeURL := e.base + "/v1/unsubscribe?" + url.Values{"lang": {lang}, "token": {unsubscribeToken}}.Encode()
-		for _, w := range widths {
+		for _, w := range screenWidths {
 			shot := func(name string, status int64, steps ...chromedp.Action[chromedp.Void]) {
 				t.Helper()
-				view := chromedp.EmulateViewport(w.width, 800, w.opts...)
-				if err := chromedp.Do(ctx, view); err != nil {
-					t.Fatalf("%s %s %s: viewport: %v", name, lang, w.name, err)
-				}
-				resp, err := chromedp.RunResponse(ctx, steps...)
-				if err != nil {
-					t.Fatalf("%s %s %s: %v", name, lang, w.name, err)
-				}
-				if resp.Status != status {
-					t.Fatalf("%s %s %s: status %d, want %d", name, lang, w.name, resp.Status, status)
-				}
-				shot := read(t, ctx, "screenshot", chromedp.FullScreenshot(100))
-				path := filepath.Join(dir, name+"-"+lang+"-"+w.name+".png")
-				if err := os.WriteFile(path, shot, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				t.Logf("%s (%d bytes)", path, len(shot))
+				screenshot(t, ctx, w, filepath.Join(dir, name+"-"+lang+"-"+w.name+".png"), status, steps...)
 			}
 			shot("form", http.StatusOK, chromedp.Navigate(e.base+"/?lang="+lang))
 			// An empty post, as a client without the browser's check or
@@ -113,4 +84,57 @@ func TestScreenshots(t *testing.T) {
 			shot("unsubscribe", http.StatusOK, chromedp.Navigate(unsubscribeURL))
 		}
 	}
+}
+
+// screenWidth is a width pages are shot at, and how the tab emulates it.
+type screenWidth struct {
+	name  string
+	width int64
+	opts  []chromedp.EmulateViewportOption
+}
+
+// screenWidths are the widths every page is shot at: a desktop's and a
+// phone's.
+var screenWidths = []screenWidth{
+	{"desktop", 1280, nil},
+	{"mobile", 390, []chromedp.EmulateViewportOption{chromedp.EmulateMobile, chromedp.EmulatePortrait}},
+}
+
+// screenshotDir is the folder sub of the directory LEADGATE_SCREENSHOTS
+// names, made if missing.
+func screenshotDir(t *testing.T, sub string) string {
+	t.Helper()
+	root := os.Getenv("LEADGATE_SCREENSHOTS")
+	if root == "" {
+		t.Fatal("LEADGATE_SCREENSHOTS must name the directory for the screenshots (make screenshots sets docs)")
+	}
+	dir := filepath.Join(root, sub)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// screenshot runs steps at width w, checks the answer's status and writes
+// the page's full height as a PNG to path.
+func screenshot(t *testing.T, ctx context.Context, w screenWidth, path string, status int64, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(w.width, 800, w.opts...)); err != nil {
+		t.Fatalf("%s: viewport: %v", path, err)
+	}
+	resp, err := chromedp.RunResponse(ctx, steps...)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if resp.Status != status {
+		t.Fatalf("%s: status %d, want %d", path, resp.Status, status)
+	}
+	// A sandboxed srcdoc frame (the campaign preview) paints after the
+	// page's load event: half a second lets it.
+	act(t, ctx, "let the page settle", chromedp.Evaluate[chromedp.Void](`new Promise(r => setTimeout(r, 500))`, chromedp.EvalAwaitPromise))
+	png := read(t, ctx, "screenshot", chromedp.FullScreenshot(100))
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s (%d bytes)", path, len(png))
 }
