@@ -21,6 +21,8 @@ var ConsolePages = []string{"login", "home", "leads", "lead", "error",
 	// campaigns: marketing's pages
 	"campaigns", "campaign", "campaign_new",
 	// end campaigns
+	// admin's pages
+	"notices", "notice", "notice_new", "audit", "queues",
 }
 
 // consoleTemplates are parsed once, like the public pages.

@@ -15,7 +15,7 @@ func TestRenderConsole(t *testing.T) {
 	t.Parallel()
 	data := map[string]any{"login": struct{ Error string }{}, "error": struct{ Title, Body string }{"T", "B"}}
 	for _, name := range ConsolePages {
-		if name == "lead" || name == "campaign" || name == "campaign_new" {
+		if name == "lead" || name == "campaign" || name == "campaign_new" || name == "notice" || name == "notice_new" {
 			continue // their data are the console's types: intake/httpapi's tests render them
 		}
 		for _, l := range languages {
@@ -58,9 +58,17 @@ func emptyConsoleData(name string) any {
 			ShowDue   bool // privacy console
 			Due       []struct{}
 			Campaigns []struct{}
+			Health    *struct{} // admin: the queues' health
 		}{}
-	case "campaigns":
+	case "campaigns", "notices":
 		return struct{ Rows []struct{} }{}
+	case "audit":
+		return struct {
+			Holder, Action, From, To, Error, Next string
+			Rows                                  []struct{}
+		}{}
+	case "queues":
+		return struct{ Sizes, Failed []struct{} }{}
 	case "leads":
 		return struct {
 			States      []struct{}

@@ -64,10 +64,7 @@ func (g *gauges) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	for _, q := range jobs.Queues {
-		info := &asynq.QueueInfo{Queue: q} // nothing queued there yet: all zero
-		if slices.Contains(known, q) {
-			info, err = g.insp.GetQueueInfo(q)
-		}
+		info, err := queueInfo(g.insp, known, q)
 		if err != nil {
 			g.log.Warn("metrics: queue not read", "queue", q, "err", err)
 			continue
@@ -77,4 +74,13 @@ func (g *gauges) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(tasksDesc, prometheus.GaugeValue, float64(n), q, state)
 		}
 	}
+}
+
+// queueInfo reads queue q's counts; a queue not among known (asynq has not
+// seen it yet, and would answer an error) has nothing queued: all zero.
+func queueInfo(insp *asynq.Inspector, known []string, q string) (*asynq.QueueInfo, error) {
+	if !slices.Contains(known, q) {
+		return &asynq.QueueInfo{Queue: q}, nil
+	}
+	return insp.GetQueueInfo(q)
 }

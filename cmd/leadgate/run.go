@@ -23,6 +23,7 @@ import (
 	"github.com/paymtech/leadgate/config"
 	"github.com/paymtech/leadgate/intake"
 	"github.com/paymtech/leadgate/intake/httpapi"
+	"github.com/paymtech/leadgate/intake/httpapi/console"
 	"github.com/paymtech/leadgate/intake/privacy"
 	"github.com/paymtech/leadgate/intake/redisstore"
 	"github.com/paymtech/leadgate/intake/redisstore/ops"
@@ -116,8 +117,9 @@ func (m *Main) Run(ctx context.Context, role Role) error {
 		// The gauges read from Redis are web's alone, so that a sum across
 		// the processes of a deployment counts every lead once.
 		m.registry = prometheus.NewRegistry()
-		m.registry.MustRegister(&gauges{leads: store.Leads, insp: asynq.NewInspectorFromRedisClient(m.rdb), log: m.Log})
-		if err := m.serveHTTP(store, records, keys, queue); err != nil {
+		insp := asynq.NewInspectorFromRedisClient(m.rdb)
+		m.registry.MustRegister(&gauges{leads: store.Leads, insp: insp, log: m.Log})
+		if err := m.serveHTTP(store, records, keys, queue, asynqTasks{insp}); err != nil {
 			return err
 		}
 	}
@@ -313,7 +315,7 @@ func (m *Main) crm() (jobs.CRM, error) {
 	return nil, fmt.Errorf("CRM_DRIVER %q is not available", cfg.CRM.Driver)
 }
 
-func (m *Main) serveHTTP(store *redisstore.Store, records *ops.Records, keys *seal.Keys, queue intake.Queue) error {
+func (m *Main) serveHTTP(store *redisstore.Store, records *ops.Records, keys *seal.Keys, queue intake.Queue, tasks console.Tasks) error {
 	cfg := m.Config
 	lang, _ := templates.ParseLang(cfg.HTTP.DefaultLang)
 	own, err := config.NormalizeOrigin(cfg.HTTP.PublicBaseURL.Scheme + "://" + cfg.HTTP.PublicBaseURL.Host)
@@ -331,7 +333,7 @@ func (m *Main) serveHTTP(store *redisstore.Store, records *ops.Records, keys *se
 		Due: cfg.Retention.SubjectRequestDue, Now: m.Now, Log: m.Log}
 	srv := httpapi.NewServer(httpapi.Deps{Leads: store.Leads, People: store.People, Campaigns: store.Campaigns,
 		Audit: records.Audit, Privacy: subjects, Queue: queue, Keys: keys,
-		Sessions: sessions.New(m.rdb, cfg.Console.SessionTTL, m.Now),
+		Sessions: sessions.New(m.rdb, cfg.Console.SessionTTL, m.Now), Tasks: tasks,
 		// The console's campaign preview renders as the sender does, with
 		// the same base and policy URLs and company as the worker's Campaigner.
 		PreviewCampaign: (&jobs.Campaigner{BaseURL: strings.TrimSuffix(cfg.HTTP.PublicBaseURL.String(), "/"),

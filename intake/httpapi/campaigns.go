@@ -184,8 +184,9 @@ func (s *Server) queueFanOut(ctx context.Context, c *intake.Campaign, to []strin
 	return id, nil
 }
 
-// consoleCampaigns are the campaign rules the console shares: the same
-// validation (campaignRequest.campaign) and the same store-and-queue.
+// consoleCampaigns are the campaign and breach-notice rules the console
+// shares: the same validation (campaignRequest.campaign,
+// breachRequest.notice) and the same store-and-queue (queueFanOut).
 func (s *Server) consoleCampaigns() console.CampaignDeps {
 	return console.CampaignDeps{
 		Campaigns: s.Campaigns,
@@ -193,8 +194,11 @@ func (s *Server) consoleCampaigns() console.CampaignDeps {
 			req := campaignRequest{Name: f.Name, Subject: f.Subject, HTML: f.HTML, Text: f.Text, Segment: f.Segment, TestTo: f.TestTo}
 			return req.campaign(s.opts.Products)
 		},
-		Start: func(ctx context.Context, c *intake.Campaign) (string, error) {
-			return s.queueFanOut(ctx, c, nil)
+		Start: s.queueFanOut,
+		// The admin's breach notices: the API's checks and people.
+		Notice: func(f console.NoticeForm) (*intake.Campaign, []string, error) {
+			req := breachRequest{Emails: f.Emails, All: f.All, Message: f.Message}
+			return req.notice(s.People.PersonOf)
 		},
 		Preview:  s.PreviewCampaign,
 		Products: s.opts.Products,
@@ -309,6 +313,37 @@ type breachRequest struct {
 // more, "all" or several requests.
 const maxNoticeList = 10000
 
+// notice validates the request into a breach notice and the people it
+// names (their keyed hashes, by personOf; none when it goes to everyone).
+// The API's body and the console's form are checked here alike.
+func (req *breachRequest) notice(personOf func(email string) (string, bool)) (*intake.Campaign, []string, error) {
+	switch {
+	case req.All == (len(req.Emails) > 0):
+		return nil, nil, badField("emails", `give either "emails" (a list) or "all": true`)
+	case len(req.Emails) > maxNoticeList:
+		return nil, nil, badField("emails", fmt.Sprintf("at most %d addresses a request", maxNoticeList))
+	case len(req.Message) == 0:
+		return nil, nil, badField("message", "at least one language (kk, ru, en) is required")
+	}
+	if err := checkLangs("message", req.Message); err != nil {
+		return nil, nil, err
+	}
+	for _, l := range slices.Sorted(maps.Keys(req.Message)) {
+		if strings.TrimSpace(req.Message[l]) == "" {
+			return nil, nil, badField("message."+l, "empty")
+		}
+	}
+	to := make([]string, 0, len(req.Emails))
+	for i, e := range req.Emails {
+		person, ok := personOf(e)
+		if !ok {
+			return nil, nil, badField(fmt.Sprintf("emails[%d]", i), "not one email address")
+		}
+		to = append(to, person)
+	}
+	return &intake.Campaign{Kind: intake.KindBreachNotice, All: req.All, Content: intake.Content{Message: req.Message}}, to, nil
+}
+
 // createBreachNotice answers POST /v1/admin/breach-notices: notice emails
 // to the people named (or everyone held), in their language, whatever
 // their marketing consent or block; erased people are no longer held and
@@ -319,37 +354,12 @@ func (s *Server) createBreachNotice(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, "create breach notice", err, nil, "")
 		return
 	}
-	switch {
-	case req.All == (len(req.Emails) > 0):
-		s.writeError(w, "create breach notice", badField("emails", `give either "emails" (a list) or "all": true`), nil, "")
-		return
-	case len(req.Emails) > maxNoticeList:
-		s.writeError(w, "create breach notice", badField("emails", fmt.Sprintf("at most %d addresses a request", maxNoticeList)), nil, "")
-		return
-	case len(req.Message) == 0:
-		s.writeError(w, "create breach notice", badField("message", "at least one language (kk, ru, en) is required"), nil, "")
-		return
-	}
-	if err := checkLangs("message", req.Message); err != nil {
+	c, to, err := req.notice(s.People.PersonOf)
+	if err != nil {
 		s.writeError(w, "create breach notice", err, nil, "")
 		return
 	}
-	for l, m := range req.Message {
-		if strings.TrimSpace(m) == "" {
-			s.writeError(w, "create breach notice", badField("message."+l, "empty"), nil, "")
-			return
-		}
-	}
-	to := make([]string, 0, len(req.Emails))
-	for i, e := range req.Emails {
-		person, ok := s.People.PersonOf(e)
-		if !ok {
-			s.writeError(w, "create breach notice", badField(fmt.Sprintf("emails[%d]", i), "not one email address"), nil, "")
-			return
-		}
-		to = append(to, person)
-	}
 	holder, _ := Holder(r.Context())
-	s.startFanOut(w, r, &intake.Campaign{Kind: intake.KindBreachNotice, All: req.All, By: holder.Name,
-		Content: intake.Content{Message: req.Message}}, to)
+	c.By = holder.Name
+	s.startFanOut(w, r, c, to)
 }

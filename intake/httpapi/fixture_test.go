@@ -11,6 +11,7 @@ import (
 
 	"github.com/paymtech/leadgate/config/redistest"
 	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/httpapi/console"
 	"github.com/paymtech/leadgate/intake/privacy"
 	"github.com/paymtech/leadgate/intake/redisstore"
 	"github.com/paymtech/leadgate/intake/redisstore/ops"
@@ -87,6 +88,7 @@ type storeFixture struct {
 	rdb   redis.UniversalClient
 	clock *clock
 	srv   *redistest.Server
+	tasks *fakeTasks // asynq's queues, as the console's queues page sees them
 }
 
 func setupStore(t *testing.T) storeFixture {
@@ -95,14 +97,15 @@ func setupStore(t *testing.T) storeFixture {
 	c := &clock{t: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}
 	rdb := srv.Client(t)
 	keys := testKeys(t)
-	return storeFixture{store: redisstore.New(rdb, keys, c.Now), ops: ops.New(rdb, c.Now), keys: keys, rdb: rdb, clock: c, srv: srv}
+	return storeFixture{store: redisstore.New(rdb, keys, c.Now), ops: ops.New(rdb, c.Now), keys: keys, rdb: rdb, clock: c, srv: srv,
+		tasks: &fakeTasks{tasks: map[string]*console.Task{}}}
 }
 
 // server is the HTTP side over the fixture's store and queue q.
 func (sf storeFixture) server(q *fakeQueue, opts Options, log *slog.Logger) *Server {
 	st := sf.store
 	return NewServer(Deps{Leads: st.Leads, People: st.People, Campaigns: st.Campaigns, Audit: sf.ops.Audit, Queue: q, Keys: sf.keys,
-		Sessions: sessions.New(sf.rdb, consoleIdle, sf.clock.Now),
+		Sessions: sessions.New(sf.rdb, consoleIdle, sf.clock.Now), Tasks: sf.tasks,
 		// campaigns: the console's preview, through the sender's renderer
 		PreviewCampaign: (&jobs.Campaigner{BaseURL: "https://leads.example.kz", PolicyURL: "https://example.kz/privacy"}).Preview,
 		Privacy:         &privacy.Service{Records: st.Subjects, People: st.People, Queue: q, Now: sf.clock.Now, Log: log}},

@@ -77,8 +77,7 @@ func (s *Server) routes() []route {
 		{"GET /v1/admin/audit", intake.RoleAdmin, authBearer, s.auditLog},
 
 		// The console (intake/httpapi/console): pages for the same people,
-		// signed in with their admin token. Marketing's and admin's pages
-		// are not built yet; their routes come with them.
+		// signed in with their admin token.
 		{"GET /admin/login", public, authNone, s.page(consolePage, c.LoginPage)},
 		{"POST /admin/login", public, authNone, s.page(consolePage, c.Login)}, // cross-site posts refused, attempts limited per client
 		{"POST /admin/logout", signedIn, authSession, s.page(consolePage, c.Logout)},
@@ -107,6 +106,14 @@ func (s *Server) routes() []route {
 		{"GET /admin/campaigns/{id}", intake.RoleMarketing, authSession, s.page(consolePage, c.Campaign)},
 		{"POST /admin/campaigns/{id}/cancel", intake.RoleMarketing, authSession, s.page(consolePage, c.CancelCampaign)},
 		// --- end campaigns ---
+		// Admin's pages: breach notices, the audit log, the queues.
+		{"GET /admin/breach-notices", intake.RoleAdmin, authSession, s.page(consolePage, c.BreachNotices)},
+		{"GET /admin/breach-notices/new", intake.RoleAdmin, authSession, s.page(consolePage, c.NewBreachNotice)},
+		{"POST /admin/breach-notices", intake.RoleAdmin, authSession, s.page(consolePage, c.CreateBreachNotice)}, // review, edit or send
+		{"GET /admin/breach-notices/{id}", intake.RoleAdmin, authSession, s.page(consolePage, c.BreachNotice)},
+		{"GET /admin/audit", intake.RoleAdmin, authSession, s.page(consolePage, c.AuditPage)},
+		{"GET /admin/queues", intake.RoleAdmin, authSession, s.page(consolePage, c.Queues)},
+		{"POST /admin/queues/{queue}/tasks/{task}/retry", intake.RoleAdmin, authSession, s.page(consolePage, c.RetryTask)},
 	}
 }
 

@@ -135,6 +135,9 @@ type Deps struct {
 	// does (jobs.Campaigner.Preview), for the console's preview; nil
 	// leaves the preview out.
 	PreviewCampaign func(c *intake.Campaign, lang string) (templates.Email, error)
+	// Tasks are asynq's queues, for the console's queues page and the
+	// admin's home (an adapter of its Inspector, in cmd/leadgate).
+	Tasks console.Tasks
 }
 
 // Server serves the form, takes submissions and answers admin calls.
@@ -185,6 +188,8 @@ func (s *Server) newConsole() *console.Console {
 		// --- campaigns ---
 		CampaignDeps: s.consoleCampaigns(),
 		// --- end campaigns ---
+		AuditLog: s.Audit,
+		Tasks:    s.Tasks,
 	}, console.Options{
 		DefaultLang:  s.opts.DefaultLang,
 		SecureCookie: strings.HasPrefix(s.opts.PublicOrigin, "https://"),

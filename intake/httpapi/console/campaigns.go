@@ -27,6 +27,9 @@ type Campaigns interface {
 	CancelCampaign(ctx context.Context, id string) error
 	// SegmentCount counts who a campaign to the segment would reach now.
 	SegmentCount(ctx context.Context, seg intake.Segment) (int64, error)
+	// Failures are the people a campaign or notice did not reach, by
+	// keyed hash and lead ids (a breach notice's page).
+	Failures(ctx context.Context, id, cursor string, limit int) ([]intake.FailedRecipient, string, error)
 }
 
 // CampaignForm is the compose form as posted: per-language maps hold only
@@ -46,8 +49,14 @@ type CampaignDeps struct {
 	// Validate checks a form as POST /v1/admin/campaigns checks its body;
 	// an *intake.Error names the field at fault.
 	Validate func(f CampaignForm) (*intake.Campaign, error)
-	// Start stores c and queues its sending, returning its id.
-	Start func(ctx context.Context, c *intake.Campaign) (string, error)
+	// Start stores c and queues its sending to the people to (keyed
+	// hashes; none for a campaign, which goes to its segment), returning
+	// its id.
+	Start func(ctx context.Context, c *intake.Campaign, to []string) (string, error)
+	// Notice checks a breach notice's form as POST
+	// /v1/admin/breach-notices checks its body, giving the notice and the
+	// people it names; an *intake.Error names the field at fault.
+	Notice func(f NoticeForm) (*intake.Campaign, []string, error)
 	// Preview renders c in one language exactly as the sender does
 	// (jobs.Campaigner.Preview); nil leaves the preview out.
 	Preview func(c *intake.Campaign, lang string) (templates.Email, error)
@@ -55,13 +64,13 @@ type CampaignDeps struct {
 	Products []string
 }
 
-// maxCampaignForm bounds the compose form: three languages of HTML, as
-// the API's body limit. Other posts keep the guard's small limit.
+// maxCampaignForm bounds the compose forms: three languages of HTML, or a
+// breach notice's list of addresses, as the API's body limit. Other posts keep the guard's small limit.
 const maxCampaignForm = 1 << 20
 
 // formLimit is the most a post to r may carry.
 func formLimit(r *http.Request) int64 {
-	if r.URL.Path == "/admin/campaigns" {
+	if r.URL.Path == "/admin/campaigns" || r.URL.Path == "/admin/breach-notices" { // a notice: up to 10,000 addresses
 		return maxCampaignForm
 	}
 	return 16 << 10
@@ -309,7 +318,7 @@ func (c *Console) CreateCampaign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cp.By = ss.Name
-	id, err := c.Start(r.Context(), cp)
+	id, err := c.Start(r.Context(), cp, nil)
 	if err != nil {
 		c.storeError(w, r, ss, err)
 		return

@@ -79,6 +79,10 @@ type Deps struct {
 	// --- campaigns (marketing's pages, campaigns.go) ---
 	CampaignDeps
 	// --- end campaigns ---
+	// Admin's pages: the audit log to read (audit.go) and asynq's tasks
+	// (queues.go); breach notices share CampaignDeps.
+	AuditLog AuditLog
+	Tasks    Tasks
 }
 
 // Options configure the console.
@@ -232,6 +236,11 @@ func nav(lang templates.Lang, role intake.Role, current string) []templates.Cons
 		items = append(items, struct{ key, href string }{"campaigns", "/admin/campaigns"})
 	}
 	// --- end campaigns ---
+	if role.Permits(intake.RoleAdmin) {
+		for _, key := range []string{"breach_notices", "audit", "queues"} {
+			items = append(items, struct{ key, href string }{key, "/admin/" + strings.ReplaceAll(key, "_", "-")})
+		}
+	}
 	out := make([]templates.ConsoleNav, len(items))
 	for i, it := range items {
 		out[i] = templates.ConsoleNav{Href: it.href + "?lang=" + string(lang),
@@ -244,6 +253,11 @@ func nav(lang templates.Lang, role intake.Role, current string) []templates.Cons
 // links, navigation, sign-out) comes from ss, nil before sign-in.
 func (c *Console) render(w http.ResponseWriter, r *http.Request, ss *sessions.Session, status int, name, section string, query url.Values, notice string, data any) {
 	lang := c.lang(r)
+	if d, ok := data.(homeData); ok {
+		// The home page of every role is gathered by Home (leads.go); the
+		// admin role's adds the queues' health (queues.go).
+		data = c.withQueueHealth(r, ss, d)
+	}
 	p := templates.ConsolePage{Lang: lang, Path: r.URL.Path, Query: query, Notice: notice, Data: data}
 	if ss != nil {
 		p.Holder, p.CSRF, p.Nav = ss.Name, ss.CSRF, nav(lang, ss.Role, section)
@@ -274,7 +288,7 @@ func (c *Console) errorPage(w http.ResponseWriter, r *http.Request, ss *sessions
 		titleKey = "console.error.409.title"
 	case "subject_invalid": // privacy console
 		titleKey = "console.error.400.title"
-	case "campaign_409": // campaigns
+	case "campaign_409", "task_409", "task_lead_409": // campaigns; admin's queues
 		titleKey = "console.error.409.title"
 	}
 	if status == http.StatusServiceUnavailable {
