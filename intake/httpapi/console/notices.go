@@ -38,15 +38,14 @@ type noticeMessage struct {
 // (Confirm): the same form, shown as it will be sent, with its fields
 // hidden for the post that sends it.
 type noticeFormData struct {
-	Messages    []noticeMessage
-	All         bool
-	Emails      string // the list as typed
-	Count       int    // addresses in the list
-	EmailsErr   string
-	MessageErr  string
-	Problem     string
-	Confirm     bool
-	HasMessages bool
+	Messages   []noticeMessage
+	All        bool
+	Emails     string // the list as typed
+	Count      int    // addresses in the list
+	EmailsErr  string
+	MessageErr string
+	Problem    string
+	Confirm    bool
 }
 
 // noticeRow is a breach notice as the list shows it.
@@ -175,7 +174,7 @@ func readNoticeForm(r *http.Request) (NoticeForm, string) {
 
 // noticeFormOf fills the form's page from f and the list as typed.
 func noticeFormOf(lang templates.Lang, f NoticeForm, typed string) noticeFormData {
-	d := noticeFormData{All: f.All, Emails: typed, Count: len(f.Emails), HasMessages: len(f.Message) > 0}
+	d := noticeFormData{All: f.All, Emails: typed, Count: len(f.Emails)}
 	for _, l := range contentLangs {
 		d.Messages = append(d.Messages, noticeMessage{Lang: string(l), Label: msg(lang, "console.campaign.lang_"+string(l)),
 			Text: f.Message[string(l)]})
