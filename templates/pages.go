@@ -145,7 +145,8 @@ type FormPage struct {
 	Path string
 	// Values re-fill the form after an error, by field name: entity_type,
 	// name, phone, email, tax_id, message, consent_processing and
-	// consent_marketing ("true", "on" or "1" when ticked).
+	// consent_marketing ("true", "on" or "1" when ticked); and the hidden
+	// page_url and TagFields, on a fresh form too.
 	Values map[string]string
 	// Products are the catalogue entries in the order to show them.
 	Products []Product
@@ -205,7 +206,7 @@ type page struct {
 	Path string
 	// query holds the parameters besides lang that the language links must
 	// keep — the confirmation token, without which the page could not be
-	// shown again in another language.
+	// shown again in another language; the form's campaign tags.
 	query url.Values
 	// noLanguages leaves the switcher out of a page that cannot be asked
 	// for again, such as the answer to a POST.
@@ -343,13 +344,39 @@ func (v formView) OtherErrors() []string {
 	return msgs
 }
 
+// TagFields are the campaign tags the form carries in hidden fields when
+// FormPage.Values holds them: marketing's labels, not personal data, so
+// the language links keep them in their URLs too.
+var TagFields = []string{"utm_source", "utm_medium", "utm_campaign"}
+
+// tagField is one hidden campaign tag of the form.
+type tagField struct{ Name, Value string }
+
+// Tags are the campaign tags the form carries, in TagFields order.
+func (v formView) Tags() []tagField {
+	var tags []tagField
+	for _, name := range TagFields {
+		if val := v.Form.Values[name]; val != "" {
+			tags = append(tags, tagField{Name: name, Value: val})
+		}
+	}
+	return tags
+}
+
 // RenderForm writes the connection-request form. Nothing is written when
 // rendering fails, so the caller can still answer with an error page.
 func RenderForm(w io.Writer, p FormPage) error {
 	if !p.Lang.valid() {
 		return fmt.Errorf("templates: render form: unsupported language %q", p.Lang)
 	}
-	return render(w, "form", formTemplate, formView{page: page{Lang: p.Lang, Path: p.Path, Company: p.Company}, Form: p})
+	v := formView{page: page{Lang: p.Lang, Path: p.Path, Company: p.Company}, Form: p}
+	for _, t := range v.Tags() {
+		if v.query == nil {
+			v.query = url.Values{}
+		}
+		v.query.Set(t.Name, t.Value)
+	}
+	return render(w, "form", formTemplate, v)
 }
 
 // RenderThanks writes the thank-you page.

@@ -33,7 +33,7 @@ type Form struct {
 	ConsentMarketing  Flag     `json:"consent_marketing"`
 	PageURL           string   `json:"page_url" validate:"max=2000,line"`
 	Timezone          string   `json:"timezone" validate:"max=64,line"`
-	UTMSource         string   `json:"utm_source" validate:"max=200,line"`
+	UTMSource         string   `json:"utm_source" validate:"max=200,line"` // max is MaxTag
 	UTMMedium         string   `json:"utm_medium" validate:"max=200,line"`
 	UTMCampaign       string   `json:"utm_campaign" validate:"max=200,line"`
 	RedirectURL       string   `json:"redirect_url" validate:"max=2000,line"`
@@ -249,6 +249,25 @@ func IsText(s string, multiline bool) bool {
 		}
 	}
 	return true
+}
+
+// MaxTag is the longest utm_source, utm_medium or utm_campaign a form
+// takes, in characters (the max of their rules above).
+const MaxTag = 200
+
+// PageTag is a utm_* value of the form page's own address made fit for the
+// form's hidden field: trimmed and cut to MaxTag characters, or "" when it
+// holds what the rules refuse in a line (control characters, invalid
+// UTF-8) — so the person's post never fails on a field they cannot see.
+func PageTag(v string) string {
+	v = strings.TrimSpace(v)
+	if !IsText(v, false) {
+		return ""
+	}
+	if r := []rune(v); len(r) > MaxTag {
+		v = strings.TrimSpace(string(r[:MaxTag]))
+	}
+	return v
 }
 
 func (f *Form) trim() {

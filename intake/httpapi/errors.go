@@ -55,7 +55,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, lang templates.Lan
 	e := asError(err)
 	s.logError("submission", e)
 	setRetryAfter(w, e)
-	s.renderForm(w, statusOf(e.Code), lang, f, e.Fields, templates.Message(lang, noticeOf(e.Code)), cameFrom(r))
+	s.renderForm(w, statusOf(e.Code), lang, f, e.Fields, templates.Message(lang, noticeOf(e.Code)), cameFrom(r), nil)
 }
 
 // writeError is the one place an error becomes a JSON answer:

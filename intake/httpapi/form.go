@@ -25,8 +25,18 @@ import (
 // MaxBody is the largest request body accepted; more is 413.
 const MaxBody = 64 << 10
 
+// formPage answers GET /: the form. The utm_* tags of its own address —
+// marketing's link to the page — go into hidden fields, so the request
+// carries them (a framing page's tags are its own to pass on).
 func (s *Server) formPage(w http.ResponseWriter, r *http.Request) {
-	s.renderForm(w, http.StatusOK, s.lang(r), nil, nil, "", cameFrom(r))
+	q := r.URL.Query()
+	tags := map[string]string{}
+	for _, name := range templates.TagFields {
+		if v := form.PageTag(q.Get(name)); v != "" {
+			tags[name] = v
+		}
+	}
+	s.renderForm(w, http.StatusOK, s.lang(r), nil, nil, "", cameFrom(r), tags)
 }
 
 // leadsPath is where the form posts; see cameFrom.
@@ -57,13 +67,17 @@ func (s *Server) thanksPage(w http.ResponseWriter, r *http.Request) {
 // renderForm shows the form, re-filled with what the person typed and the
 // problems found, when there are any. pageURL is the page the visitor came
 // from (see cameFrom), used when f brings none: it goes into the hidden
-// page_url field so that it is kept through every re-render.
-func (s *Server) renderForm(w http.ResponseWriter, status int, lang templates.Lang, f *form.Form, fields intake.FieldErrors, notice, pageURL string) {
+// page_url field so that it is kept through every re-render. tags are the
+// utm_* values of a fresh form (f nil; a re-render keeps f's).
+func (s *Server) renderForm(w http.ResponseWriter, status int, lang templates.Lang, f *form.Form, fields intake.FieldErrors, notice, pageURL string, tags map[string]string) {
 	page := templates.FormPage{Lang: lang, Action: leadsPath, Path: "/", Values: map[string]string{"lang": string(lang), "page_url": pageURL},
 		Errors: map[string]string{}, Notice: notice, PolicyURL: s.opts.policyURL(lang), PolicyVersion: s.opts.PolicyVersion,
 		FormToken: s.Keys.FormToken(s.now()), Company: s.opts.Company}
 	for name, p := range fields {
 		page.Errors[name] = templates.Message(lang, p.Key, p.Args...)
+	}
+	for k, v := range tags {
+		page.Values[k] = v
 	}
 	var ticked []string
 	if f != nil {
