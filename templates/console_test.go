@@ -71,18 +71,18 @@ func emptyConsoleData(name string) any {
 		return struct{ Sizes, Failed []struct{} }{}
 	case "leads":
 		return struct {
-			States      []struct{}
-			Since, Next string
-			Error       string
-			Rows        []struct{}
+			States, Teams, Owners, Products []struct{}
+			Since, Until, Source, Next      string
+			Error                           string
+			Rows                            []struct{}
 		}{}
 	// Privacy console: the desk, a person's page (nothing held) and the
 	// erasure's confirmation.
 	case "subjects":
 		return struct {
-			Error             string
-			NotFound          bool
-			Choices, Requests []struct{}
+			Error          string
+			NotFound       bool
+			Choices, Lists []struct{}
 		}{}
 	case "person":
 		return struct{ Print, Held bool }{}

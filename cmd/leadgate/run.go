@@ -119,7 +119,7 @@ func (m *Main) Run(ctx context.Context, role Role) error {
 		m.registry = prometheus.NewRegistry()
 		insp := asynq.NewInspectorFromRedisClient(m.rdb)
 		m.registry.MustRegister(&gauges{leads: store.Leads, insp: insp, log: m.Log})
-		if err := m.serveHTTP(store, records, keys, queue, asynqTasks{insp}); err != nil {
+		if err := m.serveHTTP(store, records, keys, queue, asynqTasks{insp}, rules.Teams()); err != nil {
 			return err
 		}
 	}
@@ -315,7 +315,7 @@ func (m *Main) crm() (jobs.CRM, error) {
 	return nil, fmt.Errorf("CRM_DRIVER %q is not available", cfg.CRM.Driver)
 }
 
-func (m *Main) serveHTTP(store *redisstore.Store, records *ops.Records, keys *seal.Keys, queue intake.Queue, tasks console.Tasks) error {
+func (m *Main) serveHTTP(store *redisstore.Store, records *ops.Records, keys *seal.Keys, queue intake.Queue, tasks console.Tasks, teams []intake.Team) error {
 	cfg := m.Config
 	lang, _ := templates.ParseLang(cfg.HTTP.DefaultLang)
 	own, err := config.NormalizeOrigin(cfg.HTTP.PublicBaseURL.Scheme + "://" + cfg.HTTP.PublicBaseURL.Host)
@@ -359,6 +359,7 @@ func (m *Main) serveHTTP(store *redisstore.Store, records *ops.Records, keys *se
 			templates.RU: cfg.HTTP.PolicyURLFor("ru"), templates.EN: cfg.HTTP.PolicyURLFor("en")},
 		Company: templates.Company{Name: cfg.HTTP.CompanyName, Contact: cfg.HTTP.CompanyContact},
 		// --- end formux ---
+		Teams: teams,
 	}, m.Log, m.Now)
 	mux := http.NewServeMux()
 	srv.Register(mux)

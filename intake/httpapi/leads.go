@@ -18,21 +18,32 @@ type leadView = views.Lead
 
 func viewOf(l *intake.Lead) leadView { return views.LeadOf(l) }
 
-// listLeads answers GET /v1/admin/leads?state=&since=&cursor=&limit=: leads
-// in a state (any state when empty), newest first.
+// listLeads answers GET /v1/admin/leads?state=&since=&until=&team=&owner=
+// &product=&utm_source=&cursor=&limit=: the leads the filter selects (any
+// state when empty), newest first. A filter that few leads pass may give a
+// short or empty page with a next_cursor: the walk looks at a bounded
+// stretch of leads per request.
 func (s *Server) listLeads(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	st := intake.State(q.Get("state"))
-	if st != "" && !slices.Contains(intake.States, st) {
+	f := intake.LeadFilter{State: intake.State(q.Get("state")), Team: q.Get("team"), Owner: q.Get("owner"),
+		Product: q.Get("product"), Source: q.Get("utm_source")}
+	if f.State != "" && !slices.Contains(intake.States, f.State) {
 		s.writeError(w, "list leads", &intake.Error{Code: intake.EInvalid, Message: "state must be one of received, routed, review, failed, blocked"}, nil, "")
 		return
 	}
 	since, limit, err := pageQuery(q, 50, 200)
+	if err == nil {
+		f.Since = since
+		f.Until, err = timeParam(q, "until", true)
+	}
+	if err == nil {
+		err = s.opts.choices().Check(&f)
+	}
 	if err != nil {
 		s.writeError(w, "list leads", err, nil, "")
 		return
 	}
-	page, err := s.Leads.List(r.Context(), st, since, q.Get("cursor"), limit)
+	page, err := s.Leads.List(r.Context(), f, q.Get("cursor"), limit)
 	if err != nil {
 		s.writeError(w, "list leads", err, nil, "")
 		return
@@ -48,17 +59,13 @@ func (s *Server) listLeads(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, body)
 }
 
-// pageQuery reads a listing's since (RFC 3339 or a date) and limit (1 to
-// max, def when absent). Either malformed is a malformed request (400), as
-// a malformed cursor is (the store checks those): the listings' query is a
+// pageQuery reads a listing's since (timeParam) and limit (1 to max, def
+// when absent). Either malformed is a malformed request (400), as a
+// malformed cursor is (the store checks those): the listings' query is a
 // machine's, not a person's form, so there are no field messages to show.
 func pageQuery(q url.Values, def, max int) (since time.Time, limit int, err error) {
-	if v := q.Get("since"); v != "" {
-		if since, err = time.Parse(time.RFC3339, v); err != nil {
-			if since, err = time.Parse(time.DateOnly, v); err != nil {
-				return since, 0, &intake.Error{Code: intake.EBadRequest, Message: "since must be RFC 3339 (2026-01-31T00:00:00Z) or a date (2026-01-31)"}
-			}
-		}
+	if since, err = timeParam(q, "since", false); err != nil {
+		return since, 0, err
 	}
 	limit = def
 	if v := q.Get("limit"); v != "" {
@@ -67,6 +74,27 @@ func pageQuery(q url.Values, def, max int) (since time.Time, limit int, err erro
 		}
 	}
 	return since, limit, nil
+}
+
+// timeParam reads the query parameter name, RFC 3339 or a date (UTC); zero
+// when absent. A date that ends a range (end) stands for its last
+// millisecond, so until=2026-01-31 holds the whole day.
+func timeParam(q url.Values, name string, end bool) (time.Time, error) {
+	v := q.Get(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	t, err := time.Parse(time.DateOnly, v)
+	if err != nil {
+		return t, &intake.Error{Code: intake.EBadRequest, Message: name + " must be RFC 3339 (2026-01-31T00:00:00Z) or a date (2026-01-31)"}
+	}
+	if end {
+		t = t.AddDate(0, 0, 1).Add(-time.Millisecond)
+	}
+	return t, nil
 }
 
 // redrive answers POST /v1/admin/leads/{id}/redrive: a failed lead is routed

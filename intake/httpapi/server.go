@@ -57,6 +57,14 @@ type Options struct {
 	// page's footer and in the consent texts.
 	Company templates.Company
 	// --- end formux ---
+	// Teams are the routing rules' teams and their members: the team and
+	// owner values the lead listings filter by (routing.Rules.Teams).
+	Teams []intake.Team
+}
+
+// choices are the values the lead listings' filters may name.
+func (o Options) choices() intake.Choices {
+	return intake.Choices{Products: o.Products, Teams: o.Teams}
 }
 
 // policyURL is the privacy policy's URL for lang.
@@ -71,7 +79,7 @@ func (o Options) policyURL(lang templates.Lang) string {
 type Leads interface {
 	Accept(ctx context.Context, a intake.Application) (*intake.Admission, error)
 	Get(ctx context.Context, id string) (*intake.Lead, error)
-	List(ctx context.Context, st intake.State, since time.Time, cursor string, limit int) (*intake.Page, error)
+	List(ctx context.Context, f intake.LeadFilter, cursor string, limit int) (*intake.Page, error)
 	Redrive(ctx context.Context, id string) (intake.State, error)
 	Count(ctx context.Context, st intake.State) (int64, error) // the console's home counts what waits
 }
@@ -113,7 +121,7 @@ type AuditLog interface {
 // Privacy handles data-subject requests (privacy.Service).
 type Privacy interface {
 	Handle(ctx context.Context, ask privacy.Ask) (*privacy.Answer, error)
-	Requests(ctx context.Context, cursor string, limit int) ([]intake.SubjectRequest, string, error)
+	Requests(ctx context.Context, which intake.RequestsOf, cursor string, limit int) ([]intake.SubjectRequest, string, error)
 	// Find and Person are the console's look-ups (privacy console).
 	Find(ctx context.Context, email, phone string) ([]*intake.Subject, error)
 	Person(ctx context.Context, person string) (*intake.Subject, error)
@@ -194,6 +202,7 @@ func (s *Server) newConsole() *console.Console {
 		DefaultLang:  s.opts.DefaultLang,
 		SecureCookie: strings.HasPrefix(s.opts.PublicOrigin, "https://"),
 		LoginLimit:   limit,
+		Choices:      s.opts.choices(),
 	})
 }
 

@@ -259,7 +259,7 @@ func TestSubjectRequestValidation(t *testing.T) {
 			t.Errorf("%s %s: a refused request was recorded as %v", c.kind, c.body, body["reference"])
 		}
 	}
-	reqs, _, err := f.store.Subjects.SubjectRequests(context.Background(), "", 100)
+	reqs, _, err := f.store.Subjects.SubjectRequests(context.Background(), intake.AllRequests, "", 100)
 	if err != nil || len(reqs) != 0 {
 		t.Errorf("requests recorded for invalid calls: %v, %v", reqs, err)
 	}

@@ -169,7 +169,7 @@ func (s *Server) subjectRequests(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, "list subject requests", err, nil, "")
 		return
 	}
-	reqs, next, err := s.Privacy.Requests(r.Context(), q.Get("cursor"), limit)
+	reqs, next, err := s.Privacy.Requests(r.Context(), intake.AllRequests, q.Get("cursor"), limit)
 	if err != nil {
 		s.writeError(w, "list subject requests", err, nil, "")
 		return

@@ -37,7 +37,7 @@ type Records interface {
 	SubjectRequest(ctx context.Context, ref string) (*intake.SubjectRequest, error)
 	CloseSubjectRequest(ctx context.Context, ref, outcome string, at time.Time) error
 	NoteSubjectRequest(ctx context.Context, ref, outcome string) error
-	SubjectRequests(ctx context.Context, cursor string, limit int) ([]intake.SubjectRequest, string, error)
+	SubjectRequests(ctx context.Context, which intake.RequestsOf, cursor string, limit int) ([]intake.SubjectRequest, string, error)
 	Subject(ctx context.Context, person string) (*intake.Subject, error)
 	Rectify(ctx context.Context, person string, c intake.Changes) (*intake.Rectification, error)
 	Erase(ctx context.Context, person string, beforeDestroy func(context.Context, []intake.CRMCopy) error) (*intake.Erasure, error)
@@ -148,10 +148,10 @@ func (s *Service) Handle(ctx context.Context, ask Ask) (*Answer, error) {
 	return ans, err
 }
 
-// Requests lists up to limit requests, newest first, continuing after
-// cursor (an earlier page's next; "" for the first).
-func (s *Service) Requests(ctx context.Context, cursor string, limit int) ([]intake.SubjectRequest, string, error) {
-	return s.Records.SubjectRequests(ctx, cursor, limit)
+// Requests lists up to limit requests of which kind, newest first,
+// continuing after cursor (an earlier page's next; "" for the first).
+func (s *Service) Requests(ctx context.Context, which intake.RequestsOf, cursor string, limit int) ([]intake.SubjectRequest, string, error) {
+	return s.Records.SubjectRequests(ctx, which, cursor, limit)
 }
 
 // plan validates ask and returns whom its record names and its work.

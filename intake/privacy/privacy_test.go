@@ -65,7 +65,7 @@ func (f *fakeStore) NoteSubjectRequest(_ context.Context, ref, outcome string) e
 	f.requests[ref] = r
 	return nil
 }
-func (f *fakeStore) SubjectRequests(context.Context, string, int) ([]intake.SubjectRequest, string, error) {
+func (f *fakeStore) SubjectRequests(context.Context, intake.RequestsOf, string, int) ([]intake.SubjectRequest, string, error) {
 	return nil, "", nil
 }
 func (f *fakeStore) Subject(_ context.Context, person string) (*intake.Subject, error) {

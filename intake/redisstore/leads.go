@@ -129,6 +129,9 @@ func (s *Leads) Accept(ctx context.Context, a intake.Application) (*intake.Admis
 		"state", string(intake.Received), "observed", observed, "entity_type", sub.EntityType, "lang", sub.Lang,
 		"products", strings.Join(sub.Products, ","), "person", person, "phone", phone,
 		"created", ms, "updated", ms, "route_since", ms, sealedRecord, s.keys.Seal(rec, lead)}
+	if label, ok := intake.SourceLabel(a.Meta.UTMSource); ok { // in clear for filters; the tag itself stays sealed
+		args = append(args, "utm_source", label)
+	}
 	res, err := acceptScript.Run(ctx, s.rdb, keys, args...).StringSlice()
 	if err != nil {
 		return nil, intake.Unavailable("store lead", err)
@@ -345,32 +348,6 @@ func (s *Leads) Redrive(ctx context.Context, id string) (intake.State, error) {
 		return intake.State(res[1]), &intake.Error{Code: intake.EConflict, Message: "only failed or review leads can be redriven; this one is " + res[1]}
 	}
 	return intake.State(res[1]), nil
-}
-
-// List returns leads in state st that entered it at or after since (with st
-// empty: any lead changed at or after since), newest first, limit per page,
-// continuing after cursor (from an earlier Page.Next).
-func (s *Leads) List(ctx context.Context, st intake.State, since time.Time, cursor string, limit int) (*intake.Page, error) {
-	index := keyAll // every lead, by last change
-	if st != "" {
-		index = stateKey(st)
-	}
-	page := &intake.Page{}
-	var err error
-	page.Next, err = s.newestFirst(ctx, index, since, cursor, limit, func(id string) (bool, error) {
-		l, err := s.Get(ctx, id)
-		if intake.ErrorCode(err) == intake.ENotFound {
-			return false, nil // erased between the two reads
-		} else if err != nil {
-			return false, err
-		}
-		page.Leads = append(page.Leads, l)
-		return true, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return page, nil
 }
 
 // logTransferScript appends to a lead's disclosure log if the lead exists.

@@ -393,7 +393,7 @@ func TestListPages(t *testing.T) {
 	var got []string
 	cursor := ""
 	for range 10 {
-		page, err := f.store.Leads.List(ctx, intake.Received, time.Time{}, cursor, 3)
+		page, err := f.store.Leads.List(ctx, intake.LeadFilter{State: intake.Received}, cursor, 3)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -422,13 +422,13 @@ func TestListPages(t *testing.T) {
 		}
 	}
 	since := f.clock.Now().Add(-1500 * time.Millisecond) // the clock moved on after the last two
-	if page, _ := f.store.Leads.List(ctx, intake.Received, since, "", 50); len(page.Leads) != 2 {
+	if page, _ := f.store.Leads.List(ctx, intake.LeadFilter{State: intake.Received, Since: since}, "", 50); len(page.Leads) != 2 {
 		t.Fatalf("since filter gave %d leads, want the last two", len(page.Leads))
 	}
-	if page, _ := f.store.Leads.List(ctx, intake.Routed, time.Time{}, "", 50); len(page.Leads) != 0 {
+	if page, _ := f.store.Leads.List(ctx, intake.LeadFilter{State: intake.Routed}, "", 50); len(page.Leads) != 0 {
 		t.Fatalf("routed list = %d leads, want none", len(page.Leads))
 	}
-	if _, err := f.store.Leads.List(ctx, intake.Received, time.Time{}, "garbage", 5); intake.ErrorCode(err) != intake.EBadRequest {
+	if _, err := f.store.Leads.List(ctx, intake.LeadFilter{State: intake.Received}, "garbage", 5); intake.ErrorCode(err) != intake.EBadRequest {
 		t.Fatalf("bad cursor = %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/redisstore/walk"
 )
 
 // Subjects are the data-subject requests and the work they do on a
@@ -182,33 +183,39 @@ func (s *Subjects) NoteSubjectRequest(ctx context.Context, ref, outcome string) 
 	return nil
 }
 
-// SubjectRequests lists up to limit subject requests, newest first,
-// continuing after cursor (an earlier page's next; "" for the first).
-func (s *Subjects) SubjectRequests(ctx context.Context, cursor string, limit int) (reqs []intake.SubjectRequest, next string, err error) {
+// SubjectRequests lists up to limit subject requests of which kind,
+// newest first, continuing after cursor (an earlier page's next; "" for
+// the first). Each stretch of the index is read in one round trip; a
+// record purged meanwhile is left out.
+func (s *Subjects) SubjectRequests(ctx context.Context, which intake.RequestsOf, cursor string, limit int) (reqs []intake.SubjectRequest, next string, err error) {
 	limit = min(max(limit, 1), subjectMaxListLimit)
-	var page []string
-	next, err = s.newestFirst(ctx, keySubjectRequests, time.Time{}, cursor, limit, func(ref string) (bool, error) {
-		page = append(page, ref)
-		return true, nil
-	})
+	read := map[string]intake.SubjectRequest{}
+	found, err := walk.NewestFirst(ctx, s.rdb, walk.Walk{Index: keySubjectRequests, Cursor: cursor, Limit: limit},
+		func(ctx context.Context, refs []string) ([]bool, error) {
+			cmds := make([]*redis.MapStringStringCmd, len(refs))
+			_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for i, ref := range refs {
+					cmds[i] = p.HGetAll(ctx, subjectRequestKey(ref))
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, intake.Unavailable("list subject requests", err)
+			}
+			oks := make([]bool, len(refs))
+			for i, ref := range refs {
+				if h := cmds[i].Val(); len(h) > 0 {
+					read[ref] = subjectRequestOf(ref, h)
+					oks[i] = which.Holds(read[ref])
+				}
+			}
+			return oks, nil
+		})
 	if err != nil {
 		return nil, "", err
 	}
-	// One round trip for the page; a record purged meanwhile is left out.
-	cmds := make([]*redis.MapStringStringCmd, len(page))
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, ref := range page {
-			cmds[i] = p.HGetAll(ctx, subjectRequestKey(ref))
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, "", intake.Unavailable("list subject requests", err)
+	for _, ref := range found.Members {
+		reqs = append(reqs, read[ref])
 	}
-	for i, ref := range page {
-		if h := cmds[i].Val(); len(h) > 0 {
-			reqs = append(reqs, subjectRequestOf(ref, h))
-		}
-	}
-	return reqs, next, nil
+	return reqs, found.Next, nil
 }

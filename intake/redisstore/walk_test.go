@@ -38,7 +38,7 @@ func pageAll(t *testing.T, f storeFixture, st intake.State, limit int) []string 
 	var got []string
 	cursor := ""
 	for range 1000 {
-		page, err := f.store.Leads.List(context.Background(), st, time.Time{}, cursor, limit)
+		page, err := f.store.Leads.List(context.Background(), intake.LeadFilter{State: st}, cursor, limit)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +88,7 @@ func TestWalkPastGoneRecords(t *testing.T) {
 	if err := f.rdb.ZAdd(ctx, stateKey(intake.Received), gone...).Err(); err != nil {
 		t.Fatal(err)
 	}
-	page, err := f.store.Leads.List(ctx, intake.Received, time.Time{}, "", 2)
+	page, err := f.store.Leads.List(ctx, intake.LeadFilter{State: intake.Received}, "", 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,12 +109,12 @@ func TestWalkCursorShapes(t *testing.T) {
 	acceptMany(t, f, 2)
 	for _, bad := range []string{"x", ".", "5.", ".id", "-5.id", "+5.id", " 5.id", "5 .id", "1e3.id", "0x10.id",
 		"99999999999999999999.id", "1700000000000-0"} {
-		if _, err := f.store.Leads.List(ctx, intake.Received, time.Time{}, bad, 5); intake.ErrorCode(err) != intake.EBadRequest {
+		if _, err := f.store.Leads.List(ctx, intake.LeadFilter{State: intake.Received}, bad, 5); intake.ErrorCode(err) != intake.EBadRequest {
 			t.Errorf("cursor %q: %v, want bad_request", bad, err)
 		}
 	}
 	for _, good := range []string{"0.x", "9999999999999.zzz", "1.a.b"} {
-		if _, err := f.store.Leads.List(ctx, intake.Received, time.Time{}, good, 5); err != nil {
+		if _, err := f.store.Leads.List(ctx, intake.LeadFilter{State: intake.Received}, good, 5); err != nil {
 			t.Errorf("cursor %q: %v, want a page", good, err)
 		}
 	}

@@ -114,6 +114,7 @@ type Lead struct {
 type Rules struct {
 	rules    []rule
 	fallback *team
+	teams    []intake.Team // every team of the file, by name, for the lead filters
 }
 
 type team struct {
@@ -272,8 +273,13 @@ type fallbackJSON struct {
 func Default() *Rules {
 	t := &team{name: "sales", members: []member{{name: "sales", weight: 1}}}
 	t.sequence = smooth(t.members)
-	return &Rules{fallback: t}
+	return &Rules{fallback: t, teams: []intake.Team{{Name: t.name, Owners: []string{t.members[0].name}}}}
 }
+
+// Teams lists every team of the rules by name, each with its members'
+// names in file order: the values a lead's assignment can have, which the
+// lead listings offer as filters.
+func (r *Rules) Teams() []intake.Team { return r.teams }
 
 // Load reads and parses the rules file at path; an empty path means no file,
 // and Default applies. A missing or unreadable file is an error, not the
@@ -341,6 +347,13 @@ func parse(data []byte) (*Rules, error) {
 	r.fallback = fb
 	if len(errs) > 0 {
 		return nil, join(errs...)
+	}
+	for _, name := range slices.Sorted(maps.Keys(teams)) {
+		it := intake.Team{Name: name}
+		for _, m := range teams[name].members {
+			it.Owners = append(it.Owners, m.name)
+		}
+		r.teams = append(r.teams, it)
 	}
 	return r, nil
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/paymtech/leadgate/config/redistest"
+	"github.com/paymtech/leadgate/intake"
 	"github.com/paymtech/leadgate/intake/redisstore/ops"
 	"github.com/paymtech/leadgate/integrations/crm"
 	"github.com/paymtech/leadgate/jobs/routing"
@@ -457,5 +459,22 @@ func TestDocExample(t *testing.T) {
 	}
 	if a.String() != b.String() {
 		t.Errorf("package comment example and testdata/rules.json differ:\n%s\n%s", a.String(), b.String())
+	}
+}
+
+// TestTeams: the lead filters offer every team of the file, by name, with
+// its members in file order; without a file, the default team.
+func TestTeams(t *testing.T) {
+	t.Parallel()
+	r, err := routing.Load("testdata/rules.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []intake.Team{{Name: "enterprise", Owners: []string{"olga"}}, {Name: "smb", Owners: []string{"aigerim", "daniyar"}}}
+	if got := r.Teams(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Teams() = %v, want %v", got, want)
+	}
+	if got := routing.Default().Teams(); !reflect.DeepEqual(got, []intake.Team{{Name: "sales", Owners: []string{"sales"}}}) {
+		t.Errorf("Default().Teams() = %v", got)
 	}
 }

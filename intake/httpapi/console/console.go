@@ -36,7 +36,7 @@ const cookiePath = "/admin"
 // Leads are what the console needs of the lead store (redisstore.Leads).
 type Leads interface {
 	Get(ctx context.Context, id string) (*intake.Lead, error)
-	List(ctx context.Context, st intake.State, since time.Time, cursor string, limit int) (*intake.Page, error)
+	List(ctx context.Context, f intake.LeadFilter, cursor string, limit int) (*intake.Page, error)
 	Redrive(ctx context.Context, id string) (intake.State, error)
 	Count(ctx context.Context, st intake.State) (int64, error)
 }
@@ -92,6 +92,9 @@ type Options struct {
 	SecureCookie bool
 	// LoginLimit is CONSOLE_LOGIN_RATE_LIMIT: sign-in attempts per client.
 	LoginLimit intake.Limit
+	// Choices are what the lead list's filters offer: the product
+	// catalogue and the routing rules' teams and members.
+	Choices intake.Choices
 }
 
 // Console serves the console's pages.

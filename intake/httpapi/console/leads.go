@@ -1,6 +1,7 @@
 package console
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -83,7 +84,7 @@ func (c *Console) Home(w http.ResponseWriter, r *http.Request) {
 				c.storeError(w, r, ss, err)
 				return
 			}
-			page, err := c.Deps.Leads.List(r.Context(), q.st, time.Time{}, "", homeNewest)
+			page, err := c.Deps.Leads.List(r.Context(), intake.LeadFilter{State: q.st}, "", homeNewest)
 			if err != nil {
 				c.storeError(w, r, ss, err)
 				return
@@ -117,56 +118,75 @@ func (c *Console) Home(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, ss, http.StatusOK, "home", "home", nil, "", data)
 }
 
-// stateOption is one entry of the state filter.
-type stateOption struct {
-	Value, Label string
-	Selected     bool
-}
-
 // leadsData is the list page's content.
 type leadsData struct {
-	States []stateOption
-	Since  string
-	Error  string
-	Rows   []leadLink
-	Next   string
+	States, Teams, Owners, Products []option
+	Since, Until, Source            string
+	Error                           string
+	Rows                            []leadLink
+	Next                            string
 }
 
 // leadsPerPage is the list's page size.
 const leadsPerPage = 50
 
-// LeadList answers GET /admin/leads?state=&since=&cursor=: leads by state,
-// newest first, a page at a time. A filter that cannot be read shows the
-// form again with a message (400) rather than a guess.
+// leadFilterParams are the list's query parameters that make its filter:
+// none holds personal data, so they may be in the URL, and each page's
+// link keeps them.
+var leadFilterParams = []string{"state", "since", "until", "team", "owner", "product", "utm_source"}
+
+// LeadList answers GET /admin/leads?state=&since=&until=&team=&owner=
+// &product=&utm_source=&cursor=: leads by the filter, newest first, a page
+// at a time (dates are days of Almaty's calendar, both included). A filter
+// that cannot be read shows the form again with a message (400) rather
+// than a guess. A filter few leads pass may give a short or empty page
+// with a link onwards: each page looks at a bounded stretch of leads.
 func (c *Console) LeadList(w http.ResponseWriter, r *http.Request) {
 	ss, lang, q := session(r), c.lang(r), r.URL.Query()
-	st := intake.State(q.Get("state"))
-	data := leadsData{Since: q.Get("since")}
+	f := intake.LeadFilter{State: intake.State(q.Get("state")), Team: q.Get("team"), Owner: q.Get("owner"),
+		Product: q.Get("product"), Source: q.Get("utm_source")}
+	data := leadsData{Since: q.Get("since"), Until: q.Get("until"), Source: f.Source}
 	for _, s := range intake.States {
-		data.States = append(data.States, stateOption{Value: string(s), Label: msg(lang, "console.state."+string(s)), Selected: s == st})
+		data.States = append(data.States, option{Value: string(s), Label: msg(lang, "console.state."+string(s)), Selected: s == f.State})
+	}
+	for _, t := range c.opts.Choices.Teams {
+		data.Teams = append(data.Teams, option{Value: t.Name, Label: t.Name, Selected: t.Name == f.Team})
+		for _, o := range t.Owners {
+			if !slices.ContainsFunc(data.Owners, func(op option) bool { return op.Value == o }) {
+				data.Owners = append(data.Owners, option{Value: o, Label: o, Selected: o == f.Owner})
+			}
+		}
+	}
+	for _, p := range c.opts.Choices.Products {
+		data.Products = append(data.Products, option{Value: p, Label: templates.ProductLabel(lang, p), Selected: p == f.Product})
 	}
 	keep := url.Values{}
-	for _, k := range []string{"state", "since"} {
+	for _, k := range leadFilterParams {
 		if v := q.Get(k); v != "" {
 			keep.Set(k, v)
 		}
 	}
-	var since time.Time
-	var err error
-	if data.Since != "" {
-		since, err = time.ParseInLocation(time.DateOnly, data.Since, almaty)
-	}
+	var errSince, errUntil error
+	f.Since, errSince = day(data.Since, false)
+	f.Until, errUntil = day(data.Until, true)
 	switch {
-	case st != "" && !slices.Contains(intake.States, st):
+	case f.State != "" && !slices.Contains(intake.States, f.State):
 		data.Error = msg(lang, "console.leads.bad_state")
-	case err != nil:
-		data.Error = msg(lang, "console.leads.bad_since")
+	case errSince != nil || errUntil != nil:
+		data.Error = msg(lang, "console.leads.bad_since") // "enter the date as YYYY-MM-DD"
+	default:
+		var ie *intake.Error
+		if errors.As(c.opts.Choices.Check(&f), &ie) {
+			for _, p := range ie.Fields { // the one parameter refused
+				data.Error = msg(lang, p.Key)
+			}
+		}
 	}
 	if data.Error != "" {
 		c.render(w, r, ss, http.StatusBadRequest, "leads", "leads", keep, "", data)
 		return
 	}
-	page, err := c.Deps.Leads.List(r.Context(), st, since, q.Get("cursor"), leadsPerPage)
+	page, err := c.Deps.Leads.List(r.Context(), f, q.Get("cursor"), leadsPerPage)
 	if err != nil {
 		c.storeError(w, r, ss, err)
 		return
@@ -182,6 +202,19 @@ func (c *Console) LeadList(w http.ResponseWriter, r *http.Request) {
 		data.Next = "/admin/leads?" + next.Encode()
 	}
 	c.render(w, r, ss, http.StatusOK, "leads", "leads", keep, "", data)
+}
+
+// day reads a date of the lead list's filter, a day of Almaty's calendar:
+// its first millisecond, or its last when it ends a range; "" is none.
+func day(v string, end bool) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.ParseInLocation(time.DateOnly, v, almaty)
+	if err == nil && end {
+		t = t.AddDate(0, 0, 1).Add(-time.Millisecond)
+	}
+	return t, err
 }
 
 // transferRow is one line of the disclosure log.

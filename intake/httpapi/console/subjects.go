@@ -30,7 +30,7 @@ import (
 // (privacy.Service).
 type Privacy interface {
 	Handle(ctx context.Context, ask privacy.Ask) (*privacy.Answer, error)
-	Requests(ctx context.Context, cursor string, limit int) ([]intake.SubjectRequest, string, error)
+	Requests(ctx context.Context, which intake.RequestsOf, cursor string, limit int) ([]intake.SubjectRequest, string, error)
 	Find(ctx context.Context, email, phone string) ([]*intake.Subject, error)
 	Person(ctx context.Context, person string) (*intake.Subject, error)
 }
@@ -40,8 +40,12 @@ const (
 	// inherit the browser's deadline: an officer closing the tab must not
 	// leave an erasure half-asked of the CRMs.
 	subjectTimeout = 30 * time.Second
-	// deskRequests is how many of the newest requests the desk lists.
-	deskRequests = 200
+	// deskOpen is how many open requests the desk and the home page list
+	// at most (the store's largest page): open ones are few, each due
+	// within days, so all of them show, overdue first.
+	deskOpen = 500
+	// deskClosed is how many closed requests one page of the desk lists.
+	deskClosed = 50
 )
 
 // requestRow is one subject request as the desk and the home page list it.
@@ -55,14 +59,25 @@ type deskData struct {
 	Error    string // why the find form was refused
 	NotFound bool   // the find found nobody
 	Choices  []personChoice
-	Requests []requestRow
+	Lists    []requestList // the open requests, then the closed ones
+}
+
+// requestList is one of the desk's lists of requests.
+type requestList struct {
+	ID, Title, Caption, Empty string
+	Note                      string // says the list is cut short; "" when it is whole
+	Rows                      []requestRow
+	// Older and Newest link the list's next page and its first (on a
+	// later page); "" for none.
+	Older, Newest string
 }
 
 // personChoice is one of the people a phone names.
 type personChoice struct{ Href, Label, Leads string }
 
-// requestRows lists reqs overdue first, then by due date (the soonest
-// first), then newest received; overdue means open and past due.
+// requestRows lists reqs overdue first, then open ones by due date (the
+// soonest first), then closed ones newest first; overdue means open and
+// past due.
 func (c *Console) requestRows(lang templates.Lang, reqs []intake.SubjectRequest, now time.Time) []requestRow {
 	reqs = slices.Clone(reqs)
 	overdue := func(r *intake.SubjectRequest) bool { return r.ClosedAt.IsZero() && now.After(r.DueAt) }
@@ -78,6 +93,8 @@ func (c *Console) requestRows(lang templates.Lang, reqs []intake.SubjectRequest,
 				return -1
 			}
 			return 1
+		} else if !ca {
+			return b.ReceivedAt.Compare(a.ReceivedAt)
 		}
 		return a.DueAt.Compare(b.DueAt)
 	})
@@ -101,22 +118,43 @@ func (c *Console) requestRows(lang templates.Lang, reqs []intake.SubjectRequest,
 	return rows
 }
 
-// Subjects answers GET /admin/subjects: the find form and the requests,
-// overdue first. ?ref= and ?due= (set by an action's redirect) carry the
-// notice of the request just made.
+// Subjects answers GET /admin/subjects?cursor=: the find form, the open
+// requests overdue first, and the closed ones newest first, a page at a
+// time. ?ref= and ?due= (set by an action's redirect) carry the notice of
+// the request just made.
 func (c *Console) Subjects(w http.ResponseWriter, r *http.Request) {
 	c.desk(w, r, http.StatusOK, deskData{})
 }
 
-// desk renders the desk with data's find result and the request list.
+// desk renders the desk with data's find result and the request lists.
 func (c *Console) desk(w http.ResponseWriter, r *http.Request, status int, data deskData) {
-	ss, lang := session(r), c.lang(r)
-	reqs, _, err := c.Privacy.Requests(r.Context(), "", deskRequests)
+	ss, lang, ctx := session(r), c.lang(r), r.Context()
+	open, more, err := c.Privacy.Requests(ctx, intake.OpenRequests, "", deskOpen)
 	if err != nil {
 		c.storeError(w, r, ss, err)
 		return
 	}
-	data.Requests = c.requestRows(lang, reqs, c.Now())
+	cursor := r.URL.Query().Get("cursor")
+	closed, next, err := c.Privacy.Requests(ctx, intake.ClosedRequests, cursor, deskClosed)
+	if err != nil {
+		c.storeError(w, r, ss, err)
+		return
+	}
+	now := c.Now()
+	openList := requestList{ID: "open", Title: msg(lang, "console.subjects.desk.open"), Rows: c.requestRows(lang, open, now),
+		Caption: msg(lang, "console.subjects.desk.open_caption"), Empty: msg(lang, "console.subjects.desk.no_open")}
+	if more != "" {
+		openList.Note = msg(lang, "console.subjects.desk.open_cut", deskOpen)
+	}
+	closedList := requestList{ID: "closed", Title: msg(lang, "console.subjects.desk.closed"), Rows: c.requestRows(lang, closed, now),
+		Caption: msg(lang, "console.subjects.desk.closed_caption"), Empty: msg(lang, "console.subjects.desk.no_closed")}
+	if next != "" {
+		closedList.Older = "/admin/subjects?" + url.Values{"cursor": {next}, "lang": {string(lang)}}.Encode() + "#closed"
+	}
+	if cursor != "" {
+		closedList.Newest = "/admin/subjects" + c.langQuery(r) + "#closed"
+	}
+	data.Lists = []requestList{openList, closedList}
 	c.render(w, r, ss, status, "subjects", "subjects", nil, c.requestNotice(r), data)
 }
 
@@ -452,7 +490,7 @@ func (c *Console) export(w http.ResponseWriter, r *http.Request, ss *sessions.Se
 // dueHome is the privacy section of the home page: open requests due today
 // or overdue.
 func (c *Console) dueHome(r *http.Request) ([]requestRow, error) {
-	reqs, _, err := c.Privacy.Requests(r.Context(), "", deskRequests)
+	reqs, _, err := c.Privacy.Requests(r.Context(), intake.OpenRequests, "", deskOpen)
 	if err != nil {
 		return nil, err
 	}
