@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"strings"
@@ -215,6 +217,41 @@ func TestConsoleBrowserSalesReleasesReviewLead(t *testing.T) {
 	if old.StatusCode != http.StatusSeeOther || !strings.HasPrefix(old.Header.Get("Location"), "/admin/login") {
 		t.Errorf("the old cookie after sign-out: %d to %q, want 303 to sign in", old.StatusCode, old.Header.Get("Location"))
 	}
+}
+
+// TestConsoleBrowserSalesFiltersBySource: two leads from different
+// campaigns; a salesperson types one source into the list's filter and
+// sees that campaign's lead only, on a page that passes axe-core.
+func TestConsoleBrowserSalesFiltersBySource(t *testing.T) {
+	t.Parallel()
+	e, ctx := setupConsoleBrowser(t)
+	ids := map[string]string{}
+	for i, source := range []string{"google", "yandex"} {
+		lead := maps.Clone(applicant)
+		lead["email"], lead["phone"], lead["utm_source"] = fmt.Sprintf("source%d.testov@example.com", i), fmt.Sprintf("8 701 000 00 2%d", i), source
+		status, body := e.submit(t, lead)
+		if status != http.StatusAccepted {
+			t.Fatalf("submit = %d %v", status, body)
+		}
+		ids[source] = body["id"].(string)
+	}
+	consoleSignIn(t, ctx, e, salesToken)
+	openConsolePage(t, ctx, e, "/admin/leads?lang=en", http.StatusOK, "the list of leads")
+	act(t, ctx, "type a source", chromedp.SendKeys(chromedp.ID("utm_source"), "Google"))
+	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`#lead-filters button[type="submit"]`)))
+	if err != nil {
+		t.Fatalf("filter: %v", err)
+	}
+	if resp.Status != http.StatusOK || !strings.Contains(resp.URL, "utm_source=Google") {
+		t.Fatalf("after filtering the browser shows %s (%d), want the list filtered by source", resp.URL, resp.Status)
+	}
+	list := read(t, ctx, "read the filtered list", chromedp.OuterHTML(chromedp.CSS("main")))
+	if !strings.Contains(list, "/admin/leads/"+ids["google"]+"?") || strings.Contains(list, ids["yandex"]) {
+		t.Errorf("the list filtered by google shows %s: %v, %s: %v; want google's lead only",
+			ids["google"], strings.Contains(list, ids["google"]), ids["yandex"], strings.Contains(list, ids["yandex"]))
+	}
+	checkPageUnderCSP(t, ctx, "the filtered list", false)
+	checkAxe(t, ctx, "the filtered list")
 }
 
 // TestConsoleBrowserRefusals: a metrics token cannot sign in, a wrong token
