@@ -254,6 +254,37 @@ func TestBrowserFormLanguageLinksKeepWhatWasTyped(t *testing.T) {
 	checkPageUnderCSP(t, ctx, "the Kazakh form", true)
 }
 
+// TestBrowserFormCarriesItsUTMTags: marketing's link to the form carries
+// utm_* tags; the language link keeps them, and the request posted from
+// the form in the other language is stored with them.
+func TestBrowserFormCarriesItsUTMTags(t *testing.T) {
+	t.Parallel()
+	e, ctx := setupBrowser(t)
+	act(t, ctx, "open marketing's link", chromedp.Navigate(e.base+"/?lang=ru&utm_source=google&utm_campaign=spring"))
+	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`.langs a[hreflang="kk"]`)))
+	if err != nil || !strings.Contains(resp.URL, "utm_source=google") || !strings.Contains(resp.URL, "utm_campaign=spring") {
+		t.Fatalf("switch to Kazakh: %v %+v, want the tags kept in the link", err, resp)
+	}
+	act(t, ctx, "fill the Kazakh form",
+		chromedp.Click(chromedp.ID("entity_type-legal_entity")),
+		chromedp.SendKeys(chromedp.ID("phone"), "8 701 000 00 08"),
+		chromedp.SendKeys(chromedp.ID("email"), "test.utm@example.com"),
+		chromedp.Click(chromedp.ID("consent_processing")),
+	)
+	resp, err = chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`#lead-form button[type="submit"]`)))
+	if err != nil || resp.Status != http.StatusOK || !strings.HasPrefix(resp.URL, e.base+"/thanks?lang=kk") {
+		t.Fatalf("post: %v %+v, want the thanks page", err, resp)
+	}
+	ids := e.leadIDs(t)
+	if len(ids) != 1 {
+		t.Fatalf("stored leads %v, want one", ids)
+	}
+	meta, _ := e.lead(t, ids[0])["metadata"].(map[string]any)
+	if meta["utm_source"] != "google" || meta["utm_campaign"] != "spring" {
+		t.Errorf("the lead's metadata %v, want utm_source google and utm_campaign spring", meta)
+	}
+}
+
 // TestBrowserConfirmAndUnsubscribePages walks the one-button pages through
 // every state — asking, done, already done (the link used again), invalid
 // — for the opt-in confirmation and the unsubscribe link, each under its
