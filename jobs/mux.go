@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/paymtech/leadgate/integrations"
 )
 
 var (
@@ -26,7 +29,25 @@ var (
 		Name: "leadgate_crm_endpoint_gone_total",
 		Help: "Times the CRM endpoint answered 410 Gone and was disabled until the workers restart.",
 	})
+	// taskErrors is what alerts on an outside system need: which system
+	// (the System of the *integrations.Error, "internal" for any other
+	// error, Redis's included) and how it failed, by task type. A rate
+	// limit is counted too, although it is no failure to asynq: a CRM or
+	// SendGrid throttling us for long delays every lead.
+	taskErrors = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "leadgate_task_errors_total",
+		Help: "Task attempts that returned an error, by task type, outside system (internal for none) and kind (temporary, rate_limited, permanent).",
+	}, []string{"task", "system", "kind"})
 )
+
+// countTaskError counts one failed attempt of a task of type task in taskErrors.
+func countTaskError(task string, err error) {
+	system, kind := "internal", integrations.KindOf(err)
+	if e, ok := errors.AsType[*integrations.Error](err); ok {
+		system = e.System
+	}
+	taskErrors.WithLabelValues(task, system, strings.ReplaceAll(kind.String(), " ", "_")).Inc()
+}
 
 // Handlers are the workers' task handlers; a nil one is not registered
 // (no sales notification channel configured, no mail sent).
@@ -82,6 +103,7 @@ func ServerConfig(retryBase time.Duration, log *slog.Logger) asynq.Config {
 		DelayedTaskCheckInterval: time.Second,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			id, _ := asynq.GetTaskID(ctx)
+			countTaskError(t.Type(), err)
 			log.Warn("task failed", "type", t.Type(), "task", id, "err", err)
 		}),
 		Logger:   AsynqLogger(log),

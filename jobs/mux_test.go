@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/paymtech/leadgate/intake"
 	"github.com/paymtech/leadgate/integrations"
@@ -93,6 +95,45 @@ func TestServerConfig(t *testing.T) {
 	cfg.ErrorHandler.HandleError(context.Background(), task, errors.New("webhook push: HTTP 502 (temporary)"))
 	if line := logged.String(); !strings.Contains(line, "lead:route") || strings.Contains(line, "payload-marker") {
 		t.Errorf("error log %q: want the task type and not its payload", line)
+	}
+}
+
+// TestServerConfigCountsTaskErrors: every error a task returns is counted
+// by the system that failed and how, so that alerts can tell a CRM's
+// refusals from SendGrid's rate limits and from our own Redis errors.
+func TestServerConfigCountsTaskErrors(t *testing.T) {
+	t.Parallel()
+	cfg := jobs.ServerConfig(5*time.Second, slog.New(slog.DiscardHandler))
+	task := asynq.NewTask("test:count-errors", nil) // a type of its own: no other test counts under it
+	for _, err := range []error{
+		&integrations.Error{System: "webhook", Op: "push", Status: 429, Kind: integrations.RateLimited},
+		fmt.Errorf("route: %w", &integrations.Error{System: "webhook", Op: "push", Status: 429, Kind: integrations.RateLimited}),
+		&integrations.Error{System: "sendgrid", Op: "mail.send", Status: 400, Kind: integrations.Permanent},
+		errors.New("redis: connection refused"),
+	} {
+		cfg.ErrorHandler.HandleError(context.Background(), task, err)
+	}
+	got := map[string]float64{}
+	families, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "leadgate_task_errors_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["task"] == task.Type() {
+				got[labels["system"]+" "+labels["kind"]] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if want := map[string]float64{"webhook rate_limited": 2, "sendgrid permanent": 1, "internal temporary": 1}; !maps.Equal(got, want) {
+		t.Errorf("leadgate_task_errors_total for %s = %v, want %v", task.Type(), got, want)
 	}
 }
 
