@@ -18,20 +18,23 @@ type leadCounter interface {
 	Count(ctx context.Context, st intake.State) (int64, error)
 }
 
-// gauges are read from Redis when /metrics is scraped: how many leads are
-// in each state, and how many tasks in each queue and state. Redis is the
-// truth whichever process did the work, so an alert on failed leads fires
-// even when a separate worker failed them. Only web and serve register them
-// (Main.registry), so a sum across processes never counts a lead twice.
+// gauges are read from Redis when /metrics is scraped: whether Redis
+// answers, how many leads are in each state, and how many tasks in each
+// queue and state. Redis is the truth whichever process did the work, so
+// an alert on failed leads fires even when a separate worker failed them.
+// Only web and serve register them (Main.registry), so a sum across
+// processes never counts a lead twice.
 type gauges struct {
+	redis pinger
 	leads leadCounter
 	insp  *asynq.Inspector
 	log   *slog.Logger
 }
 
 var (
-	leadsDesc = prometheus.NewDesc("leadgate_leads", "Leads by state, read from Redis at scrape.", []string{"state"}, nil)
-	tasksDesc = prometheus.NewDesc("leadgate_queue_tasks", "Queue tasks by queue and state, read from Redis at scrape.",
+	redisUpDesc = prometheus.NewDesc("leadgate_redis_up", "1 when Redis answered a PING at scrape, else 0 (and no other gauge is read).", nil, nil)
+	leadsDesc   = prometheus.NewDesc("leadgate_leads", "Leads by state, read from Redis at scrape.", []string{"state"}, nil)
+	tasksDesc   = prometheus.NewDesc("leadgate_queue_tasks", "Queue tasks by queue and state, read from Redis at scrape.",
 		[]string{"queue", "state"}, nil)
 )
 
@@ -40,6 +43,7 @@ var (
 const scrapeTimeout = 5 * time.Second
 
 func (g *gauges) Describe(ch chan<- *prometheus.Desc) {
+	ch <- redisUpDesc
 	ch <- leadsDesc
 	ch <- tasksDesc
 }
@@ -50,6 +54,15 @@ func (g *gauges) Describe(ch chan<- *prometheus.Desc) {
 func (g *gauges) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 	defer cancel()
+	// Readiness as a number: /readyz answers the load balancer, this the
+	// alert. A Redis that does not answer would only time out every read
+	// below, so they are left out.
+	if err := g.redis.Ping(ctx); err != nil {
+		g.log.Warn("metrics: Redis not reachable", "err", err)
+		ch <- prometheus.MustNewConstMetric(redisUpDesc, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(redisUpDesc, prometheus.GaugeValue, 1)
 	for _, st := range intake.States {
 		n, err := g.leads.Count(ctx, st)
 		if err != nil {

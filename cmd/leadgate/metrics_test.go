@@ -91,7 +91,7 @@ func scrape(t *testing.T, url, prefix string) []string {
 // TestWebShowsALeadFailedByAWorker is the Procfile deployment: web and a
 // separate worker on one Redis, the CRM refusing the lead for good. The
 // worker fails it; web's /metrics shows it, read from Redis at scrape, and
-// the queue gauges are there.
+// the queue gauges, the request and the worker's error are there.
 func TestWebShowsALeadFailedByAWorker(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
@@ -99,8 +99,10 @@ func TestWebShowsALeadFailedByAWorker(t *testing.T) {
 		w.WriteHeader(http.StatusBadRequest) // permanent: the lead fails at once
 	}))
 	t.Cleanup(refusing.Close)
+	// One var/ for both, as one deployment shares its keys: with a data key
+	// each, the worker could not open the lead and would fail it for that.
 	env := map[string]string{"REDIS_URL": srv.URL, "CRM_DRIVER": "webhook", "CRM_WEBHOOK_URL": refusing.URL + "/hooks",
-		"CRM_WEBHOOK_SECRET": webhookSecret}
+		"CRM_WEBHOOK_SECRET": webhookSecret, "LEADGATE_VAR_DIR": t.TempDir()}
 	web := startMain(t, "web", env)
 	startMain(t, "worker", env)
 	e := &e2e{main: web, base: "http://" + web.Addr()}
@@ -112,5 +114,36 @@ func TestWebShowsALeadFailedByAWorker(t *testing.T) {
 	})
 	if tasks := scrape(t, e.base+"/metrics", `leadgate_queue_tasks{queue="leads"`); len(tasks) != 6 {
 		t.Errorf("queue gauges of the leads queue: %v, want one per state", tasks)
+	}
+	// The counters are the process's own; web and worker share one here, so
+	// one scrape shows both. Other tests count too: present, not exact. The
+	// worker counts its error once the task has returned, after the lead
+	// failed, so that one may take a moment.
+	for _, prefix := range []string{
+		`leadgate_http_requests_total{code="202",route="POST /v1/leads"} `,
+		`leadgate_http_request_duration_seconds_count{route="POST /v1/leads"} `,
+		`leadgate_task_errors_total{kind="permanent",system="webhook",task="lead:route"} `,
+	} {
+		eventually(t, prefix+"on /metrics", func() bool { return len(scrape(t, e.base+"/metrics", prefix)) == 1 })
+	}
+}
+
+// TestRedisUpGauge: web's /metrics says whether Redis answers, so that an
+// alert fires on a Redis the processes cannot reach; the gauges it cannot
+// read are left out rather than reported as zeros.
+func TestRedisUpGauge(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	web := startMain(t, "web", map[string]string{"REDIS_URL": srv.URL})
+	url := "http://" + web.Addr() + "/metrics"
+	if up := scrape(t, url, "leadgate_redis_up "); !slices.Equal(up, []string{"leadgate_redis_up 1"}) {
+		t.Errorf("with Redis running: %q, want leadgate_redis_up 1", up)
+	}
+	srv.Stop()
+	if up := scrape(t, url, "leadgate_redis_up "); !slices.Equal(up, []string{"leadgate_redis_up 0"}) {
+		t.Errorf("with Redis stopped: %q, want leadgate_redis_up 0", up)
+	}
+	if leads := scrape(t, url, "leadgate_leads{"); len(leads) != 0 {
+		t.Errorf("with Redis stopped the lead gauges say %q, want them left out", leads)
 	}
 }

@@ -118,7 +118,7 @@ func (m *Main) Run(ctx context.Context, role Role) error {
 		// the processes of a deployment counts every lead once.
 		m.registry = prometheus.NewRegistry()
 		insp := asynq.NewInspectorFromRedisClient(m.rdb)
-		m.registry.MustRegister(&gauges{leads: store.Leads, insp: insp, log: m.Log})
+		m.registry.MustRegister(&gauges{redis: store, leads: store.Leads, insp: insp, log: m.Log})
 		if err := m.serveHTTP(store, records, keys, queue, asynqTasks{insp}, rules.Teams()); err != nil {
 			return err
 		}
