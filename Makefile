@@ -1,10 +1,12 @@
 # make test  — installs what the tests need (redis-server, chromium) and runs every test with -race.
 # make bench — benchmarks; not part of make test.
+# make bench-intake — leadgate web against a bare intake, side by side; not part of make test.
+# make soak — leadgate web under steady load for SOAK_DURATION (default 10m); not part of make test.
 # make fuzz  — every go test -fuzz target for FUZZTIME each (default 30s); not part of make test.
 # make screenshots — PNGs of the public pages into docs/form and of the console into docs/console; not part of make test.
 GO ?= go
 
-.PHONY: test bench check deps fuzz screenshots
+.PHONY: test bench bench-intake soak check deps fuzz screenshots
 
 test: deps
 	$(GO) test -race -count=1 ./...
@@ -37,6 +39,33 @@ deps:
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./... | tee bench.out
+
+# bench-intake builds leadgate and the load tool (cmd/loadgen), which starts
+# one private redis-server (a unix socket in a temporary directory, never
+# port 6379), `leadgate web` and the bare baseline (decode, the same
+# validator, one asynq Enqueue) on it, and loads them in alternating paired
+# rounds: BENCH_ROUNDS rounds of BENCH_DURATION at BENCH_CONNS connections;
+# per-round figures, medians, the ratio and the targets. The tool kills
+# every process it started however it ends (its children die with it).
+BENCH_ROUNDS ?= 3
+BENCH_DURATION ?= 10s
+BENCH_CONNS ?= 64
+bench-intake: deps bin/leadgate bin/loadgen
+	bin/loadgen bench -leadgate bin/leadgate -rounds $(BENCH_ROUNDS) -d $(BENCH_DURATION) -c $(BENCH_CONNS)
+
+# soak measures leadgate web's capacity at BENCH_CONNS connections, then
+# loads a fresh one at half of it for SOAK_DURATION after a 10 s warm-up;
+# it fails on any error, or when RSS or goroutines at the end exceed their
+# value after the warm-up by more than 10 %.
+SOAK_DURATION ?= 10m
+soak: deps bin/leadgate bin/loadgen
+	bin/loadgen soak -leadgate bin/leadgate -d $(SOAK_DURATION) -c $(BENCH_CONNS)
+
+# Always rebuilt (go build is a no-op when nothing changed): the figures
+# must be of the code checked out.
+.PHONY: bin/leadgate bin/loadgen
+bin/leadgate bin/loadgen:
+	$(GO) build -o $@ ./cmd/$(@F)
 
 # fuzz runs every Fuzz target of every package, one after another, for
 # FUZZTIME each (make fuzz FUZZTIME=5m). The seeds (f.Add and testdata/fuzz)

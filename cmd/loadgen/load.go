@@ -1,0 +1,281 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// load is one run of the driver against a target.
+type load struct {
+	URL     string        // base URL of the target, e.g. http://127.0.0.1:8080
+	Conns   int           // connections (and requests in flight at most)
+	Rate    float64       // requests per second; 0: as fast as Conns allow
+	Warmup  time.Duration // load before measuring
+	Length  time.Duration // measured load after Warmup
+	PID     int           // the target's process, for RSS; 0: not read
+	Metrics string        // the target's /metrics URL, for go_goroutines; "": not read
+}
+
+// snapshot is the target's state at one moment.
+type snapshot struct {
+	RSS        int64 // bytes; 0 when not read
+	Goroutines int64 // 0 when not read
+}
+
+// result is what a run measured; latencies and errors are of the measured
+// part only.
+type result struct {
+	Requests  int
+	Seconds   float64
+	Latencies []time.Duration // sorted
+	Errors    map[string]int  // by status ("status 503") or kind ("timeout", "connection")
+	Start     snapshot        // before any load
+	Warm      snapshot        // after Warmup
+	End       snapshot        // after the load
+	PeakRSS   int64           // the highest RSS sampled during the run
+}
+
+func (r *result) rate() float64 { return float64(r.Requests) / r.Seconds }
+
+// quantile returns the q-quantile of the latencies (nearest rank).
+func (r *result) quantile(q float64) time.Duration {
+	if len(r.Latencies) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(r.Latencies))+0.5) - 1
+	return r.Latencies[min(max(i, 0), len(r.Latencies)-1)]
+}
+
+func (r *result) errorCount() int {
+	n := 0
+	for _, c := range r.Errors {
+		n += c
+	}
+	return n
+}
+
+// run drives the target and measures it. In rate mode each request's
+// latency counts from when it was due, not from when a connection was
+// free, so a stalled target shows up in the percentiles instead of only
+// slowing the load down.
+func (l *load) run(ctx context.Context) (*result, error) {
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		MaxIdleConnsPerHost: l.Conns, MaxConnsPerHost: l.Conns, DisableCompression: true,
+		DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+	}}
+	defer client.CloseIdleConnections()
+	res := &result{Errors: map[string]int{}}
+	var err error
+	if res.Start, err = l.snapshot(); err != nil {
+		return nil, err
+	}
+	people := newPeople()
+	var seq atomic.Uint64
+	begin := time.Now()
+	measureFrom, end := begin.Add(l.Warmup), begin.Add(l.Warmup+l.Length)
+	ctx, cancel := context.WithDeadline(ctx, end)
+	defer cancel()
+
+	var peak atomic.Int64
+	sampled := make(chan struct{})
+	go func() { // RSS while loaded, and the snapshot after warm-up
+		defer close(sampled)
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		warm := time.NewTimer(l.Warmup)
+		defer warm.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-warm.C:
+				res.Warm, _ = l.snapshot()
+			case <-tick.C:
+				if rss, err := readRSS(l.PID); err == nil && rss > peak.Load() {
+					peak.Store(rss)
+				}
+			}
+		}
+	}()
+
+	due := make(chan time.Time, l.Conns)
+	if l.Rate > 0 {
+		go pace(ctx, l.Rate, due)
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range l.Conns {
+		wg.Go(func() {
+			var lat []time.Duration
+			errs := map[string]int{}
+			for {
+				var start time.Time
+				if l.Rate > 0 {
+					var ok bool
+					if start, ok = <-due; !ok {
+						break
+					}
+				} else if ctx.Err() != nil {
+					break
+				} else {
+					start = time.Now()
+				}
+				n := seq.Add(1)
+				kind := l.post(ctx, client, people.body(n), clientAddr(n))
+				if ctx.Err() != nil && kind != "" {
+					break // cut off by the end of the run: neither a result nor an error
+				}
+				if start.Before(measureFrom) {
+					continue
+				}
+				if kind != "" {
+					errs[kind]++
+				}
+				lat = append(lat, time.Since(start))
+			}
+			mu.Lock()
+			res.Latencies = append(res.Latencies, lat...)
+			for k, c := range errs {
+				res.Errors[k] += c
+			}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	<-sampled
+	res.Seconds = l.Length.Seconds()
+	res.Requests = len(res.Latencies)
+	slices.Sort(res.Latencies)
+	res.PeakRSS = peak.Load()
+	if res.End, err = l.snapshot(); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// pace sends on due the time each request is due, rate a second, until ctx
+// ends; then it closes due.
+func pace(ctx context.Context, rate float64, due chan<- time.Time) {
+	defer close(due)
+	interval := time.Duration(float64(time.Second) / rate)
+	next := time.Now()
+	for {
+		if d := time.Until(next); d > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(d):
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case due <- next:
+		}
+		next = next.Add(interval)
+	}
+}
+
+// post submits one lead and returns "" on 202, else what went wrong.
+func (l *load) post(ctx context.Context, client *http.Client, body []byte, addr string) string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.URL+"/v1/leads", bytes.NewReader(body))
+	if err != nil {
+		return "request"
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-For", addr)
+	resp, err := client.Do(req)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return "timeout"
+		}
+		return "connection"
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return "status " + strconv.Itoa(resp.StatusCode)
+	}
+	return ""
+}
+
+func (l *load) snapshot() (snapshot, error) {
+	var s snapshot
+	var err error
+	if l.PID != 0 {
+		if s.RSS, err = readRSS(l.PID); err != nil {
+			return s, err
+		}
+	}
+	if l.Metrics != "" {
+		if s.Goroutines, err = readGoroutines(l.Metrics); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+// readRSS reads VmRSS of process pid from /proc, in bytes.
+func readRSS(pid int) (int64, error) {
+	if pid == 0 {
+		return 0, nil
+	}
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	for sc := bufio.NewScanner(f); sc.Scan(); {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+}
+
+// readGoroutines reads go_goroutines from a Prometheus text endpoint.
+func readGoroutines(url string) (int64, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	for sc := bufio.NewScanner(resp.Body); sc.Scan(); {
+		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			return int64(f), err
+		}
+	}
+	return 0, fmt.Errorf("no go_goroutines at %s", url)
+}
+
+// print writes the run's figures as people read them.
+func (r *result) print(w io.Writer, name string) { summarize([]*result{r}).print(w, name) }
+
+func (r *result) printSnapshots(w io.Writer) {
+	for _, s := range []struct {
+		when string
+		snapshot
+	}{{"start", r.Start}, {"warm", r.Warm}, {"end", r.End}} {
+		fmt.Fprintf(w, "  %-5s RSS %s goroutines %d\n", s.when, mib(s.RSS), s.Goroutines)
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/paymtech/leadgate/config/redistest"
+	"github.com/paymtech/leadgate/intake/form"
+)
+
+// TestPeopleAreValidAndUnique: every body passes leadgate's own validator,
+// and no two people share a mailbox, a BIN or a client address, so that
+// neither a rate limit nor deduplication answers instead of intake.
+func TestPeopleAreValidAndUnique(t *testing.T) {
+	t.Parallel()
+	v := form.NewValidator([]string{"acquiring"}, time.Now)
+	p := newPeople()
+	emails, bins, addrs := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for n := range uint64(20000) {
+		var f form.Form
+		if err := json.Unmarshal(p.body(n*499), &f); err != nil { // a stride, to reach every digit of the serials
+			t.Fatal(err)
+		}
+		if _, errs := v.Validate(f); len(errs) > 0 {
+			t.Fatalf("person %d refused: %v", n*499, errs)
+		}
+		if emails[f.Email] || bins[f.TaxID] || addrs[clientAddr(n*499)] {
+			t.Fatalf("person %d repeats an earlier mailbox, BIN or address", n*499)
+		}
+		emails[f.Email], bins[f.TaxID], addrs[clientAddr(n*499)] = true, true, true
+	}
+}
+
+// TestRunAgainstBaseline drives the baseline briefly, as bench does: every
+// request accepted and queued, latencies ordered, the target's RSS and
+// goroutines read.
+func TestRunAgainstBaseline(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	target := httptest.NewServer(baseline(asynq.NewClientFromRedisClient(rdb)))
+	t.Cleanup(target.Close)
+	l := &load{URL: target.URL, Conns: 4, Rate: 200, Length: time.Second, PID: os.Getpid()}
+	res, err := l.run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 200 a second for a second; a busy machine may fall behind, not ahead.
+	if res.Requests < 20 || res.Requests > 202 {
+		t.Errorf("%d requests measured, want about 200", res.Requests)
+	}
+	if len(res.Errors) > 0 {
+		t.Errorf("errors %v, want none", res.Errors)
+	}
+	if p50, p99 := res.quantile(.5), res.quantile(.99); p50 <= 0 || p99 < p50 {
+		t.Errorf("p50 %v, p99 %v: want 0 < p50 <= p99", p50, p99)
+	}
+	if res.Start.RSS <= 0 || res.PeakRSS <= 0 {
+		t.Errorf("RSS at start %d, peak %d: want both read from /proc", res.Start.RSS, res.PeakRSS)
+	}
+	info, err := asynq.NewInspectorFromRedisClient(rdb).GetQueueInfo(baselineQueue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Requests cut off by the end of the run are not counted but may be queued.
+	if info.Pending < res.Requests {
+		t.Errorf("%d tasks queued for %d accepted requests", info.Pending, res.Requests)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(tc.in); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
