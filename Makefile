@@ -1,12 +1,13 @@
 # make test  — installs what the tests need (redis-server, chromium) and runs every test with -race.
 # make bench — benchmarks; not part of make test.
 # make bench-intake — leadgate web against a bare intake, side by side; not part of make test.
+# make bench-worker — leadgate's routing against a no-op asynq handler; not part of make test.
 # make soak — leadgate web under steady load for SOAK_DURATION (default 10m); not part of make test.
 # make fuzz  — every go test -fuzz target for FUZZTIME each (default 30s); not part of make test.
 # make screenshots — PNGs of the public pages into docs/form and of the console into docs/console; not part of make test.
 GO ?= go
 
-.PHONY: test bench bench-intake soak check deps fuzz screenshots
+.PHONY: test bench bench-intake bench-worker soak check deps fuzz screenshots
 
 test: deps
 	$(GO) test -race -count=1 ./...
@@ -52,6 +53,14 @@ BENCH_DURATION ?= 10s
 BENCH_CONNS ?= 64
 bench-intake: deps bin/leadgate bin/loadgen
 	bin/loadgen bench -leadgate bin/leadgate -rounds $(BENCH_ROUNDS) -d $(BENCH_DURATION) -c $(BENCH_CONNS)
+
+# bench-worker: leadgate's worker routing leads (accepted by leadgate web)
+# to a webhook receiver that answers at once, against a no-op asynq handler
+# taking as many tasks from the same queue: BENCH_ROUNDS paired rounds of
+# BENCH_LEADS each.
+BENCH_LEADS ?= 2000
+bench-worker: deps bin/leadgate bin/loadgen
+	bin/loadgen bench-worker -leadgate bin/leadgate -rounds $(BENCH_ROUNDS) -n $(BENCH_LEADS)
 
 # soak measures leadgate web's capacity at BENCH_CONNS connections, then
 # loads a fresh one at half of it for SOAK_DURATION after a 10 s warm-up;

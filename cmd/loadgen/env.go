@@ -80,12 +80,14 @@ func (e *env) start(cmd *exec.Cmd, out string) error {
 
 // startLeadgate runs `leadgate web` from the binary bin on e's Redis, with
 // the load tool's address trusted as a proxy (so X-Forwarded-For gives each
-// request its own client) and metrics on a listener of their own.
-func (e *env) startLeadgate(bin string) (*target, error) {
+// request its own client) and metrics on a listener of their own; each of
+// extra (NAME=value) adds to its environment.
+func (e *env) startLeadgate(bin string, extra ...string) (*target, error) {
 	addr, metrics := freeAddr(), freeAddr()
 	cmd := exec.Command(bin, "web")
 	cmd.Env = append(os.Environ(), "LEADGATE_ENV=development", "REDIS_URL="+e.redisURL, "LEADGATE_ADDR="+addr,
 		"METRICS_ADDR="+metrics, "TRUSTED_PROXIES=127.0.0.1/32", "LEADGATE_VAR_DIR="+filepath.Join(e.dir, "var"))
+	cmd.Env = append(cmd.Env, extra...)
 	return e.startTarget("leadgate", cmd, addr, metrics)
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/paymtech/leadgate/config/redistest"
 	"github.com/paymtech/leadgate/intake/form"
@@ -83,5 +84,28 @@ func TestMedian(t *testing.T) {
 		if got := median(tc.in); got != tc.want {
 			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestNoopRound: the routing baseline takes every task it queued and
+// reports a rate from its first to its last.
+func TestNoopRound(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Network: "unix", Addr: srv.Socket})
+	t.Cleanup(func() { rdb.Close() })
+	rate, err := noopRound(context.Background(), rdb, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rate <= 0 {
+		t.Errorf("rate %v, want a positive number of tasks a second", rate)
+	}
+	info, err := asynq.NewInspectorFromRedisClient(rdb).GetQueueInfo("leads")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Pending != 0 {
+		t.Errorf("%d tasks left pending, want all 50 taken", info.Pending)
 	}
 }

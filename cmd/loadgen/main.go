@@ -3,6 +3,7 @@
 //
 //	loadgen run -url http://127.0.0.1:8080 [-c 64] [-rate 0] [-d 10s] [-warmup 0] [-pid N] [-metrics URL]
 //	loadgen bench -leadgate bin/leadgate [-rounds 3] [-c 64] [-d 10s]
+//	loadgen bench-worker -leadgate bin/leadgate [-rounds 3] [-n 2000]
 //	loadgen soak -leadgate bin/leadgate [-d 10m] [-c 64]
 //	loadgen baseline -addr 127.0.0.1:8081 -redis redis://…
 //
@@ -15,6 +16,9 @@
 // bench starts a private redis-server, `leadgate web` and the baseline (the
 // bare intake: decode, the same validator, one asynq Enqueue) on it, and
 // loads them in alternating rounds: per-round figures, medians, the ratio.
+//
+// bench-worker compares leadgate's worker routing leads to an instant
+// webhook receiver with a no-op asynq handler on the same queue.
 //
 // soak measures leadgate's capacity, then loads a fresh `leadgate web` at
 // half of it for -d, and fails unless every request was accepted and RSS
@@ -42,12 +46,12 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen run|bench|soak|baseline [flags] (loadgen <command> -h for its flags)")
+		fmt.Fprintln(os.Stderr, "usage: loadgen run|bench|bench-worker|soak|baseline [flags] (loadgen <command> -h for its flags)")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	cmds := map[string]func(context.Context, []string) error{"run": runCmd, "bench": benchCmd, "soak": soakCmd, "baseline": baselineCmd}
+	cmds := map[string]func(context.Context, []string) error{"run": runCmd, "bench": benchCmd, "bench-worker": benchWorkerCmd, "soak": soakCmd, "baseline": baselineCmd}
 	cmd, ok := cmds[os.Args[1]]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "loadgen: unknown command %q\n", os.Args[1])
