@@ -15,7 +15,8 @@ import (
 
 // TestConsoleScreenshots writes PNG screenshots of the console's pages, in
 // English, at desktop and phone width, into the console folder of the
-// directory LEADGATE_SCREENSHOTS names (`make screenshots`: docs/console).
+// directory LEADGATE_SCREENSHOTS names (`make screenshots`: docs/console),
+// the admin's own (breach notices, audit log, queues) included.
 // The admin role signs in, so every section is there; the people in it
 // are the tests' obviously fake applicants. Like TestScreenshots it sits
 // behind the screenshots build tag: it documents, the browser tests check.
@@ -72,6 +73,19 @@ func TestConsoleScreenshots(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("find-email"), applicant["email"].(string)))
 	person := strings.TrimPrefix(clickTo(t, ctx, "#find-submit", http.StatusOK, "the person's page"), e.base)
 
+	// A breach notice sent to the same fake person, for its page.
+	writeNotice := func() {
+		act(t, ctx, "write a notice", chromedp.Navigate(e.base+"/admin/breach-notices/new?lang=en"),
+			chromedp.SendKeys(chromedp.ID("message_ru"), "Тестовое уведомление ТЕСТ: возможна утечка данных."),
+			chromedp.SendKeys(chromedp.ID("message_en"), "Test notice TEST: your data may have been exposed."),
+			chromedp.Click(chromedp.ID("audience-list")),
+			chromedp.SendKeys(chromedp.ID("emails"), applicant["email"].(string)))
+	}
+	writeNotice()
+	clickTo(t, ctx, "#review", http.StatusOK, "the notice's confirmation")
+	notice := clickTo(t, ctx, "#send", http.StatusOK, "the notice's page")
+	followToDone(t, ctx, e, notice, "the notice")
+
 	preview := page{name: "campaign-preview", step: chromedp.Click(chromedp.ID("preview")), before: func() {
 		act(t, ctx, "open the compose form", chromedp.Navigate(e.base+"/admin/campaigns/new?lang=en"))
 		fillCampaign(t, ctx, "Autumn news TEST")
@@ -87,5 +101,11 @@ func TestConsoleScreenshots(t *testing.T) {
 		open("subjects", "/admin/subjects?lang=en"),
 		open("person", person),
 		open("person-erase", strings.SplitN(person, "?", 2)[0]+"/erase?lang=en"),
+		open("breach-notices", "/admin/breach-notices?lang=en"),
+		open("breach-notice-new", "/admin/breach-notices/new?lang=en"),
+		page{name: "breach-notice-confirm", before: writeNotice, step: chromedp.Click(chromedp.ID("review"))},
+		open("breach-notice", strings.TrimPrefix(notice, e.base)),
+		open("audit", "/admin/audit?lang=en"),
+		open("queues", "/admin/queues?lang=en"),
 	)
 }
