@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"fmt"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/paymtech/leadgate/intake"
 	"github.com/paymtech/leadgate/intake/httpapi/console"
+	"github.com/paymtech/leadgate/templates"
 )
 
 // The admin's console pages over the real route table: breach notices
@@ -168,7 +170,7 @@ func TestConsoleBreachNotice(t *testing.T) {
 	form.Set("action", "review")
 	resp, body := consoleDo(t, "POST", f.url+"/admin/breach-notices?lang=en", cookie, form, nil)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="confirm-audience"`) ||
-		!strings.Contains(body, "the 2 addresses listed") || !strings.Contains(body, `name="action" value="send"`) {
+		!strings.Contains(body, html.EscapeString(templates.Message(templates.EN, "console.admin.notice.confirm_list", 2))) || !strings.Contains(body, `name="action" value="send"`) {
 		t.Fatalf("review: %d, want 200 with the confirmation of 2 addresses and a send button", resp.StatusCode)
 	}
 	for _, hidden := range []string{`type="hidden" name="audience" value="list"`, `type="hidden" name="message_kk" value="Тест хабарлама`} {
