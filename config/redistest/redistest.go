@@ -20,6 +20,9 @@ import (
 type Server struct {
 	URL    string // unix:///…/redis.sock, for REDIS_URL
 	Socket string
+	bin    string
+	config string // what redis-server reads on stdin
+	dir    string
 	cmd    *exec.Cmd
 }
 
@@ -36,10 +39,9 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Socket: filepath.Join(dir, "redis.sock")}
+	s := &Server{Socket: filepath.Join(dir, "redis.sock"), bin: bin, dir: dir}
 	s.URL = "unix://" + s.Socket
-	s.cmd = exec.Command(bin, "-")
-	s.cmd.Stdin = strings.NewReader(strings.Join([]string{
+	s.config = strings.Join([]string{
 		"port 0",
 		"unixsocket " + s.Socket,
 		"unixsocketperm 700",
@@ -48,25 +50,33 @@ func Start(t testing.TB) *Server {
 		"appendonly no",
 		"maxmemory-policy noeviction",
 		"logfile " + filepath.Join(dir, "redis.log"),
-	}, "\n"))
+	}, "\n")
+	t.Cleanup(func() {
+		s.Stop()
+		os.RemoveAll(dir)
+	})
+	s.run(t)
+	return s
+}
+
+// run starts the server process and waits until it answers.
+func (s *Server) run(t testing.TB) {
+	t.Helper()
+	s.cmd = exec.Command(s.bin, "-")
+	s.cmd.Stdin = strings.NewReader(s.config)
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("start redis-server: %v", err)
 	}
-	t.Cleanup(func() {
-		s.cmd.Process.Kill()
-		s.cmd.Wait()
-		os.RemoveAll(dir)
-	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c := redis.NewClient(&redis.Options{Network: "unix", Addr: s.Socket})
 		err := c.Ping(context.Background()).Err()
 		c.Close()
 		if err == nil {
-			return s
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("redis-server did not answer within 10 s: %v\n%s", err, tail(filepath.Join(dir, "redis.log")))
+			t.Fatalf("redis-server did not answer within 10 s: %v\n%s", err, tail(filepath.Join(s.dir, "redis.log")))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -83,6 +93,14 @@ func (s *Server) Client(t testing.TB) redis.UniversalClient {
 func (s *Server) Stop() {
 	s.cmd.Process.Kill()
 	s.cmd.Wait()
+}
+
+// Restart starts the server again after Stop, on the same socket. It kept
+// nothing (no persistence): it comes back empty, as a Redis that lost its
+// data would.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.run(t)
 }
 
 func tail(path string) string {

@@ -24,6 +24,14 @@ const (
 	keyRatePfx    = "lg:rate:"        // + "ip:<hash>" (an IPv4 address, an IPv6 /64) / "mailbox:<hash>" (plus-tags and Gmail dots dropped): submissions this window
 	keySeenPfx    = "lg:seen:"        // + "ip:", "email:", "taxid:" hash: accepted requests in 24 h, risk signals
 	keySentPfx    = "lg:sent:"        // + "<kind>:<person>": the lead whose ack or opt-in mail was sent this window
+	keyVoidPfx    = "lg:void:"        // string per lead id whose accept call lost its answer and that the web then refused (503): never stored later, 1 h
+
+	// Admission: accept.lua appends the work a submission hands to the
+	// workers (route <lead id>, or optin <lead id>) to this stream, in the
+	// same step as it stores the lead; the workers' drain (jobs/admit.go)
+	// reads it in the consumer group AdmissionGroup, queues each entry's
+	// asynq task and then deletes the entry.
+	keyAdmission = "lg:admission"
 
 	// People: a person is the keyed hash of their normalised email
 	// (Lead.Person). lg:person:<hash> holds their profile (contact, sealed;
@@ -83,7 +91,7 @@ const (
 // shortLived are the prefixes of keys that are always written with a TTL.
 // One without is a bug somewhere (or a crash between a pipelined write and
 // its EXPIRE); the purge removes it and counts it so an operator notices.
-var shortLived = []string{keyRatePfx, keyDedupePfx, keyIdemPfx, keySeenPfx, keySentPfx, keyEventSeenPfx, keyAuditRefused,
+var shortLived = []string{keyRatePfx, keyDedupePfx, keyIdemPfx, keySeenPfx, keySentPfx, keyVoidPfx, keyEventSeenPfx, keyAuditRefused,
 	keyThrottlePfx, keyConsoleSessionPfx, keyConsoleLoginPfx}
 
 func leadKey(id string) string            { return keyLeadPrefix + id }
@@ -98,6 +106,9 @@ const (
 	AuditStream  = keyAudit     // the audit log
 	PurgeLockKey = keyPurgeLock // the purge lock
 	CRMGoneKey   = keyCRMGone   // the CRM-gone flag
+	// AdmissionStream is the hand-over from the accept script to the
+	// workers (package admission).
+	AdmissionStream = keyAdmission
 )
 
 // AuditRefusedKey counts the unauthenticated admin calls of one minute
