@@ -59,6 +59,13 @@ func Unavailable(op string, err error) error {
 	return &Error{Code: EUnavailable, Message: op, Err: err}
 }
 
+// ErrOutcomeUnknown is in the chain of an Unavailable error after which the
+// caller cannot tell whether the step took place: the request may have
+// reached Redis and only its answer been lost (a dropped connection, a
+// timeout). A step that can be looked up afterwards (Admission: the lead's
+// id is known beforehand) is settled that way; see httpapi's submit.
+var ErrOutcomeUnknown = errors.New("outcome unknown")
+
 // Problem is what is wrong with a field: a message catalogue key and its
 // arguments, translated when the answer is written.
 type Problem struct {

@@ -8,9 +8,6 @@ type Queue interface {
 	// EnqueueLead queues the lead's routing. Enqueuing the same id twice is
 	// harmless, and a lead routed before (a redrive) is queued again.
 	EnqueueLead(ctx context.Context, id string) error
-	// EnqueueOptin queues the email that asks to confirm a marketing opt-in,
-	// for a repeat that added one (a new lead's comes after its risk check).
-	EnqueueOptin(ctx context.Context, id string) error
 	// EnqueueCampaign queues the fan-out of a campaign or breach notice.
 	EnqueueCampaign(ctx context.Context, id string) error
 	// EnqueueCRMUpdate queues passing a rectified lead on to the CRM

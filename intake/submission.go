@@ -1,7 +1,5 @@
 package intake
 
-import "context"
-
 // Submission is a validated form (intake/form): values trimmed, phone in
 // E.164, the email in its matching form alongside what was typed.
 type Submission struct {
@@ -25,6 +23,10 @@ type Submission struct {
 
 // Application is what the store needs to accept one submission.
 type Application struct {
+	// ID is the id the lead gets if it is new: chosen by the caller (a
+	// time-ordered UUID), so that a caller whose Accept lost its answer can
+	// still ask whether the lead was stored. Empty: the store chooses one.
+	ID             string
 	Submission     *Submission
 	Consent        Consent
 	Meta           Metadata
@@ -40,10 +42,4 @@ type Admission struct {
 	ID        string
 	Duplicate bool  // a repeat within 24 h, or a replayed Idempotency-Key: nothing new was stored
 	State     State // the lead's state now
-	// Undo removes a newly accepted lead whose enqueue failed. It keeps the
-	// lead when a repeat was already answered with it, and if Redis is gone
-	// too: the lead then stays Received and the sweeper queues it, so it is
-	// never lost — at worst routed although this request saw an error. It
-	// does nothing for a duplicate.
-	Undo func(context.Context) error
 }

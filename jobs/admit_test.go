@@ -14,6 +14,7 @@ import (
 	"github.com/paymtech/leadgate/config/redistest"
 	"github.com/paymtech/leadgate/intake/redisstore"
 	"github.com/paymtech/leadgate/intake/redisstore/admission"
+	"github.com/paymtech/leadgate/integrations/crm"
 	"github.com/paymtech/leadgate/jobs"
 )
 
@@ -188,5 +189,59 @@ func TestDrainResumesAfterRedisRestarts(t *testing.T) {
 	waitDrained(t, rdb, q, admit(t, rdb, "after", 100))
 	if took := time.Since(back); took > 10*time.Second {
 		t.Errorf("drained %v after Redis returned; the pause between tries is at most 1 s", took)
+	}
+}
+
+// The router acts on the lead's state, not on the task: a lead whose
+// routing is queued again after it was routed (a repeat of a lead still
+// received re-appends it; a taken-over entry is queued twice) reaches the
+// CRM once.
+func TestAdmittedTwiceIsRoutedOnce(t *testing.T) {
+	t.Parallel()
+	e := setupRedis(t, time.Now)
+	var mu sync.Mutex
+	pushes := map[string]int{}
+	e.startWorker(t, &fakeCRM{PushFn: func(_ context.Context, l crm.Lead) (crm.Receipt, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		pushes[l.ID]++
+		return crm.Receipt{System: "webhook", Ref: l.ID}, nil
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	drain := &jobs.Drain{Stream: admission.New(e.rdb, "worker"), Queue: e.queue, Log: slog.New(slog.DiscardHandler)}
+	go drain.Run(ctx)
+	id := e.accept(t, 1) // the accept script admits it
+	waitRouted := func() {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for e.get(t, id).State != "routed" {
+			if time.Now().After(deadline) {
+				t.Fatalf("lead still %s after 20 s", e.get(t, id).State)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitRouted()
+	if err := e.rdb.XAdd(ctx, &redis.XAddArgs{Stream: redisstore.AdmissionStream, Values: []any{"route", id}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Both tasks have run once the queue is empty and asynq counts two
+	// processed today (the worker runs nothing else).
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		info, err := e.insp.GetQueueInfo(jobs.QueueLeads)
+		if err == nil && info.Size == 0 && info.Processed >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the second routing did not run in 20 s: %+v, %v", info, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if pushes[id] != 1 {
+		t.Fatalf("CRM got %d pushes of the lead, want 1", pushes[id])
 	}
 }

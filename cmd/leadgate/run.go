@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -26,6 +27,7 @@ import (
 	"github.com/paymtech/leadgate/intake/httpapi/console"
 	"github.com/paymtech/leadgate/intake/privacy"
 	"github.com/paymtech/leadgate/intake/redisstore"
+	"github.com/paymtech/leadgate/intake/redisstore/admission"
 	"github.com/paymtech/leadgate/intake/redisstore/ops"
 	"github.com/paymtech/leadgate/intake/redisstore/sessions"
 	"github.com/paymtech/leadgate/intake/risk"
@@ -77,6 +79,10 @@ type Main struct {
 	worker          *asynq.Server
 	scheduler       *asynq.Scheduler
 	closeOnce       sync.Once
+
+	// stopDrain stops the admission drain; drained is closed once it has.
+	stopDrain context.CancelFunc
+	drained   chan struct{}
 }
 
 // Run starts the parts of leadgate that role names and returns once they run.
@@ -217,8 +223,9 @@ func (m *Main) checkRedisDurability() {
 	}
 }
 
-// startWorker runs the task handlers: routing to the CRM, the sweeper, and
-// sales notifications when a channel is configured.
+// startWorker runs the task handlers — routing to the CRM, the sweeper, and
+// sales notifications when a channel is configured — and the admission
+// drain that feeds them.
 func (m *Main) startWorker(ctx context.Context, store *redisstore.Store, records *ops.Records, queue *jobs.Queue, rules *routing.Rules) error {
 	cfg := m.Config
 	risk.IsDisposable("example.kz") // loads the disposable-domain list now, not on the first lead
@@ -262,7 +269,23 @@ func (m *Main) startWorker(ctx context.Context, store *redisstore.Store, records
 	if err := m.worker.Start(mux); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
+	m.startDrain(queue)
 	return nil
+}
+
+// startDrain moves what the web admitted into asynq, in this worker
+// process, beside the other workers' drains (jobs.Drain).
+func (m *Main) startDrain(queue *jobs.Queue) {
+	host, _ := os.Hostname()
+	consumer := fmt.Sprintf("%s-%d-%s", host, os.Getpid(), uuid.NewString()[:8])
+	drain := &jobs.Drain{Stream: admission.New(m.rdb, consumer), Queue: queue, Log: m.Log}
+	var ctx context.Context
+	ctx, m.stopDrain = context.WithCancel(context.Background())
+	m.drained = make(chan struct{})
+	go func() {
+		defer close(m.drained)
+		drain.Run(ctx)
+	}()
 }
 
 // salesChannels are the configured ways of telling sales about a new lead.
@@ -427,6 +450,10 @@ func (m *Main) Close() error {
 		}
 		if m.worker != nil {
 			wg.Go(m.worker.Shutdown)
+		}
+		if m.stopDrain != nil {
+			m.stopDrain()
+			wg.Go(func() { <-m.drained })
 		}
 		wg.Wait()
 		if m.client != nil {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"log/slog"
 	"strings"
 	"sync"
@@ -99,6 +100,30 @@ func setupStore(t *testing.T) storeFixture {
 	keys := testKeys(t)
 	return storeFixture{store: redisstore.New(rdb, keys, c.Now), ops: ops.New(rdb, c.Now), keys: keys, rdb: rdb, clock: c, srv: srv,
 		tasks: &fakeTasks{tasks: map[string]*console.Task{}}}
+}
+
+// handedOver lists what the submissions handed to the workers, in order:
+// the leads whose routing the accept script put on the admission stream,
+// then those queued directly (redrive, unblock) through the fake queue.
+func (f httpFixture) handedOver(t *testing.T) []string {
+	t.Helper()
+	return append(f.admitted(t, "route"), f.queue.enqueued()...)
+}
+
+// admitted lists the leads of the admission stream's entries of kind.
+func (sf storeFixture) admitted(t *testing.T, kind string) []string {
+	t.Helper()
+	msgs, err := sf.rdb.XRange(context.Background(), redisstore.AdmissionStream, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range msgs {
+		if id, ok := m.Values[kind].(string); ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // server is the HTTP side over the fixture's store and queue q.

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/paymtech/leadgate/intake"
 	"github.com/paymtech/leadgate/intake/form"
@@ -134,7 +136,8 @@ func wantsHTML(r *http.Request) bool {
 }
 
 // submit takes a connection request. A 202 is sent only once the lead is
-// stored and queued.
+// stored and queued: one Redis call (Leads.Accept) does both, appending the
+// lead to the admission stream that the workers move into asynq.
 func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	lang, browser := s.lang(r), wantsHTML(r)
 	origin, crossSite, ok := s.origins.check(r)
@@ -171,38 +174,67 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	app := s.application(r, sub)
 	app.Observed = s.observe(r, f)
+	app.ID = uuid.Must(uuid.NewV7()).String() // time-ordered: newest-first listings sort by id
 	adm, err := s.Leads.Accept(r.Context(), app)
+	if errors.Is(err, intake.ErrOutcomeUnknown) {
+		adm, err = s.settle(r.Context(), app.ID, err)
+	}
 	if err != nil {
 		s.fail(w, r, lang, browser, f, err)
 		return
 	}
-	// A new lead, or a duplicate still Received that may have lost its task
-	// (queued again, harmlessly); a blocked person's lead waits for unblock.
-	if adm.State == intake.Received {
-		// Not the request's context: a client hanging up must not abandon a
-		// lead that is already stored.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
-		defer cancel()
-		if err := s.Queue.EnqueueLead(ctx, adm.ID); err != nil {
-			if !adm.Duplicate {
-				if uerr := adm.Undo(ctx); uerr != nil {
-					s.log.Error("enqueue failed and the lead could not be removed; the sweeper will queue it", "lead", adm.ID, "err", uerr)
-				}
-			}
-			s.fail(w, r, lang, browser, f, intake.Unavailable("queue lead", err))
-			return
-		}
-	}
-	// A repeat that adds the marketing box: its link goes out now only if the
-	// first lead passed the risk check; one still received gets it from the
-	// router, one held for review or blocked never.
-	if adm.Duplicate && sub.ConsentMarketing && (adm.State == intake.Routed || adm.State == intake.Failed) {
-		if err := s.Queue.EnqueueOptin(r.Context(), adm.ID); err != nil {
-			s.log.Error("a repeat's opt-in could not be queued; it stays pending", "lead", adm.ID, "err", err)
-		}
-	}
 	s.log.Info("lead accepted", "lead", adm.ID, "duplicate", adm.Duplicate, "entity_type", sub.EntityType)
 	s.accepted(w, r, lang, browser, f, adm.ID, adm.Duplicate)
+}
+
+// settleBudget is how long settle keeps asking Redis when Options leaves it
+// zero: long enough for a restarting Redis or a Sentinel failover to
+// answer, short enough that the sender is not kept waiting long.
+const settleBudget = 3 * time.Second
+
+// admissionUnknown counts the submissions whose fate settle could not learn.
+var admissionUnknown = promauto.NewCounter(prometheus.CounterOpts{
+	Name: "leadgate_admission_unknown_total",
+	Help: "Submissions answered 503 although their lead may have been stored and queued: the accept call lost its answer and Redis did not answer the look-up in time.",
+})
+
+// settle learns what became of the lead id whose accept call lost its
+// answer (cause): the call may have stored and queued it. It asks Redis
+// (Leads.Admitted), backing off, for at most settleBudget: stored, the
+// answer is the 202 it would have had; not stored, the call can never
+// store it any more (Admitted voids the id) and the answer is 503. When
+// Redis does not answer in time the answer is 503 too, but the lead may
+// be stored and delivered: that case is counted and logged.
+func (s *Server) settle(ctx context.Context, id string, cause error) (*intake.Admission, error) {
+	budget := s.opts.SettleBudget
+	if budget == 0 {
+		budget = settleBudget
+	}
+	// Not the request's context: a sender hanging up leaves the outcome
+	// just as open, and the count must say so.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), budget)
+	defer cancel()
+	pause := 50 * time.Millisecond
+	for {
+		adm, err := s.Leads.Admitted(ctx, id)
+		switch {
+		case err == nil && adm != nil:
+			s.log.Warn("accept call lost its answer; the lead was stored", "lead", id)
+			return adm, nil
+		case err == nil:
+			s.log.Warn("accept call lost its answer; the lead was not stored", "lead", id)
+			return nil, cause
+		}
+		select {
+		case <-ctx.Done():
+			admissionUnknown.Inc()
+			s.log.Error("accept call lost its answer and Redis did not answer in time: answered 503, yet the lead may be stored and delivered",
+				"lead", id, "err", err)
+			return nil, cause
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 500*time.Millisecond)
+	}
 }
 
 // application gathers what the server records with a submission (policy 2.3)

@@ -47,6 +47,10 @@ type Options struct {
 	// ConsoleLoginLimit is CONSOLE_LOGIN_RATE_LIMIT: console sign-in
 	// attempts per client; zero means 10 per 15 minutes.
 	ConsoleLoginLimit intake.Limit
+	// SettleBudget bounds how long a submission whose accept call lost its
+	// answer waits for Redis to say whether the lead was stored; zero
+	// means 3 s.
+	SettleBudget time.Duration
 	// --- formux (issue 12) ---
 	// PolicyURLs (POLICY_URL_KK/_RU/_EN) are the privacy policy by
 	// language; a language without one uses PolicyURL. The form links to
@@ -78,6 +82,9 @@ func (o Options) policyURL(lang templates.Lang) string {
 // Leads are what the handlers need of the lead store (redisstore.Leads).
 type Leads interface {
 	Accept(ctx context.Context, a intake.Application) (*intake.Admission, error)
+	// Admitted settles an Accept that lost its answer: the admission of
+	// the lead id when it was stored, nil when it was not and never will be.
+	Admitted(ctx context.Context, id string) (*intake.Admission, error)
 	Get(ctx context.Context, id string) (*intake.Lead, error)
 	List(ctx context.Context, f intake.LeadFilter, cursor string, limit int) (*intake.Page, error)
 	Redrive(ctx context.Context, id string) (intake.State, error)

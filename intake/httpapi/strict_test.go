@@ -80,7 +80,7 @@ func TestRepeatedFormFieldRefused(t *testing.T) {
 		t.Errorf("browser post with email twice = %d %s, want the form again (400) with the email marked",
 			resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	if q := f.queue.enqueued(); len(q) != 0 {
+	if q := f.handedOver(t); len(q) != 0 {
 		t.Fatalf("refused posts queued %v", q)
 	}
 }
@@ -139,7 +139,7 @@ func TestRepeatedJSONKeyRefused(t *testing.T) {
 			}
 		})
 	}
-	if q := f.queue.enqueued(); len(q) != 0 {
+	if q := f.handedOver(t); len(q) != 0 {
 		t.Fatalf("refused posts queued %v", q)
 	}
 	ok := `{` + base + `,"email":"siblings@example.com","a":{"k":1},"b":{"k":1},"c":[{"k":1},{"k":2}]}`

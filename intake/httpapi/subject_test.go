@@ -738,7 +738,7 @@ func TestBlockedPersonsSubmissionIsNotQueued(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted || body["duplicate"] == true {
 		t.Fatalf("submit: %d %v", resp.StatusCode, body)
 	}
-	if got := f.queue.enqueued(); len(got) != 1 || got[0] != first {
+	if got := f.handedOver(t); len(got) != 1 || got[0] != first {
 		t.Errorf("queued %v, want only the lead from before the block", got)
 	}
 }

@@ -144,5 +144,8 @@ func (s *Subjects) eraseOnce(ctx context.Context, person string, beforeDestroy f
 	if res == "changed" {
 		return nil, errChangedMeanwhile
 	}
+	if err := s.unadmit(ctx, ids); err != nil {
+		return nil, intake.Unavailable("erase person's admissions", err)
+	}
 	return out, nil
 }

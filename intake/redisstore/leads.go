@@ -57,11 +57,16 @@ type consentEvent struct {
 // marketing opt-in, and whether the request asks for a confirmation link
 // (the lead's asks_link field; see People.AwaitsConfirmation).
 //
+// It also appends the work it leaves for the workers to the admission
+// stream — the lead's routing, or a repeat's opt-in request — so that one
+// call both stores and queues (jobs/admit.go moves it into asynq).
+//
 // KEYS: 1 idempotency, 2 dedupe, 3/4 the per-client and per-mailbox rate
 // counters, 5 the lead, 6 lg:leads, 7 the received index, 8 the person, 9
 // their leads, 10 the phone index, 11 their consent history, 12..14 the
 // 24 h repeat counts (IP, person, BIN/IIN), 15 lg:people, 16 lg:marketing,
-// 17 lg:optins:pending, 18 lg:suppressed, 19 lg:people:seq.
+// 17 lg:optins:pending, 18 lg:suppressed, 19 lg:people:seq, 20 the lead
+// id's void mark (Admitted), 21 the admission stream.
 // ARGV: 1 lead id, 2 now (ms), 3 "1" with an Idempotency-Key, 4 the body's
 // fingerprint, 5 the replay window, 6..9 the two limits (count, window),
 // 10 "1" when the marketing box is ticked, 11 the sealed opt-in event, 12
@@ -71,15 +76,18 @@ type consentEvent struct {
 var acceptScript = script("accept.lua")
 
 // Accept stores a submission as a new lead in state Received, or recognises
-// it as a duplicate or replay. It does not enqueue: the caller does, and
-// calls Admission.Undo when that fails.
+// it as a duplicate or replay, and queues what the workers are to do with
+// it, in one step. An error whose chain holds intake.ErrOutcomeUnknown (the
+// call may have run, its answer was lost) is settled with Admitted(a.ID).
 func (s *Leads) Accept(ctx context.Context, a intake.Application) (*intake.Admission, error) {
-	sub, now := a.Submission, s.now()
-	id, err := uuid.NewV7() // time-ordered: newest-first listings sort by id
-	if err != nil {
-		return nil, err
+	sub, now, lead := a.Submission, s.now(), a.ID
+	if lead == "" {
+		id, err := uuid.NewV7() // time-ordered: newest-first listings sort by id
+		if err != nil {
+			return nil, err
+		}
+		lead = id.String()
 	}
-	lead := id.String()
 	person := s.keys.Index("email", sub.EmailKey)
 	phone := s.keys.Index("phone", sub.Phone)
 	rec, err := json.Marshal(record{Name: sub.Name, Phone: sub.Phone, Email: sub.Email, TaxID: sub.TaxID,
@@ -119,7 +127,7 @@ func (s *Leads) Accept(ctx context.Context, a intake.Application) (*intake.Admis
 		leadKey(lead), keyAll, stateKey(intake.Received),
 		keyPersonPfx + person, keyPersonPfx + person + keyLeads, keyPhonePfx + phone, keyPersonPfx + person + keyConsents,
 		keySeenPfx + "ip:" + s.keys.Index("ip", a.Meta.IP), keySeenPfx + "email:" + person, seenTaxID,
-		keyPeople, keyMarketing, keyPendingOptins, keySuppressed, keyPeopleSeq,
+		keyPeople, keyMarketing, keyPendingOptins, keySuppressed, keyPeopleSeq, keyVoidPfx + lead, keyAdmission,
 	}
 	args := []any{lead, ms, hasIdem, s.keys.Index("fingerprint", form.Fingerprint(sub)), replayWindow.Milliseconds(),
 		a.PerIP.N, a.PerIP.Per.Milliseconds(), a.PerEmail.N, a.PerEmail.Per.Milliseconds(),
@@ -134,9 +142,15 @@ func (s *Leads) Accept(ctx context.Context, a intake.Application) (*intake.Admis
 	}
 	res, err := acceptScript.Run(ctx, s.rdb, keys, args...).StringSlice()
 	if err != nil {
-		return nil, intake.Unavailable("store lead", err)
+		// Even an error Redis answered leaves the outcome open: the client
+		// re-sends a call whose connection dropped, so the error may be the
+		// answer to a second try (LOADING after a restart) of a first that
+		// ran.
+		return nil, intake.Unavailable("store lead", fmt.Errorf("%w: %w", intake.ErrOutcomeUnknown, err))
 	}
 	switch res[0] {
+	case "void": // only when the caller reused an id it had given up on
+		return nil, intake.Unavailable("store lead", fmt.Errorf("lead id %s was given up", lead))
 	case "idem_mismatch":
 		return nil, &intake.Error{Code: intake.EInvalid, Message: "Idempotency-Key reused with a different body",
 			Fields: intake.FieldErrors{"idempotency_key": {Key: "idempotency.reused"}}}
@@ -144,12 +158,48 @@ func (s *Leads) Accept(ctx context.Context, a intake.Application) (*intake.Admis
 		left, _ := strconv.ParseInt(res[1], 10, 64)
 		return nil, &intake.Error{Code: intake.ERateLimited, Message: "too many submissions", RetryAfter: time.Duration(left) * time.Millisecond}
 	case "duplicate":
-		return &intake.Admission{ID: res[1], Duplicate: true, State: intake.State(res[2]), Undo: noUndo}, nil
+		return &intake.Admission{ID: res[1], Duplicate: true, State: intake.State(res[2])}, nil
 	}
-	return &intake.Admission{ID: lead, State: intake.State(res[2]), Undo: func(ctx context.Context) error {
-		return undoScript.Run(ctx, s.rdb, []string{leadKey(lead), keyAll, stateKey(intake.Received), keys[8], keys[9],
-			keys[1], idemKey, keys[10]}, lead, event).Err()
-	}}, nil
+	return &intake.Admission{ID: lead, State: intake.State(res[2])}, nil
+}
+
+// voidTTL is how long Admitted keeps a lead id refused: far longer than an
+// accept call can wait in a dead connection's buffer for Redis to read it.
+const voidTTL = time.Hour
+
+// admittedScript answers whether the accept call of a lead id stored it,
+// and when it did not, marks the id void so that the call, should it still
+// arrive, stores nothing: the answer is final either way.
+var admittedScript = script("admitted.lua")
+
+// Admitted settles an Accept whose answer was lost: the admission of lead
+// id when the call stored it, nil when it did not and now never will.
+func (s *Leads) Admitted(ctx context.Context, id string) (*intake.Admission, error) {
+	st, err := admittedScript.Run(ctx, s.rdb, []string{leadKey(id), keyVoidPfx + id}, voidTTL.Milliseconds()).Text()
+	switch {
+	case err == redis.Nil:
+		return nil, nil
+	case err != nil:
+		return nil, intake.Unavailable("look for lead", err)
+	}
+	return &intake.Admission{ID: id, State: intake.State(st)}, nil
+}
+
+// unadmitScript deletes the admission entries of destroyed leads: an entry
+// the workers have not yet queued must not outlive its lead.
+var unadmitScript = script("unadmit.lua")
+
+// unadmit deletes the admission entries of leads ids, after an erasure or a
+// purge destroyed them.
+func (s db) unadmit(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return unadmitScript.Run(ctx, s.rdb, []string{keyAdmission}, args...).Err()
 }
 
 // clientBucket is what the per-IP rate limit counts a client by: an IPv4
@@ -193,13 +243,6 @@ func mailbox(emailKey string) string {
 	}
 	return local + "@" + domain
 }
-
-// noUndo is the Undo of a duplicate: it stored nothing to take back.
-func noUndo(context.Context) error { return nil }
-
-// undoScript removes a lead that Accept stored but could not be queued, so
-// the answer "nothing accepted" is true and a retry is not a duplicate.
-var undoScript = script("undo.lua")
 
 // Get loads a lead with its personal fields decrypted, or ENotFound.
 func (s *Leads) Get(ctx context.Context, id string) (*intake.Lead, error) {

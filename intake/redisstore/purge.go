@@ -30,7 +30,8 @@ const (
 //
 // KEYS[1] lg:leads, KEYS[2] lg:people, KEYS[3] lg:marketing,
 // KEYS[4] lg:optins:pending, KEYS[5..] lg:leads:state:*; ARGV[4] "1" for a
-// dry run. Returns {leads listed, people destroyed}.
+// dry run. Returns {leads listed, people destroyed, and in a real run the
+// ids destroyed} (their admission entries go next: unadmit).
 var purgeLeadsScript = script("purge_leads.lua")
 
 // purgeOptinsScript drops up to ARGV[3] opt-ins pending since at or before
@@ -112,12 +113,18 @@ func (s *Retention) Purge(ctx context.Context, o intake.PurgeOptions) (intake.Pu
 			keys = append(keys, stateKey(st))
 		}
 		r.Leads, err = s.purgeBatches(ctx, pace, o.DryRun, batch, func(offset int) (int, int, error) {
-			res, err := purgeLeadsScript.Run(ctx, s.rdb, keys, leadCutoff, offset, batch, dry).Int64Slice()
+			res, err := purgeLeadsScript.Run(ctx, s.rdb, keys, leadCutoff, offset, batch, dry).Slice()
 			if err != nil {
 				return 0, 0, err
 			}
-			r.People += int(res[1])
-			return int(res[0]), int(res[0]), nil
+			n, people := res[0].(int64), res[1].(int64)
+			r.People += int(people)
+			if len(res) > 2 {
+				if err := s.unadmit(ctx, stringsOf(res[2])); err != nil {
+					return 0, 0, err
+				}
+			}
+			return int(n), int(n), nil
 		})
 		if err != nil {
 			return r, intake.Unavailable("purge leads", err)

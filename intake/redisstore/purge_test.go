@@ -372,9 +372,9 @@ func TestPurgeLeadsTakesTheirPeople(t *testing.T) {
 		keys = append(keys, stateKey(st))
 	}
 	cutoff := w.clock.Now().Add(-testRetention).UnixMilli()
-	res, err := purgeLeadsScript.Run(context.Background(), w.rdb, keys, cutoff, 0, 10, "0").Int64Slice()
-	if err != nil || !slices.Equal(res, []int64{3, 1}) {
-		t.Fatalf("lead pass = %v, %v; want 3 leads and 1 person", res, err)
+	res, err := purgeLeadsScript.Run(context.Background(), w.rdb, keys, cutoff, 0, 10, "0").Slice()
+	if err != nil || len(res) != 3 || res[0] != int64(3) || res[1] != int64(1) || len(stringsOf(res[2])) != 3 {
+		t.Fatalf("lead pass = %v, %v; want 3 leads (and their ids) and 1 person", res, err)
 	}
 	if w.rdb.Exists(context.Background(), personKey(w.consent)).Val() != 1 {
 		t.Error("the lead pass removed a person with consent")

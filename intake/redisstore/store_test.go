@@ -224,36 +224,6 @@ func TestRateLimits(t *testing.T) {
 	}
 }
 
-func TestUndoRemovesUnqueuedLead(t *testing.T) {
-	t.Parallel()
-	f := setupStore(t)
-	ctx := context.Background()
-	a := application(fakePerson())
-	a.IdempotencyKey = "key-undo"
-	a.Submission.ConsentMarketing = true
-	adm, err := f.store.Leads.Accept(ctx, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := adm.Undo(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.store.Leads.Get(ctx, adm.ID); intake.ErrorCode(err) != intake.ENotFound {
-		t.Fatalf("Get after Undo = %v, want ENotFound", err)
-	}
-	if ids, _ := f.store.Leads.ReceivedBefore(ctx, f.clock.Now().Add(time.Hour), 0, 10); len(ids) != 0 {
-		t.Fatalf("received index still lists %v", ids)
-	}
-	person := keyPersonPfx + testKeys(t).Index("email", a.Submission.EmailKey)
-	if n, _ := f.rdb.LLen(ctx, person+keyConsents).Result(); n != 0 {
-		t.Fatalf("consent events after Undo = %d, want 0", n)
-	}
-	retry, err := f.store.Leads.Accept(ctx, a) // the person tries again: a new lead, not a duplicate of nothing
-	if err != nil || retry.Duplicate {
-		t.Fatalf("retry after Undo = %+v, %v", retry, err)
-	}
-}
-
 func TestTransition(t *testing.T) {
 	t.Parallel()
 	f := setupStore(t)
@@ -452,28 +422,6 @@ func TestAcceptCountsRepeats(t *testing.T) {
 	l, _ := f.store.Leads.Get(ctx, last.ID)
 	if o := l.Observed; o.SameIP != 3 || o.SameEmail != 3 || o.SameTaxID != 3 || !o.ScriptRan || o.FormAge != 5*time.Second {
 		t.Fatalf("observed = %+v, want 3 repeats of IP, email and tax id", o)
-	}
-}
-
-// A double click while the first request's enqueue fails: the repeat is
-// answered 202 with the first lead, so Undo must not delete it.
-func TestUndoKeepsALeadARepeatWasPromised(t *testing.T) {
-	t.Parallel()
-	f := setupStore(t)
-	ctx := context.Background()
-	first, err := f.store.Leads.Accept(ctx, application(fakePerson()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	repeat, err := f.store.Leads.Accept(ctx, application(fakePerson()))
-	if err != nil || !repeat.Duplicate || repeat.ID != first.ID || repeat.State != intake.Received {
-		t.Fatalf("repeat = %+v, %v", repeat, err)
-	}
-	if err := first.Undo(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if l, err := f.store.Leads.Get(ctx, first.ID); err != nil || l.State != intake.Received {
-		t.Fatalf("after Undo the promised lead = %+v, %v; want it kept, received", l, err)
 	}
 }
 

@@ -1,11 +1,16 @@
 local id, now, ttl = ARGV[1], tonumber(ARGV[2]), ARGV[5]
--- A repeat names a lead that must still exist (an erased or undone one does
--- not count); claiming it tells Undo that someone was promised it.
+-- The web lost the answer to a call with this id and, finding no lead,
+-- answered 503 (Leads.Admitted): a call arriving late stores nothing.
+if redis.call('EXISTS', KEYS[20]) == 1 then return {'void'} end
+-- The same call again (a client re-sends a script whose answer it lost):
+-- the first one stored the lead, and its answer stands.
+if redis.call('EXISTS', KEYS[5]) == 1 then return {'accepted', id, redis.call('HGET', KEYS[5], 'state')} end
+-- A repeat names a lead that must still exist (an erased one does not
+-- count).
 local function claim(lead)
   if not lead then return nil end
   local lk = 'lg:lead:' .. lead
   if redis.call('EXISTS', lk) == 0 then return nil end
-  redis.call('HINCRBY', lk, 'claims', 1)
   redis.call('HSET', lk, 'updated', now)
   redis.call('ZADD', KEYS[6], now, lead)
   return {'duplicate', lead, redis.call('HGET', lk, 'state')}
@@ -39,9 +44,14 @@ local result = claim(redis.call('GET', KEYS[2]))
 local lead = result and result[2]
 if not result then
   lead, result = id, {'accepted', id, 'received'}
+  local blocked = redis.call('HGET', KEYS[8], 'blocked') == '1'
+  -- Queued before it is written: should the script fail half-way (a bug),
+  -- a routing entry whose lead is missing is dropped by the router, while
+  -- a lead stored without one would wait for the sweeper.
+  if not blocked then redis.call('XADD', KEYS[21], '*', 'route', id) end
   redis.call('HSET', KEYS[5], 'same_ip', seen[1], 'same_email', seen[2], 'same_tax_id', seen[3], unpack(ARGV, 21))
   redis.call('ZADD', KEYS[6], now, id)
-  if redis.call('HGET', KEYS[8], 'blocked') == '1' then
+  if blocked then
     -- The person asked to block processing: the request is stored, but not
     -- routed or mailed for, until they lift the block (then it is received).
     redis.call('HSET', KEYS[5], 'state', 'blocked', 'blocked_from', 'received')
@@ -97,5 +107,18 @@ end
 if (ARGV[10] == '1' and marketing == 'pending') or
    (result[1] == 'accepted' and marketing == 'active' and redis.call('HGET', KEYS[8], 'profile') ~= ARGV[20]) then
   redis.call('HSET', 'lg:lead:' .. lead, 'asks_link', '1')
+end
+-- A repeat's work for the workers, in this same step as a new lead's
+-- (above), so that a 202 always means stored and queued: the routing of a
+-- lead still received, which may have lost its task (queuing it twice is
+-- harmless), and the opt-in request a repeat adds to a lead that passed the
+-- risk check (one still received gets it from the router; one held for
+-- review or blocked never).
+if result[1] == 'duplicate' then
+  if result[3] == 'received' then
+    redis.call('XADD', KEYS[21], '*', 'route', lead)
+  elseif ARGV[10] == '1' and (result[3] == 'routed' or result[3] == 'failed') then
+    redis.call('XADD', KEYS[21], '*', 'optin', lead)
+  end
 end
 return result

@@ -1,0 +1,196 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/paymtech/leadgate/intake"
+)
+
+// admissions lists the admission stream as "<kind> <lead id>".
+func admissions(t *testing.T, rdb redis.UniversalClient) []string {
+	t.Helper()
+	msgs, err := rdb.XRange(context.Background(), keyAdmission, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range msgs {
+		for k, v := range m.Values {
+			out = append(out, k+" "+v.(string))
+		}
+	}
+	return out
+}
+
+func TestAcceptStoresAndQueuesInOneStep(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	adm, err := f.store.Leads.Accept(ctx, application(fakePerson()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, err := f.store.Leads.Get(ctx, adm.ID); err != nil || l.State != intake.Received {
+		t.Fatalf("lead = %+v, %v", l, err)
+	}
+	if got := admissions(t, f.rdb); len(got) != 1 || got[0] != "route "+adm.ID {
+		t.Fatalf("admission stream = %q, want the new lead's routing", got)
+	}
+}
+
+// A blocked person's lead is stored but waits for the unblock, which
+// queues it; nothing is handed to the workers now.
+func TestAcceptQueuesNothingForABlockedPerson(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	sub := fakePerson()
+	f.rdb.HSet(ctx, personKey(testKeys(t).Index("email", sub.EmailKey)), "blocked", "1")
+	adm, err := f.store.Leads.Accept(ctx, application(sub))
+	if err != nil || adm.State != intake.Blocked {
+		t.Fatalf("accept = %+v, %v; want blocked", adm, err)
+	}
+	if got := admissions(t, f.rdb); len(got) != 0 {
+		t.Fatalf("admission stream = %q, want empty", got)
+	}
+}
+
+// A repeat of a lead still received is queued again (it may have lost its
+// task); a repeat of a routed lead is not, unless it adds the marketing
+// box, whose confirmation request is then queued.
+func TestRepeatQueuesWhatItAdds(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	first, err := f.store.Leads.Accept(ctx, application(fakePerson()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dup, err := f.store.Leads.Accept(ctx, application(fakePerson())); err != nil || !dup.Duplicate {
+		t.Fatalf("repeat = %+v, %v", dup, err)
+	}
+	if got := admissions(t, f.rdb); len(got) != 2 || got[1] != "route "+first.ID {
+		t.Fatalf("admission stream = %q, want the first lead queued twice", got)
+	}
+	if _, err := f.store.Leads.Transition(ctx, first.ID, intake.Transition{From: intake.Received, To: intake.Routed}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.Leads.Accept(ctx, application(fakePerson())); err != nil {
+		t.Fatal(err)
+	}
+	if got := admissions(t, f.rdb); len(got) != 2 {
+		t.Fatalf("admission stream = %q; a repeat of a routed lead queued something", got)
+	}
+	optin := fakePerson()
+	optin.ConsentMarketing = true
+	if _, err := f.store.Leads.Accept(ctx, application(optin)); err != nil {
+		t.Fatal(err)
+	}
+	if got := admissions(t, f.rdb); len(got) != 3 || got[2] != "optin "+first.ID {
+		t.Fatalf("admission stream = %q, want the opt-in request queued", got)
+	}
+}
+
+// Refused and replayed submissions answer as before and queue nothing new.
+func TestRefusalsQueueNothing(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	a := application(fakePerson())
+	a.IdempotencyKey = "key-1"
+	a.PerIP = intake.Limit{N: 1, Per: time.Hour}
+	first, err := f.store.Leads.Accept(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.Leads.Transition(ctx, first.ID, intake.Transition{From: intake.Received, To: intake.Routed}); err != nil {
+		t.Fatal(err)
+	}
+	if replay, err := f.store.Leads.Accept(ctx, a); err != nil || !replay.Duplicate || replay.ID != first.ID {
+		t.Fatalf("replay = %+v, %v", replay, err)
+	}
+	other := application(fakePerson())
+	other.IdempotencyKey, other.Submission.Message = "key-1", "Другое сообщение"
+	if _, err := f.store.Leads.Accept(ctx, other); intake.ErrorCode(err) != intake.EInvalid {
+		t.Fatalf("key reused with another body = %v, want validation_failed", err)
+	}
+	limited := application(fakePerson())
+	limited.PerIP = a.PerIP
+	limited.Submission.Phone = "+77010000009"
+	if _, err := f.store.Leads.Accept(ctx, limited); intake.ErrorCode(err) != intake.ERateLimited {
+		t.Fatalf("third from one client = %v, want rate_limited", err)
+	}
+	if got := admissions(t, f.rdb); len(got) != 1 {
+		t.Fatalf("admission stream = %q, want only the first lead", got)
+	}
+}
+
+// The same call made twice (the client re-sends a script whose answer it
+// lost) stores and queues once, and answers as the first did.
+func TestAcceptTheSameCallTwice(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	a := application(fakePerson())
+	a.ID = "0190a0a0-0000-7000-8000-000000000001"
+	for range 2 {
+		adm, err := f.store.Leads.Accept(ctx, a)
+		if err != nil || adm.ID != a.ID || adm.Duplicate || adm.State != intake.Received {
+			t.Fatalf("accept = %+v, %v", adm, err)
+		}
+	}
+	if got := admissions(t, f.rdb); len(got) != 1 {
+		t.Fatalf("admission stream = %q, want one entry", got)
+	}
+}
+
+// Admitted settles a call whose answer was lost: a stored lead is found; a
+// lead not stored is refused for good, so the call arriving late stores
+// nothing.
+func TestAdmittedSettles(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	stored, err := f.store.Leads.Accept(ctx, application(fakePerson()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if adm, err := f.store.Leads.Admitted(ctx, stored.ID); err != nil || adm == nil || adm.ID != stored.ID || adm.State != intake.Received {
+		t.Fatalf("Admitted(stored) = %+v, %v", adm, err)
+	}
+	late := application(fakePerson())
+	late.ID = "0190a0a0-0000-7000-8000-000000000002"
+	late.Submission.Phone = "+77010000002"
+	if adm, err := f.store.Leads.Admitted(ctx, late.ID); err != nil || adm != nil {
+		t.Fatalf("Admitted(never stored) = %+v, %v; want nil", adm, err)
+	}
+	if adm, err := f.store.Leads.Accept(ctx, late); intake.ErrorCode(err) != intake.EUnavailable {
+		t.Fatalf("the late call = %+v, %v; want unavailable", adm, err)
+	}
+	if _, err := f.store.Leads.Get(ctx, late.ID); intake.ErrorCode(err) != intake.ENotFound {
+		t.Fatalf("the late call stored its lead: %v", err)
+	}
+	if got := admissions(t, f.rdb); len(got) != 1 {
+		t.Fatalf("admission stream = %q, want only the stored lead", got)
+	}
+	ttl, err := f.rdb.PTTL(ctx, keyVoidPfx+late.ID).Result()
+	if err != nil || ttl <= 0 {
+		t.Fatalf("void mark TTL = %v, %v; want one", ttl, err)
+	}
+}
+
+// A Redis that is gone leaves the outcome unknown, for the caller to settle.
+func TestAcceptRedisDownIsUnknown(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	f.srv.Stop()
+	_, err := f.store.Leads.Accept(context.Background(), application(fakePerson()))
+	if intake.ErrorCode(err) != intake.EUnavailable || !errors.Is(err, intake.ErrOutcomeUnknown) {
+		t.Fatalf("accept with Redis gone = %v; want unavailable, outcome unknown", err)
+	}
+}
