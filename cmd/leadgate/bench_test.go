@@ -15,10 +15,12 @@ import (
 	"github.com/paymtech/leadgate/config/redistest"
 )
 
-// BenchmarkIntake compares POST /v1/leads (validate, seal, store, index,
-// dedupe, rate-limit, enqueue) with a bare handler that only decodes the
-// JSON and enqueues an asynq task, side by side on one private redis-server:
-// the ratio is what intake costs over the queue itself.
+// BenchmarkIntake compares POST /v1/leads (validate, seal, then one Redis
+// call that rate-limits, dedupes, stores, indexes and admits the lead to
+// the workers' stream) with a bare handler that only decodes the JSON and
+// enqueues an asynq task, side by side on one private redis-server: the
+// ratio is what intake costs over the queue itself. No worker runs, as in
+// a web process: admitted leads stay in the stream.
 //
 //	make bench   (or: go test -run '^$' -bench Intake -count 6 ./cmd/leadgate)
 func BenchmarkIntake(b *testing.B) {

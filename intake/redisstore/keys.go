@@ -29,7 +29,7 @@ const (
 	// Admission: accept.lua appends the work a submission hands to the
 	// workers (route <lead id>, or optin <lead id>) to this stream, in the
 	// same step as it stores the lead; the workers' drain (jobs/admit.go)
-	// reads it in the consumer group AdmissionGroup, queues each entry's
+	// reads it in one consumer group (admission.Group), queues each entry's
 	// asynq task and then deletes the entry.
 	keyAdmission = "lg:admission"
 
