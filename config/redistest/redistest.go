@@ -1,6 +1,7 @@
 // Package redistest starts a private redis-server for a test: its own
-// temporary directory, a unix socket instead of a port, no persistence. Tests
-// never touch a Redis someone else runs.
+// temporary directory, a unix socket instead of a port, no persistence
+// unless asked for (StartPersistent). Tests never touch a Redis someone else
+// runs, and kill only the process they started.
 package redistest
 
 import (
@@ -20,53 +21,63 @@ import (
 type Server struct {
 	URL    string // unix:///…/redis.sock, for REDIS_URL
 	Socket string
-	bin    string
-	config string // what redis-server reads on stdin
 	dir    string
+	config string // redis.conf as given on stdin
 	cmd    *exec.Cmd
 }
 
 // Start runs a redis-server for t and stops it when t ends. It fails the test,
 // never skips it, when redis-server cannot run: `make test` installs it.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB) *Server { return start(t, `save ""`, "appendonly no") }
+
+// StartPersistent is Start with the persistence production has: an
+// append-only file, fsynced every second. A test can Kill the server and
+// Restart it on the same file.
+func StartPersistent(t testing.TB) *Server {
+	return start(t, `save ""`, "appendonly yes", "appendfsync everysec")
+}
+
+func start(t testing.TB, persistence ...string) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatalf("redis-server is not installed: run `make test` (it installs it) or `apt-get install redis-server`")
-	}
 	// Unix socket paths are limited to ~100 bytes; t.TempDir can be longer.
 	dir, err := os.MkdirTemp("", "lgredis")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Socket: filepath.Join(dir, "redis.sock"), bin: bin, dir: dir}
+	s := &Server{Socket: filepath.Join(dir, "redis.sock"), dir: dir}
 	s.URL = "unix://" + s.Socket
-	s.config = strings.Join([]string{
+	s.config = strings.Join(append([]string{
 		"port 0",
 		"unixsocket " + s.Socket,
 		"unixsocketperm 700",
 		"dir " + dir,
-		`save ""`,
-		"appendonly no",
 		"maxmemory-policy noeviction",
 		"logfile " + filepath.Join(dir, "redis.log"),
-	}, "\n")
+	}, persistence...), "\n")
 	t.Cleanup(func() {
 		s.Stop()
 		os.RemoveAll(dir)
 	})
-	s.run(t)
+	s.Restart(t)
 	return s
 }
 
-// run starts the server process and waits until it answers.
-func (s *Server) run(t testing.TB) {
+// Restart starts the server again after Kill or Stop, on the same socket,
+// directory and files: a persistent server replays its append-only file.
+// It returns once the server answers.
+func (s *Server) Restart(t testing.TB) {
 	t.Helper()
-	s.cmd = exec.Command(s.bin, "-")
-	s.cmd.Stdin = strings.NewReader(s.config)
-	if err := s.cmd.Start(); err != nil {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("redis-server is not installed: run `make test` (it installs it) or `apt-get install redis-server`")
+	}
+	os.Remove(s.Socket) // a killed server leaves its socket file behind
+	cmd := exec.Command(bin, "-")
+	cmd.Stdin = strings.NewReader(s.config)
+	if err := cmd.Start(); err != nil {
 		t.Fatalf("start redis-server: %v", err)
 	}
+	s.cmd = cmd
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c := redis.NewClient(&redis.Options{Network: "unix", Addr: s.Socket})
@@ -89,18 +100,15 @@ func (s *Server) Client(t testing.TB) redis.UniversalClient {
 	return c
 }
 
-// Stop kills the server now, for tests of what happens when Redis goes away.
+// Stop kills the server now (SIGKILL, as a crash would: no last write),
+// for tests of what happens when Redis goes away. Only the process this
+// Server started is signalled; a second Stop does nothing.
 func (s *Server) Stop() {
+	if s.cmd == nil || s.cmd.ProcessState != nil {
+		return
+	}
 	s.cmd.Process.Kill()
 	s.cmd.Wait()
-}
-
-// Restart starts the server again after Stop, on the same socket. It kept
-// nothing (no persistence): it comes back empty, as a Redis that lost its
-// data would.
-func (s *Server) Restart(t testing.TB) {
-	t.Helper()
-	s.run(t)
 }
 
 func tail(path string) string {
