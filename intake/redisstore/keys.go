@@ -14,7 +14,7 @@ import (
 // checks that no other file names an lg: key.
 const (
 	// Leads.
-	keyLeadPrefix = "lg:lead:"        // hash per lead id: clear bookkeeping fields + sealedRecord
+	keyLeadPrefix = "lg:lead:"        // hash per lead id: clear bookkeeping fields + sealedRecord; "pushing": when the latest CRM push began (ms, package delivery)
 	keyTransfers  = ":transfers"      // list after a lead key: the disclosure log (JSON transfers)
 	keyAll        = "lg:leads"        // zset id → last change (ms): the purge's time index
 	keyStatePfx   = "lg:leads:state:" // zset per state, id → time it entered the state (ms)
@@ -110,6 +110,11 @@ const (
 	// workers (package admission).
 	AdmissionStream = keyAdmission
 )
+
+// LeadKey is the hash of lead id, for the subpackages that keep a field of
+// it (delivery's mark of a CRM push); exported because keys are spelled
+// only here.
+func LeadKey(id string) string { return leadKey(id) }
 
 // AuditRefusedKey counts the unauthenticated admin calls of one minute
 // (Unix seconds / 60).

@@ -1,0 +1,61 @@
+package delivery_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/paymtech/leadgate/config/redistest"
+	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/redisstore"
+	"github.com/paymtech/leadgate/intake/redisstore/delivery"
+)
+
+func TestBeginMarksAReceivedLeadAndReturnsTheEarlierMark(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	ctx := context.Background()
+	now := time.UnixMilli(1_750_000_000_000)
+	p := delivery.New(rdb, func() time.Time { return now })
+	const id = "01959a3c-8f00-7000-8000-000000000001"
+	if err := rdb.HSet(ctx, redisstore.LeadKey(id), "state", "received").Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	first, err := p.Begin(ctx, id)
+	if err != nil || !first.IsZero() {
+		t.Fatalf("first Begin = %v, %v; want no earlier mark", first, err)
+	}
+	later := now.Add(90 * time.Second)
+	now = later
+	earlier, err := p.Begin(ctx, id)
+	if err != nil || !earlier.Equal(later.Add(-90*time.Second)) {
+		t.Fatalf("second Begin = %v, %v; want the first attempt's time", earlier, err)
+	}
+
+	if err := rdb.HSet(ctx, redisstore.LeadKey(id), "state", "routed").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Begin(ctx, id); intake.ErrorCode(err) != intake.EConflict {
+		t.Errorf("Begin on a routed lead = %v, want EConflict", err)
+	}
+	if got := rdb.HGet(ctx, redisstore.LeadKey(id), "pushing").Val(); got != "1750000090000" {
+		t.Errorf("mark = %q after a refused Begin, want the last attempt's time left as it was", got)
+	}
+	if _, err := p.Begin(ctx, "01959a3c-8f00-7000-8000-00000000dead"); intake.ErrorCode(err) != intake.ENotFound {
+		t.Errorf("Begin on a missing lead = %v, want ENotFound", err)
+	}
+	if n := rdb.Exists(ctx, redisstore.LeadKey("01959a3c-8f00-7000-8000-00000000dead")).Val(); n != 0 {
+		t.Errorf("Begin created a record for a missing lead")
+	}
+}
+
+func TestBeginIsUnavailableWithoutRedis(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	p := delivery.New(srv.Client(t), time.Now)
+	srv.Stop()
+	if _, err := p.Begin(context.Background(), "01959a3c-8f00-7000-8000-000000000001"); intake.ErrorCode(err) != intake.EUnavailable {
+		t.Errorf("Begin = %v, want EUnavailable", err)
+	}
+}
