@@ -145,6 +145,17 @@ type Consent struct {
 // consent. It is the domain's own.
 type Metadata = intake.Metadata
 
+// Finder is a driver whose Push first looks the lead up by its id in the
+// CRM (Bitrix24's ORIGIN_ID, amoCRM's lead-id field) and returns the
+// earlier delivery instead of adding a second one. Pushing a lead again
+// through any other driver delivers it again: the webhook's receivers
+// deduplicate by webhook-id, the file driver overwrites; the router counts
+// those redeliveries.
+type Finder interface {
+	// FindsEarlier reports whether Push looks an earlier delivery up first.
+	FindsEarlier() bool
+}
+
 // Receipt says where a lead went: the system name, which is recorded in the
 // lead's disclosure log, and the CRM's own reference to it (its id, a file
 // name, or the webhook id) so an operator can find it there.

@@ -195,6 +195,11 @@ const (
 	maxSearchPages = 4
 )
 
+// FindsEarlier is true: Push looks the lead up by the leadgate-id field
+// before adding it (crm.Finder), so pushing a lead again never makes a
+// second one.
+func (c *Client) FindsEarlier() bool { return true }
+
 // Push creates the lead in amoCRM, with its contact (and company, for a legal
 // entity) and a note, and returns Receipt{System: "amocrm", Ref: <lead id>,
 // URL: <lead card>}. If a lead holding l.ID already exists — a retry after

@@ -152,6 +152,10 @@ func isID(s string) bool {
 	return true
 }
 
+// FindsEarlier is true: Push looks the lead up by ORIGIN_ID before adding it
+// (crm.Finder), so pushing a lead again never makes a second one.
+func (c *Client) FindsEarlier() bool { return true }
+
 // Push files l as a new lead and returns Receipt{System: "bitrix24", Ref: the
 // lead's id, URL: its card}. It first looks for a lead with ORIGIN_ID l.ID,
 // so a retry after a crash between "Bitrix24 created it" and "we recorded
