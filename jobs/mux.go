@@ -38,6 +38,10 @@ var (
 		Name: "leadgate_task_errors_total",
 		Help: "Task attempts that returned an error, by task type, outside system (internal for none) and kind (temporary, rate_limited, permanent).",
 	}, []string{"task", "system", "kind"})
+	crmRedeliveries = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "leadgate_crm_redeliveries_total",
+		Help: "Leads delivered again to a CRM that cannot look up an earlier delivery (the webhook: receivers deduplicate by webhook-id), after an attempt that may have delivered them.",
+	}, []string{"system"})
 )
 
 // countTaskError counts one failed attempt of a task of type task in taskErrors.
@@ -59,11 +63,17 @@ type Handlers struct {
 	Purger     *Purger
 	CRMSync    *CRMSync
 	Campaigner *Campaigner
+	// Recovery holds every task's end while Redis does not answer (its
+	// Await); nil leaves that to asynq.
+	Recovery *Recovery
 }
 
 // NewMux registers every task handler of h explicitly.
 func NewMux(h Handlers) *asynq.ServeMux {
 	mux := asynq.NewServeMux()
+	if h.Recovery != nil {
+		mux.Use(h.Recovery.Await)
+	}
 	if h.Router != nil {
 		mux.Handle(RouteLead{}.Kind(), h.Router)
 	}

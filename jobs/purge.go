@@ -238,7 +238,7 @@ func (p *Purger) purgeTasks(ctx context.Context, dryRun bool) (int, error) {
 	insp := asynq.NewInspectorFromRedisClient(p.Redis)
 	total := 0
 	for _, q := range Queues {
-		prefix := "asynq:{" + q + "}:"
+		prefix := asynqPrefix(q)
 		for _, set := range []string{prefix + "archived", prefix + "completed"} {
 			if dryRun {
 				n, err := p.Redis.ZCount(ctx, set, "-inf", max).Result()

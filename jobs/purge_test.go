@@ -148,17 +148,24 @@ func keysHolding(t *testing.T, rdb redis.UniversalClient, s string) []string {
 
 func purgedTotal(t *testing.T, kind string) float64 {
 	t.Helper()
+	return counterValue(t, "leadgate_purged_total", "kind", kind)
+}
+
+// counterValue is the value of the counter name whose label has value, as
+// the default registry holds it (0 when never counted).
+func counterValue(t *testing.T, name, label, value string) float64 {
+	t.Helper()
 	families, err := prometheus.DefaultGatherer.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range families {
-		if f.GetName() != "leadgate_purged_total" {
+		if f.GetName() != name {
 			continue
 		}
 		for _, m := range f.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "kind" && l.GetValue() == kind {
+				if l.GetName() == label && l.GetValue() == value {
 					return m.GetCounter().GetValue()
 				}
 			}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/paymtech/leadgate/intake"
 	"github.com/paymtech/leadgate/integrations"
 )
 
@@ -18,14 +19,23 @@ const maxRetryDelay = time.Hour
 // would never grow and would hammer a throttling system every few seconds.
 const rateLimitFloor = 30 * time.Second
 
+// redisRetryDelay is the wait before retrying a task that failed because
+// Redis did not answer, or whose worker lost it (asynq.ErrLeaseExpired):
+// by the time asynq records the retry Redis answers again (Recovery), so
+// the work need not wait out the backoff of an outside system.
+const redisRetryDelay = time.Second
+
 // RetryDelay is the contract's one retry rule: the wait an outside system
 // asked for (Retry-After, a rate-limit reset), else base doubling per counted
 // failure, capped at an hour, then ±25% jitter so retries of many tasks
-// spread out.
+// spread out. A failure of Redis, or of a worker, is retried after about
+// redisRetryDelay.
 func RetryDelay(base time.Duration) asynq.RetryDelayFunc {
 	return func(n int, err error, _ *asynq.Task) time.Duration {
 		d := integrations.RetryAfter(err)
-		if d <= 0 && base <= maxRetryDelay>>min(n, 63) { // compare before shifting: base<<n may overflow
+		if redisFailure(err) {
+			d = redisRetryDelay
+		} else if d <= 0 && base <= maxRetryDelay>>min(n, 63) { // compare before shifting: base<<n may overflow
 			d = base << n
 			if integrations.KindOf(err) == integrations.RateLimited {
 				d = max(d, rateLimitFloor)
@@ -40,7 +50,15 @@ func RetryDelay(base time.Duration) asynq.RetryDelayFunc {
 
 // IsFailure tells asynq which errors count as failures: being rate limited,
 // or a notification waiting for its route to be recorded, is waiting, not
-// failing, so it does not use up retries.
+// failing, so it does not use up retries; nor does an outage of Redis or a
+// lost worker, which says nothing about the task.
 func IsFailure(err error) bool {
-	return integrations.KindOf(err) != integrations.RateLimited && !errors.Is(err, errNotRoutedYet)
+	return integrations.KindOf(err) != integrations.RateLimited && !errors.Is(err, errNotRoutedYet) && !redisFailure(err)
+}
+
+// redisFailure reports whether err is Redis's failure (the store
+// unavailable, or a task ended while Redis did not answer) or a worker's
+// (the task's lease expired), not the task's own.
+func redisFailure(err error) bool {
+	return errors.Is(err, errRedisDown) || errors.Is(err, asynq.ErrLeaseExpired) || intake.ErrorCode(err) == intake.EUnavailable
 }

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
+	"github.com/paymtech/leadgate/intake"
 	"github.com/paymtech/leadgate/integrations"
 	"github.com/paymtech/leadgate/jobs"
 )
@@ -117,6 +120,28 @@ func TestIsFailure(t *testing.T) {
 			t.Parallel()
 			if got := jobs.IsFailure(tc.err); got != tc.want {
 				t.Errorf("IsFailure(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+		})
+	}
+}
+
+// A task that failed because Redis did not answer, or whose worker was lost
+// (its lease expired), is retried after about a second however often it
+// failed before, and does not use up its retries: Redis answers again by
+// the time asynq records the retry.
+func TestRetryDelayOfRedisAndWorkerFailures(t *testing.T) {
+	t.Parallel()
+	delay := jobs.RetryDelay(5 * time.Second)
+	task := jobs.NewRouteLeadTask("01959a3c-8f00-7000-8000-000000000001")
+	for name, err := range map[string]error{
+		"store unavailable": intake.Unavailable("load lead", errors.New("connection refused")),
+		"lease expired":     asynq.ErrLeaseExpired,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			checkJitter(t, func() time.Duration { return delay(12, err, task) }, time.Second)
+			if jobs.IsFailure(err) {
+				t.Errorf("IsFailure(%v) = true, want false", err)
 			}
 		})
 	}

@@ -35,9 +35,19 @@ type Leads interface {
 }
 
 // CRM is a sales system leads are handed to. Push must be idempotent per
-// lead id: a retry after a crash must not create a second CRM lead.
+// lead id: a retry after a crash must not create a second CRM lead. A
+// driver that looks an earlier delivery up first says so (crm.Finder);
+// through any other, pushing a lead again delivers it again.
 type CRM interface {
 	Push(ctx context.Context, l crm.Lead) (crm.Receipt, error)
+}
+
+// Pushes are the marks set on a lead before each CRM push (delivery.Pushes).
+type Pushes interface {
+	// Begin marks lead id, still Received, as being pushed now and returns
+	// when an earlier push of it began (zero for the first); ENotFound
+	// when the lead is gone, EConflict when it is no longer Received.
+	Begin(ctx context.Context, id string) (time.Time, error)
 }
 
 // Workers are the router's shared records (ops.Workers): the CRM-gone
@@ -55,6 +65,7 @@ type Workers interface {
 type Router struct {
 	Leads     Leads
 	CRM       CRM
+	Pushes    Pushes         // marked before each push, so a redo knows it is one
 	Rules     *routing.Rules // who gets which lead
 	Workers   Workers        // the round-robin turns and the CRM-gone flag
 	Threshold int            // RISK_REVIEW_THRESHOLD: leads scoring at least this go to review
@@ -119,20 +130,47 @@ func (rt *Router) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			return err
 		}
 	}
+	earlier, err := rt.Pushes.Begin(ctx, lead.ID)
+	switch intake.ErrorCode(err) {
+	case "":
+	case intake.ENotFound:
+		rt.Log.Info("lead gone before routing (erased or purged)", "lead", lead.ID)
+		return nil
+	case intake.EConflict:
+		return nil // blocked, or routed by another delivery of this task, meanwhile
+	default:
+		return err
+	}
 	receipt, err := rt.CRM.Push(ctx, Document(lead))
 	if err != nil {
 		return rt.pushFailed(ctx, lead, err)
 	}
+	if !earlier.IsZero() {
+		rt.redone(lead.ID, receipt.System, earlier)
+	}
+	// From here on the lead is with the CRM: a failure to record that would
+	// have the task push it again, so the recording waits out a Redis
+	// outage for as long as the task may run.
 	if rt.Notify != nil { // before the state changes, so a crash cannot lose it; the notifier waits for the state
-		if err := rt.Notify(ctx, lead.ID); err != nil {
+		err := untilRecorded(ctx, func() error {
+			if err := rt.Notify(ctx, lead.ID); err != nil {
+				return intake.Unavailable("queue sales notification", err) // only the queue can fail it
+			}
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 	}
 	now := rt.Now().UTC()
-	state, err := rt.Leads.Transition(ctx, lead.ID, intake.Transition{
-		From: intake.Received, To: intake.Routed, Risk: &lead.Risk,
-		Route:    intake.Route{System: receipt.System, Ref: receipt.Ref, URL: receipt.URL, At: now},
-		Transfer: &intake.Transfer{Recipient: "crm:" + receipt.System, At: now, Purpose: PurposeSales, Ref: receipt.Ref},
+	var state intake.State
+	err = untilRecorded(ctx, func() (err error) {
+		state, err = rt.Leads.Transition(ctx, lead.ID, intake.Transition{
+			From: intake.Received, To: intake.Routed, Risk: &lead.Risk,
+			Route:    intake.Route{System: receipt.System, Ref: receipt.Ref, URL: receipt.URL, At: now},
+			Transfer: &intake.Transfer{Recipient: "crm:" + receipt.System, At: now, Purpose: PurposeSales, Ref: receipt.Ref},
+		})
+		return err
 	})
 	if intake.ErrorCode(err) == intake.ENotFound {
 		rt.Log.Warn("lead erased while the CRM took it; asking the CRM to delete its copy", "lead", lead.ID, "crm", receipt.System)
@@ -147,6 +185,41 @@ func (rt *Router) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	rt.Log.Info("lead routed", "lead", lead.ID, "crm", receipt.System, "rule", lead.Assignment.Rule,
 		"team", lead.Assignment.Team, "state", state)
 	return nil
+}
+
+// redone notes a push of a lead that an earlier attempt, begun at earlier,
+// may already have delivered: its worker died, or its outcome could not be
+// recorded. A CRM that looks the lead up first (crm.Finder) returned that
+// earlier delivery; any other got the lead again — the webhook's receiver
+// deduplicates by webhook-id — which leadgate_crm_redeliveries_total counts.
+func (rt *Router) redone(id, system string, earlier time.Time) {
+	if f, ok := rt.CRM.(crm.Finder); ok && f.FindsEarlier() {
+		rt.Log.Info("lead pushed again; the CRM looked up the earlier delivery", "lead", id, "crm", system, "earlier", earlier.UTC())
+		return
+	}
+	crmRedeliveries.WithLabelValues(system).Inc()
+	rt.Log.Warn("lead delivered again: an earlier attempt may have delivered it; the receiver deduplicates", "lead", id, "crm", system,
+		"earlier", earlier.UTC())
+}
+
+// recordTick is how often untilRecorded tries again.
+const recordTick = 250 * time.Millisecond
+
+// untilRecorded calls record until it succeeds, fails for another reason
+// than Redis being unavailable, or ctx ends (asynq ends it with the task's
+// deadline or lease).
+func untilRecorded(ctx context.Context, record func() error) error {
+	for {
+		err := record()
+		if err == nil || !redisFailure(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(recordTick):
+		}
+	}
 }
 
 // unreadable fails a lead whose record cannot be opened (a data key missing

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -88,6 +89,26 @@ func (f *fakeCRM) Push(ctx context.Context, l crm.Lead) (crm.Receipt, error) {
 	return f.PushFn(ctx, l)
 }
 
+// fakePushes are the marks of CRM pushes, kept in a map: Begin marks a lead
+// and returns the earlier mark, as delivery.Pushes does for a Received lead.
+type fakePushes struct {
+	mu    sync.Mutex
+	marks map[string]time.Time
+	now   time.Time
+	fail  error // answered instead, when set
+}
+
+func (f *fakePushes) Begin(_ context.Context, id string) (time.Time, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return time.Time{}, f.fail
+	}
+	earlier := f.marks[id]
+	f.marks[id] = f.now
+	return earlier, nil
+}
+
 // fakeQueue is the Sweeper's queue; EnqueueLead calls EnqueueLeadFn.
 type fakeQueue struct {
 	EnqueueLeadFn func(ctx context.Context, id string) error
@@ -104,6 +125,7 @@ func (f *fakeQueue) EnqueueLead(ctx context.Context, id string) error {
 type fixture struct {
 	leads  *fakeLeads
 	crm    *fakeCRM
+	pushes *fakePushes
 	redis  *redistest.Server
 	rdb    redis.UniversalClient
 	ops    *ops.Records // over rdb: the router's workers part
@@ -125,7 +147,7 @@ func setup(t *testing.T) *fixture {
 	t.Helper()
 	now := time.Date(2025, 3, 14, 9, 30, 0, 0, time.FixedZone("Asia/Almaty", 5*60*60))
 	srv := redistest.Start(t)
-	f := &fixture{leads: &fakeLeads{}, crm: &fakeCRM{}, redis: srv, rdb: srv.Client(t), now: now, lead: testLead(now)}
+	f := &fixture{leads: &fakeLeads{}, crm: &fakeCRM{}, pushes: &fakePushes{marks: map[string]time.Time{}, now: now}, redis: srv, rdb: srv.Client(t), now: now, lead: testLead(now)}
 	f.ops = ops.New(f.rdb, time.Now)
 	f.leads.GetFn = func(_ context.Context, id string) (*intake.Lead, error) {
 		if id != f.lead.ID {
@@ -137,7 +159,7 @@ func setup(t *testing.T) *fixture {
 		return &l, nil
 	}
 	f.leads.AssignFn = func(_ context.Context, _ string, a intake.Assignment) (intake.Assignment, error) { return a, nil }
-	f.router = &jobs.Router{Leads: f.leads, CRM: f.crm, Rules: routing.Default(), Workers: f.ops.Workers, Threshold: 70,
+	f.router = &jobs.Router{Leads: f.leads, CRM: f.crm, Pushes: f.pushes, Rules: routing.Default(), Workers: f.ops.Workers, Threshold: 70,
 		MaxAge: maxAge, Now: func() time.Time { return now }, Log: slog.New(slog.DiscardHandler)}
 	return f
 }
@@ -539,6 +561,47 @@ func TestRouterGivesUp(t *testing.T) {
 	}
 }
 
+// After the CRM took the lead, a Redis outage does not send the task round
+// again (which would push again): recording the outcome is retried for as
+// long as the task may run.
+func TestRouterWaitsOutRedisToRecordThePush(t *testing.T) {
+	t.Parallel()
+	down := &intake.Error{Code: intake.EUnavailable, Message: "change lead state", Err: errors.New("connection refused")}
+	f := setup(t)
+	pushes := 0
+	f.crm.PushFn = func(context.Context, crm.Lead) (crm.Receipt, error) {
+		pushes++
+		return crm.Receipt{System: "webhook", Ref: f.lead.ID}, nil
+	}
+	notified := 0
+	f.router.Notify = func(context.Context, string) error {
+		notified++
+		if notified < 3 {
+			return errors.New("dial unix redis.sock: connect: connection refused")
+		}
+		return nil
+	}
+	tries := 0
+	f.leads.TransitionFn = func(_ context.Context, _ string, tr intake.Transition) (intake.State, error) {
+		tries++
+		if tries < 3 {
+			return "", down
+		}
+		return tr.To, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := f.router.ProcessTask(ctx, f.task()); err != nil {
+		t.Fatalf("ProcessTask = %v, want the outcome recorded once Redis answered", err)
+	}
+	if pushes != 1 || notified != 3 || tries != 3 {
+		t.Errorf("pushes, notification tries, transition tries = %d, %d, %d; want 1, 3, 3", pushes, notified, tries)
+	}
+}
+
+// When the task's context ends first (its deadline, or asynq's lease ended
+// because Redis stayed down), the error is returned for a retry: the lead
+// stays Received and the redo pushes again, marked as a redo.
 func TestRouterRetriesWhenTheOutcomeIsNotRecorded(t *testing.T) {
 	t.Parallel()
 	down := &intake.Error{Code: intake.EUnavailable, Message: "change lead state", Err: errors.New("i/o timeout")}
@@ -559,7 +622,9 @@ func TestRouterRetriesWhenTheOutcomeIsNotRecorded(t *testing.T) {
 				return crm.Receipt{System: "webhook", Ref: "wh-42"}, tc.result
 			}
 			f.leads.TransitionFn = func(context.Context, string, intake.Transition) (intake.State, error) { return "", down }
-			err := f.router.ProcessTask(context.Background(), f.task())
+			ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+			defer cancel()
+			err := f.router.ProcessTask(ctx, f.task())
 			if !errors.Is(err, down) || errors.Is(err, asynq.SkipRetry) {
 				t.Errorf("ProcessTask = %v, want the store's error, retried", err)
 			}

@@ -27,12 +27,18 @@ type Sweeper struct {
 // sweepPage is how many leads one Redis call of the sweeper lists.
 const sweepPage = 500
 
-// ProcessTask handles a lead:sweep task. It pages through every lead
-// Received past the grace (a CRM outage can leave thousands waiting on live
-// retries; a lost one among them must still be found), and carries on past a
-// lead it cannot queue.
+// ProcessTask handles a lead:sweep task: the clock's, every minute, for
+// leads Received past the grace.
 func (s *Sweeper) ProcessTask(ctx context.Context, _ *asynq.Task) error {
-	before := s.Now().Add(-sweepGrace)
+	return s.Sweep(ctx, s.Now().Add(-sweepGrace))
+}
+
+// Sweep makes sure every lead Received before t has a task. It pages
+// through them all (a CRM outage can leave thousands waiting on live
+// retries; a lost one among them must still be found), and carries on past
+// a lead it cannot queue. Recovery calls it as soon as Redis answers after
+// an outage, with t the outage's start.
+func (s *Sweeper) Sweep(ctx context.Context, before time.Time) error {
 	var errs []error
 	checked := 0
 	for {

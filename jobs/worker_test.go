@@ -18,6 +18,7 @@ import (
 	"github.com/paymtech/leadgate/config/redistest"
 	"github.com/paymtech/leadgate/intake"
 	"github.com/paymtech/leadgate/intake/redisstore"
+	"github.com/paymtech/leadgate/intake/redisstore/delivery"
 	"github.com/paymtech/leadgate/intake/redisstore/ops"
 	"github.com/paymtech/leadgate/intake/seal"
 	"github.com/paymtech/leadgate/integrations"
@@ -39,7 +40,13 @@ type redisEnv struct {
 // setupRedis starts a redis-server for t. now is the store's clock.
 func setupRedis(t *testing.T, now func() time.Time) *redisEnv {
 	t.Helper()
-	rdb := redistest.Start(t).Client(t)
+	return setupRedisOn(t, redistest.Start(t), now)
+}
+
+// setupRedisOn is setupRedis over a server the test started.
+func setupRedisOn(t *testing.T, srv *redistest.Server, now func() time.Time) *redisEnv {
+	t.Helper()
+	rdb := srv.Client(t)
 	keys, err := seal.NewKeys(bytes.Repeat([]byte{0x11}, 32), nil, bytes.Repeat([]byte{0x22}, 32))
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +111,7 @@ func (e *redisEnv) startWorker(t *testing.T, c jobs.CRM) {
 
 // router is the production Router over e: default rules, threshold 70.
 func (e *redisEnv) router(c jobs.CRM) *jobs.Router {
-	return &jobs.Router{Leads: e.store.Leads, CRM: c, Rules: routing.Default(), Workers: e.ops.Workers, Threshold: 70,
+	return &jobs.Router{Leads: e.store.Leads, CRM: c, Pushes: delivery.New(e.rdb, time.Now), Rules: routing.Default(), Workers: e.ops.Workers, Threshold: 70,
 		MaxAge: time.Hour, Now: time.Now, Log: slog.New(slog.DiscardHandler)}
 }
 
@@ -114,24 +121,41 @@ func (e *redisEnv) router(c jobs.CRM) *jobs.Router {
 // time.
 func (e *redisEnv) serve(t *testing.T, r *jobs.Router, n *jobs.Notifier) {
 	t.Helper()
+	e.serveHandlers(t, jobs.Handlers{Router: r, Notifier: n})
+}
+
+// serveHandlers is serve with the handlers given, and the sweeper.
+func (e *redisEnv) serveHandlers(t *testing.T, h jobs.Handlers) {
+	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	sweeper := &jobs.Sweeper{Leads: e.store.Leads, Queue: e.queue, Now: time.Now, Log: log}
+	h.Sweeper = e.sweeper()
 	cfg := jobs.ServerConfig(10*time.Millisecond, log)
 	cfg.TaskCheckInterval = 10 * time.Millisecond
 	cfg.DelayedTaskCheckInterval = 10 * time.Millisecond
 	srv := asynq.NewServerFromRedisClient(e.rdb, cfg)
-	if err := srv.Start(jobs.NewMux(jobs.Handlers{Router: r, Sweeper: sweeper, Notifier: n})); err != nil {
+	if err := srv.Start(jobs.NewMux(h)); err != nil {
 		t.Fatalf("start worker: %v", err)
 	}
 	t.Cleanup(srv.Shutdown)
 }
 
+// sweeper is the production Sweeper over e.
+func (e *redisEnv) sweeper() *jobs.Sweeper {
+	return &jobs.Sweeper{Leads: e.store.Leads, Queue: e.queue, Now: time.Now, Log: slog.New(slog.DiscardHandler)}
+}
+
 // waitFor polls cond every 20 ms for up to 10 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+	waitUpTo(t, 10*time.Second, what, cond)
+}
+
+// waitUpTo polls cond every 20 ms for up to d.
+func waitUpTo(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			t.Fatalf("timed out after %v waiting for %s", d, what)
 		}
 	}
 }

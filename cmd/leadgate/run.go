@@ -28,6 +28,7 @@ import (
 	"github.com/paymtech/leadgate/intake/privacy"
 	"github.com/paymtech/leadgate/intake/redisstore"
 	"github.com/paymtech/leadgate/intake/redisstore/admission"
+	"github.com/paymtech/leadgate/intake/redisstore/delivery"
 	"github.com/paymtech/leadgate/intake/redisstore/ops"
 	"github.com/paymtech/leadgate/intake/redisstore/sessions"
 	"github.com/paymtech/leadgate/intake/risk"
@@ -83,6 +84,10 @@ type Main struct {
 	// stopDrain stops the admission drain; drained is closed once it has.
 	stopDrain context.CancelFunc
 	drained   chan struct{}
+	// stopRecovery ends the worker's Redis watch (jobs.Recovery.Run);
+	// recovery is closed once it has.
+	stopRecovery context.CancelFunc
+	recovery     chan struct{}
 }
 
 // Run starts the parts of leadgate that role names and returns once they run.
@@ -238,7 +243,7 @@ func (m *Main) startWorker(ctx context.Context, store *redisstore.Store, records
 	if err := records.Workers.ClearCRMGone(ctx); err != nil {
 		m.Log.Warn("could not clear the CRM-disabled flag", "err", err)
 	}
-	router := &jobs.Router{Leads: store.Leads, CRM: crm, Rules: rules, Workers: records.Workers, Threshold: cfg.Routing.RiskReviewThreshold,
+	router := &jobs.Router{Leads: store.Leads, CRM: crm, Pushes: delivery.New(m.rdb, m.Now), Rules: rules, Workers: records.Workers, Threshold: cfg.Routing.RiskReviewThreshold,
 		Erase: queue.EnqueueCRMErase, MaxAge: cfg.Retry.MaxAge, Now: m.Now, Log: m.Log}
 	mailer, err := m.mailer()
 	if err != nil {
@@ -261,7 +266,9 @@ func (m *Main) startWorker(ctx context.Context, store *redisstore.Store, records
 		router.Notify = func(ctx context.Context, id string) error { return queue.EnqueueNotify(ctx, id, names...) }
 	}
 	m.worker = asynq.NewServerFromRedisClient(m.rdb, jobs.ServerConfig(cfg.Retry.BaseDelay, m.Log))
-	mux := jobs.NewMux(jobs.Handlers{Router: router, Sweeper: &jobs.Sweeper{Leads: store.Leads, Queue: queue, Now: m.Now, Log: m.Log},
+	sweeper := &jobs.Sweeper{Leads: store.Leads, Queue: queue, Now: m.Now, Log: m.Log}
+	recovery := &jobs.Recovery{Redis: m.rdb, Orphans: records.Workers, Sweeper: sweeper, Now: m.Now, Log: m.Log}
+	mux := jobs.NewMux(jobs.Handlers{Router: router, Sweeper: sweeper, Recovery: recovery,
 		Notifier: notifier, Welcomer: welcomer, Purger: m.purger(store, records),
 		CRMSync: &jobs.CRMSync{Leads: store.Leads, CRM: crm, System: cfg.CRM.Driver, MaxAge: cfg.Retry.MaxAge, Now: m.Now, Log: m.Log},
 		Campaigner: &jobs.Campaigner{Store: store.Campaigns, Mailer: mailer, From: from, BaseURL: welcomer.BaseURL,
@@ -270,6 +277,13 @@ func (m *Main) startWorker(ctx context.Context, store *redisstore.Store, records
 		return fmt.Errorf("start worker: %w", err)
 	}
 	m.startDrain(queue)
+	rctx, stop := context.WithCancel(context.Background())
+	m.recovery = make(chan struct{})
+	m.stopRecovery = stop
+	go func() {
+		defer close(m.recovery)
+		recovery.Run(rctx)
+	}()
 	return nil
 }
 
@@ -456,6 +470,10 @@ func (m *Main) Close() error {
 			wg.Go(func() { <-m.drained })
 		}
 		wg.Wait()
+		if m.stopRecovery != nil {
+			m.stopRecovery()
+			<-m.recovery
+		}
 		if m.client != nil {
 			m.client.Close()
 		}

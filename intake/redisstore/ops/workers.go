@@ -107,3 +107,21 @@ func (w *Workers) RemoveTasks(ctx context.Context, set, taskKeyPrefix string, be
 	}
 	return n, nil
 }
+
+// requeueOrphansScript puts asynq's active tasks whose lease ended back in
+// line (KEYS and ARGV in the script).
+var requeueOrphansScript = script("requeue_orphans.lua")
+
+// RequeueOrphans puts up to batch of a queue's active tasks whose lease
+// ended at or before cutoff back at the head of its pending list, as asynq's
+// own Requeue does, and returns how many. lease, active and pending are the
+// queue's keys and taskKeyPrefix its task-hash prefix, all asynq's, named by
+// the caller; this only does the move in one step.
+func (w *Workers) RequeueOrphans(ctx context.Context, lease, active, pending, taskKeyPrefix string, cutoff time.Time, batch int) (int, error) {
+	n, err := requeueOrphansScript.Run(ctx, w.rdb, []string{lease, active, pending},
+		strconv.FormatInt(cutoff.Unix(), 10), taskKeyPrefix, batch).Int()
+	if err != nil {
+		return 0, intake.Unavailable("requeue orphaned tasks", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,167 @@
+package jobs_test
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/paymtech/leadgate/config/redistest"
+	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/integrations/crm"
+	"github.com/paymtech/leadgate/jobs"
+)
+
+// recovery is the production Recovery over e, run until the test ends.
+func (e *redisEnv) recovery(t *testing.T) *jobs.Recovery {
+	t.Helper()
+	r := &jobs.Recovery{Redis: e.rdb, Orphans: e.ops.Workers, Sweeper: e.sweeper(), Now: time.Now, Log: slog.New(slog.DiscardHandler)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return r
+}
+
+// orphan makes the lead's queued route task look like the task of a worker
+// that died holding it: active, under a lease that ended ago, as asynq's
+// dequeue leaves it (internal/rdb dequeueCmd).
+func (e *redisEnv) orphan(t *testing.T, id string, ago time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	taskID := "lead:route:" + id
+	const p = "asynq:{" + jobs.QueueLeads + "}:"
+	if n := e.rdb.LRem(ctx, p+"pending", 0, taskID).Val(); n != 1 {
+		t.Fatalf("task not pending (%d)", n)
+	}
+	e.rdb.LPush(ctx, p+"active", taskID)
+	e.rdb.HSet(ctx, p+"t:"+taskID, "state", "active")
+	if err := e.rdb.ZAdd(ctx, p+"lease", redis.Z{Score: float64(time.Now().Add(-ago).Unix()), Member: taskID}).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// countingCRM records every push per lead; block, when set, is called
+// inside the push of a lead before it is answered.
+type countingCRM struct {
+	mu     sync.Mutex
+	pushes map[string]int
+	block  func(id string)
+}
+
+func (c *countingCRM) Push(_ context.Context, l crm.Lead) (crm.Receipt, error) {
+	if c.block != nil {
+		c.block(l.ID)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pushes[l.ID]++
+	return crm.Receipt{System: "webhook", Ref: l.ID}, nil
+}
+
+func (c *countingCRM) count(id string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pushes[id]
+}
+
+// After Redis was killed and restarted on its append-only file, every lead
+// is routed within seconds, each pushed once: one whose push was under way
+// when Redis died (its outcome waits for Redis, not for a retry), one a
+// dead worker left active (requeued once its lease ended, not after asynq's
+// minute), and one left Received without a task (swept as Redis returns,
+// not after the clock's two minutes).
+func TestRecoveryAfterRedisRestart(t *testing.T) {
+	t.Parallel()
+	srv := redistest.StartPersistent(t)
+	e := setupRedisOn(t, srv, time.Now)
+	ctx := context.Background()
+
+	stranded := e.accept(t, 1) // stored, never queued
+	orphaned := e.accept(t, 2)
+	if err := e.queue.EnqueueLead(ctx, orphaned); err != nil {
+		t.Fatal(err)
+	}
+	e.orphan(t, orphaned, 10*time.Second)
+	inFlight := e.accept(t, 3)
+	if err := e.queue.EnqueueLead(ctx, inFlight); err != nil {
+		t.Fatal(err)
+	}
+
+	pushing := make(chan struct{})
+	killed := make(chan struct{})
+	c := &countingCRM{pushes: map[string]int{}, block: func(id string) {
+		if id == inFlight {
+			close(pushing)
+			<-killed
+		}
+	}}
+	r := e.router(c)
+	e.serveHandlers(t, jobs.Handlers{Router: r, Recovery: e.recovery(t)})
+
+	select {
+	case <-pushing:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the in-flight lead was never pushed")
+	}
+	srv.Stop()
+	close(killed)
+	time.Sleep(1500 * time.Millisecond) // the push ends while Redis is down
+	srv.Restart(t)
+	back := time.Now()
+
+	for name, id := range map[string]string{"in flight": inFlight, "orphaned": orphaned, "stranded": stranded} {
+		waitUpTo(t, 20*time.Second, "the "+name+" lead routed after Redis returned", func() bool {
+			l, err := e.store.Leads.Get(ctx, id)
+			return err == nil && l.State == intake.Routed
+		})
+	}
+	took := time.Since(back)
+	t.Logf("all three leads routed %v after Redis returned", took.Round(time.Millisecond))
+	if took > 15*time.Second {
+		t.Errorf("leads routed %v after Redis returned, want well within 30 s", took)
+	}
+	for _, id := range []string{inFlight, orphaned, stranded} {
+		if n := c.count(id); n != 1 {
+			t.Errorf("lead pushed %d times, want once", n)
+		}
+	}
+	waitUpTo(t, 20*time.Second, "tasks done", func() bool {
+		info, err := e.insp.GetQueueInfo(jobs.QueueLeads)
+		return err == nil && info.Active == 0 && info.Pending == 0 && info.Retry == 0
+	})
+}
+
+// A task whose lease ended is put back in line by Run; one whose lease is
+// still running (its worker alive) is left alone.
+func TestRecoveryRequeuesOnlyOrphans(t *testing.T) {
+	t.Parallel()
+	e := setupRedis(t, time.Now)
+	ctx := context.Background()
+	dead, alive := e.accept(t, 1), e.accept(t, 2)
+	for _, id := range []string{dead, alive} {
+		if err := e.queue.EnqueueLead(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.orphan(t, dead, 5*time.Second)
+	e.orphan(t, alive, -30*time.Second) // a lease ending in 30 s
+	e.recovery(t)
+	waitUpTo(t, 10*time.Second, "the orphan requeued", func() bool {
+		info, err := e.insp.GetTaskInfo(jobs.QueueLeads, "lead:route:"+dead)
+		return err == nil && info.State == asynq.TaskStatePending
+	})
+	if info, err := e.insp.GetTaskInfo(jobs.QueueLeads, "lead:route:"+alive); err != nil || info.State != asynq.TaskStateActive {
+		t.Errorf("live task = %+v, %v; want it left active", info, err)
+	}
+}
