@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -416,7 +417,7 @@ func (m *Main) serveHTTP(store *redisstore.Store, records *ops.Records, keys *se
 		ErrorLog:          slog.NewLogLogger(m.Log.Handler(), slog.LevelWarn),
 	}
 	go func() {
-		if err := m.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := m.http.Serve(&drainingListener{TCPListener: ln.(*net.TCPListener)}); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.Log.Error("http server stopped", "err", err)
 		}
 	}()
@@ -424,6 +425,44 @@ func (m *Main) serveHTTP(store *redisstore.Store, records *ops.Records, keys *se
 		fmt.Fprintf(m.Stdout, "leadgate (development setup) serves the form at http://%s/\n", displayAddr(ln.Addr()))
 	}
 	return nil
+}
+
+// drainingListener is web's listener. Closing a listening socket resets the
+// connections the kernel has completed but nobody has accepted yet: their
+// clients sent a request and see the connection reset. So Close, which
+// http.Server.Shutdown calls, only makes Accept stop waiting; Accept hands
+// Serve what is already queued (each gets its answer, then the connection
+// closes), and closes the socket once the queue is empty — or after
+// maxDrain, should clients keep arriving faster than it takes them. A
+// request that comes later is refused (ECONNREFUSED), which a client can
+// safely retry elsewhere.
+type drainingListener struct {
+	*net.TCPListener
+	closedAt atomic.Int64 // Unix ns of Close; 0 while open
+}
+
+// maxDrain bounds how long a closed listener keeps accepting what is queued.
+const maxDrain = time.Second
+
+func (l *drainingListener) Accept() (net.Conn, error) {
+	c, err := l.TCPListener.Accept()
+	at := l.closedAt.Load()
+	if at == 0 {
+		return c, err
+	}
+	if err == nil && time.Since(time.Unix(0, at)) < maxDrain {
+		return c, nil
+	}
+	if c != nil {
+		c.Close()
+	}
+	l.TCPListener.Close()
+	return nil, net.ErrClosed
+}
+
+func (l *drainingListener) Close() error {
+	l.closedAt.CompareAndSwap(0, time.Now().UnixNano())
+	return l.TCPListener.SetDeadline(time.Now()) // Accept no longer waits
 }
 
 // Addr is the address the HTTP server listens on, once Run has returned.
