@@ -23,5 +23,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	http.DefaultTransport = c.Transport(http.DefaultTransport)
-	os.Exit(m.Run())
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
 }
