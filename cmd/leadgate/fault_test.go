@@ -193,10 +193,10 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
-// kill ends the process with SIGKILL, as a crash would.
+// kill ends the process with SIGKILL, as a crash would, and waits for it.
 func (p *process) kill() {
 	p.cmd.Process.Kill()
-	<-p.exited
+	p.exited <- <-p.exited // left for the cleanup
 }
 
 // counter reads a counter of the process's /metrics (0 when absent).
