@@ -59,6 +59,15 @@ type HTTP struct {
 	// in production, /metrics on Addr needs a bearer token of role admin or
 	// metrics.
 	MetricsAddr string
+	// ShutdownDelay is SHUTDOWN_DELAY, default 0: how long web, on SIGTERM,
+	// keeps serving with /readyz answering 503 before it stops accepting
+	// connections, so that a load balancer stops sending it new ones first
+	// (set it to the balancer's health-check interval times its failure
+	// threshold). Closing a listening socket resets the connections its
+	// kernel queue holds; without a balancer that looks at /readyz the
+	// listener's drain answers what is queued, and a connection arriving in
+	// the last instant may still be reset.
+	ShutdownDelay time.Duration
 	// FrameAncestors is FRAME_ANCESTORS, default none: origins allowed to
 	// show the form and thanks pages in a frame (normalised scheme://host).
 	FrameAncestors     []string
@@ -213,6 +222,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	c.HTTP.Addr = r.str("LEADGATE_ADDR", ":"+port)
 	c.HTTP.MetricsAddr = r.str("METRICS_ADDR", "")
+	c.HTTP.ShutdownDelay = r.duration("SHUTDOWN_DELAY", "0s")
 	if c.HTTP.MetricsAddr != "" {
 		if _, p, err := net.SplitHostPort(c.HTTP.MetricsAddr); err != nil || p == "" {
 			r.fail("METRICS_ADDR", fmt.Errorf("%q is not host:port", c.HTTP.MetricsAddr))

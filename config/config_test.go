@@ -149,6 +149,8 @@ func TestLoadValues(t *testing.T) {
 			func(c *Config) bool {
 				return c.HTTP.MetricsAddr == "127.0.0.1:9100" && slices.Equal(c.HTTP.FrameAncestors, []string{"https://www.example.kz", "https://example.kz"})
 			}},
+		{"SHUTDOWN_DELAY", map[string]string{"SHUTDOWN_DELAY": "10s"},
+			func(c *Config) bool { return c.HTTP.ShutdownDelay == 10*time.Second }},
 		{"a metrics token", map[string]string{"LEADGATE_ADMIN_TOKENS": "metrics:prometheus:" + testToken},
 			func(c *Config) bool {
 				return len(c.Keys.AdminTokens) == 1 && c.Keys.AdminTokens[0].Role == intake.RoleMetrics
@@ -368,6 +370,7 @@ func TestLoadRejects(t *testing.T) {
 		// An operator who writes token:role:name puts the token where the role goes.
 		{"token in the role's place", map[string]string{"LEADGATE_ADMIN_TOKENS": testToken + ":admin:Test Testov sales desk"}, "LEADGATE_ADMIN_TOKENS"},
 		{"METRICS_ADDR without a port", map[string]string{"METRICS_ADDR": "localhost"}, "METRICS_ADDR"},
+		{"SHUTDOWN_DELAY not a duration", map[string]string{"SHUTDOWN_DELAY": "soon"}, "SHUTDOWN_DELAY"},
 		{"FRAME_ANCESTORS not an origin", map[string]string{"FRAME_ANCESTORS": "https://example.kz/page"}, "FRAME_ANCESTORS"},
 		{"PORT not a number", map[string]string{"PORT": "abc"}, "PORT"},
 		{"PORT too large", map[string]string{"PORT": "70000"}, "PORT"},

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -426,54 +425,78 @@ func leadState(t *testing.T, base, id string) string {
 	return out.State
 }
 
-// TestWebSIGTERMUnderLoad sends SIGTERM to web while clients post: every
-// request sent gets an HTTP answer (none is reset), and web exits 0 within
-// its shutdown grace. A connection refused after the listener closed is no
-// request sent.
+// TestWebSIGTERMUnderLoad sends SIGTERM to web while clients post through
+// a load balancer — which here is the clients' own check of /readyz every
+// 50 ms, sending nothing new once it answers 503, as a balancer takes a
+// draining backend out. Every request sent gets an HTTP answer (none is
+// reset or cut), the requests already sent after the signal are served
+// during SHUTDOWN_DELAY, and web exits 0 within it and its shutdown grace.
 func TestWebSIGTERMUnderLoad(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	env := faultEnv(srv.URL, "http://127.0.0.1:1/hooks/leads")
+	const delay = time.Second
+	env := append(faultEnv(srv.URL, "http://127.0.0.1:1/hooks/leads"), "SHUTDOWN_DELAY="+delay.String())
 	web := startProcess(t, "web", env)
+	base := "http://" + web.addr
 
-	var answered, refusedConn atomic.Int64
+	var answered, afterSignal atomic.Int64
 	var bad sync.Map // error text → struct{}
 	var next atomic.Int64
+	var out, signalled atomic.Bool // the balancer took web out; SIGTERM was sent
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	wg.Go(func() { // the balancer's health check
+		for !out.Load() {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			resp, err := http.Get(base + "/readyz")
+			if err != nil {
+				bad.Store("health check: "+err.Error(), struct{}{})
+				continue
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusServiceUnavailable {
+				out.Store(true)
+			}
+		}
+	})
 	c := loadClient()
 	for range 8 {
 		wg.Go(func() {
-			for {
+			for !out.Load() {
 				select {
 				case <-stop:
 					return
 				default:
 				}
-				a := post(c, "http://"+web.addr, int(next.Add(1)))
-				switch {
-				case a.err == nil:
-					answered.Add(1)
-				case errors.Is(a.err, syscall.ECONNREFUSED):
-					refusedConn.Add(1)
-				default:
+				was := signalled.Load()
+				a := post(c, base, int(next.Add(1)))
+				if a.err != nil {
 					bad.Store(regexp.MustCompile(`127\.0\.0\.1:\d+`).ReplaceAllString(a.err.Error(), "web"), struct{}{})
+					continue
+				}
+				answered.Add(1)
+				if was {
+					afterSignal.Add(1)
 				}
 			}
 		})
 	}
 	time.Sleep(time.Second)
 	sent := time.Now()
+	signalled.Store(true)
 	web.cmd.Process.Signal(syscall.SIGTERM)
 	var exitErr error
 	select {
 	case exitErr = <-web.exited:
 		web.exited <- exitErr // for the cleanup
-	case <-time.After(shutdownGrace + 10*time.Second):
-		t.Fatalf("web did not exit within %v of SIGTERM", shutdownGrace+10*time.Second)
+	case <-time.After(delay + shutdownGrace + 10*time.Second):
+		t.Fatalf("web did not exit within %v of SIGTERM", delay+shutdownGrace+10*time.Second)
 	}
 	took := time.Since(sent)
-	time.Sleep(200 * time.Millisecond) // clients see the closed listener
 	close(stop)
 	wg.Wait()
 	if exitErr != nil {
@@ -483,9 +506,15 @@ func TestWebSIGTERMUnderLoad(t *testing.T) {
 		t.Errorf("a request got no HTTP answer: %v", k)
 		return true
 	})
-	t.Logf("web exited %v after SIGTERM; %d requests answered, %d connections refused after it closed",
-		took.Round(time.Millisecond), answered.Load(), refusedConn.Load())
-	if answered.Load() == 0 {
-		t.Error("no request was answered: the load never ran")
+	if !out.Load() {
+		t.Error("/readyz never answered 503 while web drained")
+	}
+	if took < delay {
+		t.Errorf("web exited %v after SIGTERM, before its SHUTDOWN_DELAY of %v", took, delay)
+	}
+	t.Logf("web exited %v after SIGTERM; %d requests answered, %d of them sent after the signal",
+		took.Round(time.Millisecond), answered.Load(), afterSignal.Load())
+	if answered.Load() == 0 || afterSignal.Load() == 0 {
+		t.Error("the load did not run through the signal")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,8 +27,9 @@ type pinger interface {
 }
 
 // registerOps adds the operator endpoints: liveness, readiness (Redis
-// answers), and Prometheus metrics when metrics is not nil (publicMetrics).
-func registerOps(mux *http.ServeMux, redis pinger, metrics http.Handler) {
+// answers, and the process is not draining for a shutdown), and Prometheus
+// metrics when metrics is not nil (publicMetrics).
+func registerOps(mux *http.ServeMux, redis pinger, draining *atomic.Bool, metrics http.Handler) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
@@ -37,6 +39,9 @@ func registerOps(mux *http.ServeMux, redis pinger, metrics http.Handler) {
 		status, body := http.StatusOK, map[string]string{"redis": "ok"}
 		if err := redis.Ping(ctx); err != nil {
 			status, body["redis"] = http.StatusServiceUnavailable, "unreachable"
+		}
+		if draining.Load() {
+			status, body["shutdown"] = http.StatusServiceUnavailable, "draining"
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)

@@ -77,6 +77,8 @@ type Main struct {
 	metrics         *http.Server
 	metricsListener net.Listener
 	http            *http.Server
+	served          chan struct{} // closed once http's Serve has returned
+	draining        atomic.Bool   // set on Close: /readyz answers 503 for SHUTDOWN_DELAY
 	client          *asynq.Client
 	worker          *asynq.Server
 	scheduler       *asynq.Scheduler
@@ -401,7 +403,7 @@ func (m *Main) serveHTTP(store *redisstore.Store, records *ops.Records, keys *se
 	}, m.Log, m.Now)
 	mux := http.NewServeMux()
 	srv.Register(mux)
-	registerOps(mux, store, publicMetrics(cfg, m.metricsHandler(), srv.GuardMetrics))
+	registerOps(mux, store, &m.draining, publicMetrics(cfg, m.metricsHandler(), srv.GuardMetrics))
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
@@ -416,7 +418,9 @@ func (m *Main) serveHTTP(store *redisstore.Store, records *ops.Records, keys *se
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(m.Log.Handler(), slog.LevelWarn),
 	}
+	m.served = make(chan struct{})
 	go func() {
+		defer close(m.served)
 		if err := m.http.Serve(&drainingListener{TCPListener: ln.(*net.TCPListener)}); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.Log.Error("http server stopped", "err", err)
 		}
@@ -425,44 +429,6 @@ func (m *Main) serveHTTP(store *redisstore.Store, records *ops.Records, keys *se
 		fmt.Fprintf(m.Stdout, "leadgate (development setup) serves the form at http://%s/\n", displayAddr(ln.Addr()))
 	}
 	return nil
-}
-
-// drainingListener is web's listener. Closing a listening socket resets the
-// connections the kernel has completed but nobody has accepted yet: their
-// clients sent a request and see the connection reset. So Close, which
-// http.Server.Shutdown calls, only makes Accept stop waiting; Accept hands
-// Serve what is already queued (each gets its answer, then the connection
-// closes), and closes the socket once the queue is empty — or after
-// maxDrain, should clients keep arriving faster than it takes them. A
-// request that comes later is refused (ECONNREFUSED), which a client can
-// safely retry elsewhere.
-type drainingListener struct {
-	*net.TCPListener
-	closedAt atomic.Int64 // Unix ns of Close; 0 while open
-}
-
-// maxDrain bounds how long a closed listener keeps accepting what is queued.
-const maxDrain = time.Second
-
-func (l *drainingListener) Accept() (net.Conn, error) {
-	c, err := l.TCPListener.Accept()
-	at := l.closedAt.Load()
-	if at == 0 {
-		return c, err
-	}
-	if err == nil && time.Since(time.Unix(0, at)) < maxDrain {
-		return c, nil
-	}
-	if c != nil {
-		c.Close()
-	}
-	l.TCPListener.Close()
-	return nil, net.ErrClosed
-}
-
-func (l *drainingListener) Close() error {
-	l.closedAt.CompareAndSwap(0, time.Now().UnixNano())
-	return l.TCPListener.SetDeadline(time.Now()) // Accept no longer waits
 }
 
 // Addr is the address the HTTP server listens on, once Run has returned.
@@ -486,9 +452,24 @@ func (m *Main) Close() error {
 		var wg sync.WaitGroup
 		if m.http != nil {
 			wg.Go(func() {
+				// The load balancer learns from /readyz to send no more,
+				// while what it already sent is still served.
+				m.draining.Store(true)
+				time.Sleep(m.Config.HTTP.ShutdownDelay)
 				ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 				defer cancel()
 				err = m.http.Shutdown(ctx)
+				// Shutdown may return while the listener still hands
+				// Serve the connections queued before it closed
+				// (drainingListener); once Serve has returned, a second
+				// Shutdown waits for their answers too.
+				select {
+				case <-m.served:
+					if err == nil {
+						err = m.http.Shutdown(ctx)
+					}
+				case <-ctx.Done():
+				}
 			})
 		}
 		if m.metrics != nil {
