@@ -29,7 +29,7 @@ type Keys struct {
 	id      [4]byte
 	byID    map[[4]byte]cipher.AEAD
 	index   []byte
-	macs    sync.Pool // of keyed HMAC-SHA256 states: a campaign computes one per recipient
+	macs    sync.Pool // of *indexScratch
 }
 
 // NewKeys takes the current data key, older data keys that must still
@@ -98,18 +98,40 @@ func (k *Keys) Open(sealed []byte, context string) ([]byte, error) {
 // Index returns the keyed hash of a value of a kind ("email", "phone", …):
 // stable for as long as the index key, and useless without it.
 func (k *Keys) Index(kind string, parts ...string) string {
-	m, _ := k.macs.Get().(hash.Hash)
-	if m == nil {
-		m = hmac.New(sha256.New, k.index)
+	// Intake computes about ten of these per lead and a campaign one per
+	// recipient: the hash state, the message and the digest live in one
+	// pooled scratch, so an index costs one allocation (its string).
+	x, _ := k.macs.Get().(*indexScratch)
+	if x == nil {
+		x = &indexScratch{mac: hmac.New(sha256.New, k.index)}
 	}
-	defer k.macs.Put(m)
-	m.Reset()
-	m.Write([]byte(kind))
+	defer k.putScratch(x)
+	msg := append(x.msg[:0], kind...)
 	for _, p := range parts { // length-prefixed: no two part lists hash alike
-		m.Write(binary.BigEndian.AppendUint32(nil, uint32(len(p))))
-		m.Write([]byte(p))
+		msg = binary.BigEndian.AppendUint32(msg, uint32(len(p)))
+		msg = append(msg, p...)
 	}
-	return hex.EncodeToString(m.Sum(nil)[:20])
+	x.msg = msg
+	x.mac.Reset()
+	x.mac.Write(msg)
+	hex.Encode(x.hex[:], x.mac.Sum(x.sum[:0])[:20])
+	return string(x.hex[:])
+}
+
+// indexScratch is Index's reusable state: a keyed HMAC-SHA256 and buffers.
+type indexScratch struct {
+	mac hash.Hash
+	msg []byte
+	sum [sha256.Size]byte
+	hex [40]byte
+}
+
+// putScratch returns x to the pool unless an unusually long value grew its
+// buffer: the pool should not pin that memory.
+func (k *Keys) putScratch(x *indexScratch) {
+	if cap(x.msg) <= 4096 {
+		k.macs.Put(x)
+	}
 }
 
 // formTokenMaxAge is how old a form page may be when posted; older tokens

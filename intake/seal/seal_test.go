@@ -2,6 +2,9 @@ package seal
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"strings"
 	"testing"
@@ -251,5 +254,41 @@ func TestKeysIndexPartsAreUnambiguous(t *testing.T) {
 	k := mustKeys(t, fakeKey(1), nil, fakeKey(2))
 	if k.Index("k", "a\x00b") == k.Index("k", "a", "b") {
 		t.Fatal("a NUL inside a part hashes like a part boundary")
+	}
+}
+
+// TestKeysIndexConstruction pins Index to its construction, HMAC-SHA256 of
+// the kind and each part behind its 32-bit big-endian length, cut to 20
+// bytes: stored lookups (by email, phone, tax id …) depend on every index
+// staying what it was, whatever Index does to be cheap. The long part runs
+// past the scratch buffer the pool keeps.
+func TestKeysIndexConstruction(t *testing.T) {
+	t.Parallel()
+	k := mustKeys(t, fakeKey('a'), nil, fakeKey('i'))
+	want := func(kind string, parts ...string) string {
+		m := hmac.New(sha256.New, fakeKey('i'))
+		m.Write([]byte(kind))
+		for _, p := range parts {
+			var n [4]byte
+			binary.BigEndian.PutUint32(n[:], uint32(len(p)))
+			m.Write(n[:])
+			m.Write([]byte(p))
+		}
+		return hex.EncodeToString(m.Sum(nil)[:20])
+	}
+	vectors := [][]string{
+		{"email", "test@example.com"},
+		{"phone", "+77010000000"},
+		{"dedupe", "test@example.com", "+77010000000", "legal_entity"},
+		{"k", ""},
+		{"k"},
+		{"", ""},
+		{"idempotency", strings.Repeat("x", 5000)},
+		{"email", "test@example.com"}, // again, after the long one
+	}
+	for _, v := range vectors {
+		if got, w := k.Index(v[0], v[1:]...), want(v[0], v[1:]...); got != w {
+			t.Errorf("Index(%q, %d parts) = %s, want %s", v[0], len(v)-1, got, w)
+		}
 	}
 }
