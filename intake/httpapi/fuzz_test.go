@@ -98,3 +98,27 @@ func FuzzDecodeForm(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRepeatedKeyScan: on every well-formed body the byte walk that intake
+// takes finds what encoding/json's token stream finds, the same key or none.
+func FuzzRepeatedKeyScan(f *testing.F) {
+	for _, seed := range []string{
+		validJSON, `{}`, `[]`, `5`, `"a"`, `null`, ` {"a":1} `,
+		`{"a":{},"b":[],"c":{"a":1}}`, `{"a":1,"b":{"c":{"d":[{"e":1,"E":2}]}}}`, `[{"a":1},{"a":1,"a":2}]`,
+		`{"ſ":1,"S":2}`, `{"\u0061":1,"a":2}`, `{"a\\":1,"a\\":2}`, `{"a\"":1,"a":2,"a\"":3}`,
+		`{"a":"}{[\",","b":["{\"a\":1}"],"a":[]}`, "{\"\xff\":1,\"\xfe\":2}", `{"e":1,"m":{"e":1},"e":2}`,
+		`[[{"x":[{"y":1,"y":2}]}]]`, `{"` + strings.Repeat("к", 40) + `":1,"` + strings.Repeat("к", 40) + `":2}`,
+		`{"a":1,"b":2,"c":-1.5e3,"d":true,"e":false,"f":null,"g":"A"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if !json.Valid(body) {
+			return
+		}
+		want, err := tokenRepeatedKey(body)
+		if got := scanRepeatedKey(body); err != nil || got != want {
+			t.Fatalf("scanRepeatedKey = %q, tokenRepeatedKey = %q, %v", got, want, err)
+		}
+	})
+}
