@@ -127,8 +127,10 @@ type indexScratch struct {
 }
 
 // putScratch returns x to the pool unless an unusually long value grew its
-// buffer: the pool should not pin that memory.
+// buffer: the pool should not pin that memory. The message is an address
+// or a phone in clear: it is wiped, not left in the pool.
 func (k *Keys) putScratch(x *indexScratch) {
+	clear(x.msg)
 	if cap(x.msg) <= 4096 {
 		k.macs.Put(x)
 	}
