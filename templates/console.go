@@ -9,8 +9,9 @@ import (
 )
 
 // consoleFiles are the back office's pages: a layout of their own (the
-// console's navigation and sign-out) and one file per page, each defining
-// "title" and "content" like the public pages.
+// console's navigation and sign-out), parts several pages show (parts.html)
+// and one file per page, each defining "title" and "content" like the
+// public pages.
 //
 //go:embed console/*.html
 var consoleFiles embed.FS
@@ -30,7 +31,7 @@ var consoleTemplates = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
 	for _, name := range ConsolePages {
 		m[name] = template.Must(template.New("layout.html").Funcs(template.FuncMap{"static": StaticURL}).
-			ParseFS(consoleFiles, "console/layout.html", "console/"+name+".html"))
+			ParseFS(consoleFiles, "console/layout.html", "console/parts.html", "console/"+name+".html"))
 	}
 	return m
 }()
