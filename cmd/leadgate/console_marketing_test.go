@@ -32,38 +32,6 @@ func fillCampaign(t *testing.T, ctx context.Context, name string) {
 		`Object.entries(`+string(b)+`).forEach(([id, v]) => { document.getElementById(id).value = v })`))
 }
 
-// checkAxeNoFrames is checkAxe for a page with the sandboxed preview: the
-// frame runs no script, so axe-core cannot enter it and would only wait
-// for it; the page around it is checked in full.
-func checkAxeNoFrames(t *testing.T, ctx context.Context, what string) {
-	t.Helper()
-	src, err := axeSource()
-	if err != nil {
-		t.Fatalf("axe-core is not installed (%v): run `make deps`", err)
-	}
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](src+";true")); err != nil {
-		t.Fatalf("inject axe-core into %s: %v", what, err)
-	}
-	raw := read(t, ctx, "run axe-core on "+what, chromedp.Evaluate[string](`axe.run(document, {
-		runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}, iframes: false,
-	}).then(r => JSON.stringify({passes: r.passes.length,
-		violations: r.violations.map(v => ({id: v.id, help: v.help, nodes: v.nodes.map(n => n.target.join(" "))}))}))`,
-		chromedp.EvalAwaitPromise))
-	var res struct {
-		Passes     int            `json:"passes"`
-		Violations []axeViolation `json:"violations"`
-	}
-	if err := json.Unmarshal([]byte(raw), &res); err != nil {
-		t.Fatalf("axe-core's answer on %s: %v", what, err)
-	}
-	if res.Passes == 0 {
-		t.Errorf("%s: axe-core passed no rule at all", what)
-	}
-	for _, v := range res.Violations {
-		t.Errorf("%s: axe %s (%s) at %q", what, v.ID, v.Help, v.Nodes)
-	}
-}
-
 // clickTo clicks sel and checks the page it leads to: its status, that its
 // URL holds no personal value (no address, no phone of the fake people),
 // and that it runs under its CSP.
