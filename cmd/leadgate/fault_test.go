@@ -342,10 +342,20 @@ func TestRedisKilledMidSubmissions(t *testing.T) {
 		}
 	}
 	t.Logf("every accepted lead delivered %v after Redis returned; %d raw redeliveries", last.Sub(back).Round(time.Millisecond), raw)
+	// A 503 is never delivered, but for the one case the contract names:
+	// the accept call lost its answer and Redis stayed away past the web's
+	// look-up budget (3 s; the outage here is 4 s), so the web could not
+	// learn whether the lead was stored; each such 503 is counted.
+	var delivered503 []int
 	for _, n := range refused {
-		if id, ok := recv.email[fmt.Sprintf("test.fault%d@example.com", n)]; ok {
-			t.Errorf("submission %d was answered 503 but its lead was delivered (webhook-id %s)", n, id)
+		if _, ok := recv.email[fmt.Sprintf("test.fault%d@example.com", n)]; ok {
+			delivered503 = append(delivered503, n)
 		}
+	}
+	if unknown := web.counter(t, "leadgate_admission_unknown_total"); float64(len(delivered503)) > unknown {
+		t.Errorf("submissions %v were answered 503 but delivered, and only %v were counted in leadgate_admission_unknown_total", delivered503, unknown)
+	} else {
+		t.Logf("%d of %d refused submissions were delivered; leadgate_admission_unknown_total = %v", len(delivered503), len(refused), unknown)
 	}
 	if metric := worker.counter(t, `leadgate_crm_redeliveries_total{system="webhook"}`); float64(raw) > metric {
 		t.Errorf("receiver saw %d redeliveries, the worker counted %v", raw, metric)
