@@ -19,6 +19,7 @@ import (
 type env struct {
 	dir      string
 	redisURL string
+	redisPID int
 	children []*exec.Cmd
 }
 
@@ -49,7 +50,7 @@ func newEnv() (*env, error) {
 		e.close()
 		return nil, fmt.Errorf("redis-server (apt-get install redis-server): %w", err)
 	}
-	e.redisURL = "unix://" + sock
+	e.redisURL, e.redisPID = "unix://"+sock, cmd.Process.Pid
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if c, err := net.Dial("unix", sock); err == nil {
 			c.Close()

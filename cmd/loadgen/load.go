@@ -25,15 +25,24 @@ type load struct {
 	Rate    float64       // requests per second; 0: as fast as Conns allow
 	Warmup  time.Duration // load before measuring
 	Length  time.Duration // measured load after Warmup
-	PID     int           // the target's process, for RSS; 0: not read
+	PID     int           // the target's process, for RSS and CPU; 0: not read
 	Metrics string        // the target's /metrics URL, for go_goroutines; "": not read
+	Redis   int           // the redis-server's process, for its CPU; 0: not read
 }
 
 // snapshot is the target's state at one moment.
 type snapshot struct {
 	RSS        int64 // bytes; 0 when not read
 	Goroutines int64 // 0 when not read
+	CPU        cpu   // used so far by each process
 }
+
+// cpu is the processor time used so far by the target, the redis-server and
+// this tool: per request, it is what a rate on a shared machine hides (a
+// process that waited for a core spent no CPU meanwhile).
+type cpu struct{ Target, Redis, Self time.Duration }
+
+func (c cpu) sub(d cpu) cpu { return cpu{c.Target - d.Target, c.Redis - d.Redis, c.Self - d.Self} }
 
 // result is what a run measured; latencies and errors are of the measured
 // part only.
@@ -49,6 +58,16 @@ type result struct {
 }
 
 func (r *result) rate() float64 { return float64(r.Requests) / r.Seconds }
+
+// cpuPerRequest is the CPU each process spent per measured request, from
+// the end of the warm-up to the end of the load.
+func (r *result) cpuPerRequest() cpu {
+	if r.Requests == 0 {
+		return cpu{}
+	}
+	d, n := r.End.CPU.sub(r.Warm.CPU), time.Duration(r.Requests)
+	return cpu{d.Target / n, d.Redis / n, d.Self / n}
+}
 
 // quantile returns the q-quantile of the latencies (nearest rank).
 func (r *result) quantile(q float64) time.Duration {
@@ -226,7 +245,42 @@ func (l *load) snapshot() (snapshot, error) {
 			return s, err
 		}
 	}
+	for _, p := range []struct {
+		pid int
+		to  *time.Duration
+	}{{l.PID, &s.CPU.Target}, {l.Redis, &s.CPU.Redis}, {os.Getpid(), &s.CPU.Self}} {
+		if p.pid == 0 {
+			continue
+		}
+		if *p.to, err = readCPU(p.pid); err != nil {
+			return s, err
+		}
+	}
 	return s, nil
+}
+
+// clockTick is the unit of /proc/<pid>/stat's times: USER_HZ, 100 on Linux
+// whatever the kernel's own tick.
+const clockTick = 10 * time.Millisecond
+
+// readCPU reads the user and system time of process pid from /proc.
+func readCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; the fields after its
+	// closing parenthesis are fixed: utime and stime are the 12th and 13th.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return time.Duration(utime+stime) * clockTick, nil
 }
 
 // readRSS reads VmRSS of process pid from /proc, in bytes.
@@ -277,5 +331,7 @@ func (r *result) printSnapshots(w io.Writer) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

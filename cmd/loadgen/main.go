@@ -149,7 +149,7 @@ func benchCmd(ctx context.Context, args []string) error {
 		}
 		for _, t := range order {
 			r := *l
-			r.URL, r.PID, r.Metrics = t.url, t.pid(), t.metrics
+			r.URL, r.PID, r.Metrics, r.Redis = t.url, t.pid(), t.metrics, e.redisPID
 			res, err := r.run(ctx)
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
@@ -256,14 +256,17 @@ type summary struct {
 	errors         int
 	errorsBy       map[string]int
 	peakRSS        int64
+	cpu            cpu // per request
 }
 
 func summarize(rs []*result) summary {
 	s := summary{errorsBy: map[string]int{}}
 	var rates []float64
-	var p50, p99, p999 []time.Duration
+	var p50, p99, p999, target, redis, self []time.Duration
 	for _, r := range rs {
 		rates = append(rates, r.rate())
+		c := r.cpuPerRequest()
+		target, redis, self = append(target, c.Target), append(redis, c.Redis), append(self, c.Self)
 		p50, p99, p999 = append(p50, r.quantile(.5)), append(p99, r.quantile(.99)), append(p999, r.quantile(.999))
 		s.errors += r.errorCount()
 		for k, n := range r.Errors {
@@ -273,12 +276,18 @@ func summarize(rs []*result) summary {
 	}
 	s.rate = median(rates)
 	s.p50, s.p99, s.p999 = median(p50), median(p99), median(p999)
+	s.cpu = cpu{median(target), median(redis), median(self)}
 	return s
 }
 
 func (s summary) print(w io.Writer, name string) {
-	fmt.Fprintf(w, "%-10s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  p999 %6.2f ms  errors %d %v  peak RSS %s\n",
+	fmt.Fprintf(w, "%-10s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  p999 %6.2f ms  errors %d %v  peak RSS %s",
 		name, s.rate, ms(s.p50), ms(s.p99), ms(s.p999), s.errors, s.errorsBy, mib(s.peakRSS))
+	if s.cpu.Target > 0 {
+		fmt.Fprintf(w, "  CPU/request %s: %3.0f µs, redis-server %3.0f µs, load tool %3.0f µs",
+			name, us(s.cpu.Target), us(s.cpu.Redis), us(s.cpu.Self))
+	}
+	fmt.Fprintln(w)
 }
 
 func median[T float64 | time.Duration](xs []T) T {
