@@ -23,7 +23,7 @@ type Leads struct{ db }
 const (
 	replayWindow = 24 * time.Hour // duplicates and Idempotency-Keys are remembered this long
 	seenWindow   = 24 * time.Hour // the window of the repeat counts in Observed
-	sealedRecord = "pii"          // the lead hash field holding the sealed personal record
+	sealedRecord = "pii"          // the lead hash field holding the sealed personal record (accept.lua spells it too)
 )
 
 // record is the sealed part of a lead: everything personal.
@@ -66,13 +66,16 @@ type consentEvent struct {
 // their leads, 10 the phone index, 11 their consent history, 12..14 the
 // 24 h repeat counts (IP, person, BIN/IIN), 15 lg:people, 16 lg:marketing,
 // 17 lg:optins:pending, 18 lg:suppressed, 19 lg:people:seq, 20 the lead
-// id's void mark (Admitted), 21 the admission stream.
+// id's void mark (Admitted), 21 the admission stream, 22 the blocked index.
 // ARGV: 1 lead id, 2 now (ms), 3 "1" with an Idempotency-Key, 4 the body's
 // fingerprint, 5 the replay window, 6..9 the two limits (count, window),
 // 10 "1" when the marketing box is ticked, 11 the sealed opt-in event, 12
 // the repeat window, 13 "1" with a BIN/IIN, 14 the opt-in's state, 15 the
 // person hash, 16 the sealed contact, 17 language, 18 entity type, 19
-// products, 20 the profile digest (profileDigest), then the lead's fields.
+// products, 20 the profile digest (profileDigest), 21 the observed request
+// (JSON), 22 the phone hash, 23 the sealed record (the sealedRecord field),
+// 24 the source label, if any. The script names the lead's fields itself:
+// the names are constants, and arguments cost Redis time on every call.
 var acceptScript = script("accept.lua")
 
 // Accept stores a submission as a new lead in state Received, or recognises
@@ -128,17 +131,15 @@ func (s *Leads) Accept(ctx context.Context, a intake.Application) (*intake.Admis
 		keyPersonPfx + person, keyPersonPfx + person + keyLeads, keyPhonePfx + phone, keyPersonPfx + person + keyConsents,
 		keySeenPfx + "ip:" + s.keys.Index("ip", a.Meta.IP), keySeenPfx + "email:" + person, seenTaxID,
 		keyPeople, keyMarketing, keyPendingOptins, keySuppressed, keyPeopleSeq, keyVoidPfx + lead, keyAdmission,
+		stateKey(intake.Blocked),
 	}
 	args := []any{lead, ms, hasIdem, s.keys.Index("fingerprint", form.Fingerprint(sub)), replayWindow.Milliseconds(),
 		a.PerIP.N, a.PerIP.Per.Milliseconds(), a.PerEmail.N, a.PerEmail.Per.Milliseconds(),
 		boolArg(sub.ConsentMarketing), event, seenWindow.Milliseconds(), hasTaxID, optIn,
 		person, s.keys.Seal(contact, person), sub.Lang, sub.EntityType, strings.Join(sub.Products, ","),
-		s.profileDigest(sub.Name, sub.Lang, sub.EntityType, sub.Products),
-		"state", string(intake.Received), "observed", observed, "entity_type", sub.EntityType, "lang", sub.Lang,
-		"products", strings.Join(sub.Products, ","), "person", person, "phone", phone,
-		"created", ms, "updated", ms, "route_since", ms, sealedRecord, s.keys.Seal(rec, lead)}
+		s.profileDigest(sub.Name, sub.Lang, sub.EntityType, sub.Products), observed, phone, s.keys.Seal(rec, lead)}
 	if label, ok := intake.SourceLabel(a.Meta.UTMSource); ok { // in clear for filters; the tag itself stays sealed
-		args = append(args, "utm_source", label)
+		args = append(args, label)
 	}
 	res, err := acceptScript.Run(ctx, s.rdb, keys, args...).StringSlice()
 	if err != nil {

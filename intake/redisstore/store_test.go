@@ -215,6 +215,16 @@ func TestRateLimits(t *testing.T) {
 	if !errors.As(err, &e) || e.Code != intake.ERateLimited || e.RetryAfter <= 0 || e.RetryAfter > time.Hour {
 		t.Fatalf("fourth from one IP = %v, want rate_limited with a Retry-After within the hour", err)
 	}
+	// The refused request counted against neither limit: d's mailbox still
+	// has both of its two.
+	for _, ip := range []string{"192.0.2.4", "192.0.2.5"} {
+		if err := submit("d@example.com", ip); err != nil {
+			t.Fatalf("d from %s after d's refusal: %v", ip, err)
+		}
+	}
+	if err := submit("e@example.com", "192.0.2.1"); intake.ErrorCode(err) != intake.ERateLimited {
+		t.Fatalf("fifth from one IP = %v, want rate_limited", err)
+	}
 	// Per person: a's first lead above, then one more from elsewhere, then refused.
 	if err := submit("a@example.com", "192.0.2.2"); err != nil {
 		t.Fatalf("second for one email: %v", err)
