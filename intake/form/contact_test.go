@@ -2,6 +2,8 @@ package form
 
 import (
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -254,4 +256,69 @@ func TestNormalizeEmailRefusesInvisibleCharacters(t *testing.T) {
 			t.Errorf("NormalizeEmail(%q) accepted an invisible character", s)
 		}
 	}
+}
+
+// phoneShapes are the ways people type a Kazakhstan number whose national
+// digits are n (7XXXXXXXXX), as kazakhPhone must read them.
+func phoneShapes(n string) []string {
+	a, b, c, d := n[:3], n[3:6], n[6:8], n[8:]
+	return []string{
+		"+7" + n, "8" + n, "7" + n, n,
+		"+7 " + a + " " + b + " " + c + " " + d, "8 " + a + " " + b + " " + c + " " + d,
+		"+7 (" + a + ") " + b + "-" + c + "-" + d, "8 (" + a + ") " + b + "-" + c + "-" + d,
+		"8-" + a + "-" + b + "-" + c + "-" + d, a + " " + b + " " + c + d, "7 " + a + " " + b + c + d,
+		"+7(" + a + ")" + b + c + d, "8 (" + n[:4] + ") " + n[4:6] + "-" + n[6:8] + "-" + d,
+	}
+}
+
+// TestKazakhPhoneAgrees holds the fast path to libphonenumber: every
+// national range's number, in every common shape, reads the same both ways,
+// and a valid one is read by the fast path (else it would save nothing).
+func TestKazakhPhoneAgrees(t *testing.T) {
+	t.Parallel()
+	rnd := rand.New(rand.NewPCG(14, 7))
+	check := func(in string) {
+		fast, ok := kazakhPhone(in)
+		slow, err := parsePhone(in)
+		switch {
+		case ok && (err != nil || slow != fast):
+			t.Errorf("%q: fast path %q, libphonenumber %q (%v)", in, fast, slow, err)
+		case !ok && err == nil:
+			t.Errorf("%q: valid (%s) but not read by the fast path", in, slow)
+		}
+	}
+	// Every five-digit prefix decides a Kazakhstan number's range (mobile
+	// 7XX, landline 7XXXX): each with a random rest, in one of the shapes.
+	for p := 70000; p <= 79999; p++ {
+		n := fmt.Sprintf("%d%05d", p, rnd.IntN(100000))
+		shapes := phoneShapes(n)
+		check(shapes[p%len(shapes)])
+	}
+	// Each mobile operator's range in every shape.
+	for _, op := range []string{"700", "701", "702", "705", "707", "708", "747", "771", "775", "776", "777", "778"} {
+		for _, in := range phoneShapes(fmt.Sprintf("%s%07d", op, rnd.IntN(10000000))) {
+			check(in)
+		}
+	}
+}
+
+// FuzzKazakhPhone: whatever the input, a number the fast path reads is the
+// number libphonenumber reads.
+func FuzzKazakhPhone(f *testing.F) {
+	for _, in := range phoneShapes("7010000000") {
+		f.Add(in)
+	}
+	for _, in := range []string{"+7 916 000 00 00", "77273000000", "8 (7172) 50-00-00", "((8))7010000000", "+7--701", "7-7010000000-",
+		"8 701 000 00 00 #", "+ 7 701 000 00 00", "(+7) 701 000 00 00", "8 (0701) 000 00 00", "8 8 701 000 00 00"} {
+		f.Add(in)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		fast, ok := kazakhPhone(in)
+		if !ok {
+			return
+		}
+		if slow, err := parsePhone(in); err != nil || slow != fast {
+			t.Fatalf("%q: fast path %q, libphonenumber %q (%v)", in, fast, slow, err)
+		}
+	})
 }
