@@ -139,6 +139,9 @@ var (
 	}, []string{"route"})
 )
 
+// accessLogDelay is the longest an access log line waits to be written.
+const accessLogDelay = 200 * time.Millisecond
+
 // withAccessLog logs and counts each request by route pattern, never by raw
 // path or query (tokens travel in queries), with its status and duration.
 func withAccessLog(log *slog.Logger, next http.Handler) http.Handler {
@@ -158,7 +161,8 @@ func withAccessLog(log *slog.Logger, next http.Handler) http.Handler {
 		}
 		httpRequests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
 		httpDuration.WithLabelValues(route).Observe(took.Seconds())
-		log.Info("http", "method", r.Method, "route", r.Pattern, "status", rec.status, "ms", took.Milliseconds())
+		log.LogAttrs(r.Context(), slog.LevelInfo, "http", slog.String("method", r.Method), slog.String("route", r.Pattern),
+			slog.Int("status", rec.status), slog.Int64("ms", took.Milliseconds()))
 	})
 }
 

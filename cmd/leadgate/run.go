@@ -67,6 +67,11 @@ type Main struct {
 	Log    *slog.Logger     // nil: JSON in production, text in development, to stderr
 	Now    func() time.Time // nil: time.Now
 
+	// accessLog is Log, or when Main made Log itself, the same to stderr
+	// through accessBuffer: a line per request, gathered into fewer writes.
+	accessLog    *slog.Logger
+	accessBuffer *lineBuffer
+
 	rdb       redis.UniversalClient
 	mini      *miniredis.Miniredis
 	stopTicks chan struct{}
@@ -157,8 +162,11 @@ func (m *Main) open(role Role, out io.Writer) error {
 	if m.Now == nil {
 		m.Now = time.Now
 	}
+	m.accessLog = m.Log
 	if m.Log == nil {
 		m.Log = newLogger(os.Stderr, cfg.Production)
+		m.accessBuffer = newLineBuffer(os.Stderr, accessLogDelay, 64<<10)
+		m.accessLog = newLogger(m.accessBuffer, cfg.Production)
 	}
 	if !cfg.Production && out != nil {
 		notes, err := cfg.ApplyDevelopmentDefaults()
@@ -410,7 +418,7 @@ func (m *Main) serveHTTP(store *redisstore.Store, records *ops.Records, keys *se
 	}
 	m.listener = ln
 	m.http = &http.Server{
-		Handler:           withAccessLog(m.Log, mux),
+		Handler:           withAccessLog(m.accessLog, mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -503,6 +511,9 @@ func (m *Main) Close() error {
 		if m.mini != nil {
 			close(m.stopTicks)
 			m.mini.Close()
+		}
+		if m.accessBuffer != nil {
+			m.accessBuffer.Flush()
 		}
 	})
 	return err

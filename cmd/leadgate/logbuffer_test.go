@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bytes"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for the flush timer's goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestLineBuffer(t *testing.T) {
+	t.Parallel()
+	t.Run("lines wait, then all are written in order", func(t *testing.T) {
+		t.Parallel()
+		var out syncBuffer
+		b := newLineBuffer(&out, 50*time.Millisecond, 1<<10)
+		b.Write([]byte("one\n"))
+		b.Write([]byte("two\n"))
+		if got := out.String(); got != "" {
+			t.Fatalf("written before the delay: %q", got)
+		}
+		for deadline := time.Now().Add(5 * time.Second); out.String() == "" && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := out.String(); got != "one\ntwo\n" {
+			t.Fatalf("after the delay: %q, want both lines", got)
+		}
+	})
+	t.Run("a full buffer is written at once", func(t *testing.T) {
+		t.Parallel()
+		var out syncBuffer
+		b := newLineBuffer(&out, time.Hour, 8)
+		b.Write([]byte("1234\n"))
+		b.Write([]byte("5678\n"))
+		if got := out.String(); got != "1234\n5678\n" {
+			t.Fatalf("got %q, want both lines once 8 bytes wait", got)
+		}
+	})
+	t.Run("Flush writes what waits", func(t *testing.T) {
+		t.Parallel()
+		var out syncBuffer
+		b := newLineBuffer(&out, time.Hour, 1<<10)
+		b.Write([]byte("last\n"))
+		if err := b.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if got := out.String(); got != "last\n" {
+			t.Fatalf("got %q after Flush", got)
+		}
+		b.Flush() // nothing waits: no write
+		if got := out.String(); got != "last\n" {
+			t.Fatalf("got %q after a second Flush", got)
+		}
+	})
+}
