@@ -6,6 +6,9 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/nyaruka/phonenumbers"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestNormalizePhone(t *testing.T) {
@@ -299,6 +302,32 @@ func TestKazakhPhoneAgrees(t *testing.T) {
 		for _, in := range phoneShapes(fmt.Sprintf("%s%07d", op, rnd.IntN(10000000))) {
 			check(in)
 		}
+	}
+}
+
+// TestKazakhRangesDecideValidity proves what kazakhRanges assumes: for
+// every five-digit start of a Kazakhstan number, libphonenumber finds all
+// numbers valid or none (the lowest, the highest and random ones asked).
+func TestKazakhRangesDecideValidity(t *testing.T) {
+	t.Parallel()
+	rnd := rand.New(rand.NewPCG(5, 14))
+	valid := func(national uint64) bool {
+		return phonenumbers.IsValidNumber(&phonenumbers.PhoneNumber{CountryCode: proto.Int32(7), NationalNumber: proto.Uint64(national)})
+	}
+	ranges := 0
+	for p := uint64(70000); p <= 79999; p++ {
+		want := valid(p * 100000)
+		for _, rest := range []uint64{99999, rnd.Uint64N(100000), rnd.Uint64N(100000)} {
+			if got := valid(p*100000 + rest); got != want {
+				t.Fatalf("+7 %d%05d valid=%v, but +7 %d00000 valid=%v: five digits do not decide", p, rest, got, p, want)
+			}
+		}
+		if want {
+			ranges++
+		}
+	}
+	if ranges < 1000 { // the mobile ranges alone are 16 × 100 prefixes
+		t.Fatalf("only %d valid five-digit ranges: the metadata looks wrong", ranges)
 	}
 }
 

@@ -298,11 +298,14 @@ func (s *Server) accepted(w http.ResponseWriter, r *http.Request, lang templates
 		http.Redirect(w, r, target, http.StatusSeeOther)
 		return
 	}
-	body := map[string]any{"id": id, "status": "accepted"}
-	if duplicate {
-		body["duplicate"] = true
-	}
-	writeJSON(w, http.StatusAccepted, body)
+	writeJSON(w, http.StatusAccepted, acceptedBody{ID: id, Status: "accepted", Duplicate: duplicate})
+}
+
+// acceptedBody is the 202's answer to a script.
+type acceptedBody struct {
+	ID        string `json:"id"`
+	Status    string `json:"status"`
+	Duplicate bool   `json:"duplicate,omitempty"`
 }
 
 // decodeForm reads a JSON or urlencoded body of at most MaxBody bytes.

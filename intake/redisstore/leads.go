@@ -68,7 +68,7 @@ type consentEvent struct {
 // 17 lg:optins:pending, 18 lg:suppressed, 19 lg:people:seq, 20 the lead
 // id's void mark (Admitted), 21 the admission stream, 22 the blocked index.
 // ARGV: 1 lead id, 2 now (ms), 3 "1" with an Idempotency-Key, 4 the body's
-// fingerprint, 5 the replay window, 6..9 the two limits (count, window),
+// fingerprint (with a key), 5 the replay window, 6..9 the two limits (count, window),
 // 10 "1" when the marketing box is ticked, 11 the sealed opt-in event, 12
 // the repeat window, 13 "1" with a BIN/IIN, 14 the opt-in's state, 15 the
 // person hash, 16 the sealed contact, 17 language, 18 entity type, 19
@@ -117,9 +117,10 @@ func (s *Leads) Accept(ctx context.Context, a intake.Application) (*intake.Admis
 	if !a.DoubleOptIn {
 		optIn = intake.MarketingActive
 	}
-	idemKey, hasIdem := keyIdemPfx+"-", "0"
-	if a.IdempotencyKey != "" {
+	idemKey, hasIdem, fingerprint := keyIdemPfx+"-", "0", ""
+	if a.IdempotencyKey != "" { // the body's fingerprint only matters beside a key
 		idemKey, hasIdem = keyIdemPfx+s.keys.Index("idempotency", a.IdempotencyKey), "1"
+		fingerprint = s.keys.Index("fingerprint", form.Fingerprint(sub))
 	}
 	ms := now.UnixMilli()
 	keys := []string{
@@ -133,7 +134,7 @@ func (s *Leads) Accept(ctx context.Context, a intake.Application) (*intake.Admis
 		keyPeople, keyMarketing, keyPendingOptins, keySuppressed, keyPeopleSeq, keyVoidPfx + lead, keyAdmission,
 		stateKey(intake.Blocked),
 	}
-	args := []any{lead, ms, hasIdem, s.keys.Index("fingerprint", form.Fingerprint(sub)), replayWindow.Milliseconds(),
+	args := []any{lead, ms, hasIdem, fingerprint, replayWindow.Milliseconds(),
 		a.PerIP.N, a.PerIP.Per.Milliseconds(), a.PerEmail.N, a.PerEmail.Per.Milliseconds(),
 		boolArg(sub.ConsentMarketing), event, seenWindow.Milliseconds(), hasTaxID, optIn,
 		person, s.keys.Seal(contact, person), sub.Lang, sub.EntityType, strings.Join(sub.Products, ","),
