@@ -88,18 +88,22 @@ func TestMedian(t *testing.T) {
 }
 
 // TestNoopRound: the routing baseline takes every task it queued and
-// reports a rate from its first to its last.
+// reports a rate from its first to its last, and what Redis did for it.
 func TestNoopRound(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Network: "unix", Addr: srv.Socket})
 	t.Cleanup(func() { rdb.Close() })
-	rate, err := noopRound(context.Background(), rdb, 50)
+	r, err := noopRound(context.Background(), rdb, 50)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rate <= 0 {
-		t.Errorf("rate %v, want a positive number of tasks a second", rate)
+	if r.rate <= 0 {
+		t.Errorf("rate %v, want a positive number of tasks a second", r.rate)
+	}
+	// Each task is at least dequeued (a script) and marked done (another).
+	if r.redis.reads < 2 || r.redis.calls["evalsha"] < 2 {
+		t.Errorf("redis per task %v, want at least two round trips and two scripts", r.redis)
 	}
 	info, err := asynq.NewInspectorFromRedisClient(rdb).GetQueueInfo("leads")
 	if err != nil {
