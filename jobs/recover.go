@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -27,7 +28,9 @@ import (
 //     Redis answers again (bounded by the task's context, which asynq
 //     cancels when the lease ends), so asynq records the outcome itself;
 //     the error then says Redis was unavailable, and RetryDelay retries it
-//     within a second, without counting a failure.
+//     within a second, without counting a failure. Where Hook is installed
+//     on the client, a task ending moments after Redis answered a command
+//     (and none failed since) is not held for a ping of its own.
 //   - Run requeues, every second, the tasks whose lease ended more than
 //     leaseSlack ago (what Await could not hold: an outage longer than the
 //     30 s lease, an answer lost as Redis died, a dead worker), the same step
@@ -42,6 +45,8 @@ type Recovery struct {
 	Sweeper *Sweeper
 	Now     func() time.Time
 	Log     *slog.Logger
+
+	seen answers // what Hook saw; zero (never answered) when it is not installed
 }
 
 // Orphans are asynq's tasks whose lease ended (ops.Workers).
@@ -62,6 +67,15 @@ const (
 // little (keep the hosts on NTP).
 const leaseSlack = 2 * time.Second
 
+// answeredFresh is how recent a command's answer (with no failure since)
+// stands for a ping. On a busy worker some command is answered every
+// millisecond; the ping it spares was a round trip per task — three per
+// routed lead, an eighth of its round trips (BENCHMARKS.md). Redis dying
+// within this window after the last answer is the same race a ping has
+// (Redis may die just after it): asynq cannot record the outcome, and Run
+// requeues the task once its lease ends.
+const answeredFresh = 100 * time.Millisecond
+
 // orphanBatch is how many orphans of a queue one Redis call puts back.
 const orphanBatch = 500
 
@@ -75,7 +89,7 @@ var errRedisDown = errors.New("redis was unavailable")
 func (r *Recovery) Await(next asynq.Handler) asynq.Handler {
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 		err := next.ProcessTask(ctx, t)
-		if r.ping(ctx) == nil {
+		if r.seen.recent() || r.ping(ctx) == nil {
 			return err
 		}
 		awaitRedis(ctx, r.ping)
@@ -84,6 +98,56 @@ func (r *Recovery) Await(next asynq.Handler) asynq.Handler {
 		}
 		return fmt.Errorf("%w (%w)", err, errRedisDown)
 	})
+}
+
+// Hook is the hook to add to the worker's Redis client (the one asynq
+// uses), before the worker starts: it notes each command's outcome, which
+// spares Await most of its pings.
+func (r *Recovery) Hook() redis.Hook { return &r.seen }
+
+// answers records when Redis last answered a command of the client and
+// when a command last went unanswered, as monotonic times since epoch.
+type answers struct{ answered, failed atomic.Int64 }
+
+// epoch is the origin of the times answers keeps (monotonic, so a clock
+// step changes nothing).
+var epoch = time.Now()
+
+// recent reports whether Redis answered within answeredFresh, and nothing
+// went unanswered since.
+func (a *answers) recent() bool {
+	answered := a.answered.Load()
+	return answered > a.failed.Load() && time.Since(epoch)-time.Duration(answered) < answeredFresh
+}
+
+// note records a command's outcome: a reply, even an error reply or a nil
+// (both are redis.Error), is an answer; anything else (a dial or read
+// error, a timeout, a cancelled context) is not.
+func (a *answers) note(err error) {
+	now := int64(time.Since(epoch))
+	if err == nil || errors.As(err, new(redis.Error)) {
+		a.answered.Store(now)
+	} else {
+		a.failed.Store(now)
+	}
+}
+
+func (a *answers) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (a *answers) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		a.note(err)
+		return err
+	}
+}
+
+func (a *answers) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		a.note(err)
+		return err
+	}
 }
 
 // awaitRedis returns once ping succeeds or ctx ends.

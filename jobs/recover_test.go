@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,10 +17,12 @@ import (
 	"github.com/paymtech/leadgate/jobs"
 )
 
-// recovery is the production Recovery over e, run until the test ends.
+// recovery is the production Recovery over e, its hook on e's client as
+// the worker installs it, run until the test ends.
 func (e *redisEnv) recovery(t *testing.T) *jobs.Recovery {
 	t.Helper()
 	r := &jobs.Recovery{Redis: e.rdb, Orphans: e.ops.Workers, Sweeper: e.sweeper(), Now: time.Now, Log: slog.New(slog.DiscardHandler)}
+	e.rdb.AddHook(r.Hook())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -166,5 +169,69 @@ func TestRecoveryRequeuesOnlyOrphans(t *testing.T) {
 	})
 	if info, err := e.insp.GetTaskInfo(jobs.QueueLeads, "lead:route:"+alive); err != nil || info.State != asynq.TaskStateActive {
 		t.Errorf("live task = %+v, %v; want it left active", info, err)
+	}
+}
+
+// pingCounter counts the PINGs sent through a client.
+type pingCounter struct{ n atomic.Int64 }
+
+func (p *pingCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (p *pingCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == "ping" {
+			p.n.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+func (p *pingCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// A task that ends just after Redis answered one of its commands is not
+// held for a ping; one that ends after a silence is, and so is one whose
+// last command went unanswered, until Redis answers again.
+func TestAwaitPingsOnlyWithoutAFreshAnswer(t *testing.T) {
+	t.Parallel()
+	srv := redistest.StartPersistent(t)
+	e := setupRedisOn(t, srv, time.Now)
+	r := &jobs.Recovery{Redis: e.rdb, Now: time.Now, Log: slog.New(slog.DiscardHandler)}
+	e.rdb.AddHook(r.Hook())
+	pings := &pingCounter{}
+	e.rdb.AddHook(pings)
+	ctx := context.Background()
+	get := r.Await(asynq.HandlerFunc(func(ctx context.Context, _ *asynq.Task) error {
+		return e.rdb.Get(ctx, "test-missing").Err() // a nil reply is an answer
+	}))
+	idle := r.Await(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return nil }))
+	task := asynq.NewTask("test", nil)
+
+	get.ProcessTask(ctx, task)
+	if n := pings.n.Load(); n != 0 {
+		t.Errorf("%d pings after a task whose command was just answered, want 0", n)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := idle.ProcessTask(ctx, task); err != nil || pings.n.Load() != 1 {
+		t.Errorf("after a silence: err %v, %d pings, want nil and 1", err, pings.n.Load())
+	}
+
+	srv.Stop()
+	const down = time.Second
+	restarted := make(chan struct{})
+	go func() {
+		defer close(restarted)
+		time.Sleep(down)
+		srv.Restart(t)
+	}()
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := get.ProcessTask(tctx, task) // its GET fails: held until Redis answers
+	<-restarted
+	if held := time.Since(start); held < down {
+		t.Errorf("the task ended after %v (%v), while Redis was down", held, err)
+	}
+	if err == nil {
+		t.Error("the task that failed while Redis was down ended without an error")
 	}
 }

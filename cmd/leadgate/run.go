@@ -279,6 +279,7 @@ func (m *Main) startWorker(ctx context.Context, store *redisstore.Store, records
 	m.worker = asynq.NewServerFromRedisClient(m.rdb, jobs.ServerConfig(cfg.Retry.BaseDelay, m.Log))
 	sweeper := &jobs.Sweeper{Leads: store.Leads, Queue: queue, Now: m.Now, Log: m.Log}
 	recovery := &jobs.Recovery{Redis: m.rdb, Orphans: records.Workers, Sweeper: sweeper, Now: m.Now, Log: m.Log}
+	m.rdb.AddHook(recovery.Hook())
 	mux := jobs.NewMux(jobs.Handlers{Router: router, Sweeper: sweeper, Recovery: recovery,
 		Notifier: notifier, Welcomer: welcomer, Purger: m.purger(store, records),
 		CRMSync: &jobs.CRMSync{Leads: store.Leads, CRM: crm, System: cfg.CRM.Driver, MaxAge: cfg.Retry.MaxAge, Now: m.Now, Log: m.Log},
