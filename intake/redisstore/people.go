@@ -141,6 +141,17 @@ func (s db) profileDigest(name, lang, entityType string, products []string) stri
 	return s.keys.Index("profile", name, lang, entityType, strings.Join(products, ","))
 }
 
+// AsksLink reports whether lead's request asked for a confirmation link
+// (accept.lua), the first condition of AwaitsConfirmation: most do not, and
+// this is one field, read without opening the lead's record.
+func (s *People) AsksLink(ctx context.Context, lead string) (bool, error) {
+	asks, err := s.rdb.HGet(ctx, leadKey(lead), "asks_link").Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return false, intake.Unavailable("read consent", err)
+	}
+	return asks == "1", nil
+}
+
 // AwaitsConfirmation reports whether the person's state waits for the
 // confirmation link of lead l: l asked for one (accept.lua) and the
 // person's opt-in is still pending, or they are a confirmed subscriber
