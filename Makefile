@@ -55,9 +55,11 @@ bench-intake: deps bin/leadgate bin/loadgen
 	bin/loadgen bench -leadgate bin/leadgate -rounds $(BENCH_ROUNDS) -d $(BENCH_DURATION) -c $(BENCH_CONNS)
 
 # bench-worker: leadgate's worker routing leads (accepted by leadgate web)
-# to a webhook receiver that answers at once, against a no-op asynq handler
-# taking as many tasks from the same queue: BENCH_ROUNDS paired rounds of
-# BENCH_LEADS each.
+# to a webhook receiver that answers at once, their acknowledgements to a
+# SendGrid fake that does too, against a no-op asynq handler with the
+# worker's configuration taking as many tasks from the same queue:
+# BENCH_ROUNDS paired rounds of BENCH_LEADS each; rates, CPU and Redis work
+# per lead.
 BENCH_LEADS ?= 2000
 bench-worker: deps bin/leadgate bin/loadgen
 	bin/loadgen bench-worker -leadgate bin/leadgate -rounds $(BENCH_ROUNDS) -n $(BENCH_LEADS)

@@ -18,7 +18,8 @@
 // loads them in alternating rounds: per-round figures, medians, the ratio.
 //
 // bench-worker compares leadgate's worker routing leads to an instant
-// webhook receiver with a no-op asynq handler on the same queue.
+// webhook receiver (and mailing their acknowledgements to an instant
+// SendGrid) with a no-op asynq handler on the same queue.
 //
 // soak measures leadgate's capacity, then loads a fresh `leadgate web` at
 // half of it for -d, and fails unless every request was accepted and RSS
