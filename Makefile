@@ -2,12 +2,13 @@
 # make bench — benchmarks; not part of make test.
 # make bench-intake — leadgate web against a bare intake, side by side; not part of make test.
 # make bench-worker — leadgate's routing against a no-op asynq handler; not part of make test.
+# make bench-fanout — a campaign's fan-out against a bare loop posting the same bodies; not part of make test.
 # make soak — leadgate web under steady load for SOAK_DURATION (default 10m); not part of make test.
 # make fuzz  — every go test -fuzz target for FUZZTIME each (default 30s); not part of make test.
 # make screenshots — PNGs of the public pages into docs/form and of the console into docs/console; not part of make test.
 GO ?= go
 
-.PHONY: test bench bench-intake bench-worker soak check deps fuzz screenshots
+.PHONY: test bench bench-intake bench-worker bench-fanout soak check deps fuzz screenshots
 
 test: deps
 	$(GO) test -race -count=1 ./...
@@ -64,6 +65,14 @@ BENCH_LEADS ?= 2000
 bench-worker: deps bin/leadgate bin/loadgen
 	bin/loadgen bench-worker -leadgate bin/leadgate -rounds $(BENCH_ROUNDS) -n $(BENCH_LEADS)
 
+# bench-fanout: BenchmarkCampaignFanOut (jobs/campaign_bench_test.go: a
+# 100,000-recipient campaign through leadgate and the bare loop posting the
+# same SendGrid bodies to a local fake, on a private redis-server) once a
+# round, BENCH_ROUNDS rounds, alternating which goes first; per-round
+# recipients/s, CPU and load average, medians, the ratio.
+bench-fanout: deps bin/loadgen bin/jobs.test
+	bin/loadgen bench-fanout -test bin/jobs.test -rounds $(BENCH_ROUNDS)
+
 # soak measures leadgate web's capacity at BENCH_CONNS connections, then
 # loads a fresh one at half of it for SOAK_DURATION after a 10 s warm-up;
 # it fails on any error, or when RSS or goroutines at the end exceed their
@@ -74,9 +83,11 @@ soak: deps bin/leadgate bin/loadgen
 
 # Always rebuilt (go build is a no-op when nothing changed): the figures
 # must be of the code checked out.
-.PHONY: bin/leadgate bin/loadgen
+.PHONY: bin/leadgate bin/loadgen bin/jobs.test
 bin/leadgate bin/loadgen:
 	$(GO) build -o $@ ./cmd/$(@F)
+bin/jobs.test:
+	$(GO) test -c -o $@ ./jobs
 
 # fuzz runs every Fuzz target of every package, one after another, for
 # FUZZTIME each (make fuzz FUZZTIME=5m). The seeds (f.Add and testdata/fuzz)

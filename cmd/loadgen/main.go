@@ -4,6 +4,7 @@
 //	loadgen run -url http://127.0.0.1:8080 [-c 64] [-rate 0] [-d 10s] [-warmup 0] [-pid N] [-metrics URL]
 //	loadgen bench -leadgate bin/leadgate [-rounds 3] [-c 64] [-d 10s]
 //	loadgen bench-worker -leadgate bin/leadgate [-rounds 3] [-n 2000]
+//	loadgen bench-fanout -test bin/jobs.test [-rounds 3]
 //	loadgen soak -leadgate bin/leadgate [-d 10m] [-c 64]
 //	loadgen baseline -addr 127.0.0.1:8081 -redis redis://…
 //
@@ -20,6 +21,10 @@
 // bench-worker compares leadgate's worker routing leads to an instant
 // webhook receiver (and mailing their acknowledgements to an instant
 // SendGrid) with a no-op asynq handler on the same queue.
+//
+// bench-fanout runs BenchmarkCampaignFanOut (package jobs, compiled with
+// go test -c) once a round: a campaign through leadgate and the bare loop
+// posting the same bodies, alternating which goes first.
 //
 // soak measures leadgate's capacity, then loads a fresh `leadgate web` at
 // half of it for -d, and fails unless every request was accepted and RSS
@@ -47,12 +52,12 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen run|bench|bench-worker|soak|baseline [flags] (loadgen <command> -h for its flags)")
+		fmt.Fprintln(os.Stderr, "usage: loadgen run|bench|bench-worker|bench-fanout|soak|baseline [flags] (loadgen <command> -h for its flags)")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	cmds := map[string]func(context.Context, []string) error{"run": runCmd, "bench": benchCmd, "bench-worker": benchWorkerCmd, "soak": soakCmd, "baseline": baselineCmd}
+	cmds := map[string]func(context.Context, []string) error{"run": runCmd, "bench": benchCmd, "bench-worker": benchWorkerCmd, "bench-fanout": benchFanOutCmd, "soak": soakCmd, "baseline": baselineCmd}
 	cmd, ok := cmds[os.Args[1]]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "loadgen: unknown command %q\n", os.Args[1])
