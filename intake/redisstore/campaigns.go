@@ -365,7 +365,7 @@ func (s *Campaigns) Mark(ctx context.Context, c *intake.Campaign, cands *intake.
 // ARGV[1] is the outcome (s: sent; r: refused, to retry; f: failed), ARGV[2]
 // the reason of a failure, ARGV[3] the most bytes the retry list may hold
 // (a refused person beyond it is failed as gave_up, never dropped
-// uncounted), then person hash and number of each.
+// uncounted), then the person hashes.
 //
 // KEYS: campaign hash, its failures (person → reason), its in-flight hash.
 var settleScript = script("settle.lua")
@@ -383,10 +383,10 @@ func (s *Campaigns) Settle(ctx context.Context, c *intake.Campaign, outcome inta
 	if outcome == intake.OutcomeFailed && reason == "" {
 		return fmt.Errorf("settle campaign %s: a failure needs a reason", c.ID)
 	}
-	arg := make([]any, 0, 3+2*len(people))
+	arg := make([]any, 0, 3+len(people))
 	arg = append(arg, string(outcome), string(reason), maxRetryList*41) // bytes of comma-separated 40-hex person hashes
 	for _, p := range people {
-		arg = append(arg, p.Person, p.Number)
+		arg = append(arg, p.Person)
 	}
 	if err := settleScript.Run(ctx, s.rdb, s.outcomeKeys(c.ID), arg...).Err(); err != nil {
 		return intake.Unavailable("settle campaign batch", err)
