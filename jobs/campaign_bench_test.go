@@ -223,7 +223,7 @@ func seedSubscribers(b *testing.B, rdb redis.UniversalClient, keys *seal.Keys, s
 	for n := range rows {
 		email := fmt.Sprintf("test.testov%d@example.com", n)
 		person, _ := store.People.PersonOf(email)
-		contact, _ := json.Marshal(intake.Contact{Email: email, Name: "Test Testov"})
+		contact, _ := intake.Contact{Email: email, Name: "Test Testov"}.MarshalBinary()
 		pipe.HSet(ctx, "lg:person:"+person, "contact", keys.Seal(contact, person), "lang", "ru",
 			"entity_type", intake.LegalEntity, "products", "acquiring", "marketing", intake.MarketingActive, "n", n+1)
 		pipe.ZAdd(ctx, "lg:marketing", redis.Z{Member: person})

@@ -98,7 +98,6 @@ func (s *Leads) Accept(ctx context.Context, a intake.Application) (*intake.Admis
 	if err != nil {
 		return nil, err
 	}
-	contact, _ := json.Marshal(intake.Contact{Email: sub.Email, Name: sub.Name})
 	var event []byte
 	if sub.ConsentMarketing {
 		ev, _ := json.Marshal(consentEvent{Kind: "marketing_opt_in", At: now,
@@ -137,7 +136,7 @@ func (s *Leads) Accept(ctx context.Context, a intake.Application) (*intake.Admis
 	args := []any{lead, ms, hasIdem, fingerprint, replayWindow.Milliseconds(),
 		a.PerIP.N, a.PerIP.Per.Milliseconds(), a.PerEmail.N, a.PerEmail.Per.Milliseconds(),
 		boolArg(sub.ConsentMarketing), event, seenWindow.Milliseconds(), hasTaxID, optIn,
-		person, s.keys.Seal(contact, person), sub.Lang, sub.EntityType, strings.Join(sub.Products, ","),
+		person, s.sealContact(intake.Contact{Email: sub.Email, Name: sub.Name}, person), sub.Lang, sub.EntityType, strings.Join(sub.Products, ","),
 		s.profileDigest(sub.Name, sub.Lang, sub.EntityType, sub.Products), observed, phone, s.keys.Seal(rec, lead)}
 	if label, ok := intake.SourceLabel(a.Meta.UTMSource); ok { // in clear for filters; the tag itself stays sealed
 		args = append(args, label)

@@ -128,8 +128,7 @@ func (s *People) proposal(ctx context.Context, person, lead string) (*proposed, 
 	if err := json.Unmarshal(plain, &rec); err != nil {
 		return nil, fmt.Errorf("lead %s: %w", lead, err)
 	}
-	contact, _ := json.Marshal(intake.Contact{Email: rec.Email, Name: rec.Name})
-	return &proposed{contact: s.keys.Seal(contact, person), lang: h["lang"], entityType: h["entity_type"],
+	return &proposed{contact: s.sealContact(intake.Contact{Email: rec.Email, Name: rec.Name}, person), lang: h["lang"], entityType: h["entity_type"],
 		products: h["products"], digest: s.profileDigest(rec.Name, h["lang"], h["entity_type"], splitList(h["products"]))}, nil
 }
 

@@ -170,8 +170,7 @@ func (s *Subjects) rectifyOnce(ctx context.Context, person, newPerson string, c 
 		if c.Name != nil {
 			ct.Name = *c.Name
 		}
-		plain, _ := json.Marshal(ct)
-		contact = s.keys.Seal(plain, newPerson)
+		contact = s.sealContact(ct, newPerson)
 	}
 	// The profile's digest follows the correction, so a later request with
 	// the corrected details proposes nothing new, and one with the old

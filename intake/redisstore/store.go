@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -62,14 +61,21 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.rdb.Ping(ctx).Err()
 }
 
-// openContact decrypts a person's sealed contact.
+// sealContact seals a person's contact, bound to their person hash.
+func (s db) sealContact(c intake.Contact, person string) []byte {
+	plain, _ := c.MarshalBinary()
+	return s.keys.Seal(plain, person)
+}
+
+// openContact decrypts a person's sealed contact, in either encoding
+// (intake.Contact.UnmarshalBinary).
 func (s db) openContact(sealed, person string) (intake.Contact, error) {
 	var c intake.Contact
 	plain, err := s.keys.Open([]byte(sealed), person)
 	if err != nil {
 		return c, fmt.Errorf("person contact: %w", err)
 	}
-	err = json.Unmarshal(plain, &c)
+	err = c.UnmarshalBinary(plain)
 	return c, err
 }
 
