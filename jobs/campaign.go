@@ -518,13 +518,14 @@ func (r *renderer) message(lang string, recipients []intake.Recipient) (mail.Mes
 	m.ASMGroupID = r.c.ASMGroupID
 	m.Headers = map[string]string{"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 	m.PerRecipient = make([]mail.Personal, len(recipients))
+	link := r.unsubscribeURL(lang, "") // once a message: each recipient adds their token
 	for i, rc := range recipients {
 		token := "-"
 		if rc.Person != "" { // a test send has no person to unsubscribe
 			token = r.c.Store.UnsubscribeToken(rc.Person)
 		}
 		m.PerRecipient[i] = mail.Personal{
-			Headers:       map[string]string{"List-Unsubscribe": "<" + r.unsubscribeURL(lang, token) + ">"},
+			Headers:       map[string]string{"List-Unsubscribe": "<" + link + token + ">"},
 			Substitutions: map[string]string{templates.UnsubscribeSlot: token},
 		}
 	}
