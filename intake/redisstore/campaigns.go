@@ -273,10 +273,16 @@ func (s *Campaigns) RetryCandidates(ctx context.Context, c *intake.Campaign, peo
 // readCandidates reads people's contact, language and segment fields in one
 // pipeline and keeps those in c's segment who are still held.
 func (s *Campaigns) readCandidates(ctx context.Context, c *intake.Campaign, people []string) (*intake.Candidates, error) {
+	// The segment fields are read only when the segment filters on them:
+	// two values a recipient fewer to look up, send and decode.
+	fields := []string{"contact", "lang", "n", "entity_type", "products"}
+	if c.Kind != intake.KindCampaign || c.Segment.EntityType == "" && len(c.Segment.Products) == 0 {
+		fields = fields[:3]
+	}
 	profiles := make([]*redis.SliceCmd, len(people))
 	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, person := range people {
-			profiles[i] = p.HMGet(ctx, personKey(person), "contact", "lang", "entity_type", "products", "n")
+			profiles[i] = p.HMGet(ctx, personKey(person), fields...)
 		}
 		return nil
 	}); err != nil {
@@ -287,9 +293,12 @@ func (s *Campaigns) readCandidates(ctx context.Context, c *intake.Campaign, peop
 		f := profiles[i].Val()
 		sealed, _ := f[0].(string)
 		lang, _ := f[1].(string)
-		entity, _ := f[2].(string)
-		products, _ := f[3].(string)
-		number, _ := f[4].(string)
+		number, _ := f[2].(string)
+		var entity, products string
+		if len(f) == 5 {
+			entity, _ = f[3].(string)
+			products, _ = f[4].(string)
+		}
 		if sealed == "" || number == "" { // erased meanwhile: nobody to send to
 			continue
 		}
