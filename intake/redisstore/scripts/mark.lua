@@ -28,12 +28,25 @@ if retry then
   for p in pairs(waiting) do
     if not read[p] then skipped = skipped + 1 end
   end
-else
+end
+local held = {}
+if #people > 0 then held = redis.call('ZMSCORE', KEYS[3], unpack(people)) end
+-- A walk reads and sets the marks in one BITFIELD: SET marks a held person
+-- and answers the bit it replaced (1: an earlier batch marked them), GET
+-- reads the bit of one no longer held.
+if not retry then
   if ARGV[2] ~= '' then redis.call('HSET', c, 'cursor', ARGV[2]) end
   if #people > 0 then
-    local get = {}
-    for _, num in ipairs(numbers) do get[#get + 1] = 'GET'; get[#get + 1] = 'u1'; get[#get + 1] = num end
-    local bits = redis.call('BITFIELD', marks, unpack(get))
+    -- Bits as strings: a Lua number is formatted with sprintf each time.
+    local ops = {}
+    for i, num in ipairs(numbers) do
+      if held[i] then
+        ops[#ops + 1] = 'SET'; ops[#ops + 1] = 'u1'; ops[#ops + 1] = num; ops[#ops + 1] = '1'
+      else
+        ops[#ops + 1] = 'GET'; ops[#ops + 1] = 'u1'; ops[#ops + 1] = num
+      end
+    end
+    local bits = redis.call('BITFIELD', marks, unpack(ops))
     for i = 1, #people do
       if bits[i] == 0 then take[i] = true; counted = counted + 1 end
     end
@@ -41,18 +54,19 @@ else
 end
 local out = {'batch'}
 if #people > 0 then
-  local held = redis.call('ZMSCORE', KEYS[3], unpack(people))
   local set, clear, flight = {}, {}, {}
   for i, p in ipairs(people) do
     if take[i] then
       if held[i] then
-        set[#set + 1] = 'SET'; set[#set + 1] = 'u1'; set[#set + 1] = numbers[i]; set[#set + 1] = 1
+        if retry then -- a walk set it above
+          set[#set + 1] = 'SET'; set[#set + 1] = 'u1'; set[#set + 1] = numbers[i]; set[#set + 1] = '1'
+        end
         flight[#flight + 1] = p; flight[#flight + 1] = numbers[i]
         out[#out + 1] = p
       else
         skipped = skipped + 1
         if retry then
-          clear[#clear + 1] = 'SET'; clear[#clear + 1] = 'u1'; clear[#clear + 1] = numbers[i]; clear[#clear + 1] = 0
+          clear[#clear + 1] = 'SET'; clear[#clear + 1] = 'u1'; clear[#clear + 1] = numbers[i]; clear[#clear + 1] = '0'
         end
       end
     end
