@@ -68,8 +68,9 @@ bench-worker: deps bin/leadgate bin/loadgen
 # bench-fanout: BenchmarkCampaignFanOut (jobs/campaign_bench_test.go: a
 # 100,000-recipient campaign through leadgate and the bare loop posting the
 # same SendGrid bodies to a local fake, on a private redis-server) once a
-# round, BENCH_ROUNDS rounds, alternating which goes first; per-round
-# recipients/s, CPU and load average, medians, the ratio.
+# round, BENCH_ROUNDS rounds, alternating which goes first; each runs a
+# warm-up campaign and then two measured ones. Per-round recipients/s, CPU
+# and load average, medians, the ratio.
 bench-fanout: deps bin/loadgen bin/jobs.test
 	bin/loadgen bench-fanout -test bin/jobs.test -rounds $(BENCH_ROUNDS)
 
