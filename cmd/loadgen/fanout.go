@@ -38,8 +38,8 @@ func benchFanOutCmd(ctx context.Context, args []string) error {
 	for i := range *rounds {
 		load0 := loadAverage()
 		// 2x: go test runs each sub-benchmark once before the runs it
-		// reports. Without that run, whichever went first was up to half
-		// as fast (its heap grew into fresh memory after the seeding).
+		// reports. Without that run, whichever went first after the
+		// seeding was up to half as fast.
 		cmd := exec.CommandContext(ctx, *bin, "-test.run", "^$", "-test.bench", "^BenchmarkCampaignFanOut$",
 			"-test.benchtime", "2x", "-fanout.bare-first="+strconv.FormatBool(i%2 == 1))
 		var out bytes.Buffer
