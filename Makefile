@@ -3,12 +3,13 @@
 # make bench-intake — leadgate web against a bare intake, side by side; not part of make test.
 # make bench-worker — leadgate's routing against a no-op asynq handler; not part of make test.
 # make bench-fanout — a campaign's fan-out against a bare loop posting the same bodies; not part of make test.
+# make bench-purge — the retention purge against bare UNLINK, and intake beside it; not part of make test.
 # make soak — leadgate web under steady load for SOAK_DURATION (default 10m); not part of make test.
 # make fuzz  — every go test -fuzz target for FUZZTIME each (default 30s); not part of make test.
 # make screenshots — PNGs of the public pages into docs/form and of the console into docs/console; not part of make test.
 GO ?= go
 
-.PHONY: test bench bench-intake bench-worker bench-fanout soak check deps fuzz screenshots
+.PHONY: test bench bench-intake bench-worker bench-fanout bench-purge soak check deps fuzz screenshots
 
 test: deps
 	$(GO) test -race -count=1 ./...
@@ -73,6 +74,16 @@ bench-worker: deps bin/leadgate bin/loadgen
 # and load average, medians, the ratio.
 bench-fanout: deps bin/loadgen bin/jobs.test
 	bin/loadgen bench-fanout -test bin/jobs.test -rounds $(BENCH_ROUNDS)
+
+# bench-purge: BenchmarkPurge (cmd/leadgate/purge_bench_test.go) on one
+# private redis-server, in PURGE_ROUNDS paired rounds of 200,000 expired
+# leads each: the purge flat out against a bare pipelined UNLINK, and
+# intake's latency at 500 requests/s for 5 s alone and while the clock's
+# paced purge runs, each pair in alternating order; per-round figures, the
+# medians, the ratios and Redis's time by command. About 30 s a round.
+PURGE_ROUNDS ?= 5
+bench-purge: deps
+	$(GO) test -run '^$$' -bench '^BenchmarkPurge$$' -benchtime 1x -timeout 30m ./cmd/leadgate -purge.rounds $(PURGE_ROUNDS)
 
 # soak measures leadgate web's capacity at BENCH_CONNS connections, then
 # loads a fresh one at half of it for SOAK_DURATION after a 10 s warm-up;

@@ -2,12 +2,17 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"flag"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,99 +34,217 @@ const purgeBenchLeads = 200_000
 // below what saturates two cores.
 const intakeRate = 500
 
+// purgeRounds is how many paired rounds BenchmarkPurge runs: make
+// bench-purge asks for 5 (-purge.rounds 5), make bench runs one a count.
+var purgeRounds = flag.Int("purge.rounds", 1, "paired rounds of BenchmarkPurge")
+
+// purgeWindow is how long intake is measured in each round, alone and
+// while the paced purge runs (which is cut off then: it would take longer).
+const purgeWindow = 5 * time.Second
+
 // BenchmarkPurge measures the retention purge on one private redis-server,
-// its sub-benchmarks side by side:
+// in paired rounds. It writes 200,000 expired leads (each of its own
+// person, in the layout Accept writes) once and saves them to the server's
+// RDB file; each measurement starts from a restart of the server, which
+// loads that file (quicker than writing them again). Each round:
 //
-//   - purge: Store.Purge removing 200,000 expired leads, each of its own
-//     person, in the layout Accept writes, flat out (Share 1): the work
-//     itself;
-//   - bare-unlink: the same keys removed by pipelined UNLINK and ZREM that
-//     know every key beforehand: the floor of any purge;
-//   - intake-p99: POST /v1/leads latency at a steady 500 requests a second
-//     for 3 s;
-//   - intake-p99-during-purge: the same while Store.Purge, as the clock and
-//     `leadgate purge` run it (batches of 50, pausing to keep Redis at most
-//     half its time), removes 200,000 leads; it reports that purge's rate
-//     too.
+//   - flat out: Store.Purge removing them all (Share 1), against the same
+//     keys removed by pipelined UNLINK and ZREM that know every key
+//     beforehand (the floor of any purge), in alternating order;
+//   - intake: POST /v1/leads latency at a steady 500 requests a second for
+//     5 s, alone and while Store.Purge runs as the clock and `leadgate
+//     purge` run it (default batch and share; it is stopped after the 5 s),
+//     in alternating order, on one load of the leads.
 //
-// Each run writes its 200,000 leads first (a few seconds, not measured) and
-// reports its own measurements: ns/op is per lead removed, or per request
-// for the intake ones, and b.N stays 1.
+// It prints every round, the medians and the medians of the per-round
+// ratios, and Redis's time by command during the paced purges (INFO
+// commandstats); it reports the median ratios as p99-ratio (intake p99
+// during the purge over without) and flat-out-ratio (leads/s of the purge
+// over bare UNLINK's).
 //
-//	make bench   (or: go test -run '^$' -bench Purge -count 6 ./cmd/leadgate)
+//	make bench-purge   (or: go test -run '^$' -bench '^BenchmarkPurge$' -benchtime 1x ./cmd/leadgate -purge.rounds 5)
 func BenchmarkPurge(b *testing.B) {
 	srv := redistest.Start(b)
-	rdb := srv.Client(b)
+	// Writing, saving or loading 800,000 keys may take longer than
+	// go-redis's default 3 s on a busy machine.
+	rdb := redis.NewClient(&redis.Options{Network: "unix", Addr: srv.Socket, ReadTimeout: time.Minute})
+	defer rdb.Close()
 	ctx := context.Background()
 	fill := purgeFixture(b, rdb)
-	retention := intake.PurgeOptions{LeadRetention: 30 * 24 * time.Hour, OptinTTL: 7 * 24 * time.Hour}
-	purge := func(b *testing.B, o intake.PurgeOptions) time.Duration {
-		store := redisstore.New(rdb, nil, time.Now)
-		start := time.Now()
-		r, err := store.Retention.Purge(ctx, o)
-		if err != nil || r.Leads != purgeBenchLeads || r.People != purgeBenchLeads {
-			b.Errorf("purge = %+v, %v", r, err)
-		}
-		return time.Since(start)
-	}
-
-	b.Run("purge", func(b *testing.B) {
-		for range b.N {
-			fill()
-			runtime.GC() // the fill's garbage is not the purge's
-			flatOut := retention
-			flatOut.Share = 1
-			d := purge(b, flatOut)
-			b.ReportMetric(float64(d.Nanoseconds())/purgeBenchLeads, "ns/op")
-			b.ReportMetric(purgeBenchLeads/d.Seconds(), "leads/s")
-		}
-	})
-	b.Run("bare-unlink", func(b *testing.B) {
-		for range b.N {
-			leads := fill()
-			runtime.GC()
-			start := time.Now()
-			for chunk := range slices.Chunk(leads, 500) {
-				_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-					for _, l := range chunk {
-						p.Unlink(ctx, "lg:lead:"+l.id, "lg:person:"+l.person, "lg:person:"+l.person+":leads", "lg:phone:"+l.phone)
-						p.ZRem(ctx, "lg:leads", l.id)
-						p.ZRem(ctx, "lg:leads:state:received", l.id)
-						p.ZRem(ctx, "lg:people", l.person)
-					}
-					return nil
-				})
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
-			d := time.Since(start)
-			b.ReportMetric(float64(d.Nanoseconds())/purgeBenchLeads, "ns/op")
-			b.ReportMetric(purgeBenchLeads/d.Seconds(), "leads/s")
-			if n := rdb.DBSize(ctx).Val(); n != 0 {
-				b.Fatalf("%d keys left", n)
-			}
-		}
-	})
-
 	m := startMain(b, "web", map[string]string{"REDIS_URL": srv.URL,
 		"INTAKE_RATE_LIMIT": "100000000/h", "INTAKE_RATE_LIMIT_EMAIL": "100000000/h"})
 	post := intakePoster(m.http.Handler)
-	b.Run("intake-p99", func(b *testing.B) {
-		for range b.N {
-			runtime.GC()
-			reportLatency(b, measureIntake(b, post, func() { time.Sleep(3 * time.Second) }))
+	leads := fill()
+	if err := rdb.Save(ctx).Err(); err != nil {
+		b.Fatal(err)
+	}
+	restore := func() {
+		srv.Stop()
+		srv.Restart(b) // loads the saved leads
+		for range 20 { // web's and this client's connections died with the server
+			post(b)
 		}
-	})
-	b.Run("intake-p99-during-purge", func(b *testing.B) {
-		for range b.N {
-			fill()
-			runtime.GC()
-			var d time.Duration
-			reportLatency(b, measureIntake(b, post, func() { d = purge(b, retention) }))
-			b.ReportMetric(purgeBenchLeads/d.Seconds(), "leads/s")
+		runtime.GC() // the last phase's garbage is not the next one's
+	}
+	retention := intake.PurgeOptions{LeadRetention: 30 * 24 * time.Hour, OptinTTL: 7 * 24 * time.Hour}
+	store := redisstore.New(rdb, nil, time.Now)
+
+	flatOut := func() float64 {
+		restore()
+		o := retention
+		o.Share = 1
+		start := time.Now()
+		r, err := store.Retention.Purge(ctx, o)
+		d := time.Since(start)
+		if err != nil || r.Leads != purgeBenchLeads || r.People != purgeBenchLeads {
+			b.Fatalf("purge = %+v, %v", r, err)
 		}
-	})
+		return purgeBenchLeads / d.Seconds()
+	}
+	bare := func() float64 {
+		restore()
+		start := time.Now()
+		for chunk := range slices.Chunk(leads, 500) {
+			_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for _, l := range chunk {
+					p.Unlink(ctx, "lg:lead:"+l.id, "lg:person:"+l.person, "lg:person:"+l.person+":leads", "lg:phone:"+l.phone)
+					p.ZRem(ctx, "lg:leads", l.id)
+					p.ZRem(ctx, "lg:leads:state:received", l.id)
+					p.ZRem(ctx, "lg:people", l.person)
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		d := time.Since(start)
+		first, last := leads[0], leads[len(leads)-1]
+		if n := rdb.Exists(ctx, "lg:lead:"+first.id, "lg:person:"+first.person, "lg:lead:"+last.id, "lg:phone:"+last.phone).Val(); n != 0 {
+			b.Fatalf("%d keys of the leads left", n)
+		}
+		return purgeBenchLeads / d.Seconds()
+	}
+
+	alone := func() []time.Duration {
+		return measureIntake(b, post, func() { time.Sleep(purgeWindow) })
+	}
+	stats := map[string]commandStat{} // Redis's time by command during the paced purges
+	var pacedRates []float64
+	during := func() []time.Duration {
+		if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
+			b.Fatal(err)
+		}
+		var r intake.PurgeReport
+		var d time.Duration
+		ds := measureIntake(b, post, func() {
+			wctx, cancel := context.WithTimeout(ctx, purgeWindow)
+			defer cancel()
+			start := time.Now()
+			var err error
+			r, err = store.Retention.Purge(wctx, retention)
+			d = time.Since(start)
+			if err != nil && wctx.Err() == nil {
+				b.Fatalf("paced purge: %v", err)
+			}
+		})
+		addCommandStats(b, rdb, stats)
+		pacedRates = append(pacedRates, float64(r.Leads)/d.Seconds())
+		return ds
+	}
+
+	for range b.N {
+		var flat, unlink, flatRatios, p50s, p99s, p50sDuring, p99sDuring, p99Ratios []float64
+		for round := range *purgeRounds {
+			// Alternating which goes first, so that neither always runs
+			// on a machine just warmed (or slowed) by the other.
+			var f, u float64
+			if round%2 == 0 {
+				f, u = flatOut(), bare()
+			} else {
+				u, f = bare(), flatOut()
+			}
+			var a, d []time.Duration
+			restore()
+			if round%2 == 0 {
+				a, d = alone(), during()
+			} else {
+				d, a = during(), alone()
+			}
+			a50, a99 := percentiles(b, a)
+			d50, d99 := percentiles(b, d)
+			flat, unlink, flatRatios = append(flat, f), append(unlink, u), append(flatRatios, f/u)
+			p50s, p99s, p50sDuring, p99sDuring = append(p50s, a50), append(p99s, a99), append(p50sDuring, d50), append(p99sDuring, d99)
+			p99Ratios = append(p99Ratios, d99/a99)
+			fmt.Printf("round %d: flat out %.0f leads/s, bare UNLINK %.0f: %.2f | intake p50/p99 alone %.2f/%.2f ms, "+
+				"during the paced purge (%.0f leads/s) %.2f/%.2f ms: p99 %.2f× | load %s\n",
+				round+1, f, u, f/u, a50, a99, pacedRates[len(pacedRates)-1], d50, d99, d99/a99, loadAverage())
+		}
+		fmt.Printf("medians of %d: flat out %.0f leads/s, bare UNLINK %.0f, ratio %.2f | intake p50/p99 alone %.2f/%.2f ms, "+
+			"during the paced purge (%.0f leads/s) %.2f/%.2f ms, p99 ratio %.2f (targets: flat out >= 0.5, p99 ratio <= 1.5)\n",
+			*purgeRounds, median(flat), median(unlink), median(flatRatios), median(p50s), median(p99s),
+			median(pacedRates), median(p50sDuring), median(p99sDuring), median(p99Ratios))
+		printCommandStats(stats)
+		b.ReportMetric(median(flatRatios), "flat-out-ratio")
+		b.ReportMetric(median(p99Ratios), "p99-ratio")
+		b.ReportMetric(median(p99sDuring), "p99-during-ms")
+		b.ReportMetric(median(p99s), "p99-alone-ms")
+		b.ReportMetric(0, "ns/op")
+	}
+}
+
+// commandStat is one line of INFO commandstats: calls and microseconds.
+type commandStat struct{ calls, usec int64 }
+
+// addCommandStats adds the server's INFO commandstats since the last
+// CONFIG RESETSTAT to stats.
+func addCommandStats(b *testing.B, rdb redis.UniversalClient, stats map[string]commandStat) {
+	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.Lines(info) {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":")
+		if !ok || !strings.HasPrefix(line, "cmdstat_") {
+			continue
+		}
+		var s commandStat
+		fmt.Sscanf(rest, "calls=%d,usec=%d", &s.calls, &s.usec)
+		old := stats[name]
+		stats[name] = commandStat{old.calls + s.calls, old.usec + s.usec}
+	}
+}
+
+// printCommandStats prints the commands that took most of Redis's time,
+// with their calls and mean duration: the profile of the paced purge's
+// windows (intake's accept script is an evalsha too).
+func printCommandStats(stats map[string]commandStat) {
+	names := slices.SortedFunc(maps.Keys(stats), func(x, y string) int { return cmp.Compare(stats[y].usec, stats[x].usec) })
+	fmt.Println("Redis time during the paced purge windows (INFO commandstats, all rounds; commands inside scripts count in their script too):")
+	for _, n := range names[:min(8, len(names))] {
+		s := stats[n]
+		fmt.Printf("  %-12s %9d calls %9.1f ms %7.2f µs/call\n", n, s.calls, float64(s.usec)/1e3, float64(s.usec)/float64(s.calls))
+	}
+}
+
+// loadAverage is the 1-, 5- and 15-minute load average (Linux), or "?".
+func loadAverage() string {
+	s, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(s))
+	return strings.Join(f[:3], " ")
+}
+
+// median is the median of xs (the mean of the middle two for an even count).
+func median(xs []float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // benchLead names the keys of one lead written by purgeFixture.
@@ -262,19 +385,12 @@ func measureIntake(b *testing.B, post func(*testing.B) time.Duration, during fun
 	return all
 }
 
-// reportLatency reports the median and 99th percentile of ds, in ms.
-func reportLatency(b *testing.B, ds []time.Duration) {
+// percentiles returns the median and 99th percentile of ds, in ms.
+func percentiles(b *testing.B, ds []time.Duration) (p50, p99 float64) {
 	if len(ds) < 200 {
 		b.Fatalf("only %d requests measured", len(ds))
 	}
 	slices.Sort(ds)
 	pct := func(p float64) float64 { return float64(ds[int(p*float64(len(ds)-1))]) / 1e6 }
-	var sum time.Duration
-	for _, d := range ds {
-		sum += d
-	}
-	b.ReportMetric(float64(sum.Nanoseconds())/float64(len(ds)), "ns/op")
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
-	b.ReportMetric(float64(len(ds)), "requests")
+	return pct(0.50), pct(0.99)
 }

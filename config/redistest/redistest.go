@@ -64,7 +64,8 @@ func start(t testing.TB, persistence ...string) *Server {
 
 // Restart starts the server again after Kill or Stop, on the same socket,
 // directory and files: a persistent server replays its append-only file.
-// It returns once the server answers.
+// It returns once the server answers, and has loaded its files: a large
+// dataset may take a minute or two.
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
@@ -78,7 +79,7 @@ func (s *Server) Restart(t testing.TB) {
 		t.Fatalf("start redis-server: %v", err)
 	}
 	s.cmd = cmd
-	deadline := time.Now().Add(10 * time.Second)
+	start := time.Now()
 	for {
 		c := redis.NewClient(&redis.Options{Network: "unix", Addr: s.Socket})
 		err := c.Ping(context.Background()).Err()
@@ -86,7 +87,11 @@ func (s *Server) Restart(t testing.TB) {
 		if err == nil {
 			return
 		}
-		if time.Now().After(deadline) {
+		limit := 10 * time.Second
+		if strings.HasPrefix(err.Error(), "LOADING") {
+			limit = 2 * time.Minute
+		}
+		if time.Since(start) > limit {
 			t.Fatalf("redis-server did not answer within 10 s: %v\n%s", err, tail(filepath.Join(s.dir, "redis.log")))
 		}
 		time.Sleep(20 * time.Millisecond)
