@@ -30,9 +30,23 @@ const (
 //
 // KEYS[1] lg:leads, KEYS[2] lg:people, KEYS[3] lg:marketing,
 // KEYS[4] lg:optins:pending, KEYS[5..] lg:leads:state:*; ARGV[4] "1" for a
-// dry run. Returns {leads listed, people destroyed, and in a real run the
-// ids destroyed} (their admission entries go next: unadmit).
+// dry run. Returns {leads listed, people destroyed} (their admission
+// entries go after the pass: purgeAdmissionScript).
 var purgeLeadsScript = script("purge_leads.lua")
+
+// purgeAdmissionScript reads up to ARGV[2] entries of the admission stream
+// (KEYS[1]) from ARGV[1] ("-" for its start, "(id" after an entry) and
+// drops those whose lead no longer exists, which the workers would only
+// queue for the router to drop. Returns {entries read, dropped, id of the
+// last read}.
+//
+// The lead pass leaves this to one walk of the stream after it, rather
+// than reading the whole stream for each batch's ids (unadmit): the
+// stream holds every lead accepted since the workers last drained it, so
+// with them behind (an ad burst, a stopped worker) each batch's script
+// held Redis for milliseconds. An entry of a destroyed lead is harmless
+// meanwhile: the router finds no lead and drops it.
+var purgeAdmissionScript = script("purge_admission.lua")
 
 // purgeOptinsScript drops up to ARGV[3] opt-ins pending since at or before
 // ARGV[1] (ms), skipping ARGV[2]: the person's marketing state is cleared if
@@ -113,19 +127,18 @@ func (s *Retention) Purge(ctx context.Context, o intake.PurgeOptions) (intake.Pu
 			keys = append(keys, stateKey(st))
 		}
 		r.Leads, err = s.purgeBatches(ctx, pace, o.DryRun, batch, func(offset int) (int, int, error) {
-			res, err := purgeLeadsScript.Run(ctx, s.rdb, keys, leadCutoff, offset, batch, dry).Slice()
+			res, err := purgeLeadsScript.Run(ctx, s.rdb, keys, leadCutoff, offset, batch, dry).Int64Slice()
 			if err != nil {
 				return 0, 0, err
 			}
-			n, people := res[0].(int64), res[1].(int64)
-			r.People += int(people)
-			if len(res) > 2 {
-				if err := s.unadmit(ctx, stringsOf(res[2])); err != nil {
-					return 0, 0, err
-				}
-			}
-			return int(n), int(n), nil
+			r.People += int(res[1])
+			return int(res[0]), int(res[0]), nil
 		})
+		// Every real pass, not only one that destroyed leads: an
+		// interrupted pass leaves entries of the leads it destroyed.
+		if err == nil && !o.DryRun {
+			err = s.purgeAdmission(ctx, pace, batch)
+		}
 		if err != nil {
 			return r, intake.Unavailable("purge leads", err)
 		}
@@ -201,6 +214,23 @@ func (s *Retention) purgeBatches(ctx context.Context, pace *pacer, dryRun bool, 
 		if !dryRun {
 			offset -= removed
 		}
+	}
+}
+
+// purgeAdmission walks the admission stream, batch entries a call, and
+// drops those whose lead is gone.
+func (s *Retention) purgeAdmission(ctx context.Context, pace *pacer, batch int) error {
+	for from := "-"; ; {
+		done := pace.start()
+		res, err := purgeAdmissionScript.Run(ctx, s.rdb, []string{keyAdmission}, from, batch).Slice()
+		done()
+		if err != nil {
+			return err
+		}
+		if res[0].(int64) < int64(batch) {
+			return nil
+		}
+		from = "(" + res[2].(string)
 	}
 }
 

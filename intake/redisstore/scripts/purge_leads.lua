@@ -43,4 +43,4 @@ end
 if #people > 0 then
   for i = 2, 4 do redis.call('ZREM', KEYS[i], unpack(people)) end
 end
-return {#ids, #people, ids}
+return {#ids, #people}
