@@ -21,7 +21,7 @@ type PurgeOptions struct {
 	CampaignRetention time.Duration
 	// DryRun counts what would go and removes nothing.
 	DryRun bool
-	// Batch is how many records one Redis call handles; zero means 50. It
+	// Batch is how many records one Redis call handles; zero means 25. It
 	// bounds how long Redis serves nobody else: Redis runs one script at a
 	// time, and every intake request waits for the one running.
 	Batch int

@@ -33,7 +33,7 @@ var ErrPurgeRunning = errors.New("another purge is running")
 const (
 	purgeLockTTL      = 2 * time.Minute
 	purgeLockRenew    = 30 * time.Second
-	defaultPurgeBatch = 50 // as intake's: one script stays well under a millisecond
+	defaultPurgeBatch = 25 // as the lead store's: one script stays well under a millisecond
 )
 
 // Purger is the retention purge: the lead store's records past retention

@@ -11,7 +11,7 @@ import (
 type Retention struct{ db }
 
 const (
-	defaultBatch   = 50   // PurgeOptions.Batch when zero: one script runs well under a millisecond
+	defaultBatch   = 25   // PurgeOptions.Batch when zero: intake waits for at most one script of this many, about 0.4 ms
 	maxBatch       = 5000 // a larger Batch is cut to this: one script must stay short
 	defaultShare   = 0.5  // PurgeOptions.Share when zero
 	purgeScanCount = 1000 // SCAN COUNT of the stale-key pass

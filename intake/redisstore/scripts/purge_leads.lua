@@ -4,7 +4,9 @@ local byState, people = {}, {}
 for _, id in ipairs(ids) do
   local lk = 'lg:lead:' .. id
   local f = redis.call('HMGET', lk, 'person', 'phone', 'state')
-  redis.call('UNLINK', lk, lk .. ':transfers')
+  -- The lead's keys go in one UNLINK with its person's when they go too:
+  -- a call fewer per lead.
+  local unlink = {lk, lk .. ':transfers'}
   local st = f[3] or ''
   if not byState[st] then byState[st] = {} end
   table.insert(byState[st], id)
@@ -18,7 +20,7 @@ for _, id in ipairs(ids) do
       gone = m ~= 'active' and m ~= 'pending'
     end
     if gone then
-      redis.call('UNLINK', pk, pk .. ':leads', pk .. ':consents')
+      unlink[3], unlink[4], unlink[5] = pk, pk .. ':leads', pk .. ':consents'
       table.insert(people, f[1])
     else
       -- An opt-in names the lead it came with; the proof itself is sealed
@@ -31,6 +33,7 @@ for _, id in ipairs(ids) do
       end
     end
   end
+  redis.call('UNLINK', unpack(unlink))
 end
 redis.call('ZREM', KEYS[1], unpack(ids))
 for st, list in pairs(byState) do
