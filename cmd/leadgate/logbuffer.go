@@ -1,17 +1,22 @@
 package main
 
 import (
+	"context"
 	"io"
+	"log/slog"
 	"sync"
 	"time"
 )
 
-// lineBuffer gathers log lines into fewer writes. The access log writes a
-// line per request; one write(2) each was 3–4 % of the web's CPU under load
-// (perf, loadgen bench). A line waits at most delay, or until size bytes
-// are waiting; Flush writes what waits at once (Main.Close calls it). A
-// crash can lose the last delay of access lines, never another log's:
-// only the access log is buffered.
+// logDelay is the longest a log line below a warning waits to be written.
+const logDelay = 200 * time.Millisecond
+
+// lineBuffer gathers log lines into fewer writes. A web logs two lines a
+// request (the access log and the lead's); a write(2) each was 4–6 % of its
+// CPU under load (perf, loadgen bench). A line waits at most delay, or
+// until size bytes are waiting; Flush writes what waits at once (Main.Close
+// calls it, and the logger after a warning or an error). A process killed
+// outright can lose its last delay of informational lines, never a warning.
 type lineBuffer struct {
 	out   io.Writer
 	delay time.Duration
@@ -58,4 +63,28 @@ func (b *lineBuffer) flushLocked() error {
 	_, err := b.out.Write(b.buf)
 	b.buf = b.buf[:0]
 	return err
+}
+
+// flushing is a slog handler writing to a lineBuffer that flushes it after
+// a warning or an error, so those (and the lines before them) are never
+// held back.
+type flushing struct {
+	slog.Handler
+	buf *lineBuffer
+}
+
+func (f flushing) Handle(ctx context.Context, r slog.Record) error {
+	err := f.Handler.Handle(ctx, r)
+	if r.Level >= slog.LevelWarn {
+		f.buf.Flush()
+	}
+	return err
+}
+
+func (f flushing) WithAttrs(as []slog.Attr) slog.Handler {
+	return flushing{f.Handler.WithAttrs(as), f.buf}
+}
+
+func (f flushing) WithGroup(name string) slog.Handler {
+	return flushing{f.Handler.WithGroup(name), f.buf}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -69,4 +70,22 @@ func TestLineBuffer(t *testing.T) {
 			t.Fatalf("got %q after a second Flush", got)
 		}
 	})
+}
+
+// A warning is written at once, with the lines before it, in order.
+func TestLoggerFlushesWarnings(t *testing.T) {
+	t.Parallel()
+	var out syncBuffer
+	b := newLineBuffer(&out, time.Hour, 1<<20)
+	log := newLogger(b, false).With("part", "test")
+	log.Info("first")
+	if got := out.String(); got != "" {
+		t.Fatalf("an info line was written at once: %q", got)
+	}
+	log.Warn("second")
+	got := out.String()
+	first, second := strings.Index(got, "msg=first"), strings.Index(got, "msg=second")
+	if first < 0 || second < first || !strings.Contains(got, "part=test") {
+		t.Fatalf("after a warning: %q, want both lines in order, with the logger's attributes", got)
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -109,17 +108,20 @@ func (m *Main) MetricsAddr() string {
 // code logs them: personal data never reaches a log line.
 var sensitiveKeys = []string{"email", "phone", "name", "tax_id", "iin", "bin", "message", "ip", "token", "authorization"}
 
-func newLogger(w io.Writer, production bool) *slog.Logger {
+// newLogger logs to b, in JSON in production, else as text; a warning or
+// an error is written at once, with every line before it.
+func newLogger(b *lineBuffer, production bool) *slog.Logger {
 	opts := &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
 		if slices.Contains(sensitiveKeys, a.Key) {
 			return slog.String(a.Key, "[masked]")
 		}
 		return a
 	}}
+	var h slog.Handler = slog.NewTextHandler(b, opts)
 	if production {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(b, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(flushing{h, b})
 }
 
 // httpRequests and httpDuration are the intake rate, error ratio and
@@ -138,9 +140,6 @@ var (
 		Buckets: []float64{.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10},
 	}, []string{"route"})
 )
-
-// accessLogDelay is the longest an access log line waits to be written.
-const accessLogDelay = 200 * time.Millisecond
 
 // withAccessLog logs and counts each request by route pattern, never by raw
 // path or query (tokens travel in queries), with its status and duration.

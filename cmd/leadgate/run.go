@@ -67,10 +67,9 @@ type Main struct {
 	Log    *slog.Logger     // nil: JSON in production, text in development, to stderr
 	Now    func() time.Time // nil: time.Now
 
-	// accessLog is Log, or when Main made Log itself, the same to stderr
-	// through accessBuffer: a line per request, gathered into fewer writes.
-	accessLog    *slog.Logger
-	accessBuffer *lineBuffer
+	// logBuffer gathers the lines of the Log Main made itself into fewer
+	// writes (a web writes two a request); Close flushes it.
+	logBuffer *lineBuffer
 
 	rdb       redis.UniversalClient
 	mini      *miniredis.Miniredis
@@ -162,11 +161,9 @@ func (m *Main) open(role Role, out io.Writer) error {
 	if m.Now == nil {
 		m.Now = time.Now
 	}
-	m.accessLog = m.Log
 	if m.Log == nil {
-		m.Log = newLogger(os.Stderr, cfg.Production)
-		m.accessBuffer = newLineBuffer(os.Stderr, accessLogDelay, 64<<10)
-		m.accessLog = newLogger(m.accessBuffer, cfg.Production)
+		m.logBuffer = newLineBuffer(os.Stderr, logDelay, 64<<10)
+		m.Log = newLogger(m.logBuffer, cfg.Production)
 	}
 	if !cfg.Production && out != nil {
 		notes, err := cfg.ApplyDevelopmentDefaults()
@@ -419,7 +416,7 @@ func (m *Main) serveHTTP(store *redisstore.Store, records *ops.Records, keys *se
 	}
 	m.listener = ln
 	m.http = &http.Server{
-		Handler:           withAccessLog(m.accessLog, mux),
+		Handler:           withAccessLog(m.Log, mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -513,8 +510,8 @@ func (m *Main) Close() error {
 			close(m.stopTicks)
 			m.mini.Close()
 		}
-		if m.accessBuffer != nil {
-			m.accessBuffer.Flush()
+		if m.logBuffer != nil {
+			m.logBuffer.Flush()
 		}
 	})
 	return err
