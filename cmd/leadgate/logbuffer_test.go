@@ -1,36 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
-
-// syncBuffer is a bytes.Buffer safe for the flush timer's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestLineBuffer(t *testing.T) {
 	t.Parallel()
 	t.Run("lines wait, then all are written in order", func(t *testing.T) {
 		t.Parallel()
-		var out syncBuffer
+		var out lockedBuffer
 		b := newLineBuffer(&out, 50*time.Millisecond, 1<<10)
 		b.Write([]byte("one\n"))
 		b.Write([]byte("two\n"))
@@ -46,7 +26,7 @@ func TestLineBuffer(t *testing.T) {
 	})
 	t.Run("a full buffer is written at once", func(t *testing.T) {
 		t.Parallel()
-		var out syncBuffer
+		var out lockedBuffer
 		b := newLineBuffer(&out, time.Hour, 8)
 		b.Write([]byte("1234\n"))
 		b.Write([]byte("5678\n"))
@@ -56,7 +36,7 @@ func TestLineBuffer(t *testing.T) {
 	})
 	t.Run("Flush writes what waits", func(t *testing.T) {
 		t.Parallel()
-		var out syncBuffer
+		var out lockedBuffer
 		b := newLineBuffer(&out, time.Hour, 1<<10)
 		b.Write([]byte("last\n"))
 		if err := b.Flush(); err != nil {
@@ -75,7 +55,7 @@ func TestLineBuffer(t *testing.T) {
 // A warning is written at once, with the lines before it, in order.
 func TestLoggerFlushesWarnings(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out lockedBuffer
 	b := newLineBuffer(&out, time.Hour, 1<<20)
 	log := newLogger(b, false).With("part", "test")
 	log.Info("first")
