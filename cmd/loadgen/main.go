@@ -214,7 +214,7 @@ func soakCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	probe := load{URL: lg.url, Conns: l.Conns, Warmup: 2 * time.Second, Length: 10 * time.Second, PID: lg.pid()}
+	probe := load{URL: lg.url, Conns: l.Conns, Warmup: 2 * time.Second, Length: 10 * time.Second, PID: lg.pid(), Redis: e.redisPID}
 	capacity, err := probe.run(ctx)
 	if err != nil {
 		return err
@@ -226,7 +226,7 @@ func soakCmd(ctx context.Context, args []string) error {
 	if lg, err = e.startLeadgate(*bin); err != nil {
 		return err
 	}
-	l.URL, l.PID, l.Metrics, l.Rate = lg.url, lg.pid(), lg.metrics, capacity.rate()/2
+	l.URL, l.PID, l.Metrics, l.Redis, l.Rate = lg.url, lg.pid(), lg.metrics, e.redisPID, capacity.rate()/2
 	fmt.Printf("soak: %.0f req/s (half the capacity) for %s after %s warm-up, %d connections at most\n",
 		l.Rate, l.Length, l.Warmup, l.Conns)
 	res, err := l.run(ctx)
@@ -290,8 +290,11 @@ func (s summary) print(w io.Writer, name string) {
 	fmt.Fprintf(w, "%-10s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  p999 %6.2f ms  errors %d %v  peak RSS %s",
 		name, s.rate, ms(s.p50), ms(s.p99), ms(s.p999), s.errors, s.errorsBy, mib(s.peakRSS))
 	if s.cpu.Target > 0 {
-		fmt.Fprintf(w, "  CPU/request %s: %3.0f µs, redis-server %3.0f µs, load tool %3.0f µs",
-			name, us(s.cpu.Target), us(s.cpu.Redis), us(s.cpu.Self))
+		fmt.Fprintf(w, "  CPU/request %s: %3.0f µs", name, us(s.cpu.Target))
+		if s.cpu.Redis > 0 { // `run` knows no redis-server
+			fmt.Fprintf(w, ", redis-server %3.0f µs", us(s.cpu.Redis))
+		}
+		fmt.Fprintf(w, ", load tool %3.0f µs", us(s.cpu.Self))
 	}
 	fmt.Fprintln(w)
 }
