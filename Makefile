@@ -9,18 +9,14 @@
 # make screenshots — PNGs of the public pages into docs/form and of the console into docs/console; not part of make test.
 GO ?= go
 
-.PHONY: test bench bench-intake bench-worker bench-fanout bench-purge soak check deps fuzz screenshots
+.PHONY: test bench bench-intake bench-worker bench-fanout bench-purge soak check deps deps-redis fuzz screenshots
 
 test: deps
 	$(GO) test -race -count=1 ./...
 
-# deps installs the programs the tests start that Go does not build:
-# redis-server (private instances of it, never a Redis someone else runs),
-# chromium (the form and the console are tested in headless Chromium) and npm
-# (for axe-core). Each command has the name of its Debian package. It also
-# installs axe-core with npm when node_modules lacks it.
-deps:
-	@missing=; for cmd in redis-server chromium npm; do \
+# install-missing installs the commands of $(1) that are missing, with
+# apt-get (each has the name of its Debian package), or says how to.
+install-missing = @missing=; for cmd in $(1); do \
 	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$cmd"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -30,9 +26,17 @@ deps:
 	    (apt-get install -y -q$$missing >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q$$missing >/dev/null; }) \
 	      || { echo "could not install$$missing with apt-get"; exit 1; }; \
 	  else \
-	    echo "missing:$$missing (the tests start them); install (Debian: sudo apt-get install$$missing) and run make test again"; exit 1; \
+	    echo "missing:$$missing (the tests start them); install (Debian: sudo apt-get install$$missing) and run make again"; exit 1; \
 	  fi; \
 	fi
+
+# deps installs the programs the tests start that Go does not build:
+# redis-server (private instances of it, never a Redis someone else runs),
+# chromium (the form and the console are tested in headless Chromium) and npm
+# (for axe-core). It also installs axe-core with npm when node_modules lacks
+# it. The benchmarks need only redis-server (deps-redis).
+deps:
+	$(call install-missing,redis-server chromium npm)
 	@# axe-core (package.json, pinned in package-lock.json) is injected into
 	@# the console's pages by the browser tests to check accessibility.
 	@if [ ! -f node_modules/axe-core/axe.min.js ]; then \
@@ -40,7 +44,10 @@ deps:
 	  echo "installing axe-core (npm ci)"; npm ci --no-audit --no-fund >/dev/null || exit 1; \
 	fi
 
-bench: deps
+deps-redis:
+	$(call install-missing,redis-server)
+
+bench: deps-redis
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./... | tee bench.out
 
 # bench-intake builds leadgate and the load tool (cmd/loadgen), which starts
@@ -53,7 +60,7 @@ bench: deps
 BENCH_ROUNDS ?= 3
 BENCH_DURATION ?= 10s
 BENCH_CONNS ?= 64
-bench-intake: deps bin/leadgate bin/loadgen
+bench-intake: deps-redis bin/leadgate bin/loadgen
 	bin/loadgen bench -leadgate bin/leadgate -rounds $(BENCH_ROUNDS) -d $(BENCH_DURATION) -c $(BENCH_CONNS)
 
 # bench-worker: leadgate's worker routing leads (accepted by leadgate web)
@@ -63,7 +70,7 @@ bench-intake: deps bin/leadgate bin/loadgen
 # BENCH_ROUNDS paired rounds of BENCH_LEADS each; rates, CPU and Redis work
 # per lead.
 BENCH_LEADS ?= 2000
-bench-worker: deps bin/leadgate bin/loadgen
+bench-worker: deps-redis bin/leadgate bin/loadgen
 	bin/loadgen bench-worker -leadgate bin/leadgate -rounds $(BENCH_ROUNDS) -n $(BENCH_LEADS)
 
 # bench-fanout: BenchmarkCampaignFanOut (jobs/campaign_bench_test.go: a
@@ -72,7 +79,7 @@ bench-worker: deps bin/leadgate bin/loadgen
 # round, BENCH_ROUNDS rounds, alternating which goes first; each runs a
 # warm-up campaign and then two measured ones. Per-round recipients/s, CPU
 # and load average, medians, the ratio.
-bench-fanout: deps bin/loadgen bin/jobs.test
+bench-fanout: deps-redis bin/loadgen bin/jobs.test
 	bin/loadgen bench-fanout -test bin/jobs.test -rounds $(BENCH_ROUNDS)
 
 # bench-purge: BenchmarkPurge (cmd/leadgate/purge_bench_test.go) on one
@@ -82,7 +89,7 @@ bench-fanout: deps bin/loadgen bin/jobs.test
 # paced purge runs, each pair in alternating order; per-round figures, the
 # medians, the ratios and Redis's time by command. About 30 s a round.
 PURGE_ROUNDS ?= 5
-bench-purge: deps
+bench-purge: deps-redis
 	$(GO) test -run '^$$' -bench '^BenchmarkPurge$$' -benchtime 1x -timeout 30m ./cmd/leadgate -purge.rounds $(PURGE_ROUNDS)
 
 # soak measures leadgate web's capacity at BENCH_CONNS connections, then
@@ -90,7 +97,7 @@ bench-purge: deps
 # it fails on any error, or when RSS or goroutines at the end exceed their
 # value after the warm-up by more than 10 %.
 SOAK_DURATION ?= 10m
-soak: deps bin/leadgate bin/loadgen
+soak: deps-redis bin/leadgate bin/loadgen
 	bin/loadgen soak -leadgate bin/leadgate -d $(SOAK_DURATION) -c $(BENCH_CONNS)
 
 # Always rebuilt (go build is a no-op when nothing changed): the figures
