@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -34,9 +35,13 @@ type target struct {
 func (t *target) pid() int { return t.cmd.Process.Pid }
 
 // newEnv starts a redis-server on a unix socket in a new temporary
-// directory: no port (never 6379), no persistence, noeviction as
+// directory for a command that runs the leadgate binary bin on it (which
+// the user must name): no port (never 6379), no persistence, noeviction as
 // production has it.
-func newEnv() (*env, error) {
+func newEnv(bin string) (*env, error) {
+	if bin == "" {
+		return nil, errors.New("-leadgate: the leadgate binary is required")
+	}
 	dir, err := os.MkdirTemp("", "loadgen")
 	if err != nil {
 		return nil, err

@@ -125,13 +125,10 @@ func benchCmd(ctx context.Context, args []string) error {
 	l := &load{}
 	loadFlags(fs, l, 10*time.Second)
 	fs.Parse(args)
-	if *bin == "" {
-		return errors.New("-leadgate: the leadgate binary is required")
-	}
 	if l.Warmup == 0 {
 		l.Warmup = 2 * time.Second // each round: connections and caches warm before measuring
 	}
-	e, err := newEnv()
+	e, err := newEnv(*bin)
 	if err != nil {
 		return err
 	}
@@ -199,13 +196,10 @@ func soakCmd(ctx context.Context, args []string) error {
 	l := &load{}
 	loadFlags(fs, l, 10*time.Minute)
 	fs.Parse(args)
-	if *bin == "" {
-		return errors.New("-leadgate: the leadgate binary is required")
-	}
 	if l.Warmup == 0 {
 		l.Warmup = 10 * time.Second
 	}
-	e, err := newEnv()
+	e, err := newEnv(*bin)
 	if err != nil {
 		return err
 	}

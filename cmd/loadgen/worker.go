@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -119,10 +118,7 @@ func benchWorkerCmd(ctx context.Context, args []string) error {
 	rounds := fs.Int("rounds", 3, "paired rounds")
 	n := fs.Int("n", 2000, "leads (tasks) a round")
 	fs.Parse(args)
-	if *bin == "" {
-		return errors.New("-leadgate: the leadgate binary is required")
-	}
-	e, err := newEnv()
+	e, err := newEnv(*bin)
 	if err != nil {
 		return err
 	}
