@@ -113,3 +113,27 @@ func TestNoopRound(t *testing.T) {
 		t.Errorf("%d tasks left pending, want all 50 taken", info.Pending)
 	}
 }
+
+// readCPU reads a process's CPU time from /proc: this one's grows while it
+// works (in ticks of 10 ms, so it spins until one passes).
+func TestReadCPU(t *testing.T) {
+	before, err := readCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		after, err := readCPU(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after > before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("CPU stayed at %v over 10 s of work", before)
+		}
+	}
+	if _, err := readCPU(-1); err == nil {
+		t.Error("no error for a process that does not exist")
+	}
+}

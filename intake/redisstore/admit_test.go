@@ -58,6 +58,15 @@ func TestAcceptQueuesNothingForABlockedPerson(t *testing.T) {
 	if got := admissions(t, f.rdb); len(got) != 0 {
 		t.Fatalf("admission stream = %q, want empty", got)
 	}
+	// Stored as blocked, to be received when the block is lifted, and
+	// filed under blocked, not received.
+	h := f.rdb.HMGet(ctx, leadKey(adm.ID), "state", "blocked_from").Val()
+	if h[0] != string(intake.Blocked) || h[1] != string(intake.Received) {
+		t.Errorf("lead state, blocked_from = %v, want blocked, received", h)
+	}
+	if f.rdb.ZScore(ctx, stateKey(intake.Blocked), adm.ID).Err() != nil || f.rdb.ZScore(ctx, stateKey(intake.Received), adm.ID).Err() == nil {
+		t.Error("the lead is not in the blocked index alone")
+	}
 }
 
 // A repeat of a lead still received is queued again (it may have lost its
