@@ -59,7 +59,8 @@ type HTTP struct {
 	// in production, /metrics on Addr needs a bearer token of role admin or
 	// metrics.
 	MetricsAddr string
-	// ShutdownDelay is SHUTDOWN_DELAY, default 0: how long web, on SIGTERM,
+	// ShutdownDelay is SHUTDOWN_DELAY, default 0, at most maxShutdownDelay:
+	// how long web, on SIGTERM,
 	// keeps serving with /readyz answering 503 before it stops accepting
 	// connections, so that a load balancer stops sending it new ones first
 	// (set it to the balancer's health-check interval times its failure
@@ -205,6 +206,10 @@ func FromEnvironment() (*Config, error) {
 
 // Load reads and validates the configuration through getenv. In production it
 // refuses every development default; in development, keys and tokens that are
+// maxShutdownDelay bounds SHUTDOWN_DELAY: a balancer's health checks
+// notice a 503 within seconds, and a longer wait only delays every deploy.
+const maxShutdownDelay = time.Minute
+
 // missing stay nil for ApplyDevelopmentDefaults to fill.
 func Load(getenv func(string) string) (*Config, error) {
 	r := reader{getenv: getenv}
@@ -223,6 +228,11 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.HTTP.Addr = r.str("LEADGATE_ADDR", ":"+port)
 	c.HTTP.MetricsAddr = r.str("METRICS_ADDR", "")
 	c.HTTP.ShutdownDelay = r.duration("SHUTDOWN_DELAY", "0s")
+	if c.HTTP.ShutdownDelay > maxShutdownDelay {
+		// SIGTERM must end in a bounded time: an orchestrator kills what
+		// outlives its grace period (the delay plus up to 20 s of draining).
+		r.fail("SHUTDOWN_DELAY", fmt.Errorf("at most %s", maxShutdownDelay))
+	}
 	if c.HTTP.MetricsAddr != "" {
 		if _, p, err := net.SplitHostPort(c.HTTP.MetricsAddr); err != nil || p == "" {
 			r.fail("METRICS_ADDR", fmt.Errorf("%q is not host:port", c.HTTP.MetricsAddr))

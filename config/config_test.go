@@ -371,6 +371,7 @@ func TestLoadRejects(t *testing.T) {
 		{"token in the role's place", map[string]string{"LEADGATE_ADMIN_TOKENS": testToken + ":admin:Test Testov sales desk"}, "LEADGATE_ADMIN_TOKENS"},
 		{"METRICS_ADDR without a port", map[string]string{"METRICS_ADDR": "localhost"}, "METRICS_ADDR"},
 		{"SHUTDOWN_DELAY not a duration", map[string]string{"SHUTDOWN_DELAY": "soon"}, "SHUTDOWN_DELAY"},
+		{"SHUTDOWN_DELAY over a minute", map[string]string{"SHUTDOWN_DELAY": "2m"}, "SHUTDOWN_DELAY"},
 		{"FRAME_ANCESTORS not an origin", map[string]string{"FRAME_ANCESTORS": "https://example.kz/page"}, "FRAME_ANCESTORS"},
 		{"PORT not a number", map[string]string{"PORT": "abc"}, "PORT"},
 		{"PORT too large", map[string]string{"PORT": "70000"}, "PORT"},

@@ -84,6 +84,11 @@ func TestConsoleLeadFilters(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, c.msg) || !strings.Contains(body, `id="lead-filters"`) {
 			t.Errorf("%s: %d, want 400 with the form and %q", c.query, resp.StatusCode, c.msg)
 		}
+		// A refused value (an address, say) goes into no link of the page.
+		if strings.Contains(body, "example.com") && strings.Contains(body, "href=\"/admin/leads?") &&
+			strings.Contains(body, "utm_source=test") {
+			t.Errorf("%s: the page links the refused value", c.query)
+		}
 	}
 }
 

@@ -183,7 +183,9 @@ func (c *Console) LeadList(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if data.Error != "" {
-		c.render(w, r, ss, http.StatusBadRequest, "leads", "leads", keep, "", data)
+		// The language links keep no filter: a refused one may be anything
+		// typed into the form, an address even.
+		c.render(w, r, ss, http.StatusBadRequest, "leads", "leads", nil, "", data)
 		return
 	}
 	page, err := c.Deps.Leads.List(r.Context(), f, q.Get("cursor"), leadsPerPage)
