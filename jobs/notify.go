@@ -78,8 +78,11 @@ func (n *Notifier) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		}
 		return err
 	}
-	// A failure to record it retries the task, and sales may get the message
+	// The record waits while Redis is away (untilRecorded); a failure past
+	// the task's deadline retries the task, and sales may get the message
 	// twice: better than a disclosure missing from the log.
-	return n.Leads.LogTransfer(ctx, lead.ID, intake.Transfer{Recipient: channel.Name(), At: n.Now().UTC(),
-		Purpose: PurposeNotify})
+	at := n.Now().UTC()
+	return untilRecorded(ctx, func() error {
+		return n.Leads.LogTransfer(ctx, lead.ID, intake.Transfer{Recipient: channel.Name(), At: at, Purpose: PurposeNotify})
+	})
 }

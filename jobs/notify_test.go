@@ -274,13 +274,14 @@ func TestNotifierRetriesFailures(t *testing.T) {
 		name             string
 		get, notify, log error // what the store's Get, the channel and the store's LogTransfer answer
 		want             error
-		transfers        int // LogTransfer calls
+		transfers        int // LogTransfer calls, at least
 	}{
 		{"store unavailable", down, nil, nil, down, 0},
 		{"channel failing", nil, refused, nil, refused, 0},
-		// The channel is called again on the retry: a second message beats
-		// an unrecorded disclosure.
-		{"transfer not recorded", nil, nil, down, down, 1},
+		// The record is tried again while Redis is away, until the task's
+		// deadline; then the task is retried and the channel called again: a
+		// second message beats an unrecorded disclosure.
+		{"transfer not recorded", nil, nil, down, down, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -294,12 +295,14 @@ func TestNotifierRetriesFailures(t *testing.T) {
 				transfers++
 				return tc.log
 			}
-			err := f.notifier.ProcessTask(context.Background(), f.task())
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second) // the task's deadline
+			defer cancel()
+			err := f.notifier.ProcessTask(ctx, f.task())
 			if !errors.Is(err, tc.want) || errors.Is(err, asynq.SkipRetry) {
 				t.Errorf("ProcessTask = %v, want %v, retried", err, tc.want)
 			}
-			if transfers != tc.transfers {
-				t.Errorf("%d transfers logged, want %d", transfers, tc.transfers)
+			if transfers < tc.transfers || tc.transfers == 0 && transfers != 0 {
+				t.Errorf("%d transfers logged, want %d or more", transfers, tc.transfers)
 			}
 		})
 	}

@@ -140,11 +140,12 @@ func (w *Welcomer) load(ctx context.Context, t *asynq.Task) (*intake.Lead, error
 }
 
 // send mails one message of kind to the lead's person, at most once per
-// sendWindow (the claim is taken before the send and closed after it: a
-// crash can repeat or lose it, nothing else doubles it), and records the
-// transfer. sent, when not nil, runs once the mail is handed over, before
-// the claim is closed: a failure there retries the task, and the retry,
-// still holding the claim, sends again.
+// sendWindow (the claim is taken before the send and closed after it), and
+// records the transfer. sent, when not nil, runs once the mail is handed
+// over, before the claim is closed. Once the mail is out, what records it
+// waits while Redis is away (untilRecorded, up to the task's deadline):
+// a retry, still holding the claim, would mail the person again. Only a
+// crash, or an outage longer than the task's deadline, can repeat it.
 func (w *Welcomer) send(ctx context.Context, lead *intake.Lead, kind string, e templates.Email, purpose string,
 	sent func(context.Context) error) error {
 	for _, t := range lead.Transfers {
@@ -168,14 +169,17 @@ func (w *Welcomer) send(ctx context.Context, lead *intake.Lead, kind string, e t
 		return err
 	}
 	if sent != nil {
-		if err := sent(ctx); err != nil {
+		if err := untilRecorded(ctx, func() error { return sent(ctx) }); err != nil {
 			return err
 		}
 	}
-	if err := w.People.SentTo(ctx, kind, lead.Person, lead.ID); err != nil {
+	if err := untilRecorded(ctx, func() error { return w.People.SentTo(ctx, kind, lead.Person, lead.ID) }); err != nil {
 		w.Log.Error("mail sent but not marked; a retry may send it again", "lead", lead.ID, "kind", kind, "err", err)
 	}
-	return w.Leads.LogTransfer(ctx, lead.ID, intake.Transfer{Recipient: "mail", At: w.Now().UTC(), Purpose: purpose})
+	at := w.Now().UTC()
+	return untilRecorded(ctx, func() error {
+		return w.Leads.LogTransfer(ctx, lead.ID, intake.Transfer{Recipient: "mail", At: at, Purpose: purpose})
+	})
 }
 
 // policyURLFor is the policy of lang from byLang, or fallback (POLICY_URL)

@@ -620,3 +620,63 @@ func TestRouterRetriesWhenTheWelcomeIsNotQueued(t *testing.T) {
 		t.Errorf("calls = %q, want nothing pushed or recorded", calls)
 	}
 }
+
+// flakyRecords fails the first call of the records written after a mail is
+// sent — LinkSent, SentTo and the transfer — as a Redis blip would.
+type flakyRecords struct {
+	jobs.PersonMail
+	jobs.Leads
+	failed sync.Map // which of them already failed once
+}
+
+func (f *flakyRecords) blip(what string) error {
+	if _, again := f.failed.LoadOrStore(what, true); again {
+		return nil
+	}
+	return intake.Unavailable(what, errors.New("connection reset"))
+}
+
+func (f *flakyRecords) LinkSent(ctx context.Context, person, lead string, expires time.Time) error {
+	if err := f.blip("link sent"); err != nil {
+		return err
+	}
+	return f.PersonMail.LinkSent(ctx, person, lead, expires)
+}
+
+func (f *flakyRecords) SentTo(ctx context.Context, kind, person, lead string) error {
+	if err := f.blip("sent " + kind); err != nil {
+		return err
+	}
+	return f.PersonMail.SentTo(ctx, kind, person, lead)
+}
+
+func (f *flakyRecords) LogTransfer(ctx context.Context, id string, t intake.Transfer) error {
+	if err := f.blip("transfer " + t.Purpose); err != nil {
+		return err
+	}
+	return f.Leads.LogTransfer(ctx, id, t)
+}
+
+// A Redis blip after the mail went out neither fails the task nor, on its
+// retry, mails the person again: the records wait for Redis.
+func TestWelcomerRecordsASentMailThroughABlip(t *testing.T) {
+	t.Parallel()
+	f := setupWelcome(t)
+	ctx := context.Background()
+	flaky := &flakyRecords{PersonMail: f.store.People, Leads: f.store.Leads}
+	f.w.People, f.w.Leads = flaky, flaky
+	lead := f.submit(t, applicant{email: "test1@example.com", phone: "+77010000001", lang: "en", marketing: true})
+
+	for range 2 { // the task, then its redelivery
+		if err := f.w.Acknowledge(ctx, ackTask(lead.ID)); err != nil {
+			t.Fatalf("Acknowledge: %v", err)
+		}
+		if err := f.w.RequestConfirmation(ctx, optinTask(lead.ID)); err != nil {
+			t.Fatalf("RequestConfirmation: %v", err)
+		}
+	}
+	if n := f.mailer.attempts(); n != 2 {
+		t.Errorf("mailer was called %d times, want an acknowledgement and an opt-in request once each", n)
+	}
+	f.checkMailTransfers(t, lead.ID, jobs.PurposeAck, jobs.PurposeOptin)
+}
