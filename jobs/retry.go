@@ -3,9 +3,12 @@ package jobs
 import (
 	"errors"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/paymtech/leadgate/intake"
 	"github.com/paymtech/leadgate/integrations"
@@ -58,7 +61,23 @@ func IsFailure(err error) bool {
 
 // redisFailure reports whether err is Redis's failure (the store
 // unavailable, or a task ended while Redis did not answer) or a worker's
-// (the task's lease expired), not the task's own.
+// (the task's lease expired), not the task's own. An error Redis answered
+// (a script's error, a wrong type) is the task's own — retried forever
+// uncounted, it would never reach the archive — except the answers of a
+// Redis that cannot serve for now.
 func redisFailure(err error) bool {
-	return errors.Is(err, errRedisDown) || errors.Is(err, asynq.ErrLeaseExpired) || intake.ErrorCode(err) == intake.EUnavailable
+	if errors.Is(err, errRedisDown) || errors.Is(err, asynq.ErrLeaseExpired) {
+		return true
+	}
+	if intake.ErrorCode(err) != intake.EUnavailable {
+		return false
+	}
+	var reply redis.Error
+	return !errors.As(err, &reply) || slices.ContainsFunc(unavailableReplies, func(p string) bool {
+		return strings.HasPrefix(reply.Error(), p)
+	})
 }
+
+// unavailableReplies begin the errors of a Redis that is loading its data,
+// failing over, out of memory or running a long script: it will serve again.
+var unavailableReplies = []string{"LOADING ", "READONLY ", "MASTERDOWN ", "CLUSTERDOWN ", "TRYAGAIN ", "BUSY ", "OOM ", "NOREPLICAS "}

@@ -115,6 +115,13 @@ func TestIsFailure(t *testing.T) {
 		{"temporary", &integrations.Error{System: "webhook", Op: "push", Status: 502, Kind: integrations.Temporary}, true},
 		{"permanent", &integrations.Error{System: "webhook", Op: "push", Status: 422, Kind: integrations.Permanent}, true},
 		{"plain", errors.New("connection reset"), true},
+		{"Redis away", intake.Unavailable("load lead", errors.New("dial unix: connection refused")), false},
+		{"Redis loading", intake.Unavailable("load lead", redisReply("LOADING Redis is loading the dataset in memory")), false},
+		{"Redis out of memory", intake.Unavailable("store", redisReply("OOM command not allowed when used memory > 'maxmemory'.")), false},
+		// An answer of a Redis that serves is the task's own failure: counted,
+		// so that the task reaches the archive instead of retrying for ever.
+		{"a script's error", intake.Unavailable("transition", redisReply("ERR user_script:1: attempt to compare nil with number")), true},
+		{"wrong type", intake.Unavailable("load lead", redisReply("WRONGTYPE Operation against a key holding the wrong kind of value")), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -146,3 +153,9 @@ func TestRetryDelayOfRedisAndWorkerFailures(t *testing.T) {
 		})
 	}
 }
+
+// redisReply is an error Redis answered, as go-redis gives it.
+type redisReply string
+
+func (r redisReply) Error() string { return string(r) }
+func (redisReply) RedisError()     {}
