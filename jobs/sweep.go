@@ -37,7 +37,8 @@ func (s *Sweeper) ProcessTask(ctx context.Context, _ *asynq.Task) error {
 // through them all (a CRM outage can leave thousands waiting on live
 // retries; a lost one among them must still be found), and carries on past
 // a lead it cannot queue. Recovery calls it as soon as Redis answers after
-// an outage, with t the outage's start.
+// an outage or a restart, with t now: every lead still received, since a
+// restart may have lost tasks queued long before it.
 func (s *Sweeper) Sweep(ctx context.Context, before time.Time) error {
 	var errs []error
 	checked := 0

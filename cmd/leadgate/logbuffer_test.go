@@ -69,3 +69,23 @@ func TestLoggerFlushesWarnings(t *testing.T) {
 		t.Fatalf("after a warning: %q, want both lines in order, with the logger's attributes", got)
 	}
 }
+
+// Attributes named like personal fields are masked, whoever logs them.
+func TestLoggerMasksPersonalFields(t *testing.T) {
+	t.Parallel()
+	for _, production := range []bool{false, true} {
+		var out lockedBuffer
+		b := newLineBuffer(&out, time.Hour, 1<<20)
+		log := newLogger(b, production)
+		log.Warn("test", "email", "test-one@example.com", "phone", "+77010000000", "user_agent", "TestBrowser/1.0", "lead", "lead-id-1")
+		got := out.String()
+		for _, v := range []string{"test-one@example.com", "+77010000000", "TestBrowser"} {
+			if strings.Contains(got, v) {
+				t.Errorf("production=%v: the line carries %q: %s", production, v, got)
+			}
+		}
+		if !strings.Contains(got, "lead-id-1") || !strings.Contains(got, "[masked]") {
+			t.Errorf("production=%v: %s, want the lead id and masked values", production, got)
+		}
+	}
+}

@@ -106,7 +106,7 @@ func (m *Main) MetricsAddr() string {
 
 // sensitiveKeys are log attribute names whose values are masked whatever
 // code logs them: personal data never reaches a log line.
-var sensitiveKeys = []string{"email", "phone", "name", "tax_id", "iin", "bin", "message", "ip", "token", "authorization"}
+var sensitiveKeys = []string{"email", "phone", "name", "tax_id", "iin", "bin", "message", "ip", "user_agent", "token", "authorization"}
 
 // newLogger logs to b, in JSON in production, else as text; a warning or
 // an error is written at once, with every line before it.
