@@ -66,9 +66,9 @@ bench-intake: deps-redis bin/leadgate bin/loadgen
 # bench-worker: leadgate's worker routing leads (accepted by leadgate web)
 # to a webhook receiver that answers at once, their acknowledgements to a
 # SendGrid fake that does too, against a no-op asynq handler with the
-# worker's configuration taking as many tasks from the same queue:
-# BENCH_ROUNDS paired rounds of BENCH_LEADS each; rates, CPU and Redis work
-# per lead.
+# worker's configuration taking as many tasks from the same queue, and the
+# bare router (read, post, record, mail, record: the least any router does):
+# BENCH_ROUNDS rounds of BENCH_LEADS each; rates, CPU and Redis work per lead.
 BENCH_LEADS ?= 2000
 bench-worker: deps-redis bin/leadgate bin/loadgen
 	bin/loadgen bench-worker -leadgate bin/leadgate -rounds $(BENCH_ROUNDS) -n $(BENCH_LEADS)

@@ -3,8 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -135,5 +140,43 @@ func TestReadCPU(t *testing.T) {
 	}
 	if _, err := readCPU(-1); err == nil {
 		t.Error("no error for a process that does not exist")
+	}
+}
+
+// TestBareRouter: the routing floor does what it claims, once a lead: the
+// lead to the webhook, its acknowledgement to SendGrid's address, and both
+// recorded on the lead; a lead that is not there is not retried.
+func TestBareRouter(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Network: "unix", Addr: srv.Socket})
+	t.Cleanup(func() { rdb.Close() })
+	var mu sync.Mutex
+	got := map[string]string{}
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got[r.URL.Path] = string(body)
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(sink.Close)
+	ctx := context.Background()
+	key := bareLeadKey(0, 1)
+	rdb.HSet(ctx, key, "state", "received", "email", "load-bare-0-1@example.com", "name", "Loadgen Bare Person 1")
+	h := bareRouter(rdb, sink.URL)
+	if err := h.ProcessTask(ctx, asynq.NewTask(bareRouteTask, []byte(key))); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(got["/hook"], `"state":"received"`) || !strings.Contains(got["/v3/mail/send"], "load-bare-0-1@example.com") {
+		t.Errorf("posted %q, want the lead to /hook and its acknowledgement to /v3/mail/send", got)
+	}
+	lead := rdb.HGetAll(ctx, key).Val()
+	if lead["state"] != "routed" || lead["routed_at"] == "" || lead["mailed_at"] == "" {
+		t.Errorf("lead after routing %v, want it routed and mailed", lead)
+	}
+	err := h.ProcessTask(ctx, asynq.NewTask(bareRouteTask, []byte(bareLeadKey(0, 2))))
+	if !errors.Is(err, asynq.SkipRetry) {
+		t.Errorf("routing a missing lead: %v, want SkipRetry", err)
 	}
 }

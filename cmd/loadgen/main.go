@@ -20,7 +20,9 @@
 //
 // bench-worker compares leadgate's worker routing leads to an instant
 // webhook receiver (and mailing their acknowledgements to an instant
-// SendGrid) with a no-op asynq handler on the same queue.
+// SendGrid) with a no-op asynq handler on the same queue, and with the bare
+// router: the least any router that hands a lead over and acknowledges it
+// does (read, post, record, mail, record: one task a lead).
 //
 // bench-fanout runs BenchmarkCampaignFanOut (package jobs, compiled with
 // go test -c) once a round: a campaign through leadgate and the bare loop
@@ -57,7 +59,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	cmds := map[string]func(context.Context, []string) error{"run": runCmd, "bench": benchCmd, "bench-worker": benchWorkerCmd, "bench-fanout": benchFanOutCmd, "soak": soakCmd, "baseline": baselineCmd}
+	cmds := map[string]func(context.Context, []string) error{"run": runCmd, "bench": benchCmd, "bench-worker": benchWorkerCmd, "bench-fanout": benchFanOutCmd, "soak": soakCmd, "baseline": baselineCmd, "bare-router": bareRouterCmd}
 	cmd, ok := cmds[os.Args[1]]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "loadgen: unknown command %q\n", os.Args[1])

@@ -110,8 +110,11 @@ func queued(ctx context.Context, rdb *redis.Client) (int64, error) {
 // queue with leadgate's worker configuration. Each is timed from its first
 // delivery (process start-up is left out) until its queue is empty: a
 // routed lead's acknowledgement and opt-in tasks, which the same worker
-// runs, are part of routing it. Each round also reports what Redis did per
-// lead and per no-op task, and the worker's peak RSS.
+// runs, are part of routing it. Then the bare router (bareRouter) routes as
+// many leads of its own, timed the same way: what routing costs at the
+// least, so the round shows how much of the gap to the no-op is any
+// router's. Each round also reports what Redis did per lead and per no-op
+// task, and the worker's peak RSS.
 func benchWorkerCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench-worker", flag.ExitOnError)
 	bin := fs.String("leadgate", "", "the leadgate binary")
@@ -159,7 +162,7 @@ func benchWorkerCmd(ctx context.Context, args []string) error {
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
 	fmt.Printf("routing: %d paired rounds of %d leads, a webhook receiver and a SendGrid answering at once\n", *rounds, *n)
-	var lgRates, noopRates, ratios, cpuRatios []float64
+	var lgRates, noopRates, bareRates, ratios, cpuRatios, bareRatios, ofBare []float64
 	for i := range *rounds {
 		if err := fill(ctx, web.url, *n); err != nil {
 			return err
@@ -176,18 +179,28 @@ func benchWorkerCmd(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
+		bare, err := bareRound(ctx, e, rdb, sink, "http://"+ln.Addr().String(), *n, i)
+		if err != nil {
+			return err
+		}
 		cpuRatio := float64(noop.cost()) / float64(lg.cost())
 		fmt.Printf("round %d leadgate %8.0f leads/s  no-op %8.0f tasks/s  ratio %.2f  (worker peak RSS %s)\n",
 			i+1, lg.rate, noop.rate, lg.rate/noop.rate, mib(lg.peakRSS))
+		fmt.Printf("        bare router %6.0f leads/s: %.2f of the no-op; leadgate %.2f of it\n",
+			bare.rate, bare.rate/noop.rate, lg.rate/bare.rate)
 		fmt.Printf("  CPU per lead: worker %.0f µs + redis-server %.0f µs; per no-op task: %.0f µs + %.0f µs; CPU ratio %.2f\n",
 			µs(lg.cpu), lg.redis.cpu*1e6, µs(noop.cpu), noop.redis.cpu*1e6, cpuRatio)
-		fmt.Printf("  redis per lead: %v\n  redis per no-op task: %v\n", lg.redis, noop.redis)
-		lgRates, noopRates = append(lgRates, lg.rate), append(noopRates, noop.rate)
+		fmt.Printf("  CPU per bare-routed lead: %.0f µs + redis-server %.0f µs\n", µs(bare.cpu), bare.redis.cpu*1e6)
+		fmt.Printf("  redis per lead: %v\n  redis per no-op task: %v\n  redis per bare-routed lead: %v\n", lg.redis, noop.redis, bare.redis)
+		lgRates, noopRates, bareRates = append(lgRates, lg.rate), append(noopRates, noop.rate), append(bareRates, bare.rate)
 		ratios, cpuRatios = append(ratios, lg.rate/noop.rate), append(cpuRatios, cpuRatio)
+		bareRatios, ofBare = append(bareRatios, bare.rate/noop.rate), append(ofBare, lg.rate/bare.rate)
 	}
 	ratio := median(ratios)
 	fmt.Printf("medians: leadgate %.0f leads/s, no-op %.0f tasks/s, ratio %.2f (target >= 0.5: %s); CPU ratio %.2f\n",
 		median(lgRates), median(noopRates), ratio, map[bool]string{true: "holds", false: "NOT MET"}[ratio >= 0.5], median(cpuRatios))
+	fmt.Printf("         bare router %.0f leads/s, %.2f of the no-op; leadgate %.2f of the bare router\n",
+		median(bareRates), median(bareRatios), median(ofBare))
 	return nil
 }
 
