@@ -128,6 +128,11 @@ type Recipient struct {
 	// Problem is set when the store already knows this person cannot be
 	// mailed (ReasonUnreadable): the sender fails them alone.
 	Problem FailReason
+	// Batch and Slot are where the store holds a marked person in flight
+	// until their outcome is recorded: set by Mark, opaque to everyone
+	// else, handed back to the store with the outcome.
+	Batch string
+	Slot  int
 }
 
 // Candidates are the next people of a campaign's walk, read but not yet

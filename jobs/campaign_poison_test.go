@@ -362,3 +362,56 @@ func TestCrashBetweenMarkAndSend(t *testing.T) {
 		t.Errorf("copies by address %v; want 4 people once each", seen)
 	}
 }
+
+// erasingStore erases the second person of the first batch it marks, before
+// the batch is sent: an erasure landing while they are in flight.
+type erasingStore struct {
+	jobs.Campaigns
+	e      *redisEnv
+	erased string
+}
+
+func (s *erasingStore) Mark(ctx context.Context, c *intake.Campaign, cands *intake.Candidates) (*intake.Batch, error) {
+	b, err := s.Campaigns.Mark(ctx, c, cands)
+	if err == nil && s.erased == "" && len(b.Recipients) > 1 {
+		s.erased = b.Recipients[1].Person
+		if _, err := s.e.store.Subjects.Erase(ctx, s.erased, nil); err != nil {
+			return nil, err
+		}
+	}
+	return b, err
+}
+
+// TestErasedInFlightLeavesNoTrace: a person erased between their mark and
+// the outcome is neither counted sent nor named by the campaign; finishing
+// counts them skipped, so it adds up.
+func TestErasedInFlightLeavesNoTrace(t *testing.T) {
+	t.Parallel()
+	e := setupRedis(t, time.Now)
+	e.subscribed(t, 3)
+	c := e.campaigner(&fakeMailer{}, 10)
+	store := &erasingStore{Campaigns: e.store.Campaigns, e: e}
+	c.Store = store
+	camp := e.newCampaign(t, intake.Segment{})
+	runCampaign(t, c, camp.ID)
+	ctx := context.Background()
+	got, _ := e.store.Campaigns.Campaign(ctx, camp.ID)
+	checkAddsUp(t, got)
+	if got.Recipients != 3 || got.Sent != 2 || got.Skipped != 1 || got.Failed != 0 {
+		t.Errorf("campaign %+v; want 3 recipients, 2 sent, the erased one skipped", got)
+	}
+	keys, err := e.rdb.Keys(ctx, "lg:campaign:*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if e.rdb.Type(ctx, k).Val() != "hash" {
+			continue
+		}
+		for f, v := range e.rdb.HGetAll(ctx, k).Val() {
+			if strings.Contains(f+v, store.erased) {
+				t.Errorf("%s still names the erased person", k)
+			}
+		}
+	}
+}

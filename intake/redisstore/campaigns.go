@@ -327,10 +327,11 @@ func (s *Campaigns) readCandidates(ctx context.Context, c *intake.Campaign, peop
 // loses erased people. So a withdrawal that lands before the mark stops
 // the email, and one that lands after finds it already on its way. Marks
 // are bits by person number; a person an earlier batch marked is neither
-// counted nor sent to again. Each person marked is put in flight (person →
-// number) until Settle records what became of them, so a crash between the
-// mark and the settle leaves a trace (SettleLost). A retry chunk takes its
-// people off the retry list, and decides only for those still on it.
+// counted nor sent to again. The people marked are put in flight, one entry
+// a batch, until Settle records what became of them, so a crash between the
+// mark and the settle leaves a trace (SettleLost); the answer names the
+// batch and which candidates it marked. A retry chunk takes its people off
+// the retry list, and decides only for those still on it.
 //
 // KEYS: campaign hash, its marks, the index walked, its in-flight hash.
 // ARGV: retry ("1" when the candidates are a chunk of the refused of an
@@ -349,9 +350,7 @@ func (s *Campaigns) Mark(ctx context.Context, c *intake.Campaign, cands *intake.
 	for _, p := range cands.Chunk {
 		args = append(args, p)
 	}
-	byPerson := make(map[string]intake.Recipient, len(cands.Recipients))
 	for _, r := range cands.Recipients {
-		byPerson[r.Person] = r
 		args = append(args, r.Person, r.Number)
 	}
 	keys := []string{campaignKey(c.ID), campaignKey(c.ID) + keyCampaignMarks, walkSource(c), campaignKey(c.ID) + keyCampaignInFlight}
@@ -362,9 +361,17 @@ func (s *Campaigns) Mark(ctx context.Context, c *intake.Campaign, cands *intake.
 	if res[0] == "stopped" {
 		return &intake.Batch{Stopped: true}, nil
 	}
-	b := &intake.Batch{Recipients: make([]intake.Recipient, 0, len(res)-1)}
-	for _, person := range res[1:] {
-		b.Recipients = append(b.Recipients, byPerson[person])
+	b := &intake.Batch{}
+	if len(res) < 3 {
+		return b, nil // nobody marked
+	}
+	batch, taken := res[1], res[2]
+	b.Recipients = make([]intake.Recipient, 0, strings.Count(taken, "1"))
+	for i, r := range cands.Recipients {
+		if taken[i] == '1' {
+			r.Batch, r.Slot = batch, len(b.Recipients)
+			b.Recipients = append(b.Recipients, r)
+		}
 	}
 	return b, nil
 }
@@ -374,7 +381,8 @@ func (s *Campaigns) Mark(ctx context.Context, c *intake.Campaign, cands *intake.
 // ARGV[1] is the outcome (s: sent; r: refused, to retry; f: failed), ARGV[2]
 // the reason of a failure, ARGV[3] the most bytes the retry list may hold
 // (a refused person beyond it is failed as gave_up, never dropped
-// uncounted), then the person hashes.
+// uncounted), then per batch in flight its name and a byte a slot, '1' for
+// the people settled.
 //
 // KEYS: campaign hash, its failures (person → reason), its in-flight hash.
 var settleScript = script("settle.lua")
@@ -392,10 +400,27 @@ func (s *Campaigns) Settle(ctx context.Context, c *intake.Campaign, outcome inta
 	if outcome == intake.OutcomeFailed && reason == "" {
 		return fmt.Errorf("settle campaign %s: a failure needs a reason", c.ID)
 	}
-	arg := make([]any, 0, 3+len(people))
-	arg = append(arg, string(outcome), string(reason), maxRetryList*41) // bytes of comma-separated 40-hex person hashes
+	// One slot mask per batch: a batch's people are settled by their slots.
+	var batches []string
+	slots := map[string][]byte{}
 	for _, p := range people {
-		arg = append(arg, p.Person)
+		if p.Batch == "" {
+			continue // never marked: not in flight
+		}
+		mask, ok := slots[p.Batch]
+		if !ok {
+			batches = append(batches, p.Batch)
+		}
+		for len(mask) <= p.Slot {
+			mask = append(mask, '0')
+		}
+		mask[p.Slot] = '1'
+		slots[p.Batch] = mask
+	}
+	arg := make([]any, 0, 3+2*len(batches))
+	arg = append(arg, string(outcome), string(reason), maxRetryList*41) // bytes of comma-separated 40-hex person hashes
+	for _, b := range batches {
+		arg = append(arg, b, slots[b])
 	}
 	if err := settleScript.Run(ctx, s.rdb, s.outcomeKeys(c.ID), arg...).Err(); err != nil {
 		return intake.Unavailable("settle campaign batch", err)

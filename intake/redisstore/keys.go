@@ -57,7 +57,7 @@ const (
 	keyCampaignPfx      = "lg:campaign:" // hash per campaign: kind, state, content, counters (and "reason:<code>" counts of the failed), cursor, retry list
 	keyCampaignMarks    = ":marks"       // bitmap after a campaign key, by person number: 1 = marked (then sent, failed, or lost in a crash)
 	keyCampaignFails    = ":failed"      // hash after a campaign key: person → reason code (invalid_address, refused, gave_up …), marked or walked but never sent
-	keyCampaignInFlight = ":inflight"    // hash after a campaign key: person → number, marked and not yet settled; what a crash leaves is settled as unknown_outcome
+	keyCampaignInFlight = ":inflight"    // hash after a campaign key: batch number → a byte a slot ('1': marked, not yet settled), a space, the batch's people comma-separated; what a crash leaves is settled as unknown_outcome
 	keyCampaignTo       = ":to"          // zset after a campaign key: person → 0, a notice's recipients
 
 	// Data-subject requests: named by reference; the subject only by

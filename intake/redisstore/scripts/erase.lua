@@ -32,6 +32,30 @@ for i = fixed + 1, fixed + nc do
     if number then redis.call('SETBIT', KEYS[i], number, 0) end
   elseif t == 'hash' then
     redis.call('HDEL', KEYS[i], person)
+    if string.sub(KEYS[i], -9) == ':inflight' then
+      -- In flight is one entry a batch (mark.lua): the person's slot is
+      -- cleared, so no outcome is recorded for them, and their name goes.
+      local kv = redis.call('HGETALL', KEYS[i])
+      for k = 1, #kv, 2 do
+        local entry = kv[k + 1]
+        local sep = string.find(entry, ' ', 1, true)
+        if sep then
+          local names, slot = {}, nil
+          for p in string.gmatch(string.sub(entry, sep + 1), '[^,]+') do
+            names[#names + 1] = p
+            if p == person then slot = #names; names[slot] = '-' end
+          end
+          if slot then
+            local waiting = string.sub(entry, 1, slot - 1) .. '0' .. string.sub(entry, slot + 1, sep - 1)
+            if string.find(waiting, '1', 1, true) then
+              redis.call('HSET', KEYS[i], kv[k], waiting .. ' ' .. table.concat(names, ','))
+            else
+              redis.call('HDEL', KEYS[i], kv[k])
+            end
+          end
+        end
+      end
+    end
     -- A campaign's walk cursor and retry list name people too. The cursor
     -- only orders the walk: cut to a prefix it walks on from the same place,
     -- and anyone it passes again is skipped by their mark.

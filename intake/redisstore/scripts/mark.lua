@@ -52,17 +52,24 @@ if not retry then
     end
   end
 end
-local out = {'batch'}
+-- In flight is one entry a batch, not a field a person (a thousand fields
+-- written here and deleted by the settle were a fifth of this script):
+-- a byte a slot, '1' while that person waits for their outcome, then a
+-- space and the people, comma-separated, in the order they are answered.
+-- The answer is the batch's name in flight and a byte a candidate, '1'
+-- for those marked now.
+local flight, taken = {}, {}
 if #people > 0 then
-  local set, clear, flight = {}, {}, {}
+  local set, clear = {}, {}
   for i, p in ipairs(people) do
+    taken[i] = '0'
     if take[i] then
       if held[i] then
         if retry then -- a walk set it above
           set[#set + 1] = 'SET'; set[#set + 1] = 'u1'; set[#set + 1] = numbers[i]; set[#set + 1] = '1'
         end
-        flight[#flight + 1] = p; flight[#flight + 1] = numbers[i]
-        out[#out + 1] = p
+        flight[#flight + 1] = p
+        taken[i] = '1'
       else
         skipped = skipped + 1
         if retry then
@@ -73,8 +80,10 @@ if #people > 0 then
   end
   if #set > 0 then redis.call('BITFIELD', marks, unpack(set)) end
   if #clear > 0 then redis.call('BITFIELD', marks, unpack(clear)) end
-  if #flight > 0 then redis.call('HSET', inflight, unpack(flight)) end
 end
 if counted > 0 then redis.call('HINCRBY', c, 'recipients', counted) end
 if skipped > 0 then redis.call('HINCRBY', c, 'skipped', skipped) end
-return out
+if #flight == 0 then return {'batch'} end
+local batch = tostring(redis.call('HINCRBY', c, 'batches', 1))
+redis.call('HSET', inflight, batch, string.rep('1', #flight) .. ' ' .. table.concat(flight, ','))
+return {'batch', batch, table.concat(taken)}

@@ -1,21 +1,44 @@
 local c, failed, inflight = KEYS[1], KEYS[2], KEYS[3]
 local outcome, reason, room = ARGV[1], ARGV[2], tonumber(ARGV[3])
--- Only people still in flight are settled, each once: one erased meanwhile
--- left with their records, and one a later run already settled as lost is
--- not counted twice.
--- One HMGET and one HDEL for the batch: a call per person was most of
--- this script's time.
-local people = {unpack(ARGV, 4)}
-if #people == 0 then return 0 end
-local found, owned, seen = redis.call('HMGET', inflight, unpack(people)), {}, {}
-for i, p in ipairs(people) do
-  if found[i] and not seen[p] then owned[#owned + 1] = p; seen[p] = true end
+-- In flight is one entry a batch (mark.lua): a byte a slot, '1' while that
+-- person waits, then a space and the batch's people. Only slots still
+-- waiting are settled, each once: an erased person's slot was cleared with
+-- their records, and a batch a later run settled as lost is gone.
+local owned, n = {}, 0
+for a = 4, #ARGV - 1, 2 do
+  local batch, now = ARGV[a], ARGV[a + 1]
+  local entry = redis.call('HGET', inflight, batch)
+  if entry then
+    local sep = string.find(entry, ' ', 1, true)
+    local people -- named only when the outcome records names
+    if outcome ~= 's' then
+      people = {}
+      for p in string.gmatch(string.sub(entry, sep + 1), '[^,]+') do people[#people + 1] = p end
+    end
+    local left, waiting = {}, false
+    for i = 1, sep - 1 do
+      if string.byte(entry, i) ~= 49 then
+        left[i] = '0'
+      elseif string.byte(now, i) == 49 then
+        left[i] = '0'
+        n = n + 1
+        if people then owned[#owned + 1] = people[i] end
+      else
+        left[i] = '1'
+        waiting = true
+      end
+    end
+    if waiting then
+      redis.call('HSET', inflight, batch, table.concat(left) .. string.sub(entry, sep))
+    else
+      redis.call('HDEL', inflight, batch)
+    end
+  end
 end
-if #owned == 0 then return 0 end
-redis.call('HDEL', inflight, unpack(owned))
+if n == 0 then return 0 end
 if outcome == 's' then
-  redis.call('HINCRBY', c, 'sent', #owned)
-  return #owned
+  redis.call('HINCRBY', c, 'sent', n)
+  return n
 end
 local fail = owned
 if outcome == 'r' then
@@ -39,4 +62,4 @@ if #fail > 0 then
   redis.call('HINCRBY', c, 'failed', #fail)
   redis.call('HINCRBY', c, 'reason:' .. reason, #fail)
 end
-return #owned
+return n

@@ -1,0 +1,82 @@
+package redisstore
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/paymtech/leadgate/intake"
+)
+
+// TestInFlightIsOneEntryABatch: a marked batch is one in-flight entry, its
+// people settled by slot, each once; what is left of it, and an entry left
+// by a version that kept a field a person, is settled as lost.
+func TestInFlightIsOneEntryABatch(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	people := []string{strings.Repeat("a", 40), strings.Repeat("b", 40), strings.Repeat("c", 40)}
+	for _, p := range people {
+		f.rdb.ZAdd(ctx, keyMarketing, redis.Z{Member: p})
+	}
+	id, err := f.store.Campaigns.CreateCampaign(ctx, &intake.Campaign{Kind: intake.KindCampaign, Name: "test"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.Campaigns.StartCampaign(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.store.Campaigns.Campaign(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cands := &intake.Candidates{Cursor: people[2]}
+	for i, p := range people {
+		cands.Recipients = append(cands.Recipients, intake.Recipient{Person: p, Number: string(rune('1' + i))})
+	}
+	b, err := f.store.Campaigns.Mark(ctx, c, cands)
+	if err != nil || len(b.Recipients) != 3 {
+		t.Fatalf("Mark = %+v, %v; want 3 marked", b, err)
+	}
+	inflight := campaignKey(id) + keyCampaignInFlight
+	if n := f.rdb.HLen(ctx, inflight).Val(); n != 1 {
+		t.Errorf("%d in-flight entries for one batch, want 1", n)
+	}
+	settle := func(outcome intake.Outcome, reason intake.FailReason, rs ...intake.Recipient) {
+		t.Helper()
+		if err := f.store.Campaigns.Settle(ctx, c, outcome, reason, rs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settle(intake.OutcomeSent, "", b.Recipients[0])
+	settle(intake.OutcomeSent, "", b.Recipients[0]) // each once
+	settle(intake.OutcomeFailed, intake.ReasonInvalidName, b.Recipients[2])
+	if n := f.rdb.HLen(ctx, inflight).Val(); n != 1 {
+		t.Errorf("%d in-flight entries with one person left, want 1", n)
+	}
+	legacy := strings.Repeat("d", 40)
+	f.rdb.HSet(ctx, inflight, legacy, "4") // a field a person: left by a crash before batches were one entry
+	n, err := f.store.Campaigns.SettleLost(ctx, c)
+	if err != nil || n != 2 {
+		t.Fatalf("SettleLost = %d, %v; want 2 (the batch's last, the legacy one)", n, err)
+	}
+	if f.rdb.Exists(ctx, inflight).Val() != 0 {
+		t.Error("the in-flight hash outlived SettleLost")
+	}
+	settle(intake.OutcomeSent, "", b.Recipients[1]) // settled as lost already
+	got, err := f.store.Campaigns.Campaign(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Recipients != 3 || got.Sent != 1 || got.Failed != 3 || got.FailedReasons[intake.ReasonUnknownOutcome] != 2 || got.FailedReasons[intake.ReasonInvalidName] != 1 {
+		t.Errorf("campaign %+v", got)
+	}
+	failed := f.rdb.HGetAll(ctx, campaignKey(id)+keyCampaignFails).Val()
+	if want := []string{people[1], people[2], legacy}; !slices.Equal(slices.Sorted(maps.Keys(failed)), want) {
+		t.Errorf("failed %v, want %v", failed, want)
+	}
+}
