@@ -50,9 +50,9 @@ type Campaigns interface {
 //
 // No recipient can fail the others: one whose stored address or name the
 // mailable rule refuses (mail.CheckAddress, mail.CheckName; data stored
-// before intake applied it) is failed alone before the send, and one the
-// provider blames for refusing a whole message is failed alone and the
-// message sent again without them. Every person counted a recipient ends
+// before intake applied it), for which the driver refuses the message
+// before sending it, and one the provider blames for refusing a whole
+// message, are failed alone and the message sent again without them. Every person counted a recipient ends
 // as sent, skipped or failed with a reason (intake.FailReason), a send that
 // stops for good included, so a finished campaign adds up.
 type Campaigner struct {
@@ -338,24 +338,16 @@ type batch struct {
 const maxBlamed = 20
 
 // send mails one batch, one message per content language, and settles each
-// recipient's mark by the outcome. Recipients the mailable rule refuses are
-// failed alone first. It returns an error that stops the run when the
-// provider refused (retry later: the refused ones go first) or the outcome
-// is unknown.
+// recipient's mark by the outcome. Recipients the store could not read are
+// failed alone first; those the mailable rule refuses, when a message is
+// refused for them (see sendGroup). It returns an error that stops the run
+// when the provider refused (retry later: the refused ones go first) or
+// the outcome is unknown.
 func (c *Campaigner) send(ctx context.Context, camp *intake.Campaign, r *renderer, recipients []intake.Recipient) error {
 	groups := map[string][]intake.Recipient{}
-	unmailable := map[intake.FailReason][]intake.Recipient{}
-	for _, rc := range recipients {
-		if reason := mailable(rc); reason != "" {
-			unmailable[reason] = append(unmailable[reason], rc)
-			continue
-		}
+	for _, rc := range c.failAlone(ctx, camp, recipients, func(rc intake.Recipient) intake.FailReason { return rc.Problem }) {
 		l := r.lang(rc.Lang)
 		groups[l] = append(groups[l], rc)
-	}
-	for _, reason := range slices.Sorted(maps.Keys(unmailable)) {
-		c.Log.Warn("campaign recipients not mailable as stored; failed alone", "campaign", camp.ID, "reason", reason, "recipients", len(unmailable[reason]))
-		c.settle(ctx, camp, intake.OutcomeFailed, reason, unmailable[reason])
 	}
 	var stop error
 	for _, lang := range slices.Sorted(maps.Keys(groups)) {
@@ -367,6 +359,25 @@ func (c *Campaigner) send(ctx context.Context, camp *intake.Campaign, r *rendere
 		stop = c.sendGroup(ctx, camp, r, lang, group)
 	}
 	return stop
+}
+
+// failAlone fails those of group that why finds a reason for, each with
+// that reason, and returns the others.
+func (c *Campaigner) failAlone(ctx context.Context, camp *intake.Campaign, group []intake.Recipient, why func(intake.Recipient) intake.FailReason) []intake.Recipient {
+	rest := make([]intake.Recipient, 0, len(group))
+	failed := map[intake.FailReason][]intake.Recipient{}
+	for _, rc := range group {
+		if reason := why(rc); reason != "" {
+			failed[reason] = append(failed[reason], rc)
+		} else {
+			rest = append(rest, rc)
+		}
+	}
+	for _, reason := range slices.Sorted(maps.Keys(failed)) {
+		c.Log.Warn("campaign recipients not mailable as stored; failed alone", "campaign", camp.ID, "reason", reason, "recipients", len(failed[reason]))
+		c.settle(ctx, camp, intake.OutcomeFailed, reason, failed[reason])
+	}
+	return rest
 }
 
 // mailable is why rc cannot be mailed as stored, or "": the rule intake
@@ -386,18 +397,32 @@ func mailable(rc intake.Recipient) intake.FailReason {
 }
 
 // sendGroup sends one language's message to group and settles them by the
-// outcome; its error stops the run (see send). A permanent refusal that the
-// provider blames on one recipient (mail.RecipientError) fails that one
-// alone and sends the message again to the rest: a refused request sent
-// nothing, so this cannot double anyone.
+// outcome; its error stops the run (see send). A message the driver refuses
+// as invalid is sent again without those the mailable rule refuses, each
+// failed alone. A permanent refusal that the provider blames on one
+// recipient (mail.RecipientError) fails that one alone and sends the
+// message again to the rest. A refused request sent nothing, so neither
+// can double anyone.
 func (c *Campaigner) sendGroup(ctx context.Context, camp *intake.Campaign, r *renderer, lang string, group []intake.Recipient) error {
-	for blamed := 0; len(group) > 0; {
+	for blamed, checked := 0, false; len(group) > 0; {
 		msg, err := r.message(lang, group)
 		if err != nil { // a campaign that cannot render is refused for everyone
 			c.settle(ctx, camp, intake.OutcomeFailed, intake.ReasonGaveUp, group)
 			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 		}
 		err = c.Mailer.Send(ctx, msg)
+		if errors.Is(err, mail.ErrInvalid) && !checked {
+			// Refused before anything was sent (the driver's Validate
+			// applies the mailable rule to every recipient): only now is
+			// the rule checked here, to fail those who break it alone and
+			// send the rest again. Checking every batch beforehand cost a
+			// third address conversion a recipient.
+			checked = true
+			if rest := c.failAlone(ctx, camp, group, mailable); len(rest) < len(group) {
+				group = rest
+				continue
+			}
+		}
 		permanent := integrations.KindOf(err) == integrations.Permanent
 		if re, ok := errors.AsType[*mail.RecipientError](err); ok && permanent && re.Index >= 0 && re.Index < len(group) && blamed < maxBlamed {
 			blamed++
