@@ -345,8 +345,12 @@ const maxBlamed = 20
 // the outcome is unknown.
 func (c *Campaigner) send(ctx context.Context, camp *intake.Campaign, r *renderer, recipients []intake.Recipient) error {
 	groups := map[string][]intake.Recipient{}
-	for _, rc := range c.failAlone(ctx, camp, recipients, func(rc intake.Recipient) intake.FailReason { return rc.Problem }) {
+	readable := c.failAlone(ctx, camp, recipients, func(rc intake.Recipient) intake.FailReason { return rc.Problem })
+	for _, rc := range readable {
 		l := r.lang(rc.Lang)
+		if groups[l] == nil { // room for all: a batch is often one language, and growing it by doubling copied it twice over
+			groups[l] = make([]intake.Recipient, 0, len(readable))
+		}
 		groups[l] = append(groups[l], rc)
 	}
 	var stop error
@@ -364,7 +368,10 @@ func (c *Campaigner) send(ctx context.Context, camp *intake.Campaign, r *rendere
 // failAlone fails those of group that why finds a reason for, each with
 // that reason, and returns the others.
 func (c *Campaigner) failAlone(ctx context.Context, camp *intake.Campaign, group []intake.Recipient, why func(intake.Recipient) intake.FailReason) []intake.Recipient {
-	rest := make([]intake.Recipient, 0, len(group))
+	if !slices.ContainsFunc(group, func(rc intake.Recipient) bool { return why(rc) != "" }) {
+		return group // nearly always: no copy of a thousand recipients
+	}
+	var rest []intake.Recipient
 	failed := map[intake.FailReason][]intake.Recipient{}
 	for _, rc := range group {
 		if reason := why(rc); reason != "" {
