@@ -147,6 +147,11 @@ type Transition struct {
 	Risk     *Risk     // recorded when the lead was assessed on the way
 	Route    Route     // recorded when To is Routed or Failed
 	Transfer *Transfer // appended to the disclosure log when data left
+	// QueueOptin queues the lead's opt-in request with the change, when its
+	// request asks for a confirmation link: in the same step, so a repeat
+	// that adds the opt-in while the lead is routed is not missed, and a
+	// crash after the change cannot lose the request.
+	QueueOptin bool
 }
 
 // Page is one page of a lead listing.

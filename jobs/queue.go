@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-
-	"github.com/paymtech/leadgate/intake"
 )
 
 // Queue enqueues lead tasks; it is the intake.Queue of web processes.
@@ -24,19 +22,6 @@ func NewQueue(c *asynq.Client, i *asynq.Inspector) *Queue { return &Queue{client
 // the marks say it stopped.
 func (q *Queue) EnqueueCampaign(ctx context.Context, id string) error {
 	return q.enqueueIn(ctx, QueueMail, NewSendCampaignTask(id), sendCampaignTaskID(id))
-}
-
-// EnqueueWelcome queues the mail to the person about a lead that passed the
-// risk check: the acknowledgement, then the opt-in request. Whether the
-// opt-in request goes out is decided when it is sent, by the person's
-// pending state — not this lead's box or DOUBLE_OPT_IN: a repeat may have
-// added the opt-in, and a suppressed person must confirm afresh even
-// without double opt-in.
-func (q *Queue) EnqueueWelcome(ctx context.Context, lead *intake.Lead) error {
-	if err := q.EnqueueAck(ctx, lead.ID); err != nil {
-		return err
-	}
-	return q.EnqueueOptin(ctx, lead.ID)
 }
 
 // EnqueueCRMUpdate queues the crm:update task of a rectified lead. A second
@@ -94,13 +79,17 @@ func (q *Queue) enqueueIn(ctx context.Context, queue string, t *asynq.Task, task
 	return nil
 }
 
-// EnqueueAck queues the acknowledgement of a lead that passed the risk check.
+// EnqueueAck queues the acknowledgement of a lead that passed the risk check
+// (Router.Welcome).
 func (q *Queue) EnqueueAck(ctx context.Context, id string) error {
 	return q.enqueue(ctx, newMailTask(AckLead{}.Kind(), ackTaskID(id), id), ackTaskID(id))
 }
 
 // EnqueueOptin queues the double opt-in request of a lead whose person
-// ticked the marketing box.
+// ticked the marketing box (the drain, for an admission entry). Whether it
+// goes out is decided when it is sent, by the person's pending state — not
+// this lead's box or DOUBLE_OPT_IN: a repeat may have added the opt-in, and
+// a suppressed person must confirm afresh even without double opt-in.
 func (q *Queue) EnqueueOptin(ctx context.Context, id string) error {
 	return q.enqueue(ctx, newMailTask(RequestOptin{}.Kind(), optinTaskID(id), id), optinTaskID(id))
 }

@@ -72,10 +72,12 @@ type Router struct {
 	// Notify queues the sales notification of a routed lead; nil when no
 	// notification channel is configured.
 	Notify func(ctx context.Context, leadID string) error
-	// Welcome queues the mail to the person (acknowledgement, opt-in link)
-	// once the lead passed the risk check, so bots are never mailed for; nil
-	// when no mail is sent.
-	Welcome func(ctx context.Context, lead *intake.Lead) error
+	// Welcome queues the acknowledgement to the person once the lead passed
+	// the risk check, so bots are never mailed for; nil when no mail is
+	// sent. The opt-in request, which few leads ask for, is queued by the
+	// lead's move to routed or failed itself (intake.Transition.QueueOptin),
+	// never as a task per lead.
+	Welcome func(ctx context.Context, leadID string) error
 	// Erase queues the CRM deletion of a lead erased while the CRM was
 	// taking it (the erasure found no CRM copy to delete yet); nil leaves
 	// that copy to an operator.
@@ -105,24 +107,25 @@ func (rt *Router) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if lead.State != intake.Received {
 		return nil // handled by an earlier delivery of this task
 	}
+	lead.Risk = Assess(lead)
+	held := !lead.Released && lead.Risk.Score >= rt.Threshold
 	// Whatever failed before (Redis, the rules), nothing retries past MaxAge.
 	if retried, _ := asynq.GetRetryCount(ctx); retried > 0 && rt.Now().Sub(lead.Route.Since) >= rt.MaxAge {
-		return rt.pushFailed(ctx, lead, &integrations.Error{System: "leadgate", Op: "route", Code: "retry window over",
+		return rt.pushFailed(ctx, lead, !held, &integrations.Error{System: "leadgate", Op: "route", Code: "retry window over",
 			Kind: integrations.Permanent})
 	}
-	lead.Risk = Assess(lead)
-	if !lead.Released && lead.Risk.Score >= rt.Threshold {
+	if held {
 		return rt.holdForReview(ctx, lead)
 	}
 	if rt.Welcome != nil {
-		if err := rt.Welcome(ctx, lead); err != nil {
+		if err := rt.Welcome(ctx, lead.ID); err != nil {
 			return err
 		}
 	}
 	if gone, err := rt.Workers.CRMGone(ctx); err != nil {
 		return err
 	} else if gone {
-		return rt.pushFailed(ctx, lead, &integrations.Error{System: "crm", Op: "push (endpoint disabled after 410 Gone)",
+		return rt.pushFailed(ctx, lead, true, &integrations.Error{System: "crm", Op: "push (endpoint disabled after 410 Gone)",
 			Status: 410, Code: integrations.CodeGone, Kind: integrations.Permanent})
 	}
 	if lead.Assignment == nil {
@@ -143,7 +146,7 @@ func (rt *Router) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	receipt, err := rt.CRM.Push(ctx, Document(lead))
 	if err != nil {
-		return rt.pushFailed(ctx, lead, err)
+		return rt.pushFailed(ctx, lead, true, err)
 	}
 	if !earlier.IsZero() {
 		rt.redone(lead.ID, receipt.System, earlier)
@@ -167,8 +170,9 @@ func (rt *Router) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	err = untilRecorded(ctx, func() (err error) {
 		state, err = rt.Leads.Transition(ctx, lead.ID, intake.Transition{
 			From: intake.Received, To: intake.Routed, Risk: &lead.Risk,
-			Route:    intake.Route{System: receipt.System, Ref: receipt.Ref, URL: receipt.URL, At: now},
-			Transfer: &intake.Transfer{Recipient: "crm:" + receipt.System, At: now, Purpose: PurposeSales, Ref: receipt.Ref},
+			Route:      intake.Route{System: receipt.System, Ref: receipt.Ref, URL: receipt.URL, At: now},
+			Transfer:   &intake.Transfer{Recipient: "crm:" + receipt.System, At: now, Purpose: PurposeSales, Ref: receipt.Ref},
+			QueueOptin: rt.Welcome != nil,
 		})
 		return err
 	})
@@ -268,8 +272,11 @@ func (rt *Router) assign(ctx context.Context, lead *intake.Lead) error {
 }
 
 // pushFailed decides between another try and giving up: a permanent refusal,
-// or retries past MaxAge, marks the lead failed for an operator to see.
-func (rt *Router) pushFailed(ctx context.Context, lead *intake.Lead, err error) error {
+// or retries past MaxAge, marks the lead failed for an operator to see. A
+// failed lead that passed the risk check is still mailed about (Welcome),
+// as a repeat of it is (accept.lua): its opt-in request goes with the
+// failure.
+func (rt *Router) pushFailed(ctx context.Context, lead *intake.Lead, passed bool, err error) error {
 	if integrations.IsGone(err) {
 		if first, _ := rt.Workers.MarkCRMGone(ctx, rt.Now()); first {
 			crmGone.Inc()
@@ -286,7 +293,7 @@ func (rt *Router) pushFailed(ctx context.Context, lead *intake.Lead, err error) 
 		return err
 	}
 	state, terr := rt.Leads.Transition(ctx, lead.ID, intake.Transition{From: intake.Received, To: intake.Failed,
-		Risk: &lead.Risk, Route: intake.Route{Error: err.Error(), At: rt.Now().UTC()}})
+		Risk: &lead.Risk, Route: intake.Route{Error: err.Error(), At: rt.Now().UTC()}, QueueOptin: passed && rt.Welcome != nil})
 	if terr != nil {
 		return terr // retried, so the failure is recorded once Redis is back
 	}

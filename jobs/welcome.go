@@ -90,10 +90,10 @@ func (w *Welcomer) Acknowledge(ctx context.Context, t *asynq.Task) error {
 // person's state records which request it was for, and following it
 // applies that request's details.
 func (w *Welcomer) RequestConfirmation(ctx context.Context, t *asynq.Task) error {
-	// Most requests ask for no link, and every routed lead has this task:
-	// one field says so, without reading and decrypting the lead's record
-	// and then the person's state (one round trip and one decryption fewer
-	// per routed lead).
+	// A repeat's tick queues this task even for a person already
+	// subscribed, whose request asks for no link: one field says so,
+	// without reading and decrypting the lead's record and then the
+	// person's state.
 	var args RequestOptin
 	if json.Unmarshal(t.Payload(), &args) == nil && args.LeadID != "" { // a malformed payload is load's to report
 		if asks, err := w.People.AsksLink(ctx, args.LeadID); err != nil || !asks {

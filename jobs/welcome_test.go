@@ -17,6 +17,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/redisstore"
+	"github.com/paymtech/leadgate/intake/redisstore/admission"
 	"github.com/paymtech/leadgate/integrations"
 	"github.com/paymtech/leadgate/integrations/crm"
 	"github.com/paymtech/leadgate/integrations/mail"
@@ -105,9 +107,21 @@ var defaultApplicant = applicant{email: "test1@example.com", phone: "+7701000000
 // stored lead.
 func (f *welcomeFixture) submit(t *testing.T, a applicant) *intake.Lead {
 	t.Helper()
+	adm, err := f.store.Leads.Accept(context.Background(), f.application(a))
+	if err != nil {
+		t.Fatalf("Accept: %v", err)
+	}
+	if adm.Duplicate {
+		t.Fatalf("Accept = %+v, want a new lead", adm)
+	}
+	return f.get(t, adm.ID)
+}
+
+// application is a as intake hands it to the store, with double opt-in on.
+func (f *welcomeFixture) application(a applicant) intake.Application {
 	meta := intake.Metadata{IP: "203.0.113.7", UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
 		Browser: "Firefox", OS: "Linux", Timezone: "Asia/Almaty", PageURL: "https://example.com/connect"}
-	adm, err := f.store.Leads.Accept(context.Background(), intake.Application{
+	return intake.Application{
 		Submission: &intake.Submission{EntityType: intake.SoleProprietor, Name: "Test Testov", Phone: a.phone,
 			Email: a.email, EmailKey: a.email, Products: []string{"acquiring"}, Lang: a.lang,
 			ConsentMarketing: a.marketing, PageURL: meta.PageURL, Timezone: meta.Timezone},
@@ -117,14 +131,7 @@ func (f *welcomeFixture) submit(t *testing.T, a applicant) *intake.Lead {
 		DoubleOptIn: true,
 		PerIP:       intake.Limit{N: 100, Per: time.Hour},
 		PerEmail:    intake.Limit{N: 100, Per: time.Hour},
-	})
-	if err != nil {
-		t.Fatalf("Accept: %v", err)
 	}
-	if adm.Duplicate {
-		t.Fatalf("Accept = %+v, want a new lead", adm)
-	}
-	return f.get(t, adm.ID)
 }
 
 // mailTask is a lead:ack or lead:optin task as the queue makes it.
@@ -558,37 +565,47 @@ func TestRouterWelcomes(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		change func(l *intake.Lead)
+		refuse bool     // the CRM refuses the lead for good
 		want   []string // calls, in order
 	}{
-		{"a lead that passes the risk check", func(*intake.Lead) {},
-			[]string{"welcome", "push", "transition to routed"}},
-		{"a lead held for review", makeRisky, []string{"transition to review"}},
-		{"a lead released from review", func(l *intake.Lead) { makeRisky(l); l.Released = true },
-			[]string{"welcome", "push", "transition to routed"}},
-		{"a lead already routed", func(l *intake.Lead) { l.State = intake.Routed }, nil},
-		{"a blocked lead", func(l *intake.Lead) { l.State = intake.Blocked }, nil},
+		{"a lead that passes the risk check", func(*intake.Lead) {}, false,
+			[]string{"welcome", "push", "transition to routed with the opt-in"}},
+		{"a lead the CRM refuses", func(*intake.Lead) {}, true,
+			[]string{"welcome", "push", "transition to failed with the opt-in"}},
+		{"a lead held for review", makeRisky, false, []string{"transition to review"}},
+		{"a lead released from review", func(l *intake.Lead) { makeRisky(l); l.Released = true }, false,
+			[]string{"welcome", "push", "transition to routed with the opt-in"}},
+		{"a lead already routed", func(l *intake.Lead) { l.State = intake.Routed }, false, nil},
+		{"a blocked lead", func(l *intake.Lead) { l.State = intake.Blocked }, false, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := setup(t)
 			tc.change(f.lead)
 			var calls []string
-			f.router.Welcome = func(_ context.Context, l *intake.Lead) error {
-				if l.ID != f.lead.ID || l.Email != f.lead.Email || !l.Consent.Marketing {
-					t.Errorf("Welcome got lead %q (%q, marketing %v), want the task's", l.ID, l.Email, l.Consent.Marketing)
+			f.router.Welcome = func(_ context.Context, id string) error {
+				if id != f.lead.ID {
+					t.Errorf("Welcome got lead %q, want the task's", id)
 				}
 				calls = append(calls, "welcome")
 				return nil
 			}
 			f.crm.PushFn = func(context.Context, crm.Lead) (crm.Receipt, error) {
 				calls = append(calls, "push")
+				if tc.refuse {
+					return crm.Receipt{}, &integrations.Error{System: "webhook", Op: "push", Status: 422, Kind: integrations.Permanent}
+				}
 				return crm.Receipt{System: "webhook", Ref: "wh-42"}, nil
 			}
 			f.leads.TransitionFn = func(_ context.Context, _ string, tr intake.Transition) (intake.State, error) {
-				calls = append(calls, "transition to "+string(tr.To))
+				call := "transition to " + string(tr.To)
+				if tr.QueueOptin {
+					call += " with the opt-in"
+				}
+				calls = append(calls, call)
 				return tr.To, nil
 			}
-			if err := f.router.ProcessTask(context.Background(), f.task()); err != nil {
+			if err := f.router.ProcessTask(context.Background(), f.task()); (err != nil) != tc.refuse {
 				t.Fatalf("ProcessTask: %v", err)
 			}
 			if !reflect.DeepEqual(calls, tc.want) {
@@ -598,11 +615,138 @@ func TestRouterWelcomes(t *testing.T) {
 	}
 }
 
+// optinTasks counts the lead:optin tasks run for each lead: the handler
+// asks AsksLink first, whatever the lead.
+type optinTasks struct {
+	jobs.PersonMail
+	mu  sync.Mutex
+	ran map[string]int
+}
+
+func (o *optinTasks) AsksLink(ctx context.Context, lead string) (bool, error) {
+	o.mu.Lock()
+	o.ran[lead]++
+	o.mu.Unlock()
+	return o.PersonMail.AsksLink(ctx, lead)
+}
+
+func (o *optinTasks) count(lead string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.ran[lead]
+}
+
+// startWorker runs what a worker process runs for a new lead over f: the
+// admission drain, the router (to c, its welcome queuing the
+// acknowledgement) and the welcome mail's handlers. It returns the count
+// of opt-in tasks.
+func (f *welcomeFixture) startWorker(t *testing.T, c jobs.CRM) *optinTasks {
+	t.Helper()
+	optins := &optinTasks{PersonMail: f.store.People, ran: map[string]int{}}
+	f.w.People = optins
+	r := f.router(c)
+	r.Welcome = f.queue.EnqueueAck
+	r.Now = func() time.Time { return f.now }
+	f.serveHandlers(t, jobs.Handlers{Router: r, Welcomer: f.w})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	d := &jobs.Drain{Stream: admission.New(f.rdb, "test"), Queue: f.queue, Log: slog.New(slog.DiscardHandler), Block: 50 * time.Millisecond}
+	go func() {
+		defer close(done)
+		d.Run(ctx)
+	}()
+	t.Cleanup(func() { stop(); <-done })
+	return optins
+}
+
+// waitIdle waits until the admission stream is empty and the leads queue
+// holds nothing pending, running, scheduled or retrying.
+func (f *welcomeFixture) waitIdle(t *testing.T) {
+	t.Helper()
+	waitFor(t, "the worker to finish", func() bool {
+		q, err := f.insp.GetQueueInfo(jobs.QueueLeads)
+		return err == nil && q.Pending+q.Active+q.Scheduled+q.Retry == 0 && f.rdb.XLen(context.Background(), redisstore.AdmissionStream).Val() == 0
+	})
+}
+
+// sentOf counts the messages of kind delivered to the lead.
+func (f *welcomeFixture) sentOf(kind, lead string) int {
+	n := 0
+	for _, m := range f.mailer.delivered() {
+		if m.Category == kind && m.Ref == lead {
+			n++
+		}
+	}
+	return n
+}
+
+// Every routed lead is acknowledged; only one that asks for a link gets an
+// opt-in task, and its request once.
+func TestRouterQueuesTheOptinOnlyForLeadsThatAsk(t *testing.T) {
+	t.Parallel()
+	f := setupWelcome(t)
+	asks := f.submit(t, applicant{email: "test1@example.com", phone: "+77010000001", lang: "ru", marketing: true})
+	plain := f.submit(t, applicant{email: "test2@example.com", phone: "+77010000002", lang: "ru"})
+	optins := f.startWorker(t, newScriptedCRM())
+	waitFor(t, "both leads routed", func() bool {
+		return f.get(t, asks.ID).State == intake.Routed && f.get(t, plain.ID).State == intake.Routed
+	})
+	f.waitIdle(t)
+	for _, tc := range []struct {
+		lead       *intake.Lead
+		optinTasks int
+	}{{asks, 1}, {plain, 0}} {
+		if n := f.sentOf("ack", tc.lead.ID); n != 1 {
+			t.Errorf("%d acknowledgements, want 1", n)
+		}
+		if n := f.sentOf("optin", tc.lead.ID); n != tc.optinTasks {
+			t.Errorf("%d opt-in requests, want %d", n, tc.optinTasks)
+		}
+		if n := optins.count(tc.lead.ID); n != tc.optinTasks {
+			t.Errorf("%d opt-in tasks, want %d", n, tc.optinTasks)
+		}
+	}
+}
+
+// A repeat that ticks the box while the route task runs (after it read the
+// lead, before the lead is routed) queues no opt-in itself, the lead being
+// still received: the move to routed does.
+func TestRouterQueuesTheOptinARepeatAddsDuringTheRoute(t *testing.T) {
+	t.Parallel()
+	f := setupWelcome(t)
+	a := applicant{email: "test1@example.com", phone: "+77010000001", lang: "ru"}
+	lead := f.submit(t, a)
+	c := newScriptedCRM()
+	push := c.PushFn
+	var once sync.Once
+	c.PushFn = func(ctx context.Context, l crm.Lead) (crm.Receipt, error) {
+		once.Do(func() {
+			a.marketing = true
+			if adm, err := f.store.Leads.Accept(ctx, f.application(a)); err != nil || !adm.Duplicate || adm.ID != lead.ID {
+				t.Errorf("repeat = %+v, %v; want a duplicate of the lead", adm, err)
+			}
+		})
+		return push(ctx, l)
+	}
+	optins := f.startWorker(t, c)
+	waitFor(t, "the lead routed", f.inState(t, lead.ID, intake.Routed))
+	f.waitIdle(t)
+	if n := f.sentOf("optin", lead.ID); n != 1 {
+		t.Errorf("%d opt-in requests, want 1", n)
+	}
+	if n := optins.count(lead.ID); n != 1 {
+		t.Errorf("%d opt-in tasks, want 1", n)
+	}
+	if n := f.sentOf("ack", lead.ID); n != 1 {
+		t.Errorf("%d acknowledgements, want 1", n)
+	}
+}
+
 func TestRouterRetriesWhenTheWelcomeIsNotQueued(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	errQueue := errors.New("queue unavailable")
-	f.router.Welcome = func(context.Context, *intake.Lead) error { return errQueue }
+	f.router.Welcome = func(context.Context, string) error { return errQueue }
 	var calls []string
 	f.crm.PushFn = func(context.Context, crm.Lead) (crm.Receipt, error) {
 		calls = append(calls, "push")

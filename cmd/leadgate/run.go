@@ -262,7 +262,7 @@ func (m *Main) startWorker(ctx context.Context, store *redisstore.Store, records
 		BaseURL: strings.TrimSuffix(cfg.HTTP.PublicBaseURL.String(), "/"), PolicyURL: cfg.HTTP.PolicyURL,
 		PolicyURLs: cfg.HTTP.PolicyURLs, Company: mailCompany(cfg),
 		OptinTTL: cfg.Retention.UnconfirmedOptin, Now: m.Now, Log: m.Log}
-	router.Welcome = queue.EnqueueWelcome
+	router.Welcome = queue.EnqueueAck
 	channels, err := m.salesChannels(mailer, from)
 	if err != nil {
 		return err

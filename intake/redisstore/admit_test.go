@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,6 +103,74 @@ func TestRepeatQueuesWhatItAdds(t *testing.T) {
 	}
 	if got := admissions(t, f.rdb); len(got) != 3 || got[2] != "optin "+first.ID {
 		t.Fatalf("admission stream = %q, want the opt-in request queued", got)
+	}
+}
+
+// The move to routed queues the opt-in request of a lead that asks for a
+// link, once, in the same step — including a link a repeat asked for while
+// the lead was still received — and nothing for a lead that asks none.
+func TestTransitionQueuesTheOptinAsked(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	routed := intake.Transition{From: intake.Received, To: intake.Routed, QueueOptin: true}
+	accept := func(sub *intake.Submission) string {
+		t.Helper()
+		adm, err := f.store.Leads.Accept(ctx, application(sub))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return adm.ID
+	}
+	optins := func() (ids []string) {
+		t.Helper()
+		for _, e := range admissions(t, f.rdb) {
+			if id, ok := strings.CutPrefix(e, "optin "); ok {
+				ids = append(ids, id)
+			}
+		}
+		return ids
+	}
+
+	plain := accept(fakePerson())
+	if _, err := f.store.Leads.Transition(ctx, plain, routed); err != nil {
+		t.Fatal(err)
+	}
+	if got := optins(); len(got) != 0 {
+		t.Fatalf("opt-in entries %q for a lead that asks no link", got)
+	}
+
+	// Another person, who ticks the box only in a repeat sent while the
+	// first lead is still received: the repeat queues a routing entry, not
+	// an opt-in; the move to routed does.
+	sub := fakePerson()
+	sub.Email, sub.EmailKey, sub.Phone = "test.other@example.com", "test.other@example.com", "+77010000002"
+	lead := accept(sub)
+	sub.ConsentMarketing = true
+	accept(sub)
+	if got := optins(); len(got) != 0 {
+		t.Fatalf("opt-in entries %q before the lead was routed", got)
+	}
+	for range 2 { // the second is the router re-running a call whose answer was lost
+		if _, err := f.store.Leads.Transition(ctx, lead, routed); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := optins(); len(got) != 1 || got[0] != lead {
+		t.Fatalf("opt-in entries %q, want one for %s", got, lead)
+	}
+
+	// Without QueueOptin (a hold for review, say), nothing is queued.
+	sub.Phone = "+77010000003"
+	held := accept(sub)
+	if f.rdb.HGet(ctx, leadKey(held), "asks_link").Val() != "1" {
+		t.Fatal("the third lead does not ask for a link")
+	}
+	if _, err := f.store.Leads.Transition(ctx, held, intake.Transition{From: intake.Received, To: intake.Review}); err != nil {
+		t.Fatal(err)
+	}
+	if got := optins(); len(got) != 1 {
+		t.Fatalf("opt-in entries %q; a transition without QueueOptin queued one", got)
 	}
 }
 

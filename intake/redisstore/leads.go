@@ -301,8 +301,9 @@ func (s *Leads) Get(ctx context.Context, id string) (*intake.Lead, error) {
 }
 
 // transitionScript moves a lead from one state to another atomically with
-// its state indexes, bookkeeping fields and disclosure log — only if it is
-// still in the expected state, so a late retry cannot undo a block.
+// its state indexes, bookkeeping fields, disclosure log and, when asked,
+// its opt-in request's admission entry — only if it is still in the
+// expected state, so a late retry cannot undo a block.
 var transitionScript = script("transition.lua")
 
 // Transition applies t and returns the lead's state afterwards: t.To, or the
@@ -313,7 +314,7 @@ func (s *Leads) Transition(ctx context.Context, id string, t intake.Transition) 
 	if idx < 0 {
 		return "", fmt.Errorf("unknown state %q", t.To)
 	}
-	keys := []string{leadKey(id), keyAll}
+	keys := []string{leadKey(id), keyAll, keyAdmission}
 	for _, st := range intake.States {
 		keys = append(keys, stateKey(st))
 	}
@@ -321,7 +322,7 @@ func (s *Leads) Transition(ctx context.Context, id string, t intake.Transition) 
 	if t.Transfer != nil {
 		transfer, _ = json.Marshal(t.Transfer)
 	}
-	args := []any{id, string(t.To), idx + 1, s.now().UnixMilli(), string(t.From), transfer,
+	args := []any{id, string(t.To), idx + 1, s.now().UnixMilli(), string(t.From), transfer, boolArg(t.QueueOptin),
 		"route_system", t.Route.System, "route_ref", t.Route.Ref, "route_url", t.Route.URL, "route_error", t.Route.Error}
 	if !t.Route.At.IsZero() {
 		args = append(args, "route_at", t.Route.At.UnixMilli())

@@ -1,9 +1,10 @@
 // Package admission is the Redis side of the hand-over from the web to the
 // queue. The accept script appends what a submission leaves for the
 // workers — a lead's routing, a repeat's opt-in request — to a stream
-// (redisstore.AdmissionStream) in the same step as it stores the lead; the
-// workers read that stream in one consumer group, queue each entry's asynq
-// task, and delete the entry only then.
+// (redisstore.AdmissionStream) in the same step as it stores the lead, as
+// the move of a lead that asks for a confirmation link to routed or failed
+// does its opt-in request; the workers read that stream in one consumer
+// group, queue each entry's asynq task, and delete the entry only then.
 //
 // Why a stream with a consumer group: Redis remembers which reader holds
 // which entry (the pending list) until it is acknowledged, so a worker that

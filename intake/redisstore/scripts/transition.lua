@@ -1,5 +1,11 @@
+-- KEYS: 1 the lead, 2 lg:leads, 3 the admission stream, 4.. the state
+-- indexes in intake.States order. ARGV: 1 id, 2 the new state, 3 its index
+-- in intake.States (1-based), 4 now (ms), 5 the state required ('' for
+-- any), 6 a transfer to log ('' for none), 7 '1' to queue the opt-in
+-- request of a lead that asks for a link, 8.. fields to set.
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing', ''} end
-local cur = redis.call('HGET', KEYS[1], 'state')
+local lead = redis.call('HMGET', KEYS[1], 'state', 'asks_link')
+local cur = lead[1]
 -- Data that left is logged even when the state moved on meanwhile (a block
 -- that landed during the CRM call): the disclosure log records facts. The
 -- same record again is this call re-run after its answer was lost (the
@@ -8,8 +14,13 @@ if ARGV[6] ~= '' and redis.call('LINDEX', KEYS[1] .. ':transfers', -1) ~= ARGV[6
   redis.call('RPUSH', KEYS[1] .. ':transfers', ARGV[6])
 end
 if ARGV[5] ~= '' and cur ~= ARGV[5] then return {'conflict', cur} end
-for i = 3, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
-redis.call('ZADD', KEYS[2 + tonumber(ARGV[3])], ARGV[4], ARGV[1])
+for i = 4, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
+redis.call('ZADD', KEYS[3 + tonumber(ARGV[3])], ARGV[4], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
-redis.call('HSET', KEYS[1], 'state', ARGV[2], 'updated', ARGV[4], unpack(ARGV, 7))
+redis.call('HSET', KEYS[1], 'state', ARGV[2], 'updated', ARGV[4], unpack(ARGV, 8))
+-- The entry accept.lua writes for a repeat's opt-in. asks_link is read in
+-- this step, so a repeat that set it while the lead was still received is
+-- seen here, and one arriving later finds the lead moved on and queues its
+-- own entry.
+if ARGV[7] == '1' and lead[2] == '1' then redis.call('XADD', KEYS[3], '*', 'optin', ARGV[1]) end
 return {'ok', ARGV[2]}
