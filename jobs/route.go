@@ -15,6 +15,7 @@ import (
 
 	"github.com/paymtech/leadgate/intake"
 	"github.com/paymtech/leadgate/intake/form"
+	"github.com/paymtech/leadgate/intake/redisstore/delivery"
 	"github.com/paymtech/leadgate/intake/risk"
 	"github.com/paymtech/leadgate/integrations"
 	"github.com/paymtech/leadgate/integrations/crm"
@@ -45,18 +46,18 @@ type CRM interface {
 // Pushes are the marks set on a lead before each CRM push (delivery.Pushes).
 type Pushes interface {
 	// Begin marks lead id, still Received, as being pushed now and returns
-	// when an earlier push of it began (zero for the first); ENotFound
-	// when the lead is gone, EConflict when it is no longer Received.
-	Begin(ctx context.Context, id string) (time.Time, error)
+	// when an earlier push of it began (zero for the first) — or, marking
+	// nothing, that the CRM-gone flag is set (Workers); ENotFound when the
+	// lead is gone, EConflict when it is no longer Received.
+	Begin(ctx context.Context, id string) (delivery.Push, error)
 }
 
 // Workers are the router's shared records (ops.Workers): the CRM-gone
 // flag — set when the CRM endpoint answered 410 Gone, so no lead is sent
-// there again until a worker restarts (with, presumably, a fixed endpoint)
-// — and the teams' round-robin turns.
+// there again until a worker restarts (with, presumably, a fixed endpoint);
+// Pushes.Begin reads it — and the teams' round-robin turns.
 type Workers interface {
 	routing.Turns
-	CRMGone(ctx context.Context) (bool, error)
 	MarkCRMGone(ctx context.Context, at time.Time) (first bool, err error)
 }
 
@@ -122,18 +123,12 @@ func (rt *Router) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			return err
 		}
 	}
-	if gone, err := rt.Workers.CRMGone(ctx); err != nil {
-		return err
-	} else if gone {
-		return rt.pushFailed(ctx, lead, true, &integrations.Error{System: "crm", Op: "push (endpoint disabled after 410 Gone)",
-			Status: 410, Code: integrations.CodeGone, Kind: integrations.Permanent})
-	}
 	if lead.Assignment == nil {
 		if err := rt.assign(ctx, lead); err != nil {
 			return err
 		}
 	}
-	earlier, err := rt.Pushes.Begin(ctx, lead.ID)
+	push, err := rt.Pushes.Begin(ctx, lead.ID)
 	switch intake.ErrorCode(err) {
 	case "":
 	case intake.ENotFound:
@@ -144,12 +139,16 @@ func (rt *Router) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	default:
 		return err
 	}
+	if push.CRMGone {
+		return rt.pushFailed(ctx, lead, true, &integrations.Error{System: "crm", Op: "push (endpoint disabled after 410 Gone)",
+			Status: 410, Code: integrations.CodeGone, Kind: integrations.Permanent})
+	}
 	receipt, err := rt.CRM.Push(ctx, Document(lead))
 	if err != nil {
 		return rt.pushFailed(ctx, lead, true, err)
 	}
-	if !earlier.IsZero() {
-		rt.redone(lead.ID, receipt.System, earlier)
+	if !push.Earlier.IsZero() {
+		rt.redone(lead.ID, receipt.System, push.Earlier)
 	}
 	// From here on the lead is with the CRM: a failure to record that would
 	// have the task push it again, so the recording waits out a Redis

@@ -17,6 +17,8 @@ import (
 
 	"github.com/paymtech/leadgate/config/redistest"
 	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/redisstore"
+	"github.com/paymtech/leadgate/intake/redisstore/delivery"
 	"github.com/paymtech/leadgate/intake/redisstore/ops"
 	"github.com/paymtech/leadgate/integrations"
 	"github.com/paymtech/leadgate/integrations/crm"
@@ -90,23 +92,32 @@ func (f *fakeCRM) Push(ctx context.Context, l crm.Lead) (crm.Receipt, error) {
 }
 
 // fakePushes are the marks of CRM pushes, kept in a map: Begin marks a lead
-// and returns the earlier mark, as delivery.Pushes does for a Received lead.
+// and returns the earlier mark, as delivery.Pushes does for a Received lead,
+// unless the CRM-gone flag is set in rdb (ops.Workers.MarkCRMGone's).
 type fakePushes struct {
 	mu    sync.Mutex
 	marks map[string]time.Time
 	now   time.Time
+	rdb   redis.UniversalClient
 	fail  error // answered instead, when set
 }
 
-func (f *fakePushes) Begin(_ context.Context, id string) (time.Time, error) {
+func (f *fakePushes) Begin(ctx context.Context, id string) (delivery.Push, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail != nil {
-		return time.Time{}, f.fail
+		return delivery.Push{}, f.fail
+	}
+	gone, err := f.rdb.Exists(ctx, redisstore.CRMGoneKey).Result()
+	if err != nil {
+		return delivery.Push{}, intake.Unavailable("mark CRM push", err)
+	}
+	if gone == 1 {
+		return delivery.Push{CRMGone: true}, nil
 	}
 	earlier := f.marks[id]
 	f.marks[id] = f.now
-	return earlier, nil
+	return delivery.Push{Earlier: earlier}, nil
 }
 
 // fakeQueue is the Sweeper's queue; EnqueueLead calls EnqueueLeadFn.
@@ -147,7 +158,8 @@ func setup(t *testing.T) *fixture {
 	t.Helper()
 	now := time.Date(2025, 3, 14, 9, 30, 0, 0, time.FixedZone("Asia/Almaty", 5*60*60))
 	srv := redistest.Start(t)
-	f := &fixture{leads: &fakeLeads{}, crm: &fakeCRM{}, pushes: &fakePushes{marks: map[string]time.Time{}, now: now}, redis: srv, rdb: srv.Client(t), now: now, lead: testLead(now)}
+	rdb := srv.Client(t)
+	f := &fixture{leads: &fakeLeads{}, crm: &fakeCRM{}, pushes: &fakePushes{marks: map[string]time.Time{}, now: now, rdb: rdb}, redis: srv, rdb: rdb, now: now, lead: testLead(now)}
 	f.ops = ops.New(f.rdb, time.Now)
 	f.leads.GetFn = func(_ context.Context, id string) (*intake.Lead, error) {
 		if id != f.lead.ID {

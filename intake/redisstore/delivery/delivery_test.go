@@ -23,14 +23,14 @@ func TestBeginMarksAReceivedLeadAndReturnsTheEarlierMark(t *testing.T) {
 	}
 
 	first, err := p.Begin(ctx, id)
-	if err != nil || !first.IsZero() {
-		t.Fatalf("first Begin = %v, %v; want no earlier mark", first, err)
+	if err != nil || first != (delivery.Push{}) {
+		t.Fatalf("first Begin = %+v, %v; want no earlier mark", first, err)
 	}
 	later := now.Add(90 * time.Second)
 	now = later
-	earlier, err := p.Begin(ctx, id)
-	if err != nil || !earlier.Equal(later.Add(-90*time.Second)) {
-		t.Fatalf("second Begin = %v, %v; want the first attempt's time", earlier, err)
+	second, err := p.Begin(ctx, id)
+	if err != nil || second.CRMGone || !second.Earlier.Equal(later.Add(-90*time.Second)) {
+		t.Fatalf("second Begin = %+v, %v; want the first attempt's time", second, err)
 	}
 
 	if err := rdb.HSet(ctx, redisstore.LeadKey(id), "state", "routed").Err(); err != nil {
@@ -57,5 +57,33 @@ func TestBeginIsUnavailableWithoutRedis(t *testing.T) {
 	srv.Stop()
 	if _, err := p.Begin(context.Background(), "01959a3c-8f00-7000-8000-000000000001"); intake.ErrorCode(err) != intake.EUnavailable {
 		t.Errorf("Begin = %v, want EUnavailable", err)
+	}
+}
+
+// While the CRM-gone flag is set, Begin says so and marks nothing: the
+// lead is not pushed. A lead no longer received is still EConflict.
+func TestBeginSaysTheCRMIsGone(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	ctx := context.Background()
+	p := delivery.New(rdb, time.Now)
+	const id = "01959a3c-8f00-7000-8000-000000000001"
+	if err := rdb.HSet(ctx, redisstore.LeadKey(id), "state", "received").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Set(ctx, redisstore.CRMGoneKey, "2026-01-01T00:00:00Z", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if push, err := p.Begin(ctx, id); err != nil || push != (delivery.Push{CRMGone: true}) {
+		t.Fatalf("Begin with the CRM gone = %+v, %v; want CRMGone", push, err)
+	}
+	if rdb.HExists(ctx, redisstore.LeadKey(id), "pushing").Val() {
+		t.Error("Begin marked a lead it found the CRM gone for")
+	}
+	if err := rdb.HSet(ctx, redisstore.LeadKey(id), "state", "routed").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Begin(ctx, id); intake.ErrorCode(err) != intake.EConflict {
+		t.Errorf("Begin on a routed lead with the CRM gone = %v, want EConflict", err)
 	}
 }

@@ -50,16 +50,6 @@ func (w *Workers) ReleasePurgeLock(ctx context.Context, owner string) error {
 	return nil
 }
 
-// CRMGone reports whether the CRM endpoint answered 410 Gone since the
-// workers started.
-func (w *Workers) CRMGone(ctx context.Context) (bool, error) {
-	n, err := w.rdb.Exists(ctx, redisstore.CRMGoneKey).Result()
-	if err != nil {
-		return false, intake.Unavailable("read CRM-gone flag", err)
-	}
-	return n == 1, nil
-}
-
 // MarkCRMGone records that the CRM endpoint answered 410 Gone at at: no
 // lead is sent there again until a worker starts (ClearCRMGone). It reports
 // whether this call set the flag (the first to see the 410).
