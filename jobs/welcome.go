@@ -33,7 +33,9 @@ type PersonMail interface {
 	// AsksLink reports whether lead's request asked for a confirmation
 	// link, without reading the lead's record.
 	AsksLink(ctx context.Context, lead string) (bool, error)
-	SentTo(ctx context.Context, kind, person, lead string) error
+	// SentTo closes the claim and, when t is not nil, logs t to the lead's
+	// disclosure log, in one call; ENotFound when the lead is gone.
+	SentTo(ctx context.Context, kind, person, lead string, t *intake.Transfer) error
 	// AwaitsConfirmation reports whether the person's state waits for
 	// this lead's confirmation link: a pending opt-in it asked for, or a
 	// confirmed subscriber's change of details.
@@ -141,8 +143,9 @@ func (w *Welcomer) load(ctx context.Context, t *asynq.Task) (*intake.Lead, error
 
 // send mails one message of kind to the lead's person, at most once per
 // sendWindow (the claim is taken before the send and closed after it), and
-// records the transfer. sent, when not nil, runs once the mail is handed
-// over, before the claim is closed. Once the mail is out, what records it
+// records the transfer (the claim closed and the transfer logged in one
+// call). sent, when not nil, runs once the mail is handed over, before the
+// claim is closed. Once the mail is out, what records it
 // waits while Redis is away (untilRecorded, up to the task's deadline):
 // a retry, still holding the claim, would mail the person again. Only a
 // crash, or an outage longer than the task's deadline, can repeat it.
@@ -161,7 +164,7 @@ func (w *Welcomer) send(ctx context.Context, lead *intake.Lead, kind string, e t
 		Subject: e.Subject, Text: e.Text, HTML: e.HTML, Category: kind, Ref: lead.ID})
 	if integrations.KindOf(err) == integrations.Permanent {
 		w.Log.Error("mail refused", "lead", lead.ID, "kind", kind, "err", err)
-		if serr := w.People.SentTo(ctx, kind, lead.Person, lead.ID); serr != nil { // closed: a requeued task must not try again
+		if serr := w.People.SentTo(ctx, kind, lead.Person, lead.ID, nil); serr != nil { // closed: a requeued task must not try again
 			w.Log.Error("mail refused and not marked; a requeued task may try again", "lead", lead.ID, "kind", kind, "err", serr)
 		}
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
@@ -173,13 +176,12 @@ func (w *Welcomer) send(ctx context.Context, lead *intake.Lead, kind string, e t
 			return err
 		}
 	}
-	if err := untilRecorded(ctx, func() error { return w.People.SentTo(ctx, kind, lead.Person, lead.ID) }); err != nil {
+	transfer := &intake.Transfer{Recipient: "mail", At: w.Now().UTC(), Purpose: purpose}
+	err = untilRecorded(ctx, func() error { return w.People.SentTo(ctx, kind, lead.Person, lead.ID, transfer) })
+	if redisFailure(err) {
 		w.Log.Error("mail sent but not marked; a retry may send it again", "lead", lead.ID, "kind", kind, "err", err)
 	}
-	at := w.Now().UTC()
-	return untilRecorded(ctx, func() error {
-		return w.Leads.LogTransfer(ctx, lead.ID, intake.Transfer{Recipient: "mail", At: at, Purpose: purpose})
-	})
+	return err
 }
 
 // policyURLFor is the policy of lang from byLang, or fallback (POLICY_URL)

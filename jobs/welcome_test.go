@@ -766,10 +766,9 @@ func TestRouterRetriesWhenTheWelcomeIsNotQueued(t *testing.T) {
 }
 
 // flakyRecords fails the first call of the records written after a mail is
-// sent — LinkSent, SentTo and the transfer — as a Redis blip would.
+// sent — LinkSent, and SentTo with the transfer — as a Redis blip would.
 type flakyRecords struct {
 	jobs.PersonMail
-	jobs.Leads
 	failed sync.Map // which of them already failed once
 }
 
@@ -787,18 +786,11 @@ func (f *flakyRecords) LinkSent(ctx context.Context, person, lead string, expire
 	return f.PersonMail.LinkSent(ctx, person, lead, expires)
 }
 
-func (f *flakyRecords) SentTo(ctx context.Context, kind, person, lead string) error {
+func (f *flakyRecords) SentTo(ctx context.Context, kind, person, lead string, t *intake.Transfer) error {
 	if err := f.blip("sent " + kind); err != nil {
 		return err
 	}
-	return f.PersonMail.SentTo(ctx, kind, person, lead)
-}
-
-func (f *flakyRecords) LogTransfer(ctx context.Context, id string, t intake.Transfer) error {
-	if err := f.blip("transfer " + t.Purpose); err != nil {
-		return err
-	}
-	return f.Leads.LogTransfer(ctx, id, t)
+	return f.PersonMail.SentTo(ctx, kind, person, lead, t)
 }
 
 // A Redis blip after the mail went out neither fails the task nor, on its
@@ -807,8 +799,8 @@ func TestWelcomerRecordsASentMailThroughABlip(t *testing.T) {
 	t.Parallel()
 	f := setupWelcome(t)
 	ctx := context.Background()
-	flaky := &flakyRecords{PersonMail: f.store.People, Leads: f.store.Leads}
-	f.w.People, f.w.Leads = flaky, flaky
+	flaky := &flakyRecords{PersonMail: f.store.People}
+	f.w.People = flaky
 	lead := f.submit(t, applicant{email: "test1@example.com", phone: "+77010000001", lang: "en", marketing: true})
 
 	for range 2 { // the task, then its redelivery

@@ -82,7 +82,7 @@ func seedSubject(t *testing.T, f httpFixture, sub *intake.Submission, phone2, cr
 	if ok, err := f.store.People.ClaimSend(ctx, "ack", person, first.ID, 24*time.Hour); err != nil || !ok {
 		t.Fatalf("ClaimSend = %v, %v", ok, err)
 	}
-	if err := f.store.People.SentTo(ctx, "ack", person, first.ID); err != nil {
+	if err := f.store.People.SentTo(ctx, "ack", person, first.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Add(time.Minute)

@@ -288,12 +288,25 @@ func (s *People) ClaimSend(ctx context.Context, kind, person, lead string, windo
 	return holder == lead, nil
 }
 
-// SentTo marks the message ClaimSend claimed as sent: no later task, even
-// of the same lead, sends it again within the window.
-func (s *People) SentTo(ctx context.Context, kind, person, lead string) error {
-	err := s.rdb.SetArgs(ctx, keySentPfx+kind+":"+person, lead+" sent", redis.SetArgs{Mode: "XX", KeepTTL: true}).Err()
-	if err != nil && err != redis.Nil {
+// sentScript closes a send claim and logs the mail's transfer in one call.
+var sentScript = script("sent.lua")
+
+// SentTo marks the message ClaimSend claimed as sent — no later task, even
+// of the same lead, sends it again within the window — and, when t is not
+// nil, appends t to the lead's disclosure log, in one round trip. ENotFound
+// when the lead is gone (the claim is closed all the same).
+func (s *People) SentTo(ctx context.Context, kind, person, lead string, t *intake.Transfer) error {
+	var transfer []byte
+	if t != nil {
+		transfer, _ = json.Marshal(t)
+	}
+	n, err := sentScript.Run(ctx, s.rdb, []string{keySentPfx + kind + ":" + person, leadKey(lead), leadKey(lead) + keyTransfers},
+		lead+" sent", transfer).Int()
+	if err != nil {
 		return intake.Unavailable("mark sent", err)
+	}
+	if n == 0 {
+		return &intake.Error{Code: intake.ENotFound, Message: "no such lead"}
 	}
 	return nil
 }

@@ -522,7 +522,7 @@ func TestClaimSend(t *testing.T) {
 	if ok, _ := f.store.People.ClaimSend(ctx, "optin", "p1", "lead-2", time.Hour); !ok {
 		t.Fatal("another kind of message was blocked")
 	}
-	if err := f.store.People.SentTo(ctx, "ack", "p1", "lead-1"); err != nil {
+	if err := f.store.People.SentTo(ctx, "ack", "p1", "lead-1", nil); err != nil {
 		t.Fatal(err)
 	}
 	if ok, _ := f.store.People.ClaimSend(ctx, "ack", "p1", "lead-1", time.Hour); ok {
@@ -530,6 +530,41 @@ func TestClaimSend(t *testing.T) {
 	}
 	if ttl, _ := f.rdb.PTTL(ctx, keySentPfx+"ack:p1").Result(); ttl <= 0 || ttl > time.Hour {
 		t.Fatalf("the window lost its expiry: %v", ttl)
+	}
+}
+
+// SentTo closes the claim and logs the transfer in one call; for a lead
+// gone meanwhile it still closes the claim, and says the lead is gone.
+func TestSentToLogsTheTransfer(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	adm, err := f.store.Leads.Accept(ctx, application(fakePerson()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := f.clock.Now()
+	for _, id := range []string{adm.ID, "01959a3c-8f00-7000-8000-00000000dead"} {
+		if ok, err := f.store.People.ClaimSend(ctx, "ack", "p1", id, time.Hour); !ok || err != nil {
+			t.Fatalf("claim = %v, %v", ok, err)
+		}
+		err := f.store.People.SentTo(ctx, "ack", "p1", id, &intake.Transfer{Recipient: "mail", At: at, Purpose: "acknowledge"})
+		if id == adm.ID && err != nil {
+			t.Fatalf("SentTo = %v", err)
+		} else if id != adm.ID && intake.ErrorCode(err) != intake.ENotFound {
+			t.Fatalf("SentTo for a lead gone = %v, want ENotFound", err)
+		}
+		if got := f.rdb.Get(ctx, keySentPfx+"ack:p1").Val(); got != id+" sent" {
+			t.Errorf("claim = %q, want closed by %s", got, id)
+		}
+		f.rdb.Del(ctx, keySentPfx+"ack:p1")
+	}
+	l, _ := f.store.Leads.Get(ctx, adm.ID)
+	if len(l.Transfers) != 1 || l.Transfers[0].Recipient != "mail" || !l.Transfers[0].At.Equal(at) || l.Transfers[0].Purpose != "acknowledge" {
+		t.Errorf("transfers = %+v, want the one mail", l.Transfers)
+	}
+	if n := f.rdb.Exists(ctx, leadKey("01959a3c-8f00-7000-8000-00000000dead")+keyTransfers).Val(); n != 0 {
+		t.Error("a transfer was logged for a lead that is gone")
 	}
 }
 
