@@ -77,7 +77,7 @@ func TestRouterAssigns(t *testing.T) {
 			}
 			pushes := f.pushRecorder()
 			var assigned []intake.Assignment
-			f.leads.AssignFn = func(_ context.Context, id string, a intake.Assignment) (intake.Assignment, error) {
+			f.pushes.AssignFn = func(_ context.Context, id string, a intake.Assignment) (intake.Assignment, error) {
 				if id != f.lead.ID {
 					t.Errorf("Assign of lead %q, want %q", id, f.lead.ID)
 				}
@@ -115,7 +115,7 @@ func TestRouterUsesTheStoredAssignment(t *testing.T) {
 	// An earlier delivery of the task assigned the lead and crashed before
 	// the lead was read again: the store keeps the first assignment.
 	earlier := intake.Assignment{Rule: "fallback", Team: "smb", Owner: "daniyar", CRMUserID: "15"}
-	f.leads.AssignFn = func(context.Context, string, intake.Assignment) (intake.Assignment, error) { return earlier, nil }
+	f.pushes.AssignFn = func(context.Context, string, intake.Assignment) (intake.Assignment, error) { return earlier, nil }
 	pushes := f.pushRecorder()
 	f.recordTransitions()
 
@@ -134,7 +134,7 @@ func TestRouterKeepsAnAssignment(t *testing.T) {
 	// before (a retry, or a redrive), and keeps its salesperson.
 	kept := intake.Assignment{Rule: "fallback", Team: "smb", Owner: "daniyar", CRMUserID: "15"}
 	f.lead.Assignment = &kept
-	f.leads.AssignFn = nil
+	f.pushes.AssignFn = nil
 	pushes := f.pushRecorder()
 	f.recordTransitions()
 
@@ -153,7 +153,7 @@ func TestRouterRetriesWhenTheAssignmentIsNotRecorded(t *testing.T) {
 	t.Parallel()
 	f := setupRules(t)
 	down := &intake.Error{Code: intake.EUnavailable, Message: "assign lead", Err: errors.New("i/o timeout")}
-	f.leads.AssignFn = func(context.Context, string, intake.Assignment) (intake.Assignment, error) {
+	f.pushes.AssignFn = func(context.Context, string, intake.Assignment) (intake.Assignment, error) {
 		return intake.Assignment{}, down
 	}
 	pushes := f.pushRecorder()

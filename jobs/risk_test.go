@@ -95,7 +95,7 @@ func TestRouterRiskReview(t *testing.T) {
 				return crm.Receipt{System: "webhook", Ref: "wh-42"}, nil
 			}
 			assigned := 0
-			f.leads.AssignFn = func(_ context.Context, _ string, a intake.Assignment) (intake.Assignment, error) {
+			f.pushes.AssignFn = func(_ context.Context, _ string, a intake.Assignment) (intake.Assignment, error) {
 				assigned++
 				return a, nil
 			}
@@ -157,7 +157,7 @@ func TestRouterHoldForReviewOutcome(t *testing.T) {
 			t.Parallel()
 			f := setup(t)
 			makeRisky(f.lead)
-			f.leads.AssignFn = nil // PushFn is nil too: neither may be called
+			f.pushes.AssignFn = nil // PushFn is nil too: neither may be called
 			f.leads.TransitionFn = func(context.Context, string, intake.Transition) (intake.State, error) {
 				return tc.state, tc.err
 			}

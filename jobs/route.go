@@ -31,7 +31,6 @@ type Leads interface {
 	Get(ctx context.Context, id string) (*intake.Lead, error)
 	Transition(ctx context.Context, id string, t intake.Transition) (intake.State, error)
 	ReceivedBefore(ctx context.Context, t time.Time, offset, n int) ([]string, error)
-	Assign(ctx context.Context, id string, a intake.Assignment) (intake.Assignment, error)
 	LogTransfer(ctx context.Context, id string, t intake.Transfer) error
 }
 
@@ -45,11 +44,13 @@ type CRM interface {
 
 // Pushes are the marks set on a lead before each CRM push (delivery.Pushes).
 type Pushes interface {
-	// Begin marks lead id, still Received, as being pushed now and returns
-	// when an earlier push of it began (zero for the first) — or, marking
-	// nothing, that the CRM-gone flag is set (Workers); ENotFound when the
-	// lead is gone, EConflict when it is no longer Received.
-	Begin(ctx context.Context, id string) (delivery.Push, error)
+	// Begin records a as lead id's assignment unless it has one (a nil:
+	// nothing to record; a retried route keeps its salesperson), marks the
+	// lead, still Received, as being pushed now and returns when an earlier
+	// push of it began (zero for the first) and the assignment it has — or,
+	// marking nothing, that the CRM-gone flag is set (Workers); ENotFound
+	// when the lead is gone, EConflict when it is no longer Received.
+	Begin(ctx context.Context, id string, a *intake.Assignment) (delivery.Push, error)
 }
 
 // Workers are the router's shared records (ops.Workers): the CRM-gone
@@ -123,12 +124,16 @@ func (rt *Router) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			return err
 		}
 	}
+	var chosen *intake.Assignment // recorded by Begin, in the same call as the push mark
 	if lead.Assignment == nil {
-		if err := rt.assign(ctx, lead); err != nil {
+		a, err := rt.Rules.Route(ctx, rt.Workers, routing.Lead{EntityType: lead.EntityType, Products: lead.Products,
+			Lang: lead.Lang, Phone: lead.Phone, UTMSource: lead.Meta.UTMSource})
+		if err != nil {
 			return err
 		}
+		chosen = &a
 	}
-	push, err := rt.Pushes.Begin(ctx, lead.ID)
+	push, err := rt.Pushes.Begin(ctx, lead.ID, chosen)
 	switch intake.ErrorCode(err) {
 	case "":
 	case intake.ENotFound:
@@ -142,6 +147,9 @@ func (rt *Router) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if push.CRMGone {
 		return rt.pushFailed(ctx, lead, true, &integrations.Error{System: "crm", Op: "push (endpoint disabled after 410 Gone)",
 			Status: 410, Code: integrations.CodeGone, Kind: integrations.Permanent})
+	}
+	if chosen != nil {
+		lead.Assignment = &push.Assignment // an earlier delivery's, should it have recorded one meanwhile
 	}
 	receipt, err := rt.CRM.Push(ctx, Document(lead))
 	if err != nil {
@@ -251,22 +259,6 @@ func (rt *Router) holdForReview(ctx context.Context, lead *intake.Lead) error {
 		leadsHeld.Inc()
 		rt.Log.Warn("lead held for review", "lead", lead.ID, "risk", lead.Risk.Score, "signals", lead.Risk.Signals)
 	}
-	return nil
-}
-
-// assign asks the routing rules for a salesperson and records the choice,
-// unless an earlier delivery of the task already did: retries keep the owner.
-func (rt *Router) assign(ctx context.Context, lead *intake.Lead) error {
-	a, err := rt.Rules.Route(ctx, rt.Workers, routing.Lead{EntityType: lead.EntityType, Products: lead.Products,
-		Lang: lead.Lang, Phone: lead.Phone, UTMSource: lead.Meta.UTMSource})
-	if err != nil {
-		return err
-	}
-	stored, err := rt.Leads.Assign(ctx, lead.ID, a)
-	if err != nil {
-		return err
-	}
-	lead.Assignment = &stored
 	return nil
 }
 

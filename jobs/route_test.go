@@ -40,7 +40,6 @@ type fakeLeads struct {
 	GetFn            func(ctx context.Context, id string) (*intake.Lead, error)
 	TransitionFn     func(ctx context.Context, id string, t intake.Transition) (intake.State, error)
 	ReceivedBeforeFn func(ctx context.Context, t time.Time, offset, n int) ([]string, error)
-	AssignFn         func(ctx context.Context, id string, a intake.Assignment) (intake.Assignment, error)
 	LogTransferFn    func(ctx context.Context, id string, t intake.Transfer) error
 }
 
@@ -65,13 +64,6 @@ func (f *fakeLeads) ReceivedBefore(ctx context.Context, t time.Time, offset, n i
 	return f.ReceivedBeforeFn(ctx, t, offset, n)
 }
 
-func (f *fakeLeads) Assign(ctx context.Context, id string, a intake.Assignment) (intake.Assignment, error) {
-	if f.AssignFn == nil {
-		return intake.Assignment{}, fmt.Errorf("Leads.Assign: %w", errUnexpected)
-	}
-	return f.AssignFn(ctx, id, a)
-}
-
 func (f *fakeLeads) LogTransfer(ctx context.Context, id string, t intake.Transfer) error {
 	if f.LogTransferFn == nil {
 		return fmt.Errorf("Leads.LogTransfer: %w", errUnexpected)
@@ -91,10 +83,15 @@ func (f *fakeCRM) Push(ctx context.Context, l crm.Lead) (crm.Receipt, error) {
 	return f.PushFn(ctx, l)
 }
 
-// fakePushes are the marks of CRM pushes, kept in a map: Begin marks a lead
-// and returns the earlier mark, as delivery.Pushes does for a Received lead,
-// unless the CRM-gone flag is set in rdb (ops.Workers.MarkCRMGone's).
+// fakePushes are the marks of CRM pushes, kept in a map: Begin records the
+// assignment the router chose through AssignFn, marks a lead and returns
+// the earlier mark, as delivery.Pushes does for a Received lead, unless the
+// CRM-gone flag is set in rdb (ops.Workers.MarkCRMGone's).
 type fakePushes struct {
+	// AssignFn answers for the recording of an assignment: the one the
+	// lead then has. Nil fails a Begin given one.
+	AssignFn func(ctx context.Context, id string, a intake.Assignment) (intake.Assignment, error)
+
 	mu    sync.Mutex
 	marks map[string]time.Time
 	now   time.Time
@@ -102,11 +99,22 @@ type fakePushes struct {
 	fail  error // answered instead, when set
 }
 
-func (f *fakePushes) Begin(ctx context.Context, id string) (delivery.Push, error) {
+func (f *fakePushes) Begin(ctx context.Context, id string, a *intake.Assignment) (delivery.Push, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail != nil {
 		return delivery.Push{}, f.fail
+	}
+	var push delivery.Push
+	if a != nil {
+		if f.AssignFn == nil {
+			return delivery.Push{}, fmt.Errorf("Pushes.Begin with an assignment: %w", errUnexpected)
+		}
+		stored, err := f.AssignFn(ctx, id, *a)
+		if err != nil {
+			return delivery.Push{}, err
+		}
+		push.Assignment = stored
 	}
 	gone, err := f.rdb.Exists(ctx, redisstore.CRMGoneKey).Result()
 	if err != nil {
@@ -115,9 +123,9 @@ func (f *fakePushes) Begin(ctx context.Context, id string) (delivery.Push, error
 	if gone == 1 {
 		return delivery.Push{CRMGone: true}, nil
 	}
-	earlier := f.marks[id]
+	push.Earlier = f.marks[id]
 	f.marks[id] = f.now
-	return delivery.Push{Earlier: earlier}, nil
+	return push, nil
 }
 
 // fakeQueue is the Sweeper's queue; EnqueueLead calls EnqueueLeadFn.
@@ -151,7 +159,7 @@ const maxAge = 72 * time.Hour
 var defaultAssignment = intake.Assignment{Rule: routing.FallbackRule, Team: "sales", Owner: "sales"}
 
 // setup returns a Router whose store holds one Received lead, with the
-// default routing rules and review threshold. The store's Assign keeps what
+// default routing rules and review threshold. Begin records the assignment
 // it is given, as the real one does for a lead without an assignment. The
 // clock is in Almaty's zone so that a missing conversion to UTC shows.
 func setup(t *testing.T) *fixture {
@@ -170,7 +178,7 @@ func setup(t *testing.T) *fixture {
 		l := *f.lead
 		return &l, nil
 	}
-	f.leads.AssignFn = func(_ context.Context, _ string, a intake.Assignment) (intake.Assignment, error) { return a, nil }
+	f.pushes.AssignFn = func(_ context.Context, _ string, a intake.Assignment) (intake.Assignment, error) { return a, nil }
 	f.router = &jobs.Router{Leads: f.leads, CRM: f.crm, Pushes: f.pushes, Rules: routing.Default(), Workers: f.ops.Workers, Threshold: 70,
 		MaxAge: maxAge, Now: func() time.Time { return now }, Log: slog.New(slog.DiscardHandler)}
 	return f
@@ -328,7 +336,7 @@ func TestRouterRoutes(t *testing.T) {
 		return crm.Receipt{System: "webhook", Ref: "wh-42", URL: "https://crm.example.com/leads/wh-42"}, nil
 	}
 	var assigned []intake.Assignment
-	f.leads.AssignFn = func(_ context.Context, id string, a intake.Assignment) (intake.Assignment, error) {
+	f.pushes.AssignFn = func(_ context.Context, id string, a intake.Assignment) (intake.Assignment, error) {
 		if id != f.lead.ID {
 			t.Errorf("Assign of lead %q, want %q", id, f.lead.ID)
 		}
@@ -417,7 +425,7 @@ func TestRouterSkipsLeadsNotToRoute(t *testing.T) {
 				pushes++
 				return crm.Receipt{System: "webhook"}, nil
 			}
-			f.leads.AssignFn = nil
+			f.pushes.AssignFn = nil
 			if err := f.router.ProcessTask(context.Background(), jobs.NewRouteLeadTask(id)); err != nil {
 				t.Errorf("ProcessTask = %v, want nil", err)
 			}

@@ -7,8 +7,10 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/redisstore/delivery"
 )
 
 // withTeams gives the server routing rules' teams to filter by.
@@ -29,7 +31,8 @@ func filterLead(t *testing.T, f httpFixture, n int, products, utm, team, owner s
 	}
 	id := m["id"].(string)
 	if team != "" {
-		if _, err := f.store.Leads.Assign(context.Background(), id, intake.Assignment{Rule: "test", Team: team, Owner: owner}); err != nil {
+		// As the router records it, with the push mark beside it.
+		if _, err := delivery.New(f.rdb, time.Now).Begin(context.Background(), id, &intake.Assignment{Rule: "test", Team: team, Owner: owner}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -352,23 +352,6 @@ func (s *Leads) ReceivedBefore(ctx context.Context, t time.Time, offset, n int) 
 	return ids, nil
 }
 
-// assignScript records a lead's assignment unless it has one: a retried
-// route keeps its salesperson and does not move the round-robin on.
-var assignScript = script("assign.lua")
-
-// Assign records a as the lead's assignment when it has none yet, and
-// returns the assignment the lead has.
-func (s *Leads) Assign(ctx context.Context, id string, a intake.Assignment) (intake.Assignment, error) {
-	res, err := assignScript.Run(ctx, s.rdb, []string{leadKey(id)}, a.Rule, a.Team, a.Owner, a.CRMUserID).StringSlice()
-	if err != nil {
-		return intake.Assignment{}, intake.Unavailable("assign lead", err)
-	}
-	if len(res) != 4 {
-		return intake.Assignment{}, &intake.Error{Code: intake.ENotFound, Message: "no such lead"}
-	}
-	return intake.Assignment{Rule: res[0], Team: res[1], Owner: res[2], CRMUserID: res[3]}, nil
-}
-
 // redriveScript sends a failed lead to sales again, or releases a lead held
 // for review: back to received, with a fresh retry window.
 var redriveScript = script("redrive.lua")

@@ -51,7 +51,7 @@ func setupFilters(t *testing.T) filterFixture {
 			t.Fatal(err)
 		}
 		if l.team != "" {
-			if _, err := f.store.Leads.Assign(ctx, adm.ID, intake.Assignment{Rule: "test", Team: l.team, Owner: l.owner}); err != nil {
+			if err := f.rdb.HSet(ctx, leadKey(adm.ID), "assign_rule", "test", "assign_team", l.team, "assign_owner", l.owner).Err(); err != nil {
 				t.Fatal(err)
 			}
 		}

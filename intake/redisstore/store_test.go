@@ -304,26 +304,6 @@ func TestStoreRedisDown(t *testing.T) {
 	}
 }
 
-func TestAssignKeepsTheFirstAssignment(t *testing.T) {
-	t.Parallel()
-	f := setupStore(t)
-	ctx := context.Background()
-	adm, _ := f.store.Leads.Accept(ctx, application(fakePerson()))
-	first := intake.Assignment{Rule: "kk", Team: "smb", Owner: "aigerim", CRMUserID: "12"}
-	if got, err := f.store.Leads.Assign(ctx, adm.ID, first); err != nil || got != first {
-		t.Fatalf("Assign = %+v, %v", got, err)
-	}
-	if got, _ := f.store.Leads.Assign(ctx, adm.ID, intake.Assignment{Rule: "other", Team: "ent", Owner: "olga"}); got != first {
-		t.Fatalf("second Assign = %+v, want the first kept", got)
-	}
-	if l, _ := f.store.Leads.Get(ctx, adm.ID); l.Assignment == nil || *l.Assignment != first {
-		t.Fatalf("stored assignment = %+v", l.Assignment)
-	}
-	if _, err := f.store.Leads.Assign(ctx, "gone", first); intake.ErrorCode(err) != intake.ENotFound {
-		t.Fatalf("Assign(missing) = %v, want ENotFound", err)
-	}
-}
-
 func TestRedrive(t *testing.T) {
 	t.Parallel()
 	f := setupStore(t)

@@ -21,9 +21,10 @@ import (
 //go:embed scripts/*.lua
 var scriptFiles embed.FS
 
-// beginScript marks a received lead as being pushed and returns the earlier
-// mark, unless the CRM endpoint is disabled (KEYS and ARGV in the script):
-// the flag is read in the call the push needs anyway, not in one of its own.
+// beginScript records a lead's assignment, marks the lead, if received, as
+// being pushed and returns the earlier mark, unless the CRM endpoint is
+// disabled (KEYS and ARGV in the script): what the router reads and writes
+// before a push is one round trip.
 var beginScript = redisstore.LoadScript(scriptFiles, "begin_push.lua")
 
 // Pushes are the marks of CRM pushes.
@@ -45,14 +46,22 @@ type Push struct {
 	// started (ops.Workers.MarkCRMGone): the lead is not to be pushed, and
 	// was not marked.
 	CRMGone bool
+	// Assignment is the lead's assignment: the one given to Begin, or the
+	// one an earlier attempt recorded.
+	Assignment intake.Assignment
 }
 
-// Begin marks lead id, still Received, as being pushed now and returns when
-// an earlier push of it began, or that the CRM is disabled. A lead that is
-// gone is ENotFound; one no longer Received (routed, blocked meanwhile) is
-// EConflict, and is not marked.
-func (p *Pushes) Begin(ctx context.Context, id string) (Push, error) {
-	res, err := beginScript.Run(ctx, p.rdb, []string{redisstore.LeadKey(id), redisstore.CRMGoneKey}, p.now().UnixMilli()).StringSlice()
+// Begin records a as lead id's assignment unless it has one (a may be nil),
+// marks the lead, still Received, as being pushed now and returns when an
+// earlier push of it began and its assignment, or that the CRM is
+// disabled. A lead that is gone is ENotFound; one no longer Received
+// (routed, blocked meanwhile) is EConflict, and is not marked.
+func (p *Pushes) Begin(ctx context.Context, id string, a *intake.Assignment) (Push, error) {
+	args := []any{p.now().UnixMilli()}
+	if a != nil {
+		args = append(args, a.Rule, a.Team, a.Owner, a.CRMUserID)
+	}
+	res, err := beginScript.Run(ctx, p.rdb, []string{redisstore.LeadKey(id), redisstore.CRMGoneKey}, args...).StringSlice()
 	if err != nil {
 		return Push{}, intake.Unavailable("mark CRM push", err)
 	}
@@ -65,9 +74,10 @@ func (p *Pushes) Begin(ctx context.Context, id string) (Push, error) {
 	default:
 		return Push{}, &intake.Error{Code: intake.EConflict, Message: "lead is " + res[0] + ", not received"}
 	}
-	if res[1] == "" {
-		return Push{}, nil
+	push := Push{Assignment: intake.Assignment{Rule: res[2], Team: res[3], Owner: res[4], CRMUserID: res[5]}}
+	if res[1] != "" {
+		ms, _ := strconv.ParseInt(res[1], 10, 64) // only Begin writes it; even unreadable it says an attempt began
+		push.Earlier = time.UnixMilli(ms)
 	}
-	ms, _ := strconv.ParseInt(res[1], 10, 64) // only Begin writes it; even unreadable it says an attempt began
-	return Push{Earlier: time.UnixMilli(ms)}, nil
+	return push, nil
 }

@@ -22,13 +22,13 @@ func TestBeginMarksAReceivedLeadAndReturnsTheEarlierMark(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	first, err := p.Begin(ctx, id)
+	first, err := p.Begin(ctx, id, nil)
 	if err != nil || first != (delivery.Push{}) {
 		t.Fatalf("first Begin = %+v, %v; want no earlier mark", first, err)
 	}
 	later := now.Add(90 * time.Second)
 	now = later
-	second, err := p.Begin(ctx, id)
+	second, err := p.Begin(ctx, id, nil)
 	if err != nil || second.CRMGone || !second.Earlier.Equal(later.Add(-90*time.Second)) {
 		t.Fatalf("second Begin = %+v, %v; want the first attempt's time", second, err)
 	}
@@ -36,13 +36,13 @@ func TestBeginMarksAReceivedLeadAndReturnsTheEarlierMark(t *testing.T) {
 	if err := rdb.HSet(ctx, redisstore.LeadKey(id), "state", "routed").Err(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Begin(ctx, id); intake.ErrorCode(err) != intake.EConflict {
+	if _, err := p.Begin(ctx, id, nil); intake.ErrorCode(err) != intake.EConflict {
 		t.Errorf("Begin on a routed lead = %v, want EConflict", err)
 	}
 	if got := rdb.HGet(ctx, redisstore.LeadKey(id), "pushing").Val(); got != "1750000090000" {
 		t.Errorf("mark = %q after a refused Begin, want the last attempt's time left as it was", got)
 	}
-	if _, err := p.Begin(ctx, "01959a3c-8f00-7000-8000-00000000dead"); intake.ErrorCode(err) != intake.ENotFound {
+	if _, err := p.Begin(ctx, "01959a3c-8f00-7000-8000-00000000dead", nil); intake.ErrorCode(err) != intake.ENotFound {
 		t.Errorf("Begin on a missing lead = %v, want ENotFound", err)
 	}
 	if n := rdb.Exists(ctx, redisstore.LeadKey("01959a3c-8f00-7000-8000-00000000dead")).Val(); n != 0 {
@@ -55,7 +55,7 @@ func TestBeginIsUnavailableWithoutRedis(t *testing.T) {
 	srv := redistest.Start(t)
 	p := delivery.New(srv.Client(t), time.Now)
 	srv.Stop()
-	if _, err := p.Begin(context.Background(), "01959a3c-8f00-7000-8000-000000000001"); intake.ErrorCode(err) != intake.EUnavailable {
+	if _, err := p.Begin(context.Background(), "01959a3c-8f00-7000-8000-000000000001", nil); intake.ErrorCode(err) != intake.EUnavailable {
 		t.Errorf("Begin = %v, want EUnavailable", err)
 	}
 }
@@ -74,7 +74,7 @@ func TestBeginSaysTheCRMIsGone(t *testing.T) {
 	if err := rdb.Set(ctx, redisstore.CRMGoneKey, "2026-01-01T00:00:00Z", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if push, err := p.Begin(ctx, id); err != nil || push != (delivery.Push{CRMGone: true}) {
+	if push, err := p.Begin(ctx, id, nil); err != nil || push != (delivery.Push{CRMGone: true}) {
 		t.Fatalf("Begin with the CRM gone = %+v, %v; want CRMGone", push, err)
 	}
 	if rdb.HExists(ctx, redisstore.LeadKey(id), "pushing").Val() {
@@ -83,7 +83,48 @@ func TestBeginSaysTheCRMIsGone(t *testing.T) {
 	if err := rdb.HSet(ctx, redisstore.LeadKey(id), "state", "routed").Err(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Begin(ctx, id); intake.ErrorCode(err) != intake.EConflict {
+	if _, err := p.Begin(ctx, id, nil); intake.ErrorCode(err) != intake.EConflict {
 		t.Errorf("Begin on a routed lead with the CRM gone = %v, want EConflict", err)
+	}
+}
+
+// Begin records the router's assignment unless the lead has one — a
+// retried route keeps its salesperson — and returns the one it has.
+func TestBeginKeepsTheFirstAssignment(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	ctx := context.Background()
+	p := delivery.New(rdb, time.Now)
+	const id = "01959a3c-8f00-7000-8000-000000000001"
+	if err := rdb.HSet(ctx, redisstore.LeadKey(id), "state", "received").Err(); err != nil {
+		t.Fatal(err)
+	}
+	first := intake.Assignment{Rule: "kk", Team: "smb", Owner: "aigerim", CRMUserID: "12"}
+	if push, err := p.Begin(ctx, id, &first); err != nil || push.Assignment != first {
+		t.Fatalf("Begin = %+v, %v; want the assignment recorded", push, err)
+	}
+	if push, err := p.Begin(ctx, id, &intake.Assignment{Rule: "other", Team: "ent", Owner: "olga"}); err != nil || push.Assignment != first {
+		t.Fatalf("second Begin = %+v, %v; want the first assignment kept", push, err)
+	}
+	if push, err := p.Begin(ctx, id, nil); err != nil || push.Assignment != first {
+		t.Fatalf("Begin without one = %+v, %v; want the stored assignment", push, err)
+	}
+	// A lead blocked meanwhile keeps the assignment made for it, for when
+	// it is routed after all.
+	const blocked = "01959a3c-8f00-7000-8000-000000000002"
+	if err := rdb.HSet(ctx, redisstore.LeadKey(blocked), "state", "blocked").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Begin(ctx, blocked, &first); intake.ErrorCode(err) != intake.EConflict {
+		t.Fatalf("Begin on a blocked lead = %v, want EConflict", err)
+	}
+	if got := rdb.HGet(ctx, redisstore.LeadKey(blocked), "assign_owner").Val(); got != "aigerim" {
+		t.Errorf("blocked lead's owner = %q, want the assignment recorded", got)
+	}
+	if _, err := p.Begin(ctx, "01959a3c-8f00-7000-8000-00000000dead", &first); intake.ErrorCode(err) != intake.ENotFound {
+		t.Errorf("Begin on a missing lead = %v, want ENotFound", err)
+	}
+	if n := rdb.Exists(ctx, redisstore.LeadKey("01959a3c-8f00-7000-8000-00000000dead")).Val(); n != 0 {
+		t.Errorf("Begin created a record for a missing lead")
 	}
 }
