@@ -148,9 +148,10 @@ type Transition struct {
 	Route    Route     // recorded when To is Routed or Failed
 	Transfer *Transfer // appended to the disclosure log when data left
 	// QueueOptin queues the lead's opt-in request with the change, when its
-	// request asks for a confirmation link: in the same step, so a repeat
-	// that adds the opt-in while the lead is routed is not missed, and a
-	// crash after the change cannot lose the request.
+	// request asks for a confirmation link and the push mark did not queue
+	// it already: in the same step, so a repeat that adds the opt-in while
+	// the lead is being routed is not missed, and a crash after the change
+	// cannot lose the request.
 	QueueOptin bool
 }
 

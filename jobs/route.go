@@ -50,7 +50,9 @@ type Pushes interface {
 	// push of it began (zero for the first) and the assignment it has — or,
 	// marking nothing, that the CRM-gone flag is set (Workers); ENotFound
 	// when the lead is gone, EConflict when it is no longer Received.
-	Begin(ctx context.Context, id string, a *intake.Assignment) (delivery.Push, error)
+	// With optin, a lead whose request asks for a confirmation link has
+	// its opt-in request queued with the first mark.
+	Begin(ctx context.Context, id string, optin bool, a *intake.Assignment) (delivery.Push, error)
 }
 
 // Workers are the router's shared records (ops.Workers): the CRM-gone
@@ -76,9 +78,10 @@ type Router struct {
 	Notify func(ctx context.Context, leadID string) error
 	// Welcome queues the acknowledgement to the person once the lead passed
 	// the risk check, so bots are never mailed for; nil when no mail is
-	// sent. The opt-in request, which few leads ask for, is queued by the
-	// lead's move to routed or failed itself (intake.Transition.QueueOptin),
-	// never as a task per lead.
+	// sent. The opt-in request, which few leads ask for, is queued only for
+	// those, by the push mark (Pushes.Begin) or, when no push was begun or
+	// a repeat asked meanwhile, by the move to routed or failed
+	// (intake.Transition.QueueOptin): never as a task per lead.
 	Welcome func(ctx context.Context, leadID string) error
 	// Erase queues the CRM deletion of a lead erased while the CRM was
 	// taking it (the erasure found no CRM copy to delete yet); nil leaves
@@ -133,7 +136,7 @@ func (rt *Router) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		}
 		chosen = &a
 	}
-	push, err := rt.Pushes.Begin(ctx, lead.ID, chosen)
+	push, err := rt.Pushes.Begin(ctx, lead.ID, rt.Welcome != nil, chosen)
 	switch intake.ErrorCode(err) {
 	case "":
 	case intake.ENotFound:

@@ -99,7 +99,7 @@ type fakePushes struct {
 	fail  error // answered instead, when set
 }
 
-func (f *fakePushes) Begin(ctx context.Context, id string, a *intake.Assignment) (delivery.Push, error) {
+func (f *fakePushes) Begin(ctx context.Context, id string, _ bool, a *intake.Assignment) (delivery.Push, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail != nil {

@@ -708,6 +708,31 @@ func TestRouterQueuesTheOptinOnlyForLeadsThatAsk(t *testing.T) {
 	}
 }
 
+// A CRM that is down holds the lead back, not the person's confirmation
+// link: the opt-in request goes out with the first push attempt (an
+// unconfirmed opt-in expires UNCONFIRMED_OPTIN_TTL after the request, and
+// the retries may take RETRY_MAX_AGE).
+func TestRouterMailsTheOptinWhileTheCRMIsDown(t *testing.T) {
+	t.Parallel()
+	f := setupWelcome(t)
+	lead := f.submit(t, applicant{email: "test1@example.com", phone: "+77010000001", lang: "ru", marketing: true})
+	c := newScriptedCRM()
+	c.PushFn = func(context.Context, crm.Lead) (crm.Receipt, error) {
+		return crm.Receipt{}, &integrations.Error{System: "crm", Op: "push", Status: 503, Kind: integrations.Temporary}
+	}
+	optins := f.startWorker(t, c)
+	waitFor(t, "the opt-in request mailed", func() bool { return f.sentOf("optin", lead.ID) == 1 })
+	if st := f.get(t, lead.ID).State; st != intake.Received {
+		t.Errorf("lead %s, want still received (the CRM refuses it)", st)
+	}
+	if n := f.sentOf("ack", lead.ID); n != 1 {
+		t.Errorf("%d acknowledgements, want 1", n)
+	}
+	if n := optins.count(lead.ID); n != 1 {
+		t.Errorf("%d opt-in tasks, want 1 however often the push is retried", n)
+	}
+}
+
 // A repeat that ticks the box while the route task runs (after it read the
 // lead, before the lead is routed) queues no opt-in itself, the lead being
 // still received: the move to routed does.

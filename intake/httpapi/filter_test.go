@@ -32,7 +32,7 @@ func filterLead(t *testing.T, f httpFixture, n int, products, utm, team, owner s
 	id := m["id"].(string)
 	if team != "" {
 		// As the router records it, with the push mark beside it.
-		if _, err := delivery.New(f.rdb, time.Now).Begin(context.Background(), id, &intake.Assignment{Rule: "test", Team: team, Owner: owner}); err != nil {
+		if _, err := delivery.New(f.rdb, time.Now).Begin(context.Background(), id, false, &intake.Assignment{Rule: "test", Team: team, Owner: owner}); err != nil {
 			t.Fatal(err)
 		}
 	}

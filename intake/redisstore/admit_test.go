@@ -160,6 +160,17 @@ func TestTransitionQueuesTheOptinAsked(t *testing.T) {
 		t.Fatalf("opt-in entries %q, want one for %s", got, lead)
 	}
 
+	// Nor for a lead whose push mark queued it (begin_push.lua).
+	sub.Phone = "+77010000004"
+	marked := accept(sub)
+	f.rdb.HSet(ctx, leadKey(marked), "optin_queued", "1")
+	if _, err := f.store.Leads.Transition(ctx, marked, routed); err != nil {
+		t.Fatal(err)
+	}
+	if got := optins(); len(got) != 1 {
+		t.Fatalf("opt-in entries %q; the push mark's was queued again", got)
+	}
+
 	// Without QueueOptin (a hold for review, say), nothing is queued.
 	sub.Phone = "+77010000003"
 	held := accept(sub)

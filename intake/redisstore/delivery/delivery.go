@@ -22,9 +22,10 @@ import (
 var scriptFiles embed.FS
 
 // beginScript records a lead's assignment, marks the lead, if received, as
-// being pushed and returns the earlier mark, unless the CRM endpoint is
-// disabled (KEYS and ARGV in the script): what the router reads and writes
-// before a push is one round trip.
+// being pushed, queues its opt-in request if it asks for a link, and returns
+// the earlier mark, unless the CRM endpoint is disabled (KEYS and ARGV in
+// the script): what the router reads and writes before a push is one round
+// trip.
 var beginScript = redisstore.LoadScript(scriptFiles, "begin_push.lua")
 
 // Pushes are the marks of CRM pushes.
@@ -54,14 +55,21 @@ type Push struct {
 // Begin records a as lead id's assignment unless it has one (a may be nil),
 // marks the lead, still Received, as being pushed now and returns when an
 // earlier push of it began and its assignment, or that the CRM is
-// disabled. A lead that is gone is ENotFound; one no longer Received
-// (routed, blocked meanwhile) is EConflict, and is not marked.
-func (p *Pushes) Begin(ctx context.Context, id string, a *intake.Assignment) (Push, error) {
-	args := []any{p.now().UnixMilli()}
+// disabled. With optin, the lead's opt-in request is queued with the first
+// mark when its request asks for a link. A lead that is gone is ENotFound;
+// one no longer Received (routed, blocked meanwhile) is EConflict, and is
+// not marked.
+func (p *Pushes) Begin(ctx context.Context, id string, optin bool, a *intake.Assignment) (Push, error) {
+	flag := "0"
+	if optin {
+		flag = "1"
+	}
+	args := []any{p.now().UnixMilli(), id, flag}
 	if a != nil {
 		args = append(args, a.Rule, a.Team, a.Owner, a.CRMUserID)
 	}
-	res, err := beginScript.Run(ctx, p.rdb, []string{redisstore.LeadKey(id), redisstore.CRMGoneKey}, args...).StringSlice()
+	keys := []string{redisstore.LeadKey(id), redisstore.CRMGoneKey, redisstore.AdmissionStream}
+	res, err := beginScript.Run(ctx, p.rdb, keys, args...).StringSlice()
 	if err != nil {
 		return Push{}, intake.Unavailable("mark CRM push", err)
 	}
