@@ -52,9 +52,10 @@ type Campaigns interface {
 // mailable rule refuses (mail.CheckAddress, mail.CheckName; data stored
 // before intake applied it), for which the driver refuses the message
 // before sending it, and one the provider blames for refusing a whole
-// message, are failed alone and the message sent again without them. Every person counted a recipient ends
-// as sent, skipped or failed with a reason (intake.FailReason), a send that
-// stops for good included, so a finished campaign adds up.
+// message, are failed alone and the message sent again without them.
+// Every person counted a recipient ends as sent, skipped or failed with a
+// reason (intake.FailReason), a send that stops for good included, so a
+// finished campaign adds up.
 type Campaigner struct {
 	Store      Campaigns
 	Mailer     mail.Mailer

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -76,9 +75,7 @@ func (s *Server) Restart(t testing.TB) {
 	os.Remove(s.Socket) // a killed server leaves its socket file behind
 	cmd := exec.Command(bin, "-")
 	cmd.Stdin = strings.NewReader(s.config)
-	// A test binary killed (a -timeout panic, a cancelled benchmark run)
-	// takes its server with it rather than leaving it running.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start redis-server: %v", err)
 	}
