@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/paymtech/leadgate/config/redistest"
 	"github.com/paymtech/leadgate/intake"
 	"github.com/paymtech/leadgate/intake/redisstore"
@@ -18,9 +20,7 @@ func TestBeginMarksAReceivedLeadAndReturnsTheEarlierMark(t *testing.T) {
 	now := time.UnixMilli(1_750_000_000_000)
 	p := delivery.New(rdb, func() time.Time { return now })
 	const id = "01959a3c-8f00-7000-8000-000000000001"
-	if err := rdb.HSet(ctx, redisstore.LeadKey(id), "state", "received").Err(); err != nil {
-		t.Fatal(err)
-	}
+	setLead(t, rdb, id, "state", "received")
 
 	first, err := p.Begin(ctx, id, false, nil)
 	if err != nil || first != (delivery.Push{}) {
@@ -33,9 +33,7 @@ func TestBeginMarksAReceivedLeadAndReturnsTheEarlierMark(t *testing.T) {
 		t.Fatalf("second Begin = %+v, %v; want the first attempt's time", second, err)
 	}
 
-	if err := rdb.HSet(ctx, redisstore.LeadKey(id), "state", "routed").Err(); err != nil {
-		t.Fatal(err)
-	}
+	setLead(t, rdb, id, "state", "routed")
 	if _, err := p.Begin(ctx, id, false, nil); intake.ErrorCode(err) != intake.EConflict {
 		t.Errorf("Begin on a routed lead = %v, want EConflict", err)
 	}
@@ -68,9 +66,7 @@ func TestBeginSaysTheCRMIsGone(t *testing.T) {
 	ctx := context.Background()
 	p := delivery.New(rdb, time.Now)
 	const id = "01959a3c-8f00-7000-8000-000000000001"
-	if err := rdb.HSet(ctx, redisstore.LeadKey(id), "state", "received").Err(); err != nil {
-		t.Fatal(err)
-	}
+	setLead(t, rdb, id, "state", "received")
 	if err := rdb.Set(ctx, redisstore.CRMGoneKey, "2026-01-01T00:00:00Z", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -80,9 +76,7 @@ func TestBeginSaysTheCRMIsGone(t *testing.T) {
 	if rdb.HExists(ctx, redisstore.LeadKey(id), "pushing").Val() {
 		t.Error("Begin marked a lead it found the CRM gone for")
 	}
-	if err := rdb.HSet(ctx, redisstore.LeadKey(id), "state", "routed").Err(); err != nil {
-		t.Fatal(err)
-	}
+	setLead(t, rdb, id, "state", "routed")
 	if _, err := p.Begin(ctx, id, false, nil); intake.ErrorCode(err) != intake.EConflict {
 		t.Errorf("Begin on a routed lead with the CRM gone = %v, want EConflict", err)
 	}
@@ -96,9 +90,7 @@ func TestBeginKeepsTheFirstAssignment(t *testing.T) {
 	ctx := context.Background()
 	p := delivery.New(rdb, time.Now)
 	const id = "01959a3c-8f00-7000-8000-000000000001"
-	if err := rdb.HSet(ctx, redisstore.LeadKey(id), "state", "received").Err(); err != nil {
-		t.Fatal(err)
-	}
+	setLead(t, rdb, id, "state", "received")
 	first := intake.Assignment{Rule: "kk", Team: "smb", Owner: "aigerim", CRMUserID: "12"}
 	if push, err := p.Begin(ctx, id, false, &first); err != nil || push.Assignment != first {
 		t.Fatalf("Begin = %+v, %v; want the assignment recorded", push, err)
@@ -112,9 +104,7 @@ func TestBeginKeepsTheFirstAssignment(t *testing.T) {
 	// A lead blocked meanwhile keeps the assignment made for it, for when
 	// it is routed after all.
 	const blocked = "01959a3c-8f00-7000-8000-000000000002"
-	if err := rdb.HSet(ctx, redisstore.LeadKey(blocked), "state", "blocked").Err(); err != nil {
-		t.Fatal(err)
-	}
+	setLead(t, rdb, blocked, "state", "blocked")
 	if _, err := p.Begin(ctx, blocked, false, &first); intake.ErrorCode(err) != intake.EConflict {
 		t.Fatalf("Begin on a blocked lead = %v, want EConflict", err)
 	}
@@ -153,9 +143,7 @@ func TestBeginQueuesTheOptinOnce(t *testing.T) {
 	}
 	lead := func(id string, fields ...any) string {
 		t.Helper()
-		if err := rdb.HSet(ctx, redisstore.LeadKey(id), append([]any{"state", "received"}, fields...)...).Err(); err != nil {
-			t.Fatal(err)
-		}
+		setLead(t, rdb, id, append([]any{"state", "received"}, fields...)...)
 		return id
 	}
 	asks := lead("01959a3c-8f00-7000-8000-000000000001", "asks_link", "1")
@@ -189,5 +177,13 @@ func TestBeginQueuesTheOptinOnce(t *testing.T) {
 	}
 	if got := optins(); len(got) != 1 {
 		t.Errorf("opt-in entries %q, want only the first lead's", got)
+	}
+}
+
+// setLead writes fields into lead id's hash: as much of a lead as Begin reads.
+func setLead(t *testing.T, rdb redis.UniversalClient, id string, fields ...any) {
+	t.Helper()
+	if err := rdb.HSet(context.Background(), redisstore.LeadKey(id), fields...).Err(); err != nil {
+		t.Fatal(err)
 	}
 }
