@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -182,6 +183,63 @@ func TestTransitionQueuesTheOptinAsked(t *testing.T) {
 	}
 	if got := optins(); len(got) != 1 {
 		t.Fatalf("opt-in entries %q; a transition without QueueOptin queued one", got)
+	}
+}
+
+// A person's block found their opt-in request queued: the task skipped the
+// blocked lead, so lifting the block queues it again — at once for a lead
+// back in routed, through its route (the push mark) for one back in
+// received.
+func TestUnblockQueuesTheOptinAgain(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	sub := fakePerson()
+	sub.ConsentMarketing = true
+	adm, err := f.store.Leads.Accept(ctx, application(sub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	routed := adm.ID
+	if _, err := f.store.Leads.Transition(ctx, routed, intake.Transition{From: intake.Received, To: intake.Routed, QueueOptin: true}); err != nil {
+		t.Fatal(err)
+	}
+	sub.Phone = "+77010000002" // a second lead of the same person, still received, its opt-in queued by its push mark
+	adm, err = f.store.Leads.Accept(ctx, application(sub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	received := adm.ID
+	f.rdb.HSet(ctx, leadKey(received), "optin_queued", "1")
+	l, err := f.store.Leads.Get(ctx, routed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	optins := func() (n int) {
+		for _, e := range admissions(t, f.rdb) {
+			if e == "optin "+routed {
+				n++
+			}
+		}
+		return n
+	}
+	if n := optins(); n != 1 {
+		t.Fatalf("%d opt-in entries before the block, want 1", n)
+	}
+	if _, err := f.store.People.Block(ctx, l.Person); err != nil {
+		t.Fatal(err)
+	}
+	if _, back, err := f.store.People.Unblock(ctx, l.Person); err != nil || !slices.Equal(back, []string{received}) {
+		t.Fatalf("Unblock = %v, %v; want the received lead back to route", back, err)
+	}
+	if n := optins(); n != 2 {
+		t.Errorf("%d opt-in entries for the routed lead after the unblock, want 2", n)
+	}
+	if f.rdb.HExists(ctx, leadKey(received), "optin_queued").Val() {
+		t.Error("the received lead still marks its opt-in queued: its route would not queue it again")
+	}
+	if st := f.rdb.HGet(ctx, leadKey(routed), "state").Val(); st != "routed" {
+		t.Errorf("routed lead is %s after the unblock", st)
 	}
 }
 

@@ -381,18 +381,19 @@ func (s *People) Block(ctx context.Context, person string) ([]string, error) {
 // unblockScript lifts a block: the flag goes, and each Blocked lead goes
 // back to the state the block interrupted (Received when unknown); a lead
 // back in Received gets a fresh retry window, since it waited through no
-// fault of the CRM.
+// fault of the CRM. A lead whose opt-in request was queued before the
+// block has it queued again (the task found the lead blocked).
 //
-// KEYS: as blockScript. ARGV: now (ms), the person hash, then the state
-// names in States order. Active consent puts the person back in the
-// marketing index.
+// KEYS: as blockScript, then the admission stream. ARGV: now (ms), the
+// person hash, then the state names in States order. Active consent puts
+// the person back in the marketing index.
 var unblockScript = script("unblock.lua")
 
 // Unblock lifts person's block: leads go back to the state they had, and
 // it returns how many, and those back in Received, which the caller queues
 // again. ENotFound when nothing is held.
 func (s *People) Unblock(ctx context.Context, person string) (restored int, received []string, err error) {
-	keys := append([]string{personKey(person), personKey(person) + keyLeads, keyAll}, stateKeys()...)
+	keys := append(append([]string{personKey(person), personKey(person) + keyLeads, keyAll}, stateKeys()...), keyAdmission)
 	args := []any{s.now().UnixMilli(), person}
 	for _, st := range intake.States {
 		args = append(args, string(st))
