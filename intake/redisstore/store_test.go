@@ -273,6 +273,14 @@ func TestTransition(t *testing.T) {
 	if l, _ := f.store.Leads.Get(ctx, adm.ID); l.State != intake.Routed || l.Route.Error != "" || len(l.Transfers) != 2 {
 		t.Fatalf("after a late transition: state %s, error %q, %d transfers; want routed, none, 2", l.State, l.Route.Error, len(l.Transfers))
 	}
+	// The first call re-run once more, another transfer logged since: still
+	// logged once.
+	if _, err := f.store.Leads.Transition(ctx, adm.ID, routed); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := f.store.Leads.Get(ctx, adm.ID); len(l.Transfers) != 2 {
+		t.Fatalf("%d transfers after a re-run behind another transfer, want 2", len(l.Transfers))
+	}
 	if _, err := f.store.Leads.Transition(ctx, "gone", intake.Transition{To: intake.Failed}); intake.ErrorCode(err) != intake.ENotFound {
 		t.Fatalf("transition of a missing lead = %v", err)
 	}
@@ -530,8 +538,14 @@ func TestSentToLogsTheTransfer(t *testing.T) {
 			t.Fatalf("claim = %v, %v", ok, err)
 		}
 		// Twice: the second is a re-run after the first's answer was lost
-		// (untilRecorded), and logs nothing more.
-		for range 2 {
+		// (untilRecorded), with another transfer logged between, and logs
+		// nothing more.
+		for i := range 2 {
+			if i == 1 && id == adm.ID {
+				if err := f.store.Leads.LogTransfer(ctx, id, intake.Transfer{Recipient: "telegram", At: at, Purpose: "notify"}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			err := f.store.People.SentTo(ctx, "ack", "p1", id, &intake.Transfer{Recipient: "mail", At: at, Purpose: "acknowledge"})
 			if id == adm.ID && err != nil {
 				t.Fatalf("SentTo = %v", err)
@@ -545,8 +559,8 @@ func TestSentToLogsTheTransfer(t *testing.T) {
 		f.rdb.Del(ctx, keySentPfx+"ack:p1")
 	}
 	l, _ := f.store.Leads.Get(ctx, adm.ID)
-	if len(l.Transfers) != 1 || l.Transfers[0].Recipient != "mail" || !l.Transfers[0].At.Equal(at) || l.Transfers[0].Purpose != "acknowledge" {
-		t.Errorf("transfers = %+v, want the one mail", l.Transfers)
+	if len(l.Transfers) != 2 || l.Transfers[0].Recipient != "mail" || !l.Transfers[0].At.Equal(at) || l.Transfers[0].Purpose != "acknowledge" {
+		t.Errorf("transfers = %+v, want the one mail, then the notification", l.Transfers)
 	}
 	if n := f.rdb.Exists(ctx, leadKey("01959a3c-8f00-7000-8000-00000000dead")+keyTransfers).Val(); n != 0 {
 		t.Error("a transfer was logged for a lead that is gone")

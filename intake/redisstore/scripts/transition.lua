@@ -9,8 +9,9 @@ local cur = lead[1]
 -- Data that left is logged even when the state moved on meanwhile (a block
 -- that landed during the CRM call): the disclosure log records facts. The
 -- same record again is this call re-run after its answer was lost (the
--- router retries it as it was): one transfer, logged once.
-if ARGV[6] ~= '' and redis.call('LINDEX', KEYS[1] .. ':transfers', -1) ~= ARGV[6] then
+-- router retries it as it was), even with another transfer logged
+-- between: one transfer, logged once.
+if ARGV[6] ~= '' and not redis.call('LPOS', KEYS[1] .. ':transfers', ARGV[6]) then
   redis.call('RPUSH', KEYS[1] .. ':transfers', ARGV[6])
 end
 if ARGV[5] ~= '' and cur ~= ARGV[5] then return {'conflict', cur} end
