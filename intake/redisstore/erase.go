@@ -10,9 +10,32 @@ import (
 )
 
 // campaignKeys lists every campaign hash, marks hash and notice list: they
-// name recipients by person hash.
+// name recipients by person hash. Each known campaign's keys are listed
+// whether or not they exist yet: a send that marks its first batch between
+// this listing and the script given it creates its in-flight and failed
+// hashes, and the script looks at each key as it is by then.
 func (s *Subjects) campaignKeys(ctx context.Context) ([]string, error) {
-	return s.scanKeys(ctx, keyCampaignPfx+"*", func(string) bool { return true })
+	keys, err := s.scanKeys(ctx, keyCampaignPfx+"*", func(string) bool { return true })
+	if err != nil {
+		return nil, err
+	}
+	ids, err := s.rdb.ZRange(ctx, keyCampaigns, 0, -1).Result()
+	if err != nil {
+		return nil, intake.Unavailable("list campaigns", err)
+	}
+	listed := map[string]bool{}
+	for _, k := range keys {
+		listed[k] = true
+	}
+	for _, id := range ids {
+		for _, suffix := range []string{"", keyCampaignMarks, keyCampaignFails, keyCampaignInFlight, keyCampaignTo} {
+			if k := campaignKey(id) + suffix; !listed[k] {
+				listed[k] = true
+				keys = append(keys, k)
+			}
+		}
+	}
+	return keys, nil
 }
 
 // keysNamingLeads returns the keys matching match whose string value names

@@ -80,3 +80,58 @@ func TestInFlightIsOneEntryABatch(t *testing.T) {
 		t.Errorf("failed %v, want %v", failed, want)
 	}
 }
+
+// A person whose address is rectified while a batch of theirs is in flight
+// is renamed in it, so its outcome lands on their new hash; and an
+// erasure's or rectification's list of campaign keys names each known
+// campaign's in-flight hash before a send creates it, so one created in
+// between is not missed.
+func TestInFlightFollowsTheSubjectsRequests(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	adm, err := f.store.Leads.Accept(ctx, application(fakePerson()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := f.store.Leads.Get(ctx, adm.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := f.store.Campaigns.CreateCampaign(ctx, &intake.Campaign{Kind: intake.KindCampaign, Name: "test"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inflight := campaignKey(id) + keyCampaignInFlight
+	keys, err := f.store.Subjects.campaignKeys(ctx)
+	if err != nil || !slices.Contains(keys, inflight) {
+		t.Fatalf("campaign keys %q, %v; want %s listed before it exists", keys, err, inflight)
+	}
+	if _, err := f.store.Campaigns.StartCampaign(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.store.Campaigns.Campaign(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.rdb.ZAdd(ctx, keyMarketing, redis.Z{Member: l.Person})
+	other := strings.Repeat("b", 40)
+	f.rdb.ZAdd(ctx, keyMarketing, redis.Z{Member: other})
+	cands := &intake.Candidates{Cursor: other, Recipients: []intake.Recipient{{Person: l.Person, Number: "1"}, {Person: other, Number: "2"}}}
+	if b, err := f.store.Campaigns.Mark(ctx, c, cands); err != nil || len(b.Recipients) != 2 {
+		t.Fatalf("Mark = %+v, %v; want both marked", b, err)
+	}
+	renamed := "test.renamed@example.com"
+	r, err := f.store.Subjects.Rectify(ctx, l.Person, intake.Changes{Email: &renamed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Person == l.Person {
+		t.Fatal("the rectification did not move the person")
+	}
+	for _, entry := range f.rdb.HGetAll(ctx, inflight).Val() {
+		if strings.Contains(entry, l.Person) || !strings.Contains(entry, r.Person) || !strings.Contains(entry, other) {
+			t.Errorf("in-flight entry %q, want the new hash in place of the old, the other person kept", entry)
+		}
+	}
+}

@@ -57,6 +57,20 @@ if moving then
     elseif t == 'hash' then
       local mark = redis.call('HGET', KEYS[i], old)
       if mark then redis.call('HDEL', KEYS[i], old); redis.call('HSETNX', KEYS[i], new, mark) end
+      if string.sub(KEYS[i], -9) == ':inflight' then
+        -- In flight is one entry a batch (mark.lua): the person is renamed
+        -- in the batch's list of people, their slot kept.
+        local kv = redis.call('HGETALL', KEYS[i])
+        for k = 1, #kv, 2 do
+          local entry = kv[k + 1]
+          local sep = string.find(entry, ' ', 1, true)
+          local list = sep and ',' .. string.sub(entry, sep + 1) .. ','
+          if list and string.find(list, ',' .. old .. ',', 1, true) then
+            list = string.gsub(list, ',' .. old .. ',', ',' .. new .. ',')
+            redis.call('HSET', KEYS[i], kv[k], string.sub(entry, 1, sep) .. string.sub(list, 2, -2))
+          end
+        end
+      end
       local retry = redis.call('HGET', KEYS[i], 'retry')
       if retry and string.find(',' .. retry .. ',', ',' .. old .. ',', 1, true) then
         local list = string.gsub(',' .. retry .. ',', ',' .. old .. ',', ',' .. new .. ',')
