@@ -23,17 +23,8 @@ func TestInFlightIsOneEntryABatch(t *testing.T) {
 	for _, p := range people {
 		f.rdb.ZAdd(ctx, keyMarketing, redis.Z{Member: p})
 	}
-	id, err := f.store.Campaigns.CreateCampaign(ctx, &intake.Campaign{Kind: intake.KindCampaign, Name: "test"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.store.Campaigns.StartCampaign(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	c, err := f.store.Campaigns.Campaign(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := startedCampaign(t, f)
+	id := c.ID
 	cands := &intake.Candidates{Cursor: people[2]}
 	for i, p := range people {
 		cands.Recipients = append(cands.Recipients, intake.Recipient{Person: p, Number: string(rune('1' + i))})
@@ -98,21 +89,11 @@ func TestInFlightFollowsTheSubjectsRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := f.store.Campaigns.CreateCampaign(ctx, &intake.Campaign{Kind: intake.KindCampaign, Name: "test"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inflight := campaignKey(id) + keyCampaignInFlight
+	c := startedCampaign(t, f)
+	inflight := campaignKey(c.ID) + keyCampaignInFlight
 	keys, err := f.store.Subjects.campaignKeys(ctx)
 	if err != nil || !slices.Contains(keys, inflight) {
 		t.Fatalf("campaign keys %q, %v; want %s listed before it exists", keys, err, inflight)
-	}
-	if _, err := f.store.Campaigns.StartCampaign(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	c, err := f.store.Campaigns.Campaign(ctx, id)
-	if err != nil {
-		t.Fatal(err)
 	}
 	f.rdb.ZAdd(ctx, keyMarketing, redis.Z{Member: l.Person})
 	other := strings.Repeat("b", 40)
@@ -134,4 +115,22 @@ func TestInFlightFollowsTheSubjectsRequests(t *testing.T) {
 			t.Errorf("in-flight entry %q, want the new hash in place of the old, the other person kept", entry)
 		}
 	}
+}
+
+// startedCampaign creates a campaign to everyone and starts it.
+func startedCampaign(t *testing.T, f storeFixture) *intake.Campaign {
+	t.Helper()
+	ctx := context.Background()
+	id, err := f.store.Campaigns.CreateCampaign(ctx, &intake.Campaign{Kind: intake.KindCampaign, Name: "test"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.Campaigns.StartCampaign(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.store.Campaigns.Campaign(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
