@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/redisstore/pace"
 )
 
 // Retention is the purge of what may no longer be kept.
@@ -104,10 +105,11 @@ func (s *Retention) Purge(ctx context.Context, o intake.PurgeOptions) (intake.Pu
 		batch = defaultBatch
 	}
 	batch = min(batch, maxBatch)
-	pace := &pacer{share: o.Share}
-	if pace.share <= 0 || pace.share > 1 {
-		pace.share = defaultShare
+	share := o.Share
+	if share <= 0 || share > 1 {
+		share = defaultShare
 	}
+	pacer := pace.New(share)
 	now := s.now()
 	leadCutoff, optinCutoff := int64(noCutoff), int64(noCutoff)
 	if o.LeadRetention > 0 {
@@ -126,7 +128,7 @@ func (s *Retention) Purge(ctx context.Context, o intake.PurgeOptions) (intake.Pu
 		for _, st := range intake.States {
 			keys = append(keys, stateKey(st))
 		}
-		r.Leads, err = s.purgeBatches(ctx, pace, o.DryRun, batch, func(offset int) (int, int, error) {
+		r.Leads, err = s.purgeBatches(ctx, pacer, o.DryRun, batch, func(offset int) (int, int, error) {
 			res, err := purgeLeadsScript.Run(ctx, s.rdb, keys, leadCutoff, offset, batch, dry).Int64Slice()
 			if err != nil {
 				return 0, 0, err
@@ -137,14 +139,14 @@ func (s *Retention) Purge(ctx context.Context, o intake.PurgeOptions) (intake.Pu
 		// Every real pass, not only one that destroyed leads: an
 		// interrupted pass leaves entries of the leads it destroyed.
 		if err == nil && !o.DryRun {
-			err = s.purgeAdmission(ctx, pace, batch)
+			err = s.purgeAdmission(ctx, pacer, batch)
 		}
 		if err != nil {
 			return r, intake.Unavailable("purge leads", err)
 		}
 	}
 	if optinCutoff != noCutoff {
-		r.Optins, err = s.purgeBatches(ctx, pace, o.DryRun, batch, func(offset int) (int, int, error) {
+		r.Optins, err = s.purgeBatches(ctx, pacer, o.DryRun, batch, func(offset int) (int, int, error) {
 			n, err := purgeOptinsScript.Run(ctx, s.rdb, []string{keyPendingOptins}, optinCutoff, offset, batch, dry).Int()
 			return n, n, err
 		})
@@ -158,7 +160,7 @@ func (s *Retention) Purge(ctx context.Context, o intake.PurgeOptions) (intake.Pu
 	// some other way) and, counted, those kept for their consent.
 	if leadCutoff != noCutoff {
 		keys := []string{keyPeople, keyAll, keyMarketing, keyPendingOptins}
-		n, err := s.purgeBatches(ctx, pace, o.DryRun, batch, func(offset int) (int, int, error) {
+		n, err := s.purgeBatches(ctx, pacer, o.DryRun, batch, func(offset int) (int, int, error) {
 			res, err := purgePeopleScript.Run(ctx, s.rdb, keys, leadCutoff, optinCutoff, offset, batch, dry).Int64Slice()
 			if err != nil {
 				return 0, 0, err
@@ -171,12 +173,12 @@ func (s *Retention) Purge(ctx context.Context, o intake.PurgeOptions) (intake.Pu
 			return r, intake.Unavailable("purge people", err)
 		}
 	}
-	if r.StaleKeys, err = s.purgeStale(ctx, pace, dry); err != nil {
+	if r.StaleKeys, err = s.purgeStale(ctx, pacer, dry); err != nil {
 		return r, intake.Unavailable("purge stale keys", err)
 	}
 	campaignCutoff := now.Add(-o.CampaignRetention).UnixMilli()
 	for start := 0; ; start += batch {
-		done := pace.start()
+		done := pacer.Start()
 		res, err := purgeCampaignsScript.Run(ctx, s.rdb, []string{keyCampaigns}, campaignCutoff, start, batch, dry).Int64Slice()
 		done()
 		if err != nil {
@@ -194,13 +196,13 @@ func (s *Retention) Purge(ctx context.Context, o intake.PurgeOptions) (intake.Pu
 // many records it removed (or, in a dry run, would). step returns how many
 // records it listed and how many of them it removed; those that stay (kept
 // in a real run, all of them in a dry run) are skipped by the next offset.
-func (s *Retention) purgeBatches(ctx context.Context, pace *pacer, dryRun bool, batch int, step func(offset int) (listed, removed int, err error)) (int, error) {
+func (s *Retention) purgeBatches(ctx context.Context, pacer *pace.Pacer, dryRun bool, batch int, step func(offset int) (listed, removed int, err error)) (int, error) {
 	offset, total := 0, 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
-		done := pace.start()
+		done := pacer.Start()
 		listed, removed, err := step(offset)
 		done()
 		if err != nil {
@@ -219,9 +221,9 @@ func (s *Retention) purgeBatches(ctx context.Context, pace *pacer, dryRun bool, 
 
 // purgeAdmission walks the admission stream, batch entries a call, and
 // drops those whose lead is gone.
-func (s *Retention) purgeAdmission(ctx context.Context, pace *pacer, batch int) error {
+func (s *Retention) purgeAdmission(ctx context.Context, pacer *pace.Pacer, batch int) error {
 	for from := "-"; ; {
-		done := pace.start()
+		done := pacer.Start()
 		res, err := purgeAdmissionScript.Run(ctx, s.rdb, []string{keyAdmission}, from, batch).Slice()
 		done()
 		if err != nil {
@@ -237,11 +239,11 @@ func (s *Retention) purgeAdmission(ctx context.Context, pace *pacer, batch int) 
 // purgeStale walks the keyspace with SCAN and removes the short-lived keys
 // (rate limits, dedupe and idempotency keys, repeat counters, send claims,
 // provider event ids) that have no TTL.
-func (s *Retention) purgeStale(ctx context.Context, pace *pacer, dry string) (int, error) {
+func (s *Retention) purgeStale(ctx context.Context, pacer *pace.Pacer, dry string) (int, error) {
 	total := 0
 	var cursor uint64
 	for {
-		done := pace.start()
+		done := pacer.Start()
 		keys, next, err := s.rdb.Scan(ctx, cursor, keyAllPattern, purgeScanCount).Result()
 		done()
 		if err != nil {
@@ -257,7 +259,7 @@ func (s *Retention) purgeStale(ctx context.Context, pace *pacer, dry string) (in
 			}
 		}
 		if len(stale) > 0 {
-			done := pace.start()
+			done := pacer.Start()
 			n, err := purgeStaleScript.Run(ctx, s.rdb, stale, dry).Int()
 			done()
 			if err != nil {
