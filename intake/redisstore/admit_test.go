@@ -33,10 +33,7 @@ func TestAcceptStoresAndQueuesInOneStep(t *testing.T) {
 	t.Parallel()
 	f := setupStore(t)
 	ctx := context.Background()
-	adm, err := f.store.Leads.Accept(ctx, application(fakePerson()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	adm := f.accept(t, fakePerson())
 	if l, err := f.store.Leads.Get(ctx, adm.ID); err != nil || l.State != intake.Received {
 		t.Fatalf("lead = %+v, %v", l, err)
 	}
@@ -78,10 +75,7 @@ func TestRepeatQueuesWhatItAdds(t *testing.T) {
 	t.Parallel()
 	f := setupStore(t)
 	ctx := context.Background()
-	first, err := f.store.Leads.Accept(ctx, application(fakePerson()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := f.accept(t, fakePerson())
 	if dup, err := f.store.Leads.Accept(ctx, application(fakePerson())); err != nil || !dup.Duplicate {
 		t.Fatalf("repeat = %+v, %v", dup, err)
 	}
@@ -115,14 +109,6 @@ func TestTransitionQueuesTheOptinAsked(t *testing.T) {
 	f := setupStore(t)
 	ctx := context.Background()
 	routed := intake.Transition{From: intake.Received, To: intake.Routed, QueueOptin: true}
-	accept := func(sub *intake.Submission) string {
-		t.Helper()
-		adm, err := f.store.Leads.Accept(ctx, application(sub))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return adm.ID
-	}
 	optins := func() (ids []string) {
 		t.Helper()
 		for _, e := range admissions(t, f.rdb) {
@@ -133,7 +119,7 @@ func TestTransitionQueuesTheOptinAsked(t *testing.T) {
 		return ids
 	}
 
-	plain := accept(fakePerson())
+	plain := f.accept(t, fakePerson()).ID
 	if _, err := f.store.Leads.Transition(ctx, plain, routed); err != nil {
 		t.Fatal(err)
 	}
@@ -146,9 +132,9 @@ func TestTransitionQueuesTheOptinAsked(t *testing.T) {
 	// an opt-in; the move to routed does.
 	sub := fakePerson()
 	sub.Email, sub.EmailKey, sub.Phone = "test.other@example.com", "test.other@example.com", "+77010000002"
-	lead := accept(sub)
+	lead := f.accept(t, sub).ID
 	sub.ConsentMarketing = true
-	accept(sub)
+	f.accept(t, sub)
 	if got := optins(); len(got) != 0 {
 		t.Fatalf("opt-in entries %q before the lead was routed", got)
 	}
@@ -163,7 +149,7 @@ func TestTransitionQueuesTheOptinAsked(t *testing.T) {
 
 	// Nor for a lead whose push mark queued it (begin_push.lua).
 	sub.Phone = "+77010000004"
-	marked := accept(sub)
+	marked := f.accept(t, sub).ID
 	f.rdb.HSet(ctx, leadKey(marked), "optin_queued", "1")
 	if _, err := f.store.Leads.Transition(ctx, marked, routed); err != nil {
 		t.Fatal(err)
@@ -174,7 +160,7 @@ func TestTransitionQueuesTheOptinAsked(t *testing.T) {
 
 	// Without QueueOptin (a hold for review, say), nothing is queued.
 	sub.Phone = "+77010000003"
-	held := accept(sub)
+	held := f.accept(t, sub).ID
 	if f.rdb.HGet(ctx, leadKey(held), "asks_link").Val() != "1" {
 		t.Fatal("the third lead does not ask for a link")
 	}
@@ -196,20 +182,12 @@ func TestUnblockQueuesTheOptinAgain(t *testing.T) {
 	ctx := context.Background()
 	sub := fakePerson()
 	sub.ConsentMarketing = true
-	adm, err := f.store.Leads.Accept(ctx, application(sub))
-	if err != nil {
-		t.Fatal(err)
-	}
-	routed := adm.ID
+	routed := f.accept(t, sub).ID
 	if _, err := f.store.Leads.Transition(ctx, routed, intake.Transition{From: intake.Received, To: intake.Routed, QueueOptin: true}); err != nil {
 		t.Fatal(err)
 	}
 	sub.Phone = "+77010000002" // a second lead of the same person, still received, its opt-in queued by its push mark
-	adm, err = f.store.Leads.Accept(ctx, application(sub))
-	if err != nil {
-		t.Fatal(err)
-	}
-	received := adm.ID
+	received := f.accept(t, sub).ID
 	f.rdb.HSet(ctx, leadKey(received), "optin_queued", "1")
 	l, err := f.store.Leads.Get(ctx, routed)
 	if err != nil {
@@ -303,10 +281,7 @@ func TestAdmittedSettles(t *testing.T) {
 	t.Parallel()
 	f := setupStore(t)
 	ctx := context.Background()
-	stored, err := f.store.Leads.Accept(ctx, application(fakePerson()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	stored := f.accept(t, fakePerson())
 	if adm, err := f.store.Leads.Admitted(ctx, stored.ID); err != nil || adm == nil || adm.ID != stored.ID || adm.State != intake.Received {
 		t.Fatalf("Admitted(stored) = %+v, %v", adm, err)
 	}

@@ -81,10 +81,7 @@ func TestInFlightFollowsTheSubjectsRequests(t *testing.T) {
 	t.Parallel()
 	f := setupStore(t)
 	ctx := context.Background()
-	adm, err := f.store.Leads.Accept(ctx, application(fakePerson()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	adm := f.accept(t, fakePerson())
 	l, err := f.store.Leads.Get(ctx, adm.ID)
 	if err != nil {
 		t.Fatal(err)

@@ -328,10 +328,7 @@ func TestPurgeConcurrent(t *testing.T) {
 	}
 	f.clock.Add(testRetention + day)
 	for i := range 5 {
-		adm, err := f.store.Leads.Accept(ctx, application(person(fmt.Sprintf("Fresh%02d", i), 900+i)))
-		if err != nil {
-			t.Fatal(err)
-		}
+		adm := f.accept(t, person(fmt.Sprintf("Fresh%02d", i), 900+i))
 		fresh = append(fresh, adm.ID)
 	}
 	o := purgeOptions(7)

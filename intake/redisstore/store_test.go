@@ -52,6 +52,16 @@ func setupStore(t *testing.T) storeFixture {
 	return storeFixture{store: New(rdb, testKeys(t), c.Now), rdb: rdb, clock: c, srv: srv}
 }
 
+// accept stores sub's application as a lead, failing the test if it cannot.
+func (f storeFixture) accept(t *testing.T, sub *intake.Submission) *intake.Admission {
+	t.Helper()
+	adm, err := f.store.Leads.Accept(context.Background(), application(sub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return adm
+}
+
 // fakePerson is an obviously fake applicant.
 func fakePerson() *intake.Submission {
 	return &intake.Submission{EntityType: intake.LegalEntity, Name: "Тест Тестов", Phone: "+77010000001",
@@ -72,10 +82,7 @@ func TestAcceptStoresSealedLead(t *testing.T) {
 	t.Parallel()
 	f := setupStore(t)
 	ctx := context.Background()
-	adm, err := f.store.Leads.Accept(ctx, application(fakePerson()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	adm := f.accept(t, fakePerson())
 	if adm.Duplicate || adm.State != intake.Received || adm.ID == "" {
 		t.Fatalf("admission = %+v", adm)
 	}
@@ -105,16 +112,10 @@ func TestAcceptDuplicates(t *testing.T) {
 	t.Parallel()
 	f := setupStore(t)
 	ctx := context.Background()
-	first, err := f.store.Leads.Accept(ctx, application(fakePerson()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := f.accept(t, fakePerson())
 	again := fakePerson()
 	again.Email, again.Name = "TEST.PERSON@example.COM", "Другое имя" // the same person: the email key decides
-	dup, err := f.store.Leads.Accept(ctx, application(again))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dup := f.accept(t, again)
 	if !dup.Duplicate || dup.ID != first.ID || dup.State != intake.Received {
 		t.Fatalf("repeat = %+v, want duplicate of %s", dup, first.ID)
 	}
@@ -354,10 +355,7 @@ func TestListPages(t *testing.T) {
 		sub := fakePerson()
 		sub.Email = fmt.Sprintf("list%d@example.com", i)
 		sub.EmailKey = sub.Email
-		adm, err := f.store.Leads.Accept(ctx, application(sub))
-		if err != nil {
-			t.Fatal(err)
-		}
+		adm := f.accept(t, sub)
 		ids = append(ids, adm.ID)
 		if i%2 == 0 {
 			f.clock.Add(time.Second) // some share a millisecond, some do not
@@ -528,10 +526,7 @@ func TestSentToLogsTheTransfer(t *testing.T) {
 	t.Parallel()
 	f := setupStore(t)
 	ctx := context.Background()
-	adm, err := f.store.Leads.Accept(ctx, application(fakePerson()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	adm := f.accept(t, fakePerson())
 	at := f.clock.Now()
 	for _, id := range []string{adm.ID, "01959a3c-8f00-7000-8000-00000000dead"} {
 		if ok, err := f.store.People.ClaimSend(ctx, "ack", "p1", id, time.Hour); !ok || err != nil {

@@ -62,9 +62,8 @@ func TestBeginIsUnavailableWithoutRedis(t *testing.T) {
 // lead is not pushed. A lead no longer received is still EConflict.
 func TestBeginSaysTheCRMIsGone(t *testing.T) {
 	t.Parallel()
-	rdb := redistest.Start(t).Client(t)
+	rdb, p := newPushes(t)
 	ctx := context.Background()
-	p := delivery.New(rdb, time.Now)
 	const id = "01959a3c-8f00-7000-8000-000000000001"
 	setLead(t, rdb, id, "state", "received")
 	if err := rdb.Set(ctx, redisstore.CRMGoneKey, "2026-01-01T00:00:00Z", 0).Err(); err != nil {
@@ -86,9 +85,8 @@ func TestBeginSaysTheCRMIsGone(t *testing.T) {
 // retried route keeps its salesperson — and returns the one it has.
 func TestBeginKeepsTheFirstAssignment(t *testing.T) {
 	t.Parallel()
-	rdb := redistest.Start(t).Client(t)
+	rdb, p := newPushes(t)
 	ctx := context.Background()
-	p := delivery.New(rdb, time.Now)
 	const id = "01959a3c-8f00-7000-8000-000000000001"
 	setLead(t, rdb, id, "state", "received")
 	first := intake.Assignment{Rule: "kk", Team: "smb", Owner: "aigerim", CRMUserID: "12"}
@@ -125,9 +123,8 @@ func TestBeginKeepsTheFirstAssignment(t *testing.T) {
 // CRM gone queue nothing.
 func TestBeginQueuesTheOptinOnce(t *testing.T) {
 	t.Parallel()
-	rdb := redistest.Start(t).Client(t)
+	rdb, p := newPushes(t)
 	ctx := context.Background()
-	p := delivery.New(rdb, time.Now)
 	optins := func() (ids []string) {
 		t.Helper()
 		msgs, err := rdb.XRange(ctx, redisstore.AdmissionStream, "-", "+").Result()
@@ -186,4 +183,11 @@ func setLead(t *testing.T, rdb redis.UniversalClient, id string, fields ...any) 
 	if err := rdb.HSet(context.Background(), redisstore.LeadKey(id), fields...).Err(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// newPushes starts a private Redis and the marks on it.
+func newPushes(t *testing.T) (redis.UniversalClient, *delivery.Pushes) {
+	t.Helper()
+	rdb := redistest.Start(t).Client(t)
+	return rdb, delivery.New(rdb, time.Now)
 }
