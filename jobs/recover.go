@@ -121,11 +121,13 @@ func (a *answers) recent() bool {
 }
 
 // note records a command's outcome: a reply, even an error reply or a nil
-// (both are redis.Error), is an answer; anything else (a dial or read
-// error, a timeout, a cancelled context) is not.
+// (both are redis.Error), is an answer — but not one that says Redis cannot
+// serve for now (LOADING after a restart, say: unavailableReplies), nor
+// anything else (a dial or read error, a timeout, a cancelled context).
 func (a *answers) note(err error) {
 	now := int64(time.Since(epoch))
-	if err == nil || errors.As(err, new(redis.Error)) {
+	var reply redis.Error
+	if err == nil || errors.As(err, &reply) && !unavailableReply(reply) {
 		a.answered.Store(now)
 	} else {
 		a.failed.Store(now)

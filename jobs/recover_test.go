@@ -173,13 +173,18 @@ func TestRecoveryRequeuesOnlyOrphans(t *testing.T) {
 }
 
 // pingCounter counts the PINGs sent through a client.
+// pingCounter counts pings, and answers ECHO as a Redis still loading its
+// data would.
 type pingCounter struct{ n atomic.Int64 }
 
 func (p *pingCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (p *pingCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if cmd.Name() == "ping" {
+		switch cmd.Name() {
+		case "ping":
 			p.n.Add(1)
+		case "echo":
+			return redisReply("LOADING Redis is loading the dataset in memory")
 		}
 		return next(ctx, cmd)
 	}
@@ -213,6 +218,14 @@ func TestAwaitPingsOnlyWithoutAFreshAnswer(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if err := idle.ProcessTask(ctx, task); err != nil || pings.n.Load() != 1 {
 		t.Errorf("after a silence: err %v, %d pings, want nil and 1", err, pings.n.Load())
+	}
+	// A reply that says Redis cannot serve for now is no answer.
+	loading := r.Await(asynq.HandlerFunc(func(ctx context.Context, _ *asynq.Task) error {
+		return e.rdb.Echo(ctx, "test").Err()
+	}))
+	loading.ProcessTask(ctx, task)
+	if n := pings.n.Load(); n != 2 {
+		t.Errorf("%d pings in all after a task whose command got LOADING, want 2", n)
 	}
 
 	srv.Stop()

@@ -73,9 +73,12 @@ func redisFailure(err error) bool {
 		return false
 	}
 	var reply redis.Error
-	return !errors.As(err, &reply) || slices.ContainsFunc(unavailableReplies, func(p string) bool {
-		return strings.HasPrefix(reply.Error(), p)
-	})
+	return !errors.As(err, &reply) || unavailableReply(reply)
+}
+
+// unavailableReply reports whether reply says Redis cannot serve for now.
+func unavailableReply(reply redis.Error) bool {
+	return slices.ContainsFunc(unavailableReplies, func(p string) bool { return strings.HasPrefix(reply.Error(), p) })
 }
 
 // unavailableReplies begin the errors of a Redis that is loading its data,

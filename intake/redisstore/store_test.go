@@ -562,6 +562,24 @@ func TestSentToLogsTheTransfer(t *testing.T) {
 	}
 }
 
+// LogTransfer re-run after its answer was lost (the notifier's
+// untilRecorded) logs the transfer once.
+func TestLogTransferOnce(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	id := f.accept(t, fakePerson()).ID
+	tr := intake.Transfer{Recipient: "telegram", At: f.clock.Now(), Purpose: "notify"}
+	for range 2 {
+		if err := f.store.Leads.LogTransfer(ctx, id, tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if l, _ := f.store.Leads.Get(ctx, id); len(l.Transfers) != 1 {
+		t.Errorf("transfers = %+v, want the one", l.Transfers)
+	}
+}
+
 func TestOptinToken(t *testing.T) {
 	t.Parallel()
 	k := testKeys(t)
