@@ -189,6 +189,13 @@ func TestUnblockQueuesTheOptinAgain(t *testing.T) {
 	sub.Phone = "+77010000002" // a second lead of the same person, still received, its opt-in queued by its push mark
 	received := f.accept(t, sub).ID
 	f.rdb.HSet(ctx, leadKey(received), "optin_queued", "1")
+	// A third, routed without its opt-in queued: a repeat ticked the box
+	// while the person was blocked, which queues nothing.
+	sub.Phone = "+77010000003"
+	repeated := f.accept(t, sub).ID
+	if _, err := f.store.Leads.Transition(ctx, repeated, intake.Transition{From: intake.Received, To: intake.Routed}); err != nil {
+		t.Fatal(err)
+	}
 	l, err := f.store.Leads.Get(ctx, routed)
 	if err != nil {
 		t.Fatal(err)
@@ -212,6 +219,9 @@ func TestUnblockQueuesTheOptinAgain(t *testing.T) {
 	}
 	if n := optins(); n != 2 {
 		t.Errorf("%d opt-in entries for the routed lead after the unblock, want 2", n)
+	}
+	if !slices.Contains(admissions(t, f.rdb), "optin "+repeated) {
+		t.Error("no opt-in entry for the lead whose repeat asked while the person was blocked")
 	}
 	if f.rdb.HExists(ctx, leadKey(received), "optin_queued").Val() {
 		t.Error("the received lead still marks its opt-in queued: its route would not queue it again")

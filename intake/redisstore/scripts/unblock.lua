@@ -24,15 +24,17 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
     redis.call('HSET', lk, 'state', prev, 'updated', now)
     redis.call('HDEL', lk, 'blocked_from')
     -- An opt-in request queued before the block found the lead blocked and
-    -- mailed nothing (or mailed the link before it: the task sees that and
-    -- sends nothing more), so it goes again: a lead back in received gets it
-    -- from its route (begin_push.lua), one routed or failed from here.
+    -- mailed nothing, and a repeat that ticked the box during it queued
+    -- none; so a lead that asks for a link has it queued again (one whose
+    -- link went out before sends nothing more: the task sees the logged
+    -- mail). A lead back in received gets it from its route
+    -- (begin_push.lua), one routed or failed from here.
     local optin = redis.call('HMGET', lk, 'asks_link', 'optin_queued')
     if prev == 'received' then
       redis.call('HSET', lk, 'route_since', now)
       if optin[2] then redis.call('HDEL', lk, 'optin_queued') end
       received[#received + 1] = id
-    elseif optin[1] == '1' and optin[2] then
+    elseif optin[1] == '1' and (prev == 'routed' or prev == 'failed') then
       redis.call('XADD', admission, '*', 'optin', id)
     end
     restored = restored + 1
