@@ -60,8 +60,8 @@ type HTTP struct {
 	// metrics.
 	MetricsAddr string
 	// ShutdownDelay is SHUTDOWN_DELAY, default 0, at most maxShutdownDelay:
-	// how long web, on SIGTERM,
-	// keeps serving with /readyz answering 503 before it stops accepting
+	// how long web, on SIGTERM, keeps serving with /readyz answering 503
+	// before it stops accepting
 	// connections, so that a load balancer stops sending it new ones first
 	// (set it to the balancer's health-check interval times its failure
 	// threshold). Closing a listening socket resets the connections its
@@ -204,12 +204,12 @@ func FromEnvironment() (*Config, error) {
 	return Load(os.Getenv)
 }
 
-// Load reads and validates the configuration through getenv. In production it
-// refuses every development default; in development, keys and tokens that are
 // maxShutdownDelay bounds SHUTDOWN_DELAY: a balancer's health checks
 // notice a 503 within seconds, and a longer wait only delays every deploy.
 const maxShutdownDelay = time.Minute
 
+// Load reads and validates the configuration through getenv. In production it
+// refuses every development default; in development, keys and tokens that are
 // missing stay nil for ApplyDevelopmentDefaults to fill.
 func Load(getenv func(string) string) (*Config, error) {
 	r := reader{getenv: getenv}

@@ -11,7 +11,9 @@ func TestLineBuffer(t *testing.T) {
 	t.Run("lines wait, then all are written in order", func(t *testing.T) {
 		t.Parallel()
 		var out lockedBuffer
-		b := newLineBuffer(&out, 50*time.Millisecond, 1<<10)
+		// A delay far above any pause of a loaded machine, so that "not yet"
+		// below cannot be a scheduling accident.
+		b := newLineBuffer(&out, time.Second, 1<<10)
 		b.Write([]byte("one\n"))
 		b.Write([]byte("two\n"))
 		if got := out.String(); got != "" {

@@ -93,7 +93,7 @@ func (s *Server) Restart(t testing.TB) {
 			limit = 2 * time.Minute
 		}
 		if time.Since(start) > limit {
-			t.Fatalf("redis-server did not answer within 10 s: %v\n%s", err, tail(filepath.Join(s.dir, "redis.log")))
+			t.Fatalf("redis-server did not answer within %v: %v\n%s", limit, err, tail(filepath.Join(s.dir, "redis.log")))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
