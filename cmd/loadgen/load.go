@@ -132,7 +132,7 @@ func (l *load) run(ctx context.Context) (*result, error) {
 
 	due := make(chan time.Time, l.Conns)
 	if l.Rate > 0 {
-		go pace(ctx, l.Rate, due)
+		go pace(ctx, begin, end, l.Rate, due)
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -185,13 +185,14 @@ func (l *load) run(ctx context.Context) (*result, error) {
 	return res, nil
 }
 
-// pace sends on due the time each request is due, rate a second, until ctx
-// ends; then it closes due.
-func pace(ctx context.Context, rate float64, due chan<- time.Time) {
+// pace sends on due the time each request is due, rate a second from
+// begin, for every such time before end; then it closes due. The schedule is
+// bounded by end itself, not only by ctx: on a busy machine the deadline's
+// timer can fire late, and ticks past end would be counted as measured.
+func pace(ctx context.Context, begin, end time.Time, rate float64, due chan<- time.Time) {
 	defer close(due)
 	interval := time.Duration(float64(time.Second) / rate)
-	next := time.Now()
-	for {
+	for next := begin; next.Before(end); next = next.Add(interval) {
 		if d := time.Until(next); d > 0 {
 			select {
 			case <-ctx.Done():
@@ -204,7 +205,6 @@ func pace(ctx context.Context, rate float64, due chan<- time.Time) {
 			return
 		case due <- next:
 		}
-		next = next.Add(interval)
 	}
 }
 

@@ -80,6 +80,26 @@ func TestRunAgainstBaseline(t *testing.T) {
 	}
 }
 
+// TestPaceStopsAtEnd: the schedule ends at end even when ctx ends later, as
+// it does when the deadline's timer fires late on a busy machine (CI once
+// measured 203 requests in a 200-request second that way).
+func TestPaceStopsAtEnd(t *testing.T) {
+	t.Parallel()
+	begin := time.Now()
+	due := make(chan time.Time, 100)
+	pace(context.Background(), begin, begin.Add(50*time.Millisecond), 200, due)
+	n := 0
+	for at := range due {
+		if at.Before(begin) || !at.Before(begin.Add(50*time.Millisecond)) {
+			t.Errorf("tick at %v, outside [begin, end)", at.Sub(begin))
+		}
+		n++
+	}
+	if n != 10 {
+		t.Errorf("%d ticks in 50 ms at 200 a second, want 10", n)
+	}
+}
+
 func TestMedian(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
