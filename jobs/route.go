@@ -76,13 +76,13 @@ type Router struct {
 	// Notify queues the sales notification of a routed lead; nil when no
 	// notification channel is configured.
 	Notify func(ctx context.Context, leadID string) error
-	// Welcome queues the acknowledgement to the person once the lead passed
-	// the risk check, so bots are never mailed for; nil when no mail is
-	// sent. The opt-in request, which few leads ask for, is queued only for
+	// Welcome acknowledges the lead to the person once it passed the risk
+	// check, so bots are never mailed for (Welcomer.AcknowledgeFirst: sent
+	// here, or queued when that fails); nil when no mail is sent. The opt-in request, which few leads ask for, is queued only for
 	// those, by the push mark (Pushes.Begin) or, when no push was begun or
 	// a repeat asked meanwhile, by the move to routed or failed
 	// (intake.Transition.QueueOptin): never as a task per lead.
-	Welcome func(ctx context.Context, leadID string) error
+	Welcome func(ctx context.Context, lead *intake.Lead) error
 	// Erase queues the CRM deletion of a lead erased while the CRM was
 	// taking it (the erasure found no CRM copy to delete yet); nil leaves
 	// that copy to an operator.
@@ -123,7 +123,7 @@ func (rt *Router) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return rt.holdForReview(ctx, lead)
 	}
 	if rt.Welcome != nil {
-		if err := rt.Welcome(ctx, lead.ID); err != nil {
+		if err := rt.Welcome(ctx, lead); err != nil {
 			return err
 		}
 	}

@@ -3,9 +3,11 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -25,6 +27,15 @@ const (
 // sendWindow is how often a person can get an acknowledgement or an opt-in
 // request: once a day, so the form cannot be used to mail a stranger.
 const sendWindow = 24 * time.Hour
+
+// The routing task sends the acknowledgement itself (AcknowledgeFirst),
+// within ackInline; when the provider fails it, routing queues the
+// acknowledgement instead of trying, for ackPause, so that a mail outage
+// slows the handover to sales for one attempt, not for every lead.
+const (
+	ackInline = 5 * time.Second
+	ackPause  = 30 * time.Second
+)
 
 // PersonMail is what the welcome mail needs of the person it writes to
 // (redisstore.People).
@@ -63,8 +74,13 @@ type Welcomer struct {
 	// on the pages, so the person knows who holds their data.
 	Company  templates.Company
 	OptinTTL time.Duration // UNCONFIRMED_OPTIN_TTL: how long the link is valid
+	// QueueAck queues a lead:ack task: where an acknowledgement the routing
+	// task could not send goes, to be retried (AcknowledgeFirst).
+	QueueAck func(ctx context.Context, leadID string) error
 	Now      func() time.Time
 	Log      *slog.Logger
+
+	pausedUntil atomic.Int64 // Unix ns: AcknowledgeFirst queues until then
 }
 
 // Acknowledge handles a lead:ack task.
@@ -73,13 +89,42 @@ func (w *Welcomer) Acknowledge(ctx context.Context, t *asynq.Task) error {
 	if lead == nil || err != nil {
 		return err
 	}
+	return w.acknowledge(ctx, lead, 0)
+}
+
+// AcknowledgeFirst acknowledges a lead from the routing task that has just
+// read it and passed its risk check: one attempt here, within ackInline,
+// and a lead:ack task (QueueAck), which retries, when the attempt did not
+// get the mail out. A task of its own would cost the lead about four more
+// Redis round trips — queued, taken, read again, done — of the fourteen a
+// routed lead costs (BENCHMARKS.md). A refusal for good is logged and not
+// queued: a task would fare no better.
+func (w *Welcomer) AcknowledgeFirst(ctx context.Context, lead *intake.Lead) error {
+	if w.Now().UnixNano() < w.pausedUntil.Load() {
+		return w.QueueAck(ctx, lead.ID)
+	}
+	err := w.acknowledge(ctx, lead, ackInline)
+	if err == nil || errors.Is(err, asynq.SkipRetry) {
+		return nil
+	}
+	if !redisFailure(err) {
+		w.pausedUntil.Store(w.Now().Add(ackPause).UnixNano())
+		w.Log.Warn("acknowledgement not sent from routing; queued, and queued without trying for a while", "lead", lead.ID,
+			"pause", ackPause, "err", err)
+	}
+	return w.QueueAck(ctx, lead.ID)
+}
+
+// acknowledge mails the acknowledgement of lead; within bounds the mail
+// call alone when not zero (see send).
+func (w *Welcomer) acknowledge(ctx context.Context, lead *intake.Lead, within time.Duration) error {
 	email, err := templates.RenderAck(templates.AckEmail{Lang: templates.Lang(lead.Lang), RequestID: lead.ID,
 		EntityType: lead.EntityType, Products: lead.Products, PolicyURL: policyURLFor(w.PolicyURLs, w.PolicyURL, lead.Lang),
 		Company: w.Company})
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
-	return w.send(ctx, lead, "ack", email, PurposeAck, nil)
+	return w.send(ctx, lead, "ack", email, PurposeAck, within, nil)
 }
 
 // RequestConfirmation handles a lead:optin task: it mails the confirmation
@@ -117,7 +162,7 @@ func (w *Welcomer) RequestConfirmation(ctx context.Context, t *asynq.Task) error
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
-	return w.send(ctx, lead, "optin", email, PurposeOptin, func(ctx context.Context) error {
+	return w.send(ctx, lead, "optin", email, PurposeOptin, 0, func(ctx context.Context) error {
 		return w.People.LinkSent(ctx, lead.Person, lead.ID, expires)
 	})
 }
@@ -144,13 +189,14 @@ func (w *Welcomer) load(ctx context.Context, t *asynq.Task) (*intake.Lead, error
 // send mails one message of kind to the lead's person, at most once per
 // sendWindow (the claim is taken before the send and closed after it), and
 // records the transfer (the claim closed and the transfer logged in one
-// call). sent, when not nil, runs once the mail is handed over, before the
-// claim is closed. Once the mail is out, what records it
+// call). within, when not zero, bounds the mail call alone, never what
+// records it. sent, when not nil, runs once the mail is handed over, before
+// the claim is closed. Once the mail is out, what records it
 // waits while Redis is away (untilRecorded, up to the task's deadline):
 // a retry, still holding the claim, would mail the person again. Only a
 // crash, or an outage longer than the task's deadline, can repeat it.
 func (w *Welcomer) send(ctx context.Context, lead *intake.Lead, kind string, e templates.Email, purpose string,
-	sent func(context.Context) error) error {
+	within time.Duration, sent func(context.Context) error) error {
 	for _, t := range lead.Transfers {
 		if t.Recipient == "mail" && t.Purpose == purpose {
 			return nil // sent already: a route retry or a redrive queued the task again after the window
@@ -160,7 +206,13 @@ func (w *Welcomer) send(ctx context.Context, lead *intake.Lead, kind string, e t
 	if err != nil || !ok {
 		return err
 	}
-	err = w.Mailer.Send(ctx, mail.Message{From: w.From, To: []mail.Address{{Email: lead.Email}},
+	mailCtx := ctx
+	if within > 0 {
+		var cancel context.CancelFunc
+		mailCtx, cancel = context.WithTimeout(ctx, within)
+		defer cancel()
+	}
+	err = w.Mailer.Send(mailCtx, mail.Message{From: w.From, To: []mail.Address{{Email: lead.Email}},
 		Subject: e.Subject, Text: e.Text, HTML: e.HTML, Category: kind, Ref: lead.ID})
 	if integrations.KindOf(err) == integrations.Permanent {
 		w.Log.Error("mail refused", "lead", lead.ID, "kind", kind, "err", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"reflect"
@@ -583,9 +584,9 @@ func TestRouterWelcomes(t *testing.T) {
 			f := setup(t)
 			tc.change(f.lead)
 			var calls []string
-			f.router.Welcome = func(_ context.Context, id string) error {
-				if id != f.lead.ID {
-					t.Errorf("Welcome got lead %q, want the task's", id)
+			f.router.Welcome = func(_ context.Context, l *intake.Lead) error {
+				if l.ID != f.lead.ID {
+					t.Errorf("Welcome got lead %q, want the task's", l.ID)
 				}
 				calls = append(calls, "welcome")
 				return nil
@@ -615,6 +616,73 @@ func TestRouterWelcomes(t *testing.T) {
 	}
 }
 
+// The routing task acknowledges the lead itself, the mail call bounded;
+// when the provider fails, the acknowledgement is queued as a task, and
+// the next leads' are queued without trying until the pause is over. A
+// refusal for good is not queued: a task would fare no better.
+func TestAcknowledgeFirst(t *testing.T) {
+	t.Parallel()
+	f := setupWelcome(t)
+	ctx := context.Background()
+	now := f.now
+	f.w.Now = func() time.Time { return now }
+	var queued []string
+	f.w.QueueAck = func(_ context.Context, id string) error {
+		queued = append(queued, id)
+		return nil
+	}
+	ack := func(n int) *intake.Lead {
+		t.Helper()
+		l := f.submit(t, applicant{email: fmt.Sprintf("test%d@example.com", n), phone: fmt.Sprintf("+7701000000%d", n), lang: "ru"})
+		if err := f.w.AcknowledgeFirst(ctx, l); err != nil {
+			t.Fatalf("AcknowledgeFirst: %v", err)
+		}
+		return l
+	}
+	var bounded bool
+	f.mailer.SendFn = func(ctx context.Context, _ mail.Message) error {
+		deadline, ok := ctx.Deadline()
+		bounded = ok && deadline.Sub(time.Now()) <= 5*time.Second
+		return nil
+	}
+	sent := ack(1)
+	if f.sentOf("ack", sent.ID) != 1 || queued != nil || !bounded {
+		t.Fatalf("%d acknowledgements, queued %q, mail call bounded %v; want sent from routing within 5 s", f.sentOf("ack", sent.ID), queued, bounded)
+	}
+	f.checkMailTransfers(t, sent.ID, jobs.PurposeAck)
+
+	f.mailer.SendFn = func(context.Context, mail.Message) error {
+		return &integrations.Error{System: "sendgrid", Op: "mail.send", Status: 503, Kind: integrations.Temporary}
+	}
+	down, paused := ack(2), ack(3)
+	if !slices.Equal(queued, []string{down.ID, paused.ID}) || f.mailer.attempts() != 2 {
+		t.Fatalf("queued %q after %d attempts; want both queued, the second without trying", queued, f.mailer.attempts())
+	}
+	if err := f.w.Acknowledge(ctx, ackTask(down.ID)); err == nil {
+		t.Error("the queued task succeeded while the provider is down; want it retried")
+	}
+	f.mailer.SendFn = nil
+	if err := f.w.Acknowledge(ctx, ackTask(down.ID)); err != nil || f.sentOf("ack", down.ID) != 1 {
+		t.Errorf("the queued task: %v, %d acknowledgements; want one sent", err, f.sentOf("ack", down.ID))
+	}
+
+	now = now.Add(31 * time.Second) // the pause is over
+	f.mailer.SendFn = func(context.Context, mail.Message) error {
+		return &integrations.Error{System: "sendgrid", Op: "mail.send", Status: 400, Kind: integrations.Permanent}
+	}
+	refused := ack(4)
+	if len(queued) != 2 || f.mailer.attempts() != 5 {
+		t.Errorf("queued %q after %d attempts; want the refused one tried and not queued", queued, f.mailer.attempts())
+	}
+	f.mailer.SendFn = nil
+	if back := ack(5); f.sentOf("ack", back.ID) != 1 || len(queued) != 2 {
+		t.Errorf("after a refusal for good: %d acknowledgements, queued %q; want sent from routing, no pause", f.sentOf("ack", back.ID), queued)
+	}
+	if n := f.sentOf("ack", refused.ID); n != 0 {
+		t.Errorf("%d acknowledgements of the refused lead, want 0", n)
+	}
+}
+
 // optinTasks counts the lead:optin tasks run for each lead: the handler
 // asks AsksLink first, whatever the lead.
 type optinTasks struct {
@@ -637,15 +705,15 @@ func (o *optinTasks) count(lead string) int {
 }
 
 // startWorker runs what a worker process runs for a new lead over f: the
-// admission drain, the router (to c, its welcome queuing the
-// acknowledgement) and the welcome mail's handlers. It returns the count
-// of opt-in tasks.
+// admission drain, the router (to c, acknowledging the lead itself) and
+// the welcome mail's handlers. It returns the count of opt-in tasks.
 func (f *welcomeFixture) startWorker(t *testing.T, c jobs.CRM) *optinTasks {
 	t.Helper()
 	optins := &optinTasks{PersonMail: f.store.People, ran: map[string]int{}}
 	f.w.People = optins
 	r := f.router(c)
-	r.Welcome = f.queue.EnqueueAck
+	f.w.QueueAck = f.queue.EnqueueAck
+	r.Welcome = f.w.AcknowledgeFirst
 	r.Now = func() time.Time { return f.now }
 	f.serveHandlers(t, jobs.Handlers{Router: r, Welcomer: f.w})
 	ctx, stop := context.WithCancel(context.Background())
@@ -771,7 +839,7 @@ func TestRouterRetriesWhenTheWelcomeIsNotQueued(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	errQueue := errors.New("queue unavailable")
-	f.router.Welcome = func(context.Context, string) error { return errQueue }
+	f.router.Welcome = func(context.Context, *intake.Lead) error { return errQueue }
 	var calls []string
 	f.crm.PushFn = func(context.Context, crm.Lead) (crm.Receipt, error) {
 		calls = append(calls, "push")

@@ -261,8 +261,8 @@ func (m *Main) startWorker(ctx context.Context, store *redisstore.Store, records
 	welcomer := &jobs.Welcomer{Leads: store.Leads, People: store.People, Mailer: mailer, From: from,
 		BaseURL: strings.TrimSuffix(cfg.HTTP.PublicBaseURL.String(), "/"), PolicyURL: cfg.HTTP.PolicyURL,
 		PolicyURLs: cfg.HTTP.PolicyURLs, Company: mailCompany(cfg),
-		OptinTTL: cfg.Retention.UnconfirmedOptin, Now: m.Now, Log: m.Log}
-	router.Welcome = queue.EnqueueAck
+		OptinTTL: cfg.Retention.UnconfirmedOptin, QueueAck: queue.EnqueueAck, Now: m.Now, Log: m.Log}
+	router.Welcome = welcomer.AcknowledgeFirst
 	channels, err := m.salesChannels(mailer, from)
 	if err != nil {
 		return err

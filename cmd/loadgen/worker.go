@@ -109,8 +109,8 @@ func queued(ctx context.Context, rdb *redis.Client) (int64, error) {
 // answers at once; the no-op handler takes as many tasks from the same
 // queue with leadgate's worker configuration. Each is timed from its first
 // delivery (process start-up is left out) until its queue is empty: a
-// routed lead's acknowledgement task, which the same worker runs, is part
-// of routing it. Then the bare router (bareRouter) routes as
+// routed lead's acknowledgement, which the routing task sends, is part of
+// routing it. Then the bare router (bareRouter) routes as
 // many leads of its own, timed the same way: what routing costs at the
 // least, so the round shows how much of the gap to the no-op is any
 // router's. Each round also reports what Redis did per lead and per no-op
