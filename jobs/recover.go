@@ -107,7 +107,18 @@ func (r *Recovery) Hook() redis.Hook { return &r.seen }
 
 // answers records when Redis last answered a command of the client and
 // when a command last went unanswered, as monotonic times since epoch.
-type answers struct{ answered, failed atomic.Int64 }
+type answers struct {
+	answered, failed atomic.Int64
+	clock            func() time.Duration // time since epoch; nil means the monotonic clock (tests set one)
+}
+
+// now is the time since epoch.
+func (a *answers) now() time.Duration {
+	if a.clock != nil {
+		return a.clock()
+	}
+	return time.Since(epoch)
+}
 
 // epoch is the origin of the times answers keeps (monotonic, so a clock
 // step changes nothing).
@@ -117,7 +128,7 @@ var epoch = time.Now()
 // went unanswered since.
 func (a *answers) recent() bool {
 	answered := a.answered.Load()
-	return answered > a.failed.Load() && time.Since(epoch)-time.Duration(answered) < answeredFresh
+	return answered > a.failed.Load() && a.now()-time.Duration(answered) < answeredFresh
 }
 
 // note records a command's outcome: a reply, even an error reply or a nil
@@ -125,7 +136,7 @@ func (a *answers) recent() bool {
 // serve for now (LOADING after a restart, say: unavailableReplies), nor
 // anything else (a dial or read error, a timeout, a cancelled context).
 func (a *answers) note(err error) {
-	now := int64(time.Since(epoch))
+	now := int64(a.now())
 	var reply redis.Error
 	if err == nil || errors.As(err, &reply) && !unavailableReply(reply) {
 		a.answered.Store(now)

@@ -195,18 +195,26 @@ func (p *pingCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.
 
 // A task that ends just after Redis answered one of its commands is not
 // held for a ping; one that ends after a silence is, and so is one whose
-// last command went unanswered, until Redis answers again.
+// last command went unanswered, until Redis answers again. The freshness of
+// an answer is read from a clock the test moves, so a slow machine cannot
+// age it.
 func TestAwaitPingsOnlyWithoutAFreshAnswer(t *testing.T) {
 	t.Parallel()
 	srv := redistest.StartPersistent(t)
 	e := setupRedisOn(t, srv, time.Now)
 	r := &jobs.Recovery{Redis: e.rdb, Now: time.Now, Log: slog.New(slog.DiscardHandler)}
+	var clock atomic.Int64
+	clock.Store(int64(time.Hour))
+	r.SetAnswerClock(func() time.Duration { return time.Duration(clock.Load()) })
 	e.rdb.AddHook(r.Hook())
 	pings := &pingCounter{}
 	e.rdb.AddHook(pings)
 	ctx := context.Background()
 	get := r.Await(asynq.HandlerFunc(func(ctx context.Context, _ *asynq.Task) error {
-		return e.rdb.Get(ctx, "test-missing").Err() // a nil reply is an answer
+		err := e.rdb.Get(ctx, "test-missing").Err() // a nil reply is an answer
+		// The task ends just inside the window.
+		clock.Add(int64(jobs.AnsweredFresh - time.Millisecond))
+		return err
 	}))
 	idle := r.Await(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return nil }))
 	task := asynq.NewTask("test", nil)
@@ -215,7 +223,7 @@ func TestAwaitPingsOnlyWithoutAFreshAnswer(t *testing.T) {
 	if n := pings.n.Load(); n != 0 {
 		t.Errorf("%d pings after a task whose command was just answered, want 0", n)
 	}
-	time.Sleep(300 * time.Millisecond)
+	clock.Add(int64(jobs.AnsweredFresh)) // a silence: the answer is now older than the window
 	if err := idle.ProcessTask(ctx, task); err != nil || pings.n.Load() != 1 {
 		t.Errorf("after a silence: err %v, %d pings, want nil and 1", err, pings.n.Load())
 	}
