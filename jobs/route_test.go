@@ -628,12 +628,15 @@ func TestRouterRetriesWhenTheOutcomeIsNotRecorded(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		result error // what the CRM answers
+		tries  int   // transitions tried before the error is returned
 	}{
-		// The push succeeded: the retry pushes again, which the CRM takes
+		// The push succeeded: the router tries to record it until the
+		// context ends; the retry pushes again, which the CRM takes
 		// idempotently, and then records the transfer.
-		{"routed", nil},
-		// The failure must be recorded once Redis is back, not lost.
-		{"failed", &integrations.Error{System: "webhook", Op: "push", Status: 422, Kind: integrations.Permanent}},
+		{"routed", nil, 2},
+		// The failure must be recorded once Redis is back, not lost: the
+		// retry records it.
+		{"failed", &integrations.Error{System: "webhook", Op: "push", Status: 422, Kind: integrations.Permanent}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -641,12 +644,23 @@ func TestRouterRetriesWhenTheOutcomeIsNotRecorded(t *testing.T) {
 			f.crm.PushFn = func(context.Context, crm.Lead) (crm.Receipt, error) {
 				return crm.Receipt{System: "webhook", Ref: "wh-42"}, tc.result
 			}
-			f.leads.TransitionFn = func(context.Context, string, intake.Transition) (intake.State, error) { return "", down }
-			ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+			// The context ends at the second try, however long the work
+			// before it took; 30 s is a backstop.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
+			tries := 0
+			f.leads.TransitionFn = func(context.Context, string, intake.Transition) (intake.State, error) {
+				if tries++; tries == 2 {
+					cancel()
+				}
+				return "", down
+			}
 			err := f.router.ProcessTask(ctx, f.task())
 			if !errors.Is(err, down) || errors.Is(err, asynq.SkipRetry) {
 				t.Errorf("ProcessTask = %v, want the store's error, retried", err)
+			}
+			if tries != tc.tries {
+				t.Errorf("transition tried %d times, want %d", tries, tc.tries)
 			}
 		})
 	}
