@@ -17,27 +17,29 @@ const minPause = 2 * time.Millisecond
 type Pacer struct {
 	share float64
 	owed  time.Duration // pause not yet taken
+	now   func() time.Time
+	sleep func(time.Duration)
 }
 
 // New returns a Pacer keeping to share of the time, 0 < share ≤ 1; at 1
 // it never sleeps.
-func New(share float64) *Pacer { return &Pacer{share: share} }
+func New(share float64) *Pacer { return &Pacer{share: share, now: time.Now, sleep: time.Sleep} }
 
 // Start marks the beginning of a call; the returned func its end, which
 // sleeps when the pause owed has grown to minPause.
 func (p *Pacer) Start() (done func()) {
-	t := time.Now()
+	t := p.now()
 	return func() {
 		if p.share >= 1 {
 			return
 		}
-		p.owed += time.Duration(float64(time.Since(t)) * (1 - p.share) / p.share)
+		p.owed += time.Duration(float64(p.now().Sub(t)) * (1 - p.share) / p.share)
 		if p.owed >= minPause {
-			slept := time.Now()
-			time.Sleep(p.owed)
+			slept := p.now()
+			p.sleep(p.owed)
 			// An oversleep is credited, up to one pause: a process that was
 			// stopped a while must not then run flat out as long.
-			p.owed = max(p.owed-time.Since(slept), -minPause)
+			p.owed = max(p.owed-p.now().Sub(slept), -minPause)
 		}
 	}
 }
