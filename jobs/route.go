@@ -78,9 +78,10 @@ type Router struct {
 	Notify func(ctx context.Context, leadID string) error
 	// Welcome acknowledges the lead to the person once it passed the risk
 	// check, so bots are never mailed for (Welcomer.AcknowledgeFirst: sent
-	// here, or queued when that fails); nil when no mail is sent. The opt-in request, which few leads ask for, is queued only for
-	// those, by the push mark (Pushes.Begin) or, when no push was begun or
-	// a repeat asked meanwhile, by the move to routed or failed
+	// here, or queued when that fails); nil when no mail is sent. The
+	// opt-in request, which few leads ask for, is queued only for those, by
+	// the push mark (Pushes.Begin) or, when no push was begun or a repeat
+	// asked meanwhile, by the move to routed or failed
 	// (intake.Transition.QueueOptin): never as a task per lead.
 	Welcome func(ctx context.Context, lead *intake.Lead) error
 	// Erase queues the CRM deletion of a lead erased while the CRM was

@@ -28,14 +28,12 @@ const (
 // request: once a day, so the form cannot be used to mail a stranger.
 const sendWindow = 24 * time.Hour
 
-// The routing task sends the acknowledgement itself (AcknowledgeFirst),
-// within ackInline; when the provider fails it, routing queues the
-// acknowledgement instead of trying, for ackPause, so that a mail outage
-// slows the handover to sales for one attempt, not for every lead.
-const (
-	ackInline = 5 * time.Second
-	ackPause  = 30 * time.Second
-)
+// ackPause is how long, after the mail provider failed an acknowledgement
+// sent by the routing task (AcknowledgeFirst), routing queues the
+// acknowledgements instead of trying; then one routing task tries again.
+// So a mail outage slows the handover to sales for an attempt a pause, not
+// for every lead.
+const ackPause = 30 * time.Second
 
 // PersonMail is what the welcome mail needs of the person it writes to
 // (redisstore.People).
@@ -89,42 +87,66 @@ func (w *Welcomer) Acknowledge(ctx context.Context, t *asynq.Task) error {
 	if lead == nil || err != nil {
 		return err
 	}
-	return w.acknowledge(ctx, lead, 0)
+	return w.acknowledge(ctx, lead)
 }
 
 // AcknowledgeFirst acknowledges a lead from the routing task that has just
-// read it and passed its risk check: one attempt here, within ackInline,
-// and a lead:ack task (QueueAck), which retries, when the attempt did not
-// get the mail out. A task of its own would cost the lead about four more
-// Redis round trips — queued, taken, read again, done — of the fourteen a
-// routed lead costs (BENCHMARKS.md). A refusal for good is logged and not
-// queued: a task would fare no better.
+// read it and passed its risk check: one attempt, on the task's first run,
+// and otherwise a lead:ack task (QueueAck), which retries. A task of its
+// own would cost every lead about four more Redis round trips — queued,
+// taken, read again, done — of the fourteen a routed lead cost
+// (BENCHMARKS.md). Only the first run sends, so a routing retry never
+// mails beside the lead:ack task an earlier run queued (the send claim
+// lets any sender of the lead through). Failures count as lead:ack's, for
+// the mail alerts; a refusal for good is not queued, as a task would fare
+// no better.
 func (w *Welcomer) AcknowledgeFirst(ctx context.Context, lead *intake.Lead) error {
-	if w.Now().UnixNano() < w.pausedUntil.Load() {
+	if retried, _ := asynq.GetRetryCount(ctx); retried > 0 || !w.mayTry() {
 		return w.QueueAck(ctx, lead.ID)
 	}
-	err := w.acknowledge(ctx, lead, ackInline)
-	if err == nil || errors.Is(err, asynq.SkipRetry) {
+	err := w.acknowledge(ctx, lead)
+	_, fromProvider := errors.AsType[*integrations.Error](err)
+	if err == nil || intake.ErrorCode(err) == intake.ENotFound { // erased meanwhile: nobody to acknowledge
+		w.pausedUntil.Store(0)
 		return nil
 	}
-	if !redisFailure(err) {
+	countTaskError(AckLead{}.Kind(), err)
+	switch {
+	case errors.Is(err, asynq.SkipRetry): // a mail refusal is logged by send; what else refuses is the template
+		if !fromProvider {
+			w.Log.Error("acknowledgement cannot be rendered; not sent", "lead", lead.ID, "err", err)
+		}
+		return nil
+	case fromProvider:
 		w.pausedUntil.Store(w.Now().Add(ackPause).UnixNano())
-		w.Log.Warn("acknowledgement not sent from routing; queued, and queued without trying for a while", "lead", lead.ID,
+		w.Log.Warn("acknowledgement not sent by routing; queued, and queued without trying for a while", "lead", lead.ID,
 			"pause", ackPause, "err", err)
 	}
 	return w.QueueAck(ctx, lead.ID)
 }
 
-// acknowledge mails the acknowledgement of lead; within bounds the mail
-// call alone when not zero (see send).
-func (w *Welcomer) acknowledge(ctx context.Context, lead *intake.Lead, within time.Duration) error {
+// mayTry reports whether the routing task may send an acknowledgement
+// itself: no pause after a provider failure, or the first task to find it
+// over, which tries while the others keep queuing (the pause renewed for
+// them until it reports).
+func (w *Welcomer) mayTry() bool {
+	until := w.pausedUntil.Load()
+	if until == 0 {
+		return true
+	}
+	now := w.Now()
+	return now.UnixNano() >= until && w.pausedUntil.CompareAndSwap(until, now.Add(ackPause).UnixNano())
+}
+
+// acknowledge mails the acknowledgement of lead.
+func (w *Welcomer) acknowledge(ctx context.Context, lead *intake.Lead) error {
 	email, err := templates.RenderAck(templates.AckEmail{Lang: templates.Lang(lead.Lang), RequestID: lead.ID,
 		EntityType: lead.EntityType, Products: lead.Products, PolicyURL: policyURLFor(w.PolicyURLs, w.PolicyURL, lead.Lang),
 		Company: w.Company})
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
-	return w.send(ctx, lead, "ack", email, PurposeAck, within, nil)
+	return w.send(ctx, lead, "ack", email, PurposeAck, nil)
 }
 
 // RequestConfirmation handles a lead:optin task: it mails the confirmation
@@ -162,7 +184,7 @@ func (w *Welcomer) RequestConfirmation(ctx context.Context, t *asynq.Task) error
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
-	return w.send(ctx, lead, "optin", email, PurposeOptin, 0, func(ctx context.Context) error {
+	return w.send(ctx, lead, "optin", email, PurposeOptin, func(ctx context.Context) error {
 		return w.People.LinkSent(ctx, lead.Person, lead.ID, expires)
 	})
 }
@@ -189,14 +211,13 @@ func (w *Welcomer) load(ctx context.Context, t *asynq.Task) (*intake.Lead, error
 // send mails one message of kind to the lead's person, at most once per
 // sendWindow (the claim is taken before the send and closed after it), and
 // records the transfer (the claim closed and the transfer logged in one
-// call). within, when not zero, bounds the mail call alone, never what
-// records it. sent, when not nil, runs once the mail is handed over, before
-// the claim is closed. Once the mail is out, what records it
+// call). sent, when not nil, runs once the mail is handed over, before the
+// claim is closed. Once the mail is out, what records it
 // waits while Redis is away (untilRecorded, up to the task's deadline):
 // a retry, still holding the claim, would mail the person again. Only a
 // crash, or an outage longer than the task's deadline, can repeat it.
 func (w *Welcomer) send(ctx context.Context, lead *intake.Lead, kind string, e templates.Email, purpose string,
-	within time.Duration, sent func(context.Context) error) error {
+	sent func(context.Context) error) error {
 	for _, t := range lead.Transfers {
 		if t.Recipient == "mail" && t.Purpose == purpose {
 			return nil // sent already: a route retry or a redrive queued the task again after the window
@@ -206,13 +227,7 @@ func (w *Welcomer) send(ctx context.Context, lead *intake.Lead, kind string, e t
 	if err != nil || !ok {
 		return err
 	}
-	mailCtx := ctx
-	if within > 0 {
-		var cancel context.CancelFunc
-		mailCtx, cancel = context.WithTimeout(ctx, within)
-		defer cancel()
-	}
-	err = w.Mailer.Send(mailCtx, mail.Message{From: w.From, To: []mail.Address{{Email: lead.Email}},
+	err = w.Mailer.Send(ctx, mail.Message{From: w.From, To: []mail.Address{{Email: lead.Email}},
 		Subject: e.Subject, Text: e.Text, HTML: e.HTML, Category: kind, Ref: lead.ID})
 	if integrations.KindOf(err) == integrations.Permanent {
 		w.Log.Error("mail refused", "lead", lead.ID, "kind", kind, "err", err)

@@ -616,10 +616,18 @@ func TestRouterWelcomes(t *testing.T) {
 	}
 }
 
-// The routing task acknowledges the lead itself, the mail call bounded;
-// when the provider fails, the acknowledgement is queued as a task, and
-// the next leads' are queued without trying until the pause is over. A
-// refusal for good is not queued: a task would fare no better.
+// claimDown fails ClaimSend as a Redis outage would.
+type claimDown struct{ jobs.PersonMail }
+
+func (claimDown) ClaimSend(context.Context, string, string, string, time.Duration) (bool, error) {
+	return false, intake.Unavailable("claim send", errors.New("connection refused"))
+}
+
+// The routing task acknowledges the lead itself. When the provider fails,
+// the acknowledgement is queued as a task, and the next leads' are queued
+// without trying until the pause is over; then one routing task tries
+// while the others keep queuing. A refusal for good is not queued (a task
+// would fare no better), and a Redis failure queues without a pause.
 func TestAcknowledgeFirst(t *testing.T) {
 	t.Parallel()
 	f := setupWelcome(t)
@@ -631,56 +639,80 @@ func TestAcknowledgeFirst(t *testing.T) {
 		queued = append(queued, id)
 		return nil
 	}
-	ack := func(n int) *intake.Lead {
+	people := 0
+	submit := func() *intake.Lead {
+		people++
+		return f.submit(t, applicant{email: fmt.Sprintf("test%d@example.com", people), phone: fmt.Sprintf("+770100000%02d", people), lang: "ru"})
+	}
+	ack := func() *intake.Lead {
 		t.Helper()
-		l := f.submit(t, applicant{email: fmt.Sprintf("test%d@example.com", n), phone: fmt.Sprintf("+7701000000%d", n), lang: "ru"})
+		l := submit()
 		if err := f.w.AcknowledgeFirst(ctx, l); err != nil {
 			t.Fatalf("AcknowledgeFirst: %v", err)
 		}
 		return l
 	}
-	var bounded bool
-	f.mailer.SendFn = func(ctx context.Context, _ mail.Message) error {
-		deadline, ok := ctx.Deadline()
-		bounded = ok && deadline.Sub(time.Now()) <= 5*time.Second
-		return nil
+	check := func(what string, wantQueued, wantAttempts int) {
+		t.Helper()
+		if len(queued) != wantQueued || f.mailer.attempts() != wantAttempts {
+			t.Fatalf("%s: %d queued after %d attempts, want %d after %d", what, len(queued), f.mailer.attempts(), wantQueued, wantAttempts)
+		}
 	}
-	sent := ack(1)
-	if f.sentOf("ack", sent.ID) != 1 || queued != nil || !bounded {
-		t.Fatalf("%d acknowledgements, queued %q, mail call bounded %v; want sent from routing within 5 s", f.sentOf("ack", sent.ID), queued, bounded)
-	}
+	sent := ack()
+	check("sent by routing", 0, 1)
 	f.checkMailTransfers(t, sent.ID, jobs.PurposeAck)
 
-	f.mailer.SendFn = func(context.Context, mail.Message) error {
-		return &integrations.Error{System: "sendgrid", Op: "mail.send", Status: 503, Kind: integrations.Temporary}
-	}
-	down, paused := ack(2), ack(3)
-	if !slices.Equal(queued, []string{down.ID, paused.ID}) || f.mailer.attempts() != 2 {
-		t.Fatalf("queued %q after %d attempts; want both queued, the second without trying", queued, f.mailer.attempts())
-	}
-	if err := f.w.Acknowledge(ctx, ackTask(down.ID)); err == nil {
-		t.Error("the queued task succeeded while the provider is down; want it retried")
+	unavailable := &integrations.Error{System: "sendgrid", Op: "mail.send", Status: 503, Kind: integrations.Temporary}
+	f.mailer.SendFn = func(context.Context, mail.Message) error { return unavailable }
+	down := ack()
+	check("the provider down", 1, 2)
+	ack()
+	check("paused", 2, 2)
+	if err := f.w.Acknowledge(ctx, ackTask(down.ID)); !errors.Is(err, unavailable) {
+		t.Errorf("the queued task while the provider is down: %v, want its error, retried", err)
 	}
 	f.mailer.SendFn = nil
 	if err := f.w.Acknowledge(ctx, ackTask(down.ID)); err != nil || f.sentOf("ack", down.ID) != 1 {
 		t.Errorf("the queued task: %v, %d acknowledgements; want one sent", err, f.sentOf("ack", down.ID))
 	}
+	check("the task", 2, 4)
 
-	now = now.Add(31 * time.Second) // the pause is over
+	now = now.Add(31 * time.Second) // the pause is over: one routing task tries, the others still queue
+	var meanwhile *intake.Lead
+	f.mailer.SendFn = func(context.Context, mail.Message) error {
+		if meanwhile == nil {
+			meanwhile = ack()
+		}
+		return nil
+	}
+	probe := ack()
+	check("the probe", 3, 5)
+	if f.sentOf("ack", probe.ID) != 1 || queued[2] != meanwhile.ID {
+		t.Errorf("probe sent %d, queued %q; want the probe sent and the lead meanwhile queued", f.sentOf("ack", probe.ID), queued)
+	}
+	f.mailer.SendFn = nil
+	ack()
+	check("after the probe", 3, 6)
+
 	f.mailer.SendFn = func(context.Context, mail.Message) error {
 		return &integrations.Error{System: "sendgrid", Op: "mail.send", Status: 400, Kind: integrations.Permanent}
 	}
-	refused := ack(4)
-	if len(queued) != 2 || f.mailer.attempts() != 5 {
-		t.Errorf("queued %q after %d attempts; want the refused one tried and not queued", queued, f.mailer.attempts())
-	}
-	f.mailer.SendFn = nil
-	if back := ack(5); f.sentOf("ack", back.ID) != 1 || len(queued) != 2 {
-		t.Errorf("after a refusal for good: %d acknowledgements, queued %q; want sent from routing, no pause", f.sentOf("ack", back.ID), queued)
-	}
+	refused := ack()
+	check("refused for good", 3, 7)
 	if n := f.sentOf("ack", refused.ID); n != 0 {
 		t.Errorf("%d acknowledgements of the refused lead, want 0", n)
 	}
+	f.mailer.SendFn = nil
+	ack()
+	check("no pause after a refusal", 3, 8)
+
+	store := f.w.People
+	f.w.People = claimDown{store}
+	ack()
+	check("Redis down", 4, 8)
+	f.w.People = store
+	ack()
+	check("no pause after Redis", 4, 9)
 }
 
 // optinTasks counts the lead:optin tasks run for each lead: the handler
@@ -789,8 +821,8 @@ func TestRouterMailsTheOptinWhileTheCRMIsDown(t *testing.T) {
 		return crm.Receipt{}, &integrations.Error{System: "crm", Op: "push", Status: 503, Kind: integrations.Temporary}
 	}
 	optins := f.startWorker(t, c)
-	// The acknowledgement and the opt-in request are tasks of their own,
-	// either of which may be mailed first.
+	// The acknowledgement (sent by the routing task) and the opt-in request
+	// (a task of its own) may be mailed in either order.
 	waitFor(t, "the acknowledgement and the opt-in request mailed", func() bool {
 		return f.sentOf("ack", lead.ID) >= 1 && f.sentOf("optin", lead.ID) >= 1
 	})
