@@ -15,7 +15,7 @@ import (
 
 // env is what bench and soak run against: one private redis-server and the
 // processes they start on it, all under one temporary directory. Every
-// child dies with the load tool (Pdeathsig), whatever ends it; close stops
+// child dies with the load tool (dieWithTool), whatever ends it; close stops
 // them and removes the directory.
 type env struct {
 	dir      string
@@ -76,7 +76,7 @@ func (e *env) start(cmd *exec.Cmd, out string) error {
 	}
 	defer f.Close()
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	dieWithTool(cmd)
 	if err := cmd.Start(); err != nil {
 		return err
 	}
