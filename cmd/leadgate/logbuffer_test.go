@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/paymtech/leadgate/config"
 )
 
 func TestLineBuffer(t *testing.T) {
@@ -89,5 +91,27 @@ func TestLoggerMasksPersonalFields(t *testing.T) {
 		if !strings.Contains(got, "lead-id-1") || !strings.Contains(got, "[masked]") {
 			t.Errorf("production=%v: %s, want the lead id and masked values", production, got)
 		}
+	}
+}
+
+// TestCloseFlushesTheLog: what a process logs just before it stops is
+// written by Close, not lost with the process (the buffer's own timer
+// would write it logDelay later, after the process exited).
+func TestCloseFlushesTheLog(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"LEADGATE_VAR_DIR": t.TempDir()}
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out lockedBuffer
+	m := &Main{Config: cfg, Stderr: &out}
+	if err := m.open("serve", nil); err != nil {
+		t.Fatal(err)
+	}
+	m.Log.Info("last words before stopping")
+	m.Close()
+	if !strings.Contains(out.String(), "last words before stopping") {
+		t.Errorf("log after Close: %q; want the last line written", out.String())
 	}
 }

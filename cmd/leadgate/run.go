@@ -64,7 +64,8 @@ const shutdownGrace = 20 * time.Second
 type Main struct {
 	Config *config.Config
 	Stdout io.Writer        // where development notices (tokens) are printed
-	Log    *slog.Logger     // nil: JSON in production, text in development, to stderr
+	Log    *slog.Logger     // nil: JSON in production, text in development, to Stderr
+	Stderr io.Writer        // where that log goes; nil: os.Stderr
 	Now    func() time.Time // nil: time.Now
 
 	// logBuffer gathers the lines of the Log Main made itself into fewer
@@ -162,7 +163,11 @@ func (m *Main) open(role Role, out io.Writer) error {
 		m.Now = time.Now
 	}
 	if m.Log == nil {
-		m.logBuffer = newLineBuffer(os.Stderr, logDelay, 64<<10)
+		stderr := m.Stderr
+		if stderr == nil {
+			stderr = os.Stderr
+		}
+		m.logBuffer = newLineBuffer(stderr, logDelay, 64<<10)
 		m.Log = newLogger(m.logBuffer, cfg.Production)
 	}
 	if !cfg.Production && out != nil {
