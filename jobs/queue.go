@@ -80,7 +80,8 @@ func (q *Queue) enqueueIn(ctx context.Context, queue string, t *asynq.Task, task
 }
 
 // EnqueueAck queues the acknowledgement of a lead that passed the risk check
-// (Router.Welcome).
+// when the routing task did not send it (Welcomer.QueueAck, the fallback of
+// AcknowledgeFirst).
 func (q *Queue) EnqueueAck(ctx context.Context, id string) error {
 	return q.enqueue(ctx, newMailTask(AckLead{}.Kind(), ackTaskID(id), id), ackTaskID(id))
 }
