@@ -92,6 +92,12 @@ func (c *Client) call(ctx context.Context, method string, params, out any) error
 		_ = resp.Body.Close()
 	}()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err == nil && ctx.Err() != nil {
+		// The caller's deadline ended the call as it was being answered:
+		// what came (a stalled handler's empty 200, a cut-off body) is no
+		// answer to judge, and every call here is safe to repeat.
+		err = ctx.Err()
+	}
 	if err != nil {
 		return integrations.Transport(System, method, err)
 	}
