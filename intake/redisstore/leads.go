@@ -15,10 +15,14 @@ import (
 
 	"github.com/paymtech/leadgate/intake"
 	"github.com/paymtech/leadgate/intake/form"
+	"github.com/paymtech/leadgate/intake/redisstore/batch"
 )
 
 // Leads are connection requests: accepted, routed, held, failed or blocked.
-type Leads struct{ db }
+type Leads struct {
+	db
+	accept *batch.Script // acceptScript, its calls of one moment in one pipeline
+}
 
 const (
 	replayWindow = 24 * time.Hour // duplicates and Idempotency-Keys are remembered this long
@@ -141,7 +145,7 @@ func (s *Leads) Accept(ctx context.Context, a intake.Application) (*intake.Admis
 	if label, ok := intake.SourceLabel(a.Meta.UTMSource); ok { // in clear for filters; the tag itself stays sealed
 		args = append(args, label)
 	}
-	res, err := acceptScript.Run(ctx, s.rdb, keys, args...).StringSlice()
+	res, err := s.accept.Run(ctx, keys, args...).StringSlice()
 	if err != nil {
 		// Even an error Redis answered leaves the outcome open: the client
 		// re-sends a call whose connection dropped, so the error may be the

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/paymtech/leadgate/intake"
+	"github.com/paymtech/leadgate/intake/redisstore/batch"
 	"github.com/paymtech/leadgate/intake/seal"
 )
 
@@ -36,7 +37,7 @@ type db struct {
 // sealed field (the purge); now is the clock (time.Now in production).
 func New(rdb redis.UniversalClient, keys *seal.Keys, now func() time.Time) *Store {
 	d := db{rdb: rdb, keys: keys, now: now}
-	s := &Store{db: d, Leads: &Leads{d}, People: &People{d}, Campaigns: &Campaigns{d}, Retention: &Retention{d}}
+	s := &Store{db: d, Leads: &Leads{db: d, accept: batch.New(rdb, acceptScript)}, People: &People{d}, Campaigns: &Campaigns{d}, Retention: &Retention{d}}
 	s.Subjects = &Subjects{db: d, leads: s.Leads, people: s.People, campaigns: s.Campaigns}
 	return s
 }

@@ -1,0 +1,174 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/paymtech/leadgate/config/redistest"
+)
+
+// echo counts its runs in KEYS[1] and answers ARGV[1].
+var echo = redis.NewScript(`redis.call('INCR', KEYS[1]) return ARGV[1]`)
+
+// gate holds every pipeline of script calls until open is closed, and reports each
+// pipeline's length as it arrives.
+type gate struct {
+	sizes chan int
+	open  chan struct{}
+}
+
+func (g *gate) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (g *gate) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (g *gate) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if cmds[0].Name() != "evalsha" { // a new connection's CLIENT SETINFO
+			return next(ctx, cmds)
+		}
+		g.sizes <- len(cmds)
+		<-g.open
+		return next(ctx, cmds)
+	}
+}
+
+// busy returns a Script whose Senders pipelines are out and held by a
+// gate, each with one call of its own (answered on the returned channel).
+func busy(t *testing.T) (*Script, *gate, redis.UniversalClient, <-chan error) {
+	rdb := redistest.Start(t).Client(t)
+	if err := echo.Load(context.Background(), rdb).Err(); err != nil { // a NOSCRIPT would send a call twice
+		t.Fatal(err)
+	}
+	g := &gate{sizes: make(chan int, 100), open: make(chan struct{})}
+	rdb.AddHook(g)
+	s := New(rdb, echo)
+	answers := make(chan error, Senders)
+	for i := range Senders {
+		go func() { answers <- expect(s.Run(context.Background(), []string{"runs:sender"}, i), fmt.Sprint(i)) }()
+	}
+	for range Senders {
+		if n := <-g.sizes; n != 1 {
+			t.Fatalf("a sender's pipeline has %d calls, want its own", n)
+		}
+	}
+	return s, g, rdb, answers
+}
+
+func expect(cmd *redis.Cmd, want string) error {
+	got, err := cmd.Text()
+	if err != nil || got != want {
+		return fmt.Errorf("answer %q, %v; want %q", got, err, want)
+	}
+	return nil
+}
+
+// waitQueued waits until n calls wait in s's queue.
+func waitQueued(t *testing.T, s *Script, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		s.mu.Lock()
+		queued := len(s.queue)
+		s.mu.Unlock()
+		if queued == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls queued, want %d", queued, n)
+		}
+	}
+}
+
+func TestCallsWaitingShareOnePipeline(t *testing.T) {
+	t.Parallel()
+	s, g, rdb, senders := busy(t)
+	const waiting = 10
+	var wg sync.WaitGroup
+	errs := make(chan error, waiting)
+	for i := range waiting {
+		wg.Go(func() { errs <- expect(s.Run(context.Background(), []string{"runs:waiting"}, i), fmt.Sprint(i)) })
+	}
+	waitQueued(t, s, waiting)
+	close(g.open)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	for range Senders {
+		if err := <-senders; err != nil {
+			t.Error(err)
+		}
+	}
+	if n := <-g.sizes; n != waiting {
+		t.Errorf("the waiting calls went in a pipeline of %d, want all %d in one", n, waiting)
+	}
+	if len(g.sizes) != 0 {
+		t.Errorf("%d more pipelines, want none", len(g.sizes))
+	}
+	if n := rdb.Get(context.Background(), "runs:waiting").Val(); n != fmt.Sprint(waiting) {
+		t.Errorf("the waiting calls ran %s times, want %d", n, waiting)
+	}
+}
+
+func TestACallerThatStopsWaitingLeavesTheQueueMoving(t *testing.T) {
+	t.Parallel()
+	for _, after := range []int{0, 1} { // callers queued behind the one that gives up
+		t.Run(fmt.Sprintf("%d behind", after), func(t *testing.T) {
+			t.Parallel()
+			s, g, rdb, senders := busy(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			gaveUp := make(chan error, 1)
+			go func() { gaveUp <- s.Run(ctx, []string{"runs:gave-up"}, "x").Err() }()
+			waitQueued(t, s, 1)
+			cancel()
+			if err := <-gaveUp; !errors.Is(err, context.Canceled) {
+				t.Fatalf("a caller whose context ended got %v, want context.Canceled", err)
+			}
+			behind := make(chan error, after)
+			for i := range after {
+				go func() { behind <- expect(s.Run(context.Background(), []string{"runs:behind"}, i), fmt.Sprint(i)) }()
+			}
+			waitQueued(t, s, 1+after)
+			close(g.open)
+			for range after {
+				if err := <-behind; err != nil {
+					t.Error(err)
+				}
+			}
+			for range Senders {
+				if err := <-senders; err != nil {
+					t.Error(err)
+				}
+			}
+			// The call itself was sent all the same (its outcome is the
+			// caller's to settle), by the caller behind it or by a sender.
+			for deadline := time.Now().Add(5 * time.Second); rdb.Get(context.Background(), "runs:gave-up").Val() != "1"; time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the call of the caller that gave up never ran")
+				}
+			}
+		})
+	}
+}
+
+func TestRunLoadsTheScriptAgainAfterAFlush(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	s := New(rdb, echo)
+	ctx := context.Background()
+	for i := range 2 {
+		if err := expect(s.Run(ctx, []string{"runs"}, i), fmt.Sprint(i)); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		rdb.ScriptFlush(ctx)
+	}
+	if n := rdb.Get(ctx, "runs").Val(); n != "2" {
+		t.Errorf("ran %s times, want 2", n)
+	}
+}
