@@ -58,6 +58,7 @@ type Lead struct {
 	Observed   Observed
 	Risk       Risk        // set when the lead was first assessed
 	Released   bool        // a reviewer released it to sales: the risk check is skipped
+	AckQueued  bool        // its acknowledgement was queued as a lead:ack task, which mails it: no routing run does
 	Assignment *Assignment // set when the lead was first assigned; nil before
 	Route      Route
 	Transfers  []Transfer

@@ -49,6 +49,9 @@ type PersonMail interface {
 	// this lead's confirmation link: a pending opt-in it asked for, or a
 	// confirmed subscriber's change of details.
 	AwaitsConfirmation(ctx context.Context, l *intake.Lead) (bool, error)
+	// AckQueued records on the lead that its acknowledgement was queued as
+	// a lead:ack task (Lead.AckQueued); ENotFound when the lead is gone.
+	AckQueued(ctx context.Context, lead string) error
 	// LinkSent records that the lead's link was mailed: following a link
 	// of the person's now applies that request's details.
 	LinkSent(ctx context.Context, person, lead string, expires time.Time) error
@@ -95,16 +98,15 @@ func (w *Welcomer) Acknowledge(ctx context.Context, t *asynq.Task) error {
 // and otherwise a lead:ack task (QueueAck), which retries. A task of its
 // own cost every lead about four more Redis round trips — queued, taken,
 // read again, done: 14.1 a routed lead before, 9.5 since (BENCHMARKS.md).
-// Only a first run sends, so a routing retry never mails beside the
-// lead:ack task an earlier run queued (the send claim lets any sender of
-// the lead through). A run requeued after its worker died, or a redrive,
-// counts as a first run again: should the lead:ack task an earlier run
-// queued still be retrying then, both may mail. Failures count as
-// lead:ack's, for the mail alerts; a refusal for good is not queued, as a
-// task would fare no better.
+// A run never sends beside the lead:ack task an earlier run queued (the
+// send claim lets any sender of the lead through): a retry only queues,
+// and so does a run that finds the lead marked as queued (queueAck) — a
+// run requeued after its worker died, or a redrive, is a first run again.
+// Failures count as lead:ack's, for the mail alerts; a refusal for good is
+// not queued, as a task would fare no better.
 func (w *Welcomer) AcknowledgeFirst(ctx context.Context, lead *intake.Lead) error {
-	if retried, _ := asynq.GetRetryCount(ctx); retried > 0 || !w.mayTry() {
-		return w.QueueAck(ctx, lead.ID)
+	if retried, _ := asynq.GetRetryCount(ctx); retried > 0 || lead.AckQueued || !w.mayTry() {
+		return w.queueAck(ctx, lead)
 	}
 	err := w.acknowledge(ctx, lead)
 	_, fromProvider := errors.AsType[*integrations.Error](err)
@@ -123,6 +125,23 @@ func (w *Welcomer) AcknowledgeFirst(ctx context.Context, lead *intake.Lead) erro
 		w.pausedUntil.Store(w.Now().Add(ackPause).UnixNano())
 		w.Log.Warn("acknowledgement not sent by routing; queued, and queued without trying for a while", "lead", lead.ID,
 			"pause", ackPause, "err", err)
+	}
+	return w.queueAck(ctx, lead)
+}
+
+// queueAck hands the acknowledgement of lead to a lead:ack task (QueueAck),
+// marking the lead first (PersonMail.AckQueued) so that no later routing
+// run sends it beside the task; a lead an earlier run marked is not marked
+// again. The mark goes before the task: a crash between the two leaves the
+// mark, and the next run queues the task.
+func (w *Welcomer) queueAck(ctx context.Context, lead *intake.Lead) error {
+	if !lead.AckQueued {
+		err := w.People.AckQueued(ctx, lead.ID)
+		if intake.ErrorCode(err) == intake.ENotFound {
+			return nil // erased meanwhile: nobody to acknowledge
+		} else if err != nil {
+			return err
+		}
 	}
 	return w.QueueAck(ctx, lead.ID)
 }

@@ -715,6 +715,64 @@ func TestAcknowledgeFirst(t *testing.T) {
 	check("no pause after Redis", 4, 9)
 }
 
+// ackMarks counts the AckQueued calls.
+type ackMarks struct {
+	jobs.PersonMail
+	n int
+}
+
+func (m *ackMarks) AckQueued(ctx context.Context, lead string) error {
+	m.n++
+	return m.PersonMail.AckQueued(ctx, lead)
+}
+
+// A routing run that finds the lead's acknowledgement queued by an earlier
+// run only queues it again, even as a first run (requeued after its worker
+// died, or redriven): the lead:ack task may still be retrying, and both
+// would pass the send claim. The lead is marked before the task is
+// queued, once; a lead erased meanwhile gets no task.
+func TestAcknowledgeFirstLeavesAQueuedAckToItsTask(t *testing.T) {
+	t.Parallel()
+	f := setupWelcome(t)
+	ctx := context.Background()
+	now := f.now
+	f.w.Now = func() time.Time { return now }
+	marks := &ackMarks{PersonMail: f.store.People}
+	f.w.People = marks
+	var queued []string
+	f.w.QueueAck = func(_ context.Context, id string) error {
+		if !f.get(t, id).AckQueued {
+			t.Errorf("the acknowledgement was queued before the lead was marked")
+		}
+		queued = append(queued, id)
+		return nil
+	}
+	f.mailer.SendFn = func(context.Context, mail.Message) error {
+		return &integrations.Error{System: "sendgrid", Op: "mail.send", Status: 503, Kind: integrations.Temporary}
+	}
+	lead := f.submit(t, defaultApplicant)
+	if err := f.w.AcknowledgeFirst(ctx, lead); err != nil {
+		t.Fatalf("AcknowledgeFirst: %v", err)
+	}
+	gone := *lead // paused: queued without trying, were it not gone
+	gone.ID = "01959a3c-8f00-7000-8000-00000000dead"
+	if err := f.w.AcknowledgeFirst(ctx, &gone); err != nil {
+		t.Fatalf("AcknowledgeFirst of a lead gone: %v", err)
+	}
+
+	f.mailer.SendFn = nil
+	now = now.Add(31 * time.Second) // the provider back and the pause over: a new lead would be tried
+	if err := f.w.AcknowledgeFirst(ctx, f.get(t, lead.ID)); err != nil {
+		t.Fatalf("AcknowledgeFirst requeued: %v", err)
+	}
+	if n := f.mailer.attempts(); n != 1 {
+		t.Errorf("mailer was called %d times, want once: the requeued run tried beside the task", n)
+	}
+	if !slices.Equal(queued, []string{lead.ID, lead.ID}) || marks.n != 2 {
+		t.Errorf("queued %q after %d marks; want the lead queued twice and marked once, the lead gone not queued (its mark tried)", queued, marks.n)
+	}
+}
+
 // optinTasks counts the lead:optin tasks run for each lead: the handler
 // asks AsksLink first, whatever the lead.
 type optinTasks struct {

@@ -41,8 +41,10 @@ const (
 	// in campaign marks), their marketing-consent state, the blocked flag,
 	// and "pending_lead"/"pending_until": the request whose confirmation
 	// link was mailed last, and until when that link is valid. A lead's
-	// "asks_link" field says its request asked for such a link, and its
-	// "optin_queued" that the opt-in request was queued for it.
+	// "asks_link" field says its request asked for such a link, its
+	// "optin_queued" that the opt-in request was queued for it, and its
+	// "ack_queued" that its acknowledgement was queued as a lead:ack task
+	// (People.AckQueued).
 	keyPersonPfx     = "lg:person:"        // hash per person
 	keyLeads         = ":leads"            // zset after a person key: the person's lead ids
 	keyConsents      = ":consents"         // list after a person key: "<lead id|-> <sealed consent event>"

@@ -291,6 +291,7 @@ func (s *Leads) Get(ctx context.Context, id string) (*intake.Lead, error) {
 		l.Risk.Signals = strings.Split(h["risk_signals"], ",")
 	}
 	l.Released = h["released"] == "1"
+	l.AckQueued = h["ack_queued"] == "1"
 	if h["assign_team"] != "" {
 		l.Assignment = &intake.Assignment{Rule: h["assign_rule"], Team: h["assign_team"], Owner: h["assign_owner"],
 			CRMUserID: h["assign_crm_user"]}

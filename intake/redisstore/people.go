@@ -151,6 +151,24 @@ func (s *People) AsksLink(ctx context.Context, lead string) (bool, error) {
 	return asks == "1", nil
 }
 
+// ackQueuedScript marks a lead's acknowledgement queued if the lead exists.
+var ackQueuedScript = script("ack_queued.lua")
+
+// AckQueued records on lead that its acknowledgement was queued as a
+// lead:ack task (the lead's ack_queued field, read as Lead.AckQueued): from
+// then on that task mails it, and no routing run does. ENotFound when the
+// lead is gone; nothing is written then.
+func (s *People) AckQueued(ctx context.Context, lead string) error {
+	n, err := ackQueuedScript.Run(ctx, s.rdb, []string{leadKey(lead)}).Int()
+	if err != nil {
+		return intake.Unavailable("mark acknowledgement queued", err)
+	}
+	if n == 0 {
+		return &intake.Error{Code: intake.ENotFound, Message: "no such lead"}
+	}
+	return nil
+}
+
 // AwaitsConfirmation reports whether the person's state waits for the
 // confirmation link of lead l: l asked for one (accept.lua) and the
 // person's opt-in is still pending, or they are a confirmed subscriber

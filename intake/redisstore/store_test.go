@@ -562,6 +562,31 @@ func TestSentToLogsTheTransfer(t *testing.T) {
 	}
 }
 
+// AckQueued marks the lead, which Get then reads, and recreates no lead
+// that is gone.
+func TestAckQueued(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	id := f.accept(t, fakePerson()).ID
+	if l, _ := f.store.Leads.Get(ctx, id); l == nil || l.AckQueued {
+		t.Fatalf("a new lead = %+v, want its acknowledgement not queued", l)
+	}
+	if err := f.store.People.AckQueued(ctx, id); err != nil {
+		t.Fatalf("AckQueued = %v", err)
+	}
+	if l, _ := f.store.Leads.Get(ctx, id); l == nil || !l.AckQueued {
+		t.Errorf("the marked lead = %+v, want its acknowledgement queued", l)
+	}
+	gone := "01959a3c-8f00-7000-8000-00000000dead"
+	if err := f.store.People.AckQueued(ctx, gone); intake.ErrorCode(err) != intake.ENotFound {
+		t.Errorf("AckQueued for a lead gone = %v, want ENotFound", err)
+	}
+	if n := f.rdb.Exists(ctx, leadKey(gone)).Val(); n != 0 {
+		t.Error("marking a lead that is gone brought it back")
+	}
+}
+
 // LogTransfer re-run after its answer was lost (the notifier's
 // untilRecorded) logs the transfer once.
 func TestLogTransferOnce(t *testing.T) {
