@@ -31,8 +31,9 @@ const sendWindow = 24 * time.Hour
 // ackPause is how long, after the mail provider failed an acknowledgement
 // sent by the routing task (AcknowledgeFirst), routing queues the
 // acknowledgements instead of trying; then one routing task of the process
-// tries again. So a mail outage slows the handover to sales for one attempt
-// per pause and worker process, not for every lead.
+// tries again, and the pause ends only when the provider answers it. So a
+// mail outage slows the handover to sales for one attempt per pause and
+// worker process, not for every lead.
 const ackPause = 30 * time.Second
 
 // PersonMail is what the welcome mail needs of the person it writes to
@@ -90,7 +91,8 @@ func (w *Welcomer) Acknowledge(ctx context.Context, t *asynq.Task) error {
 	if lead == nil || err != nil {
 		return err
 	}
-	return w.acknowledge(ctx, lead)
+	_, err = w.acknowledge(ctx, lead)
+	return err
 }
 
 // AcknowledgeFirst acknowledges a lead from the routing task that has just
@@ -108,10 +110,15 @@ func (w *Welcomer) AcknowledgeFirst(ctx context.Context, lead *intake.Lead) erro
 	if retried, _ := asynq.GetRetryCount(ctx); retried > 0 || lead.AckQueued || !w.mayTry() {
 		return w.queueAck(ctx, lead)
 	}
-	err := w.acknowledge(ctx, lead)
+	// Only the provider's answer — the mail taken, or refused for good —
+	// ends a pause: a try that mailed nothing (sent already, the claim
+	// another lead's) does not show the provider back.
+	answered, err := w.acknowledge(ctx, lead)
+	if answered {
+		w.pausedUntil.Store(0)
+	}
 	_, fromProvider := errors.AsType[*integrations.Error](err)
 	if err == nil || intake.ErrorCode(err) == intake.ENotFound { // erased meanwhile: nobody to acknowledge
-		w.pausedUntil.Store(0)
 		return nil
 	}
 	countTaskError(AckLead{}.Kind(), err)
@@ -149,7 +156,8 @@ func (w *Welcomer) queueAck(ctx context.Context, lead *intake.Lead) error {
 // mayTry reports whether the routing task may send an acknowledgement
 // itself: no pause after a provider failure, or the first task to find it
 // over, which tries while the others keep queuing (the pause renewed for
-// them until it reports).
+// them until the provider answers it; a try that reaches no provider
+// leaves it renewed, so another task tries a pause later).
 func (w *Welcomer) mayTry() bool {
 	until := w.pausedUntil.Load()
 	if until == 0 {
@@ -159,13 +167,13 @@ func (w *Welcomer) mayTry() bool {
 	return now.UnixNano() >= until && w.pausedUntil.CompareAndSwap(until, now.Add(ackPause).UnixNano())
 }
 
-// acknowledge mails the acknowledgement of lead.
-func (w *Welcomer) acknowledge(ctx context.Context, lead *intake.Lead) error {
+// acknowledge mails the acknowledgement of lead; answered as send's.
+func (w *Welcomer) acknowledge(ctx context.Context, lead *intake.Lead) (answered bool, err error) {
 	email, err := templates.RenderAck(templates.AckEmail{Lang: templates.Lang(lead.Lang), RequestID: lead.ID,
 		EntityType: lead.EntityType, Products: lead.Products, PolicyURL: policyURLFor(w.PolicyURLs, w.PolicyURL, lead.Lang),
 		Company: w.Company})
 	if err != nil {
-		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+		return false, fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	return w.send(ctx, lead, "ack", email, PurposeAck, nil)
 }
@@ -205,9 +213,10 @@ func (w *Welcomer) RequestConfirmation(ctx context.Context, t *asynq.Task) error
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
-	return w.send(ctx, lead, "optin", email, PurposeOptin, func(ctx context.Context) error {
+	_, err = w.send(ctx, lead, "optin", email, PurposeOptin, func(ctx context.Context) error {
 		return w.People.LinkSent(ctx, lead.Person, lead.ID, expires)
 	})
+	return err
 }
 
 // load returns the lead a task names, or nil when it is not to be mailed:
@@ -237,16 +246,18 @@ func (w *Welcomer) load(ctx context.Context, t *asynq.Task) (*intake.Lead, error
 // waits while Redis is away (untilRecorded, up to the task's deadline):
 // a retry, still holding the claim, would mail the person again. Only a
 // crash, or an outage longer than the task's deadline, can repeat it.
+// answered reports whether the mail provider answered Send: took the mail
+// or refused it for good (AcknowledgeFirst's sign that it is reachable).
 func (w *Welcomer) send(ctx context.Context, lead *intake.Lead, kind string, e templates.Email, purpose string,
-	sent func(context.Context) error) error {
+	sent func(context.Context) error) (answered bool, err error) {
 	for _, t := range lead.Transfers {
 		if t.Recipient == "mail" && t.Purpose == purpose {
-			return nil // sent already: a route retry or a redrive queued the task again after the window
+			return false, nil // sent already: a route retry or a redrive queued the task again after the window
 		}
 	}
 	ok, err := w.People.ClaimSend(ctx, kind, lead.Person, lead.ID, sendWindow)
 	if err != nil || !ok {
-		return err
+		return false, err
 	}
 	err = w.Mailer.Send(ctx, mail.Message{From: w.From, To: []mail.Address{{Email: lead.Email}},
 		Subject: e.Subject, Text: e.Text, HTML: e.HTML, Category: kind, Ref: lead.ID})
@@ -255,13 +266,13 @@ func (w *Welcomer) send(ctx context.Context, lead *intake.Lead, kind string, e t
 		if serr := w.People.SentTo(ctx, kind, lead.Person, lead.ID, nil); serr != nil { // closed: a requeued task must not try again
 			w.Log.Error("mail refused and not marked; a requeued task may try again", "lead", lead.ID, "kind", kind, "err", serr)
 		}
-		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+		return true, fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	} else if err != nil {
-		return err
+		return false, err
 	}
 	if sent != nil {
 		if err := untilRecorded(ctx, func() error { return sent(ctx) }); err != nil {
-			return err
+			return true, err
 		}
 	}
 	transfer := &intake.Transfer{Recipient: "mail", At: w.Now().UTC(), Purpose: purpose}
@@ -269,7 +280,7 @@ func (w *Welcomer) send(ctx context.Context, lead *intake.Lead, kind string, e t
 	if redisFailure(err) {
 		w.Log.Error("mail sent but not marked; a retry may send it again", "lead", lead.ID, "kind", kind, "err", err)
 	}
-	return err
+	return true, err
 }
 
 // policyURLFor is the policy of lang from byLang, or fallback (POLICY_URL)

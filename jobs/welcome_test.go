@@ -627,7 +627,9 @@ func (claimDown) ClaimSend(context.Context, string, string, string, time.Duratio
 // the acknowledgement is queued as a task, and the next leads' are queued
 // without trying until the pause is over; then one routing task tries
 // while the others keep queuing. A refusal for good is not queued (a task
-// would fare no better), and a Redis failure queues without a pause.
+// would fare no better), and a Redis failure queues without a pause. Only
+// the provider's answer to a try — the mail taken, or refused for good —
+// ends a pause, not a try that had nothing to send.
 func TestAcknowledgeFirst(t *testing.T) {
 	t.Parallel()
 	f := setupWelcome(t)
@@ -663,7 +665,11 @@ func TestAcknowledgeFirst(t *testing.T) {
 	f.checkMailTransfers(t, sent.ID, jobs.PurposeAck)
 
 	unavailable := &integrations.Error{System: "sendgrid", Op: "mail.send", Status: 503, Kind: integrations.Temporary}
-	f.mailer.SendFn = func(context.Context, mail.Message) error { return unavailable }
+	providerDown := func(context.Context, mail.Message) error { return unavailable }
+	refuse := func(context.Context, mail.Message) error {
+		return &integrations.Error{System: "sendgrid", Op: "mail.send", Status: 400, Kind: integrations.Permanent}
+	}
+	f.mailer.SendFn = providerDown
 	down := ack()
 	check("the provider down", 1, 2)
 	ack()
@@ -694,9 +700,7 @@ func TestAcknowledgeFirst(t *testing.T) {
 	ack()
 	check("after the probe", 3, 6)
 
-	f.mailer.SendFn = func(context.Context, mail.Message) error {
-		return &integrations.Error{System: "sendgrid", Op: "mail.send", Status: 400, Kind: integrations.Permanent}
-	}
+	f.mailer.SendFn = refuse
 	refused := ack()
 	check("refused for good", 3, 7)
 	if n := f.sentOf("ack", refused.ID); n != 0 {
@@ -713,6 +717,30 @@ func TestAcknowledgeFirst(t *testing.T) {
 	f.w.People = store
 	ack()
 	check("no pause after Redis", 4, 9)
+
+	f.mailer.SendFn = providerDown
+	earlier := ack()
+	check("the provider down again", 5, 10)
+	f.mailer.SendFn = nil
+	if err := f.w.Acknowledge(ctx, ackTask(earlier.ID)); err != nil {
+		t.Fatalf("the queued task: %v", err)
+	}
+	check("its task", 5, 11)
+	now = now.Add(31 * time.Second) // the pause is over: the next try is a lead of the same person, whose claim is taken
+	repeat := f.submit(t, applicant{email: earlier.Email, phone: "+77010000099", lang: "ru"})
+	if err := f.w.AcknowledgeFirst(ctx, repeat); err != nil {
+		t.Fatalf("AcknowledgeFirst of the person's second lead: %v", err)
+	}
+	check("a try with nothing to send", 5, 11)
+	ack()
+	check("still paused", 6, 11)
+	now = now.Add(31 * time.Second)
+	f.mailer.SendFn = refuse
+	ack()
+	check("a try refused for good", 6, 12)
+	f.mailer.SendFn = nil
+	ack()
+	check("no pause after the provider answered", 6, 13)
 }
 
 // ackMarks counts the AckQueued calls.
