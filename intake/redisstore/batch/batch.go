@@ -2,12 +2,15 @@
 // moment as one pipeline: one write and one read for the lot, on both
 // sides, instead of one each per call.
 //
-// Why: on a busy intake, the round trip costs more than the script. The
-// accept script takes Redis about 80 µs, and reading the call, writing the
-// answer and waking up for each costs Redis and the web about 30 µs more
-// each (BENCHMARKS.md), most of it in system calls. Calls that arrive
-// while a pipeline is out share the next one, so an idle store sends each
-// call at once, as before, and a busy one sends fewer, larger pipelines.
+// Why: under load, a call's round trip cost both sides almost as much CPU
+// as the work: the web spent 19 % of its CPU in go-redis, nearly all of it
+// the socket write and read of one call, and redis-server a third of its
+// time in the kernel. Sharing pipelines took the web's CPU a request from
+// 146–171 to 128 µs and redis-server's from 124–141 to 108–111 µs
+// (BENCHMARKS.md, intake). Calls that arrive while a pipeline is out share
+// the next one, so an idle store sends each call at once, as before, and
+// a busy one sends fewer, larger pipelines. Each call is still its own
+// script: atomic, and answered on its own.
 //
 // There are no goroutines of its own: the caller that finds fewer than
 // Senders pipelines out sends the queue itself; one that finds the senders
