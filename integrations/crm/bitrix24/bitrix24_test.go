@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"reflect"
 	"slices"
 	"strings"
@@ -569,6 +571,31 @@ func TestTimeouts(t *testing.T) {
 			}
 			secretFree(t, err)
 		})
+	}
+}
+
+// lateAnswer answers every call with an empty 200 once the call's context
+// has ended: a stalled portal's answer arriving as the caller gives up, the
+// race TestTimeouts once lost.
+type lateAnswer struct{}
+
+func (lateAnswer) RoundTrip(r *http.Request) (*http.Response, error) {
+	<-r.Context().Done()
+	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
+}
+
+func TestAnswerAfterDeadline(t *testing.T) {
+	t.Parallel()
+	c, err := New(newFake(t).URL(), &http.Client{Transport: lateAnswer{}})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err = c.Push(ctx, testLead())
+	e, ok := errors.AsType[*integrations.Error](err)
+	if !ok || e.Kind != integrations.Temporary || e.Code != "timeout" || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Push = %#v, want a Temporary timeout wrapping DeadlineExceeded", err)
 	}
 }
 

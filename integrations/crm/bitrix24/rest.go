@@ -91,28 +91,23 @@ func (c *Client) call(ctx context.Context, method string, params, out any) error
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		_ = resp.Body.Close()
 	}()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
-	if err == nil && ctx.Err() != nil {
-		// The caller's deadline ended the call as it was being answered:
-		// what came (a stalled handler's empty 200, a cut-off body) is no
-		// answer to judge, and every call here is safe to repeat.
-		err = ctx.Err()
-	}
-	if err != nil {
-		return integrations.Transport(System, method, err)
-	}
+	// Every call here is safe to repeat, so an answer the deadline cut off
+	// is a timeout, whatever its status.
 	var a answer
-	decodeErr := json.Unmarshal(raw, &a)
+	decoded, err := integrations.ReadAnswer(ctx, System, method, resp.Body, maxAnswer, &a)
+	if err != nil {
+		return err
+	}
 	if err := integrations.Check(System, method, resp); err != nil {
 		e, _ := errors.AsType[*integrations.Error](err)
 		// A redirect's body is whoever redirected, not the portal: no code
 		// in it may make the undelivered call anything but Temporary.
-		if decodeErr == nil && !integrations.IsRedirect(resp.StatusCode) {
+		if decoded && !integrations.IsRedirect(resp.StatusCode) {
 			c.classify(e, a)
 		}
 		return e
 	}
-	if decodeErr != nil {
+	if !decoded {
 		// A proxy's page or a cut-off answer: nothing says the call failed
 		// for good, and every call here is safe to repeat.
 		return &integrations.Error{System: System, Op: method, Status: resp.StatusCode, Code: "unreadable answer", Kind: integrations.Temporary}
