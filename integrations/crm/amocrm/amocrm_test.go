@@ -708,6 +708,27 @@ func TestPushTimeouts(t *testing.T) {
 		}
 		assertClean(t, f, err)
 	})
+	t.Run("deadline while answered", func(t *testing.T) {
+		t.Parallel()
+		f := newFake(t)
+		f.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+			// The answer starts and then stalls: the deadline cuts its body.
+			w.Header().Set("Content-Type", "application/hal+json")
+			w.WriteHeader(http.StatusOK)
+			_, _ = io.WriteString(w, `{"_links":`)
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+			return true
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		_, err := newClient(t, f, nil).Push(ctx, legalLead())
+		var e *integrations.Error
+		if !errors.As(err, &e) || e.Kind != integrations.Temporary || e.Code != "timeout" || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Push = %v, want a Temporary timeout wrapping DeadlineExceeded", err)
+		}
+		assertClean(t, f, err)
+	})
 	t.Run("server gone", func(t *testing.T) {
 		t.Parallel()
 		f := newFake(t)

@@ -95,8 +95,11 @@ func (c *Client) call(ctx context.Context, op, method, path string, query url.Va
 		return false, nil
 	}
 	if out != nil {
-		if err := json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(out); err != nil {
-			// The decoder's message may quote the body; leave it out.
+		decoded, err := integrations.ReadAnswer(ctx, System, op, resp.Body, maxBody, out)
+		if err != nil {
+			return false, err
+		}
+		if !decoded {
 			return false, &integrations.Error{System: System, Op: op, Status: resp.StatusCode, Code: "unreadable response", Kind: integrations.Temporary}
 		}
 	}
