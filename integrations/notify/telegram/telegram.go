@@ -16,7 +16,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -186,9 +185,13 @@ func (c *Client) Send(ctx context.Context, text string) error {
 		return integrations.Transport(System, op, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	var ans answer
-	decoded := err == nil && json.Unmarshal(raw, &ans) == nil
+	decoded, err := integrations.ReadAnswer(ctx, System, op, resp.Body, maxAnswer, &ans)
+	if err != nil {
+		// Cut off, the answer cannot say whether the message went out,
+		// nor what the Bot API made of it.
+		return err
+	}
 	if decoded && ans.OK && resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		return nil
 	}

@@ -408,6 +408,26 @@ func TestSendTransportErrors(t *testing.T) {
 		assertNoSecrets(t, err, srv.URL)
 	})
 
+	t.Run("deadline while answered", func(t *testing.T) {
+		t.Parallel()
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// The answer starts and then stalls: the deadline cuts its body.
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			_, _ = io.WriteString(w, `{"ok":`)
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		}))
+		t.Cleanup(srv.Close)
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		defer cancel()
+		err := newTestClient(t, srv.URL, 0).Send(ctx, "hello")
+		if want := "telegram sendMessage: timeout (temporary)"; err == nil || err.Error() != want || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Send = %v, want %q wrapping DeadlineExceeded", err, want)
+		}
+		assertNoSecrets(t, err, srv.URL)
+	})
+
 	t.Run("connection refused", func(t *testing.T) {
 		t.Parallel()
 		srv := httptest.NewServer(http.NotFoundHandler())
