@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -146,6 +147,9 @@ func (s *Leads) Accept(ctx context.Context, a intake.Application) (*intake.Admis
 		args = append(args, label)
 	}
 	res, err := s.accept.Run(ctx, keys, args...).StringSlice()
+	if errors.Is(err, batch.ErrNotSent) { // the call never ran: nothing is stored
+		return nil, intake.Unavailable("store lead", err)
+	}
 	if err != nil {
 		// Even an error Redis answered leaves the outcome open: the client
 		// re-sends a call whose connection dropped, so the error may be the

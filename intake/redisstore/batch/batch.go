@@ -15,15 +15,18 @@
 // There are no goroutines of its own: the caller that finds fewer than
 // Senders pipelines out sends the queue itself; one that finds the senders
 // busy waits, and a sender that finishes hands the queue that built up
-// meanwhile to its oldest caller, who sends it. A call, once queued, is
-// sent: its context ends the wait for the answer, not the call.
+// meanwhile to its oldest caller, who sends it. A caller that stops
+// waiting before its call is sent (its context ended, or MaxWait passed)
+// takes the call back: it never runs, and the error says so (ErrNotSent).
 package batch
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -47,8 +50,9 @@ type Script struct {
 }
 
 // call is one Run: cmd gets its answer, and done is closed then. turn is
-// closed when its caller is to send batch (the queue handed to it); gone,
-// when its caller stopped waiting before that.
+// closed when its caller is to send batch (the queue handed to it). taken
+// says it left the queue in a batch; gone, that its caller stopped waiting
+// before that.
 type call struct {
 	cmd   *redis.Cmd
 	keys  []string
@@ -56,6 +60,7 @@ type call struct {
 	done  chan struct{}
 	turn  chan struct{}
 	batch []*call // under mu
+	taken bool    // under mu
 	gone  bool    // under mu
 }
 
@@ -64,9 +69,21 @@ func New(rdb redis.UniversalClient, script *redis.Script) *Script {
 	return &Script{rdb: rdb, script: script}
 }
 
+// ErrNotSent is in the chain of the error of a call that was never sent:
+// its caller stopped waiting (its context ended, or MaxWait passed) while
+// the call was still queued. Such a call did not run and never will.
+var ErrNotSent = errors.New("not sent to Redis")
+
+// MaxWait is how long a call may wait in the queue before its caller gives
+// up: the client's default read timeout, which a call sent on its own would
+// have hit too. It bounds a request's wait while Redis is away; without it
+// the queue would grow with every request an outage holds.
+const MaxWait = 3 * time.Second
+
 // Run runs the script with keys and args, like redis.Script.Run, and
-// returns its answer; when ctx ends first, ctx's error (the call may run
-// all the same: its outcome is unknown).
+// returns its answer. When ctx ends or MaxWait passes before the call is
+// sent, the error holds ErrNotSent (it never runs); when ctx ends while it
+// is out, ctx's error (it may have run: its outcome is unknown).
 func (s *Script) Run(ctx context.Context, keys []string, args ...any) *redis.Cmd {
 	c := &call{keys: keys, args: args, done: make(chan struct{}), turn: make(chan struct{})}
 	s.mu.Lock()
@@ -76,23 +93,41 @@ func (s *Script) Run(ctx context.Context, keys []string, args ...any) *redis.Cmd
 		s.hand(s.take(), c)
 	}
 	s.mu.Unlock()
+	wait := time.NewTimer(MaxWait)
+	defer wait.Stop()
+	var cause error
 	select {
 	case <-c.turn:
 		s.send(ctx, c.batch)
+		return c.cmd
 	case <-c.done:
+		return c.cmd
 	case <-ctx.Done():
-		s.mu.Lock()
-		handed := c.batch != nil
-		c.gone = !handed // no sender hands it the queue now
-		s.mu.Unlock()
-		if !handed {
-			cmd := redis.NewCmd(ctx)
-			cmd.SetErr(ctx.Err())
-			return cmd
-		}
-		s.send(ctx, c.batch) // others wait for it
+		cause = ctx.Err()
+	case <-wait.C:
+		cause = fmt.Errorf("queued for %s", MaxWait)
 	}
+	s.mu.Lock()
+	handed, taken := c.batch != nil, c.taken
+	c.gone = !taken // the next take drops it
+	s.mu.Unlock()
+	switch {
+	case handed: // others wait for it
+		s.send(ctx, c.batch)
+		return c.cmd
+	case !taken:
+		return failed(ctx, fmt.Errorf("%w: %w", ErrNotSent, cause))
+	case ctx.Err() != nil: // out with another sender's pipeline
+		return failed(ctx, cause)
+	}
+	<-c.done // out, and bounded by the client's own timeouts
 	return c.cmd
+}
+
+func failed(ctx context.Context, err error) *redis.Cmd {
+	cmd := redis.NewCmd(ctx)
+	cmd.SetErr(err)
+	return cmd
 }
 
 // hand gives batch to its caller c to send; the caller holds mu.
@@ -101,40 +136,37 @@ func (s *Script) hand(batch []*call, c *call) {
 	close(c.turn)
 }
 
-// take removes up to maxCalls calls from the front of the queue; the
-// caller holds mu.
+// take removes up to maxCalls calls from the front of the queue, dropping
+// those whose callers gave up (never sent, they never run); the caller
+// holds mu.
 func (s *Script) take() []*call {
-	n := min(len(s.queue), maxCalls)
-	batch := s.queue[:n:n]
-	s.queue = s.queue[n:]
+	var batch []*call
+	for len(s.queue) > 0 && len(batch) < maxCalls {
+		c := s.queue[0]
+		s.queue[0] = nil // the backing array outlives the call otherwise
+		s.queue = s.queue[1:]
+		if !c.gone {
+			c.taken = true
+			batch = append(batch, c)
+		}
+	}
 	return batch
 }
 
 // send runs batch in one pipeline, then hands the queue that built up
-// meanwhile to its oldest caller still waiting, or counts itself out.
+// meanwhile to its oldest caller, or counts itself out.
 func (s *Script) send(ctx context.Context, batch []*call) {
-	ctx = context.WithoutCancel(ctx) // the batch is others' calls too
-	for {
-		s.pipeline(ctx, batch)
-		for _, c := range batch {
-			close(c.done)
-		}
-		s.mu.Lock()
-		if len(s.queue) == 0 {
-			s.senders--
-			s.mu.Unlock()
-			return
-		}
-		batch = s.take()
-		for _, c := range batch {
-			if !c.gone {
-				s.hand(batch, c)
-				s.mu.Unlock()
-				return
-			}
-		}
-		s.mu.Unlock() // every caller in it gave up waiting: send it here
+	s.pipeline(context.WithoutCancel(ctx), batch) // the batch is others' calls too
+	for _, c := range batch {
+		close(c.done)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if next := s.take(); len(next) > 0 {
+		s.hand(next, next[0])
+		return
+	}
+	s.senders--
 }
 
 // pipeline runs batch's calls with EVALSHA, and those Redis answers

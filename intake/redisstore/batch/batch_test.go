@@ -116,7 +116,10 @@ func TestCallsWaitingShareOnePipeline(t *testing.T) {
 	}
 }
 
-func TestACallerThatStopsWaitingLeavesTheQueueMoving(t *testing.T) {
+// A caller that stops waiting before its call is sent takes the call
+// back: it never runs, the error says so, and the callers behind it are
+// served as before.
+func TestACallerThatStopsWaitingTakesItsCallBack(t *testing.T) {
 	t.Parallel()
 	for _, after := range []int{0, 1} { // callers queued behind the one that gives up
 		t.Run(fmt.Sprintf("%d behind", after), func(t *testing.T) {
@@ -127,8 +130,8 @@ func TestACallerThatStopsWaitingLeavesTheQueueMoving(t *testing.T) {
 			go func() { gaveUp <- s.Run(ctx, []string{"runs:gave-up"}, "x").Err() }()
 			waitQueued(t, s, 1)
 			cancel()
-			if err := <-gaveUp; !errors.Is(err, context.Canceled) {
-				t.Fatalf("a caller whose context ended got %v, want context.Canceled", err)
+			if err := <-gaveUp; !errors.Is(err, ErrNotSent) || !errors.Is(err, context.Canceled) {
+				t.Fatalf("a caller whose context ended got %v, want ErrNotSent and context.Canceled", err)
 			}
 			behind := make(chan error, after)
 			for i := range after {
@@ -137,23 +140,104 @@ func TestACallerThatStopsWaitingLeavesTheQueueMoving(t *testing.T) {
 			waitQueued(t, s, 1+after)
 			close(g.open)
 			for range after {
-				if err := <-behind; err != nil {
+				if err := receive(t, behind); err != nil {
 					t.Error(err)
 				}
 			}
 			for range Senders {
-				if err := <-senders; err != nil {
+				if err := receive(t, senders); err != nil {
 					t.Error(err)
 				}
 			}
-			// The call itself was sent all the same (its outcome is the
-			// caller's to settle), by the caller behind it or by a sender.
-			for deadline := time.Now().Add(5 * time.Second); rdb.Get(context.Background(), "runs:gave-up").Val() != "1"; time.Sleep(time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatal("the call of the caller that gave up never ran")
-				}
+			waitIdle(t, s)
+			if n := rdb.Exists(context.Background(), "runs:gave-up").Val(); n != 0 {
+				t.Error("the call of the caller that gave up ran")
 			}
 		})
+	}
+}
+
+// A call still queued after MaxWait (Redis holding both pipelines) is
+// taken back by its caller, as if its context had ended.
+func TestACallQueuedTooLongIsTakenBack(t *testing.T) {
+	t.Parallel()
+	s, g, rdb, senders := busy(t)
+	start := time.Now()
+	err := s.Run(context.Background(), []string{"runs:late"}, "x").Err()
+	if !errors.Is(err, ErrNotSent) || time.Since(start) < MaxWait {
+		t.Fatalf("a call queued behind held pipelines got %v after %s, want ErrNotSent after %s", err, time.Since(start), MaxWait)
+	}
+	close(g.open)
+	for range Senders {
+		if err := receive(t, senders); err != nil {
+			t.Error(err)
+		}
+	}
+	waitIdle(t, s)
+	if n := rdb.Exists(context.Background(), "runs:late").Val(); n != 0 {
+		t.Error("the call taken back ran")
+	}
+}
+
+// More calls than one pipeline holds all run, and the senders count
+// themselves out once the queue is empty.
+func TestAQueueLongerThanAPipelineDrains(t *testing.T) {
+	t.Parallel()
+	s, g, rdb, senders := busy(t)
+	const waiting = 2*maxCalls + 5
+	errs := make(chan error, waiting)
+	for i := range waiting {
+		go func() { errs <- expect(s.Run(context.Background(), []string{"runs:waiting"}, i), fmt.Sprint(i)) }()
+	}
+	waitQueued(t, s, waiting)
+	close(g.open)
+	for range waiting {
+		if err := receive(t, errs); err != nil {
+			t.Error(err)
+		}
+	}
+	for range Senders {
+		if err := receive(t, senders); err != nil {
+			t.Error(err)
+		}
+	}
+	waitIdle(t, s)
+	if n := rdb.Get(context.Background(), "runs:waiting").Val(); n != fmt.Sprint(waiting) {
+		t.Errorf("the waiting calls ran %s times, want %d", n, waiting)
+	}
+	for len(g.sizes) > 0 {
+		if n := <-g.sizes; n > maxCalls {
+			t.Errorf("a pipeline of %d calls, want at most %d", n, maxCalls)
+		}
+	}
+}
+
+// receive is the next value of ch, failing the test after 10 s instead of
+// hanging it.
+func receive(t *testing.T, ch <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("no answer within 10 s")
+		return nil
+	}
+}
+
+// waitIdle waits until no pipeline is out and no call waits.
+func waitIdle(t *testing.T, s *Script) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		s.mu.Lock()
+		senders, queued := s.senders, len(s.queue)
+		s.mu.Unlock()
+		if senders == 0 && queued == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d senders out and %d calls queued after every answer, want none", senders, queued)
+		}
 	}
 }
 
