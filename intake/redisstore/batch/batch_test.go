@@ -69,15 +69,28 @@ func expect(cmd *redis.Cmd, want string) error {
 // waitQueued waits until n calls wait in s's queue.
 func waitQueued(t *testing.T, s *Script, n int) {
 	t.Helper()
+	waitState(t, s, n, -1)
+}
+
+// waitIdle waits until no pipeline is out and no call waits.
+func waitIdle(t *testing.T, s *Script) {
+	t.Helper()
+	waitState(t, s, 0, 0)
+}
+
+// waitState waits until s has queued calls waiting and senders pipelines
+// out (-1: any number), failing the test after 5 s.
+func waitState(t *testing.T, s *Script, queued, senders int) {
+	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
 		s.mu.Lock()
-		queued := len(s.queue)
+		q, out := len(s.queue), s.senders
 		s.mu.Unlock()
-		if queued == n {
+		if q == queued && (senders < 0 || out == senders) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d calls queued, want %d", queued, n)
+			t.Fatalf("%d calls queued and %d senders out, want %d and %d (-1: any)", q, out, queued, senders)
 		}
 	}
 }
@@ -222,22 +235,6 @@ func receive(t *testing.T, ch <-chan error) error {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no answer within 10 s")
 		return nil
-	}
-}
-
-// waitIdle waits until no pipeline is out and no call waits.
-func waitIdle(t *testing.T, s *Script) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-		s.mu.Lock()
-		senders, queued := s.senders, len(s.queue)
-		s.mu.Unlock()
-		if senders == 0 && queued == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d senders out and %d calls queued after every answer, want none", senders, queued)
-		}
 	}
 }
 
