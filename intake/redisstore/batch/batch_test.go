@@ -152,16 +152,8 @@ func TestACallerThatStopsWaitingTakesItsCallBack(t *testing.T) {
 			}
 			waitQueued(t, s, 1+after)
 			close(g.open)
-			for range after {
-				if err := receive(t, behind); err != nil {
-					t.Error(err)
-				}
-			}
-			for range Senders {
-				if err := receive(t, senders); err != nil {
-					t.Error(err)
-				}
-			}
+			receiveAll(t, behind, after)
+			receiveAll(t, senders, Senders)
 			waitIdle(t, s)
 			if n := rdb.Exists(context.Background(), "runs:gave-up").Val(); n != 0 {
 				t.Error("the call of the caller that gave up ran")
@@ -181,11 +173,7 @@ func TestACallQueuedTooLongIsTakenBack(t *testing.T) {
 		t.Fatalf("a call queued behind held pipelines got %v after %s, want ErrNotSent after %s", err, time.Since(start), MaxWait)
 	}
 	close(g.open)
-	for range Senders {
-		if err := receive(t, senders); err != nil {
-			t.Error(err)
-		}
-	}
+	receiveAll(t, senders, Senders)
 	waitIdle(t, s)
 	if n := rdb.Exists(context.Background(), "runs:late").Val(); n != 0 {
 		t.Error("the call taken back ran")
@@ -204,16 +192,8 @@ func TestAQueueLongerThanAPipelineDrains(t *testing.T) {
 	}
 	waitQueued(t, s, waiting)
 	close(g.open)
-	for range waiting {
-		if err := receive(t, errs); err != nil {
-			t.Error(err)
-		}
-	}
-	for range Senders {
-		if err := receive(t, senders); err != nil {
-			t.Error(err)
-		}
-	}
+	receiveAll(t, errs, waiting)
+	receiveAll(t, senders, Senders)
 	waitIdle(t, s)
 	if n := rdb.Get(context.Background(), "runs:waiting").Val(); n != fmt.Sprint(waiting) {
 		t.Errorf("the waiting calls ran %s times, want %d", n, waiting)
@@ -221,6 +201,16 @@ func TestAQueueLongerThanAPipelineDrains(t *testing.T) {
 	for len(g.sizes) > 0 {
 		if n := <-g.sizes; n > maxCalls {
 			t.Errorf("a pipeline of %d calls, want at most %d", n, maxCalls)
+		}
+	}
+}
+
+// receiveAll fails the test with each of the next n errors of ch.
+func receiveAll(t *testing.T, ch <-chan error, n int) {
+	t.Helper()
+	for range n {
+		if err := receive(t, ch); err != nil {
+			t.Error(err)
 		}
 	}
 }
