@@ -124,6 +124,7 @@ func (s *Script) Run(ctx context.Context, keys []string, args ...any) *redis.Cmd
 	return c.cmd
 }
 
+// failed is the answer of a call that got none from Redis: err.
 func failed(ctx context.Context, err error) *redis.Cmd {
 	cmd := redis.NewCmd(ctx)
 	cmd.SetErr(err)
