@@ -104,9 +104,13 @@ func (w *Welcomer) Acknowledge(ctx context.Context, t *asynq.Task) error {
 // send claim lets any sender of the lead through): a retry only queues,
 // and so does a run that finds the lead marked as queued (queueAck) — a
 // run requeued after its worker died, or a redrive, is a first run again.
+// A run for a lead whose acknowledgement is logged as sent does nothing.
 // Failures count as lead:ack's, for the mail alerts; a refusal for good is
 // not queued, as a task would fare no better.
 func (w *Welcomer) AcknowledgeFirst(ctx context.Context, lead *intake.Lead) error {
+	if mailed(lead, PurposeAck) { // a routing retry after the CRM failed: nothing to queue
+		return nil
+	}
 	if retried, _ := asynq.GetRetryCount(ctx); retried > 0 || lead.AckQueued || !w.mayTry() {
 		return w.queueAck(ctx, lead)
 	}
@@ -250,10 +254,8 @@ func (w *Welcomer) load(ctx context.Context, t *asynq.Task) (*intake.Lead, error
 // or refused it for good (AcknowledgeFirst's sign that it is reachable).
 func (w *Welcomer) send(ctx context.Context, lead *intake.Lead, kind string, e templates.Email, purpose string,
 	sent func(context.Context) error) (answered bool, err error) {
-	for _, t := range lead.Transfers {
-		if t.Recipient == "mail" && t.Purpose == purpose {
-			return false, nil // sent already: a route retry or a redrive queued the task again after the window
-		}
+	if mailed(lead, purpose) {
+		return false, nil // sent already: a route retry or a redrive queued the task again after the window
 	}
 	ok, err := w.People.ClaimSend(ctx, kind, lead.Person, lead.ID, sendWindow)
 	if err != nil || !ok {
@@ -281,6 +283,17 @@ func (w *Welcomer) send(ctx context.Context, lead *intake.Lead, kind string, e t
 		w.Log.Error("mail sent but not marked; a retry may send it again", "lead", lead.ID, "kind", kind, "err", err)
 	}
 	return true, err
+}
+
+// mailed reports whether lead's disclosure log holds a mail for purpose:
+// the message was sent.
+func mailed(lead *intake.Lead, purpose string) bool {
+	for _, t := range lead.Transfers {
+		if t.Recipient == "mail" && t.Purpose == purpose {
+			return true
+		}
+	}
+	return false
 }
 
 // policyURLFor is the policy of lang from byLang, or fallback (POLICY_URL)

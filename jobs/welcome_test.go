@@ -674,6 +674,12 @@ func TestAcknowledgeFirst(t *testing.T) {
 	check("the provider down", 1, 2)
 	ack()
 	check("paused", 2, 2)
+	// A run for a lead whose acknowledgement is logged as sent (a routing
+	// retry after the CRM failed) neither mails nor queues a task.
+	if err := f.w.AcknowledgeFirst(ctx, f.get(t, sent.ID)); err != nil {
+		t.Fatalf("AcknowledgeFirst of a lead acknowledged: %v", err)
+	}
+	check("acknowledged already", 2, 2)
 	if err := f.w.Acknowledge(ctx, ackTask(down.ID)); !errors.Is(err, unavailable) {
 		t.Errorf("the queued task while the provider is down: %v, want its error, retried", err)
 	}
