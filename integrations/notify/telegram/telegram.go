@@ -187,9 +187,10 @@ func (c *Client) Send(ctx context.Context, text string) error {
 	defer func() { _ = resp.Body.Close() }()
 	var ans answer
 	decoded, err := integrations.ReadAnswer(ctx, System, op, resp.Body, maxAnswer, &ans)
-	if err != nil {
-		// Cut off, the answer cannot say whether the message went out,
-		// nor what the Bot API made of it.
+	if err != nil && resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		// Cut off, a 2xx cannot say whether the message went out, nor
+		// what the Bot API made of it. A cut-off refusal is judged by its
+		// status and headers (failure), as an unreadable one is.
 		return err
 	}
 	if decoded && ans.OK && resp.StatusCode >= 200 && resp.StatusCode <= 299 {

@@ -428,6 +428,29 @@ func TestSendTransportErrors(t *testing.T) {
 		assertNoSecrets(t, err, srv.URL)
 	})
 
+	t.Run("deadline while a refusal is answered", func(t *testing.T) {
+		t.Parallel()
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// Flood control whose body the deadline cuts: the status and
+			// its header still say what happened.
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Retry-After", "9")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = io.WriteString(w, `{"ok":false,`)
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		}))
+		t.Cleanup(srv.Close)
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		defer cancel()
+		err := newTestClient(t, srv.URL, 0).Send(ctx, "hello")
+		var e *integrations.Error
+		if !errors.As(err, &e) || e.Kind != integrations.RateLimited || e.RetryAfter != 9*time.Second || e.Status != http.StatusTooManyRequests {
+			t.Errorf("Send = %v, want rate limited for 9 s by the status and header", err)
+		}
+		assertNoSecrets(t, err, srv.URL)
+	})
+
 	t.Run("connection refused", func(t *testing.T) {
 		t.Parallel()
 		srv := httptest.NewServer(http.NotFoundHandler())
