@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -130,8 +129,8 @@ func (s *Leads) Accept(ctx context.Context, a intake.Application) (*intake.Admis
 	keys := []string{
 		idemKey,
 		keyDedupePfx + s.keys.Index("dedupe", sub.EmailKey, sub.Phone, sub.EntityType),
-		keyRatePfx + "ip:" + s.keys.Index("ip", clientBucket(a.Meta.IP)),
-		keyRatePfx + "mailbox:" + s.keys.Index("mailbox", mailbox(sub.EmailKey)),
+		keyRatePfx + "ip:" + s.keys.Index("ip", form.ClientBucket(a.Meta.IP)),
+		keyRatePfx + "mailbox:" + s.keys.Index("mailbox", form.Mailbox(sub.EmailKey)),
 		leadKey(lead), keyAll, stateKey(intake.Received),
 		keyPersonPfx + person, keyPersonPfx + person + keyLeads, keyPhonePfx + phone, keyPersonPfx + person + keyConsents,
 		keySeenPfx + "ip:" + s.keys.Index("ip", a.Meta.IP), keySeenPfx + "email:" + person, seenTaxID,
@@ -209,48 +208,6 @@ func (s db) unadmit(ctx context.Context, ids []string) error {
 		args[i] = id
 	}
 	return unadmitScript.Run(ctx, s.rdb, []string{keyAdmission}, args...).Err()
-}
-
-// clientBucket is what the per-IP rate limit counts a client by: an IPv4
-// address alone, and an IPv6 address by its /64 — one subscriber's network
-// holds 2^64 addresses, so counting each alone would let one client post
-// without end. An IPv4 address mapped into IPv6 counts as IPv4. What cannot
-// be parsed counts as written. The lead's metadata keeps the full address.
-func clientBucket(ip string) string {
-	addr, err := netip.ParseAddr(ip)
-	if err != nil {
-		return ip
-	}
-	addr = addr.Unmap().WithZone("")
-	if addr.Is4() {
-		return addr.String()
-	}
-	return netip.PrefixFrom(addr, 64).Masked().String()
-}
-
-// mailbox is what the per-email rate limit counts a submission by: the
-// mailbox that receives the mail, from an address in its matching form
-// (form.NormalizeEmail). A plus-tag is dropped ("local+tag@" → "local@"),
-// and for Gmail, which ignores dots and also answers as googlemail.com,
-// the dots go and the domain is gmail.com. Only the limit counts this way:
-// who the person is stays the whole address (Submission.EmailKey), so
-// name+1@ and name@ are still two people with their own consent.
-func mailbox(emailKey string) string {
-	at := strings.LastIndexByte(emailKey, '@')
-	if at < 0 {
-		return emailKey
-	}
-	local, domain := emailKey[:at], emailKey[at+1:]
-	if tag := strings.IndexByte(local, '+'); tag > 0 {
-		local = local[:tag]
-	}
-	if domain == "gmail.com" || domain == "googlemail.com" {
-		domain = "gmail.com"
-		if dotless := strings.ReplaceAll(local, ".", ""); dotless != "" {
-			local = dotless
-		}
-	}
-	return local + "@" + domain
 }
 
 // Get loads a lead with its personal fields decrypted, or ENotFound.
