@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -99,25 +98,13 @@ func TestCallsWaitingShareOnePipeline(t *testing.T) {
 	t.Parallel()
 	s, g, rdb, senders := busy(t)
 	const waiting = 10
-	var wg sync.WaitGroup
 	errs := make(chan error, waiting)
 	for i := range waiting {
-		wg.Go(func() { errs <- expect(s.Run(context.Background(), []string{"runs:waiting"}, i), fmt.Sprint(i)) })
+		go func() { errs <- expect(s.Run(context.Background(), []string{"runs:waiting"}, i), fmt.Sprint(i)) }()
 	}
 	waitQueued(t, s, waiting)
-	close(g.open)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Error(err)
-		}
-	}
-	for range Senders {
-		if err := <-senders; err != nil {
-			t.Error(err)
-		}
-	}
+	release(t, s, g, senders)
+	receiveAll(t, errs, waiting)
 	if n := <-g.sizes; n != waiting {
 		t.Errorf("the waiting calls went in a pipeline of %d, want all %d in one", n, waiting)
 	}
@@ -151,10 +138,8 @@ func TestACallerThatStopsWaitingTakesItsCallBack(t *testing.T) {
 				go func() { behind <- expect(s.Run(context.Background(), []string{"runs:behind"}, i), fmt.Sprint(i)) }()
 			}
 			waitQueued(t, s, 1+after)
-			close(g.open)
+			release(t, s, g, senders)
 			receiveAll(t, behind, after)
-			receiveAll(t, senders, Senders)
-			waitIdle(t, s)
 			if n := rdb.Exists(context.Background(), "runs:gave-up").Val(); n != 0 {
 				t.Error("the call of the caller that gave up ran")
 			}
@@ -172,9 +157,7 @@ func TestACallQueuedTooLongIsTakenBack(t *testing.T) {
 	if !errors.Is(err, ErrNotSent) || time.Since(start) < MaxWait {
 		t.Fatalf("a call queued behind held pipelines got %v after %s, want ErrNotSent after %s", err, time.Since(start), MaxWait)
 	}
-	close(g.open)
-	receiveAll(t, senders, Senders)
-	waitIdle(t, s)
+	release(t, s, g, senders)
 	if n := rdb.Exists(context.Background(), "runs:late").Val(); n != 0 {
 		t.Error("the call taken back ran")
 	}
@@ -191,10 +174,8 @@ func TestAQueueLongerThanAPipelineDrains(t *testing.T) {
 		go func() { errs <- expect(s.Run(context.Background(), []string{"runs:waiting"}, i), fmt.Sprint(i)) }()
 	}
 	waitQueued(t, s, waiting)
-	close(g.open)
+	release(t, s, g, senders)
 	receiveAll(t, errs, waiting)
-	receiveAll(t, senders, Senders)
-	waitIdle(t, s)
 	if n := rdb.Get(context.Background(), "runs:waiting").Val(); n != fmt.Sprint(waiting) {
 		t.Errorf("the waiting calls ran %s times, want %d", n, waiting)
 	}
@@ -203,6 +184,15 @@ func TestAQueueLongerThanAPipelineDrains(t *testing.T) {
 			t.Errorf("a pipeline of %d calls, want at most %d", n, maxCalls)
 		}
 	}
+}
+
+// release opens the gate busy set, and waits for the senders' own
+// answers and until no pipeline is out and no call waits.
+func release(t *testing.T, s *Script, g *gate, senders <-chan error) {
+	t.Helper()
+	close(g.open)
+	receiveAll(t, senders, Senders)
+	waitIdle(t, s)
 }
 
 // receiveAll fails the test with each of the next n errors of ch.

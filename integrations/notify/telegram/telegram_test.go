@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -410,45 +411,23 @@ func TestSendTransportErrors(t *testing.T) {
 
 	t.Run("deadline while answered", func(t *testing.T) {
 		t.Parallel()
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			// The answer starts and then stalls: the deadline cuts its body.
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusOK)
-			_, _ = io.WriteString(w, `{"ok":`)
-			w.(http.Flusher).Flush()
-			<-r.Context().Done()
-		}))
-		t.Cleanup(srv.Close)
-		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
-		defer cancel()
-		err := newTestClient(t, srv.URL, 0).Send(ctx, "hello")
+		url, err := sendCutOff(t, http.StatusOK, nil)
 		if want := "telegram sendMessage: timeout (temporary)"; err == nil || err.Error() != want || !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Send = %v, want %q wrapping DeadlineExceeded", err, want)
 		}
-		assertNoSecrets(t, err, srv.URL)
+		assertNoSecrets(t, err, url)
 	})
 
 	t.Run("deadline while a refusal is answered", func(t *testing.T) {
 		t.Parallel()
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			// Flood control whose body the deadline cuts: the status and
-			// its header still say what happened.
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("Retry-After", "9")
-			w.WriteHeader(http.StatusTooManyRequests)
-			_, _ = io.WriteString(w, `{"ok":false,`)
-			w.(http.Flusher).Flush()
-			<-r.Context().Done()
-		}))
-		t.Cleanup(srv.Close)
-		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
-		defer cancel()
-		err := newTestClient(t, srv.URL, 0).Send(ctx, "hello")
+		// Flood control whose body the deadline cuts: the status and its
+		// header still say what happened.
+		url, err := sendCutOff(t, http.StatusTooManyRequests, http.Header{"Retry-After": {"9"}})
 		var e *integrations.Error
 		if !errors.As(err, &e) || e.Kind != integrations.RateLimited || e.RetryAfter != 9*time.Second || e.Status != http.StatusTooManyRequests {
 			t.Errorf("Send = %v, want rate limited for 9 s by the status and header", err)
 		}
-		assertNoSecrets(t, err, srv.URL)
+		assertNoSecrets(t, err, url)
 	})
 
 	t.Run("connection refused", func(t *testing.T) {
@@ -551,4 +530,24 @@ func TestNew(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sendCutOff sends a message to a server that answers status with header
+// and the start of a body, then stalls until the client gives up: the
+// deadline (300 ms) cuts the body. It returns the server's URL and
+// Send's error.
+func sendCutOff(t *testing.T, status int, header http.Header) (url string, err error) {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		maps.Copy(w.Header(), header)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, `{"ok":`)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	return srv.URL, newTestClient(t, srv.URL, 0).Send(ctx, "hello")
 }
