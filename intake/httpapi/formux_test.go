@@ -299,3 +299,19 @@ func TestGzipPublicPagesOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestSmallAnswersGoPlain: an answer under 1 KiB — the 202 of a lead, posted
+// by a page whose browser accepts gzip — goes as it is: compressing it
+// would make it bigger, and a compressor made for each cost ~800 KiB of
+// garbage a request.
+func TestSmallAnswersGoPlain(t *testing.T) {
+	t.Parallel()
+	f := setupHTTP(t)
+	resp := post(t, f.url, "application/json", validJSON, map[string]string{"Accept-Encoding": "gzip"})
+	if resp.StatusCode != http.StatusAccepted || resp.Header.Get("Content-Encoding") != "" {
+		t.Fatalf("status %d, Content-Encoding %q", resp.StatusCode, resp.Header.Get("Content-Encoding"))
+	}
+	if m := decode(t, resp); m["status"] != "accepted" {
+		t.Errorf("answer %v", m)
+	}
+}
