@@ -208,6 +208,18 @@ func pace(ctx context.Context, begin, end time.Time, rate float64, due chan<- ti
 	}
 }
 
+// browserHeaders are what the website's form script sends besides the body,
+// as a browser's fetch does: the answer's encodings it accepts (the
+// transport's own gzip is off, so the header is set by hand) and its
+// User-Agent, which intake parses and records. A load without them missed
+// a compressor made for every 202 (intake/httpapi/gzip.go).
+var browserHeaders = map[string]string{
+	"Accept":          "application/json",
+	"Accept-Encoding": "gzip, deflate, br, zstd",
+	"Accept-Language": "ru-RU,ru;q=0.9,kk;q=0.8,en;q=0.7",
+	"User-Agent":      "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36",
+}
+
 // post submits one lead and returns "" on 202, else what went wrong.
 func (l *load) post(ctx context.Context, client *http.Client, body []byte, addr string) string {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.URL+"/v1/leads", bytes.NewReader(body))
@@ -216,6 +228,9 @@ func (l *load) post(ctx context.Context, client *http.Client, body []byte, addr 
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Forwarded-For", addr)
+	for k, v := range browserHeaders {
+		req.Header.Set(k, v)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		var ne net.Error

@@ -9,8 +9,8 @@
 //	loadgen baseline -addr 127.0.0.1:8081 -redis redis://…
 //
 // run posts valid leads, each of its own fake person from its own client
-// address (X-Forwarded-For: the target needs TRUSTED_PROXIES=127.0.0.1/32),
-// and reports requests/s, latency percentiles, errors by status or kind,
+// address (X-Forwarded-For: the target needs TRUSTED_PROXIES=127.0.0.1/32)
+// with the headers a browser's fetch sends, and reports requests/s, latency percentiles, errors by status or kind,
 // and the target's RSS (/proc, given -pid) and goroutines (go_goroutines,
 // given -metrics) at start, after the warm-up and at the end.
 //
