@@ -29,6 +29,10 @@ const PurposeSales = "consider the request to connect services (privacy policy, 
 // Leads is what the jobs need of the lead store.
 type Leads interface {
 	Get(ctx context.Context, id string) (*intake.Lead, error)
+	// GetForRouting is Get after the lead's 24 h repeat counts (IP,
+	// person, BIN/IIN) are taken, once a lead: intake leaves them to the
+	// router, after the 202.
+	GetForRouting(ctx context.Context, id string) (*intake.Lead, error)
 	Transition(ctx context.Context, id string, t intake.Transition) (intake.State, error)
 	ReceivedBefore(ctx context.Context, t time.Time, offset, n int) ([]string, error)
 	LogTransfer(ctx context.Context, id string, t intake.Transfer) error
@@ -99,7 +103,7 @@ func (rt *Router) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err := json.Unmarshal(t.Payload(), &args); err != nil || args.LeadID == "" {
 		return fmt.Errorf("malformed %s payload: %w", t.Type(), asynq.SkipRetry)
 	}
-	lead, err := rt.Leads.Get(ctx, args.LeadID)
+	lead, err := rt.Leads.GetForRouting(ctx, args.LeadID)
 	switch code := intake.ErrorCode(err); {
 	case err == nil:
 	case code == intake.ENotFound:

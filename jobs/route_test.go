@@ -50,6 +50,11 @@ func (f *fakeLeads) Get(ctx context.Context, id string) (*intake.Lead, error) {
 	return f.GetFn(ctx, id)
 }
 
+// GetForRouting is Get: the repeat counts are the store's to take.
+func (f *fakeLeads) GetForRouting(ctx context.Context, id string) (*intake.Lead, error) {
+	return f.Get(ctx, id)
+}
+
 func (f *fakeLeads) Transition(ctx context.Context, id string, t intake.Transition) (intake.State, error) {
 	if f.TransitionFn == nil {
 		return "", fmt.Errorf("Leads.Transition: %w", errUnexpected)

@@ -404,11 +404,14 @@ func TestListPages(t *testing.T) {
 	}
 }
 
-func TestAcceptCountsRepeats(t *testing.T) {
+// TestRepeatsAreCounted: a new lead's 24 h repeats are counted when the
+// router first reads it (GetForRouting), once however often it reads; a
+// duplicate counts at intake, as it is never routed.
+func TestRepeatsAreCounted(t *testing.T) {
 	t.Parallel()
 	f := setupStore(t)
 	ctx := context.Background()
-	var last *intake.Admission
+	var ids []string
 	for i := range 3 {
 		sub := fakePerson()
 		sub.Phone = fmt.Sprintf("+7701000000%d", i) // not duplicates: another phone each time
@@ -418,11 +421,48 @@ func TestAcceptCountsRepeats(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		last = adm
+		ids = append(ids, adm.ID)
 	}
-	l, _ := f.store.Leads.Get(ctx, last.ID)
-	if o := l.Observed; o.SameIP != 3 || o.SameEmail != 3 || o.SameTaxID != 3 || !o.ScriptRan || o.FormAge != 5*time.Second {
-		t.Fatalf("observed = %+v, want 3 repeats of IP, email and tax id", o)
+	if l, _ := f.store.Leads.Get(ctx, ids[2]); l.Observed.SameIP != 0 {
+		t.Fatalf("counted before routing: %+v", l.Observed)
+	}
+	for _, id := range ids[:2] {
+		if _, err := f.store.Leads.GetForRouting(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A duplicate of the first: counted now, never routed.
+	if adm, err := f.store.Leads.Accept(ctx, application(fakePerson())); err != nil || !adm.Duplicate {
+		t.Fatalf("duplicate = %+v, %v", adm, err)
+	}
+	for range 2 { // a retried route task reads again: no second count
+		l, err := f.store.Leads.GetForRouting(ctx, ids[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o := l.Observed; o.SameIP != 4 || o.SameEmail != 4 || o.SameTaxID != 4 || !o.ScriptRan || o.FormAge != 5*time.Second {
+			t.Fatalf("observed = %+v, want 4 repeats of IP, email and tax id", o)
+		}
+	}
+	if n, _ := f.rdb.HExists(ctx, leadKey(ids[2]), "repeat_keys").Result(); n {
+		t.Error("repeat_keys kept after counting")
+	}
+}
+
+// TestRepeatsCountAfterAFlushedScriptCache: GetForRouting loads its script
+// again on a Redis that lost it (restarted or SCRIPT FLUSH), and counts.
+func TestRepeatsCountAfterAFlushedScriptCache(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	adm, err := f.store.Leads.Accept(ctx, application(fakePerson()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.rdb.ScriptFlush(ctx)
+	l, err := f.store.Leads.GetForRouting(ctx, adm.ID)
+	if err != nil || l.Observed.SameIP != 1 || l.Observed.SameEmail != 1 || l.Observed.SameTaxID != 1 {
+		t.Fatalf("observed = %+v, %v; want one of each", l, err)
 	}
 }
 
