@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// TestCollectLessOftenYieldsToGOGC: without GOGC the long-running commands
-// collect at gcPercent; an operator's GOGC is left as the runtime read it.
+// TestCollectLessOftenYieldsToGOGC: without GOGC leadgate collects at
+// gcPercent; an operator's GOGC is left as the runtime read it.
 func TestCollectLessOftenYieldsToGOGC(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	t.Setenv("GOGC", "100")
