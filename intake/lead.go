@@ -72,9 +72,14 @@ type Observed struct {
 	HoneypotNearMiss bool          `json:"honeypot_near_miss"` // the honeypot came filled with whitespace only
 	ScriptRan        bool          `json:"script_ran"`         // the page's script filled the timezone
 	BrowserPost      bool          `json:"browser_post"`       // the browser's own form post, not a script's
-	SameIP           int           `json:"same_ip"`            // accepted requests from the IP in 24 h, this one included
-	SameEmail        int           `json:"same_email"`         // … from the person
-	SameTaxID        int           `json:"same_tax_id"`        // … naming the BIN/IIN; 0 without one
+	// The repeat counts: requests in 24 h, this one included, as the router
+	// found them when it first read the lead (a duplicate's, or a blocked
+	// person's lead's, as intake did): duplicates posted before the router
+	// came count too. Counting after the 202 keeps three counters out of the
+	// call the web waits for (redisstore, repeats.lua).
+	SameIP    int `json:"same_ip"`     // from the IP
+	SameEmail int `json:"same_email"`  // from the person
+	SameTaxID int `json:"same_tax_id"` // naming the BIN/IIN; 0 without one
 }
 
 // Risk is a lead's anti-fraud score, 0–100, and the signals that raised it.

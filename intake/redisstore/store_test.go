@@ -449,6 +449,29 @@ func TestRepeatsAreCounted(t *testing.T) {
 	}
 }
 
+// TestABlockedPersonsLeadCountsAtIntake: a lead stored for a person who
+// blocked processing waits, unrouted, for the unblock; its repeats are
+// counted as it comes, not in a burst then.
+func TestABlockedPersonsLeadCountsAtIntake(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	first, _ := f.store.Leads.Get(ctx, f.accept(t, fakePerson()).ID)
+	if _, err := f.store.People.Block(ctx, first.Person); err != nil {
+		t.Fatal(err)
+	}
+	sub := fakePerson()
+	sub.Phone = "+77010000009" // not a duplicate
+	adm := f.accept(t, sub)
+	if adm.State != intake.Blocked {
+		t.Fatalf("state %s, want blocked", adm.State)
+	}
+	l, err := f.store.Leads.Get(ctx, adm.ID)
+	if err != nil || l.Observed.SameIP != 1 || l.Observed.SameEmail != 1 || l.Observed.SameTaxID != 1 {
+		t.Fatalf("observed = %+v, %v; want one of each, counted at intake", l, err)
+	}
+}
+
 // TestRepeatsCountAfterAFlushedScriptCache: GetForRouting loads its script
 // again on a Redis that lost it (restarted or SCRIPT FLUSH), and counts.
 func TestRepeatsCountAfterAFlushedScriptCache(t *testing.T) {

@@ -46,18 +46,23 @@ for i, k in ipairs({KEYS[3], KEYS[4]}) do
     return {'rate', tostring(left)}
   end
 end
--- The 24 h repeat counts (IP, person, BIN/IIN) of the risk score: a
--- repeat's here, a new lead's when the router first reads it
--- (repeats.lua), after the 202 — three counters fewer in this call.
-local repeats = KEYS[12] .. ' ' .. KEYS[13]
-if ARGV[13] == '1' then repeats = repeats .. ' ' .. KEYS[14] end
 local result = claim(redis.call('GET', KEYS[2]))
-if result then
-  for k in string.gmatch(repeats, '%S+') do count(k, ARGV[12]) end
-end
 local lead = result and result[2]
 local p = redis.call('HMGET', KEYS[8], 'blocked', 'contact', 'n', 'marketing', 'profile')
 local blocked, marketing, profile = p[1] == '1', p[4], p[5]
+-- The 24 h repeat counts (IP, person, BIN/IIN) of the risk score. A new
+-- lead's are taken when the router first reads it (repeats.lua), after
+-- the 202: three counters fewer in this call. A duplicate is never routed,
+-- and a blocked person's lead not until the block is lifted, maybe weeks
+-- on: theirs are taken now.
+local repeats = KEYS[12] .. ' ' .. KEYS[13]
+if ARGV[13] == '1' then repeats = repeats .. ' ' .. KEYS[14] end
+local seen
+if result or blocked then
+  seen = {0, 0, 0}
+  local i = 0
+  for k in string.gmatch(repeats, '%S+') do i = i + 1; seen[i] = count(k, ARGV[12]) end
+end
 -- The person's fields this request writes, in one HSET at the end.
 local pf = {}
 local function set(k, v) pf[#pf + 1] = k; pf[#pf + 1] = v end
@@ -120,11 +125,16 @@ local asks = (ARGV[10] == '1' and marketing == 'pending') or
   (result[1] == 'accepted' and marketing == 'active' and profile ~= ARGV[20])
 if result[1] == 'accepted' then
   -- The new lead, whole: its fields in clear (ARGV 21..23 and the profile's
-  -- own), the counters its repeats are to be counted on, its sealed
-  -- record, and a source label if any.
+  -- own), its repeat counts or the counters they are to be taken on, its
+  -- sealed record, and a source label if any.
   local lf = {'state', result[3], 'observed', ARGV[21], 'entity_type', ARGV[18], 'lang', ARGV[17],
     'products', ARGV[19], 'person', ARGV[15], 'phone', ARGV[22], 'created', now, 'updated', now,
-    'route_since', now, 'pii', ARGV[23], 'repeat_keys', repeats}
+    'route_since', now, 'pii', ARGV[23]}
+  if seen then
+    for i, f in ipairs({'same_ip', 'same_email', 'same_tax_id'}) do lf[#lf + 1] = f; lf[#lf + 1] = seen[i] end
+  else
+    lf[#lf + 1] = 'repeat_keys'; lf[#lf + 1] = repeats
+  end
   if blocked then lf[#lf + 1] = 'blocked_from'; lf[#lf + 1] = 'received' end
   if asks then lf[#lf + 1] = 'asks_link'; lf[#lf + 1] = '1' end
   if ARGV[24] then lf[#lf + 1] = 'utm_source'; lf[#lf + 1] = ARGV[24] end
