@@ -466,9 +466,17 @@ func TestABlockedPersonsLeadCountsAtIntake(t *testing.T) {
 	if adm.State != intake.Blocked {
 		t.Fatalf("state %s, want blocked", adm.State)
 	}
-	l, err := f.store.Leads.Get(ctx, adm.ID)
-	if err != nil || l.Observed.SameIP != 1 || l.Observed.SameEmail != 1 || l.Observed.SameTaxID != 1 {
-		t.Fatalf("observed = %+v, %v; want one of each, counted at intake", l, err)
+	wantCountedOnce(t)(f.store.Leads.Get(ctx, adm.ID)) // at intake
+}
+
+// wantCountedOnce returns a check that a lead read without error holds one
+// repeat of each: IP, person and BIN/IIN.
+func wantCountedOnce(t *testing.T) func(*intake.Lead, error) {
+	return func(l *intake.Lead, err error) {
+		t.Helper()
+		if err != nil || l.Observed.SameIP != 1 || l.Observed.SameEmail != 1 || l.Observed.SameTaxID != 1 {
+			t.Fatalf("lead %+v, %v; want one repeat of IP, person and BIN/IIN", l, err)
+		}
 	}
 }
 
@@ -478,15 +486,9 @@ func TestRepeatsCountAfterAFlushedScriptCache(t *testing.T) {
 	t.Parallel()
 	f := setupStore(t)
 	ctx := context.Background()
-	adm, err := f.store.Leads.Accept(ctx, application(fakePerson()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	adm := f.accept(t, fakePerson())
 	f.rdb.ScriptFlush(ctx)
-	l, err := f.store.Leads.GetForRouting(ctx, adm.ID)
-	if err != nil || l.Observed.SameIP != 1 || l.Observed.SameEmail != 1 || l.Observed.SameTaxID != 1 {
-		t.Fatalf("observed = %+v, %v; want one of each", l, err)
-	}
+	wantCountedOnce(t)(f.store.Leads.GetForRouting(ctx, adm.ID))
 }
 
 // A repeat refreshes the lead's retention clock: the contract counts it from
