@@ -217,9 +217,14 @@ func (r *Recovery) ping(ctx context.Context) error { return r.Redis.Ping(ctx).Er
 
 // runID is the run_id of the Redis server answering: a new one after every
 // restart, which an outage shorter than a tick would otherwise hide. It is
-// "" where INFO does not give one (the development setup's embedded Redis).
+// "" where INFO does not give one: the development setup's embedded Redis
+// refuses the section, and a PING then says whether it answers (taking the
+// refusal for an outage left its orphaned tasks where they were).
 func (r *Recovery) runID(ctx context.Context) (string, error) {
 	info, err := r.Redis.Info(ctx, "server").Result()
+	if refused := redis.Error(nil); errors.As(err, &refused) {
+		return "", r.ping(ctx)
+	}
 	if err != nil {
 		return "", err
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
@@ -255,4 +256,35 @@ func TestAwaitPingsOnlyWithoutAFreshAnswer(t *testing.T) {
 	if err == nil {
 		t.Error("the task that failed while Redis was down ended without an error")
 	}
+}
+
+// orphanCount counts RequeueOrphans calls: each is a tick on which Recovery
+// found Redis answering.
+type orphanCount struct{ calls atomic.Int64 }
+
+func (o *orphanCount) RequeueOrphans(context.Context, string, string, string, string, time.Time, int) (int, error) {
+	o.calls.Add(1)
+	return 0, nil
+}
+
+// The development setup's embedded Redis refuses INFO's server section:
+// Recovery still finds it answering and looks for orphaned tasks, where it
+// took the refusal for an outage that never ended.
+func TestRecoveryOnTheEmbeddedRedis(t *testing.T) {
+	t.Parallel()
+	rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	orphans := &orphanCount{}
+	r := &jobs.Recovery{Redis: rdb, Orphans: orphans, Now: time.Now, Log: slog.New(slog.DiscardHandler)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitUpTo(t, 5*time.Second, "orphans looked for", func() bool { return orphans.calls.Load() > 0 })
 }
