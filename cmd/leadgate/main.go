@@ -72,15 +72,15 @@ func run(args []string) error {
 	return m.Close()
 }
 
-// gcPercent is the garbage collector's target when the process
-// environment has no GOGC: the heap may grow to five times what is live
-// between collections instead of Go's twice. A web's live
-// heap is a few MiB and each request leaves ~20 KiB behind, so at Go's
-// default it collected many times a second under load. Measured
-// (BENCHMARKS.md): the web's rate against the baseline 0.48–0.50 → 0.54–0.58
-// in alternating runs, for ~30 MiB more RSS. GOGC, and GOMEMLIMIT in a tight
-// container, still rule when set in the process environment (the runtime
-// reads them at start, before any .env): this yields to GOGC.
+// gcPercent is the garbage collector's target when the process environment
+// has no GOGC: the heap may grow to five times what is live between
+// collections instead of Go's twice. A web's live heap is a few MiB and
+// each request leaves ~20 KiB behind, so at Go's default it collected many
+// times a second under load. Measured (BENCHMARKS.md): the web's rate
+// against the baseline 0.48–0.50 → 0.54–0.58 in alternating runs, for ~30
+// MiB more RSS. GOGC, and GOMEMLIMIT in a tight container, still rule when
+// set in the process environment (the runtime reads them at start, before
+// any .env): this yields to GOGC.
 const gcPercent = 400
 
 func collectLessOften() {

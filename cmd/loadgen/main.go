@@ -10,9 +10,10 @@
 //
 // run posts valid leads, each of its own fake person from its own client
 // address (X-Forwarded-For: the target needs TRUSTED_PROXIES=127.0.0.1/32)
-// with the headers a browser's fetch sends, and reports requests/s, latency percentiles, errors by status or kind,
-// and the target's RSS (/proc, given -pid) and goroutines (go_goroutines,
-// given -metrics) at start, after the warm-up and at the end.
+// with the headers a browser's fetch sends, and reports requests/s,
+// latency percentiles, errors by status or kind, and the target's RSS
+// (/proc, given -pid) and goroutines (go_goroutines, given -metrics) at
+// start, after the warm-up and at the end.
 //
 // bench starts a private redis-server, `leadgate web` and the baseline (the
 // bare intake: decode, the same validator, one asynq Enqueue) on it, and
