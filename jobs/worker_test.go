@@ -20,6 +20,7 @@ import (
 	"github.com/paymtech/leadgate/intake/redisstore"
 	"github.com/paymtech/leadgate/intake/redisstore/delivery"
 	"github.com/paymtech/leadgate/intake/redisstore/ops"
+	"github.com/paymtech/leadgate/intake/risk"
 	"github.com/paymtech/leadgate/intake/seal"
 	"github.com/paymtech/leadgate/integrations"
 	"github.com/paymtech/leadgate/integrations/crm"
@@ -482,5 +483,34 @@ func TestWorkerNotifiesSales(t *testing.T) {
 	}
 	if want := (crm.Receipt{System: "webhook", Ref: "wh-" + id}); len(receipts) != 1 || receipts[0] != want {
 		t.Errorf("receipts = %+v, want %+v", receipts, want)
+	}
+}
+
+// The router takes a new lead's repeat counts as it first reads it, once:
+// the fifth lead from one address within a day goes to sales with the
+// repeat_ip signal, and routing a lead again does not count it again.
+func TestRoutingCountsRepeats(t *testing.T) {
+	t.Parallel()
+	e := setupRedis(t, time.Now)
+	ctx := context.Background()
+	c := newScriptedCRM()
+	r := e.router(c)
+	var ids []string
+	for n := range 5 { // all from 203.0.113.7
+		ids = append(ids, e.accept(t, n+1))
+	}
+	for _, id := range append(ids, ids[4]) { // the last one twice: a retried task
+		if err := r.ProcessTask(ctx, jobs.NewRouteLeadTask(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, id := range ids {
+		if got := e.get(t, id).Observed.SameIP; got != i+1 {
+			t.Errorf("lead %d: same_ip %d, want %d", i+1, got, i+1)
+		}
+	}
+	pushes, _ := c.seen()
+	if last := pushes[len(pushes)-1]; last.ID != ids[4] || !slices.Contains(last.Risk.Signals, risk.SignalRepeatIP) {
+		t.Errorf("last push %s with signals %v, want %s with %s", last.ID, last.Risk.Signals, ids[4], risk.SignalRepeatIP)
 	}
 }

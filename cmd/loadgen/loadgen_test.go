@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,7 +51,14 @@ func TestRunAgainstBaseline(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	rdb := srv.Client(t)
-	target := httptest.NewServer(baseline(asynq.NewClientFromRedisClient(rdb)))
+	bare := baseline(asynq.NewClientFromRedisClient(rdb))
+	var notBrowserLike atomic.Int64 // requests without a browser's headers: the load must pay what a form post does
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Accept-Encoding") != browserHeaders["Accept-Encoding"] || !strings.HasPrefix(r.UserAgent(), "Mozilla/5.0") {
+			notBrowserLike.Add(1)
+		}
+		bare.ServeHTTP(w, r)
+	}))
 	t.Cleanup(target.Close)
 	l := &load{URL: target.URL, Conns: 4, Rate: 200, Length: time.Second, PID: os.Getpid()}
 	res, err := l.run(context.Background())
@@ -63,6 +71,9 @@ func TestRunAgainstBaseline(t *testing.T) {
 	}
 	if len(res.Errors) > 0 {
 		t.Errorf("errors %v, want none", res.Errors)
+	}
+	if n := notBrowserLike.Load(); n > 0 {
+		t.Errorf("%d requests without a browser's Accept-Encoding and User-Agent", n)
 	}
 	if p50, p99 := res.quantile(.5), res.quantile(.99); p50 <= 0 || p99 < p50 {
 		t.Errorf("p50 %v, p99 %v: want 0 < p50 <= p99", p50, p99)
