@@ -24,7 +24,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -182,7 +181,7 @@ func (s *Script) pipeline(ctx context.Context, batch []*call) {
 		p.Exec(ctx) // each call's error is in its cmd
 		var again []*call
 		for _, c := range batch {
-			if err := c.cmd.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+			if redis.HasErrorPrefix(c.cmd.Err(), "NOSCRIPT") {
 				again = append(again, c)
 			}
 		}

@@ -94,15 +94,24 @@ func waitState(t *testing.T, s *Script, queued, senders int) {
 	}
 }
 
+// queueCalls starts n calls of s, the i-th adding to runs:waiting and
+// expecting i back, and returns once all n wait queued behind the busy
+// senders; each call's outcome comes on the channel.
+func queueCalls(t *testing.T, s *Script, n int) <-chan error {
+	t.Helper()
+	errs := make(chan error, n)
+	for i := range n {
+		go func() { errs <- expect(s.Run(context.Background(), []string{"runs:waiting"}, i), fmt.Sprint(i)) }()
+	}
+	waitQueued(t, s, n)
+	return errs
+}
+
 func TestCallsWaitingShareOnePipeline(t *testing.T) {
 	t.Parallel()
 	s, g, rdb, senders := busy(t)
 	const waiting = 10
-	errs := make(chan error, waiting)
-	for i := range waiting {
-		go func() { errs <- expect(s.Run(context.Background(), []string{"runs:waiting"}, i), fmt.Sprint(i)) }()
-	}
-	waitQueued(t, s, waiting)
+	errs := queueCalls(t, s, waiting)
 	release(t, s, g, senders)
 	receiveAll(t, errs, waiting)
 	if n := <-g.sizes; n != waiting {
@@ -169,11 +178,7 @@ func TestAQueueLongerThanAPipelineDrains(t *testing.T) {
 	t.Parallel()
 	s, g, rdb, senders := busy(t)
 	const waiting = 2*maxCalls + 5
-	errs := make(chan error, waiting)
-	for i := range waiting {
-		go func() { errs <- expect(s.Run(context.Background(), []string{"runs:waiting"}, i), fmt.Sprint(i)) }()
-	}
-	waitQueued(t, s, waiting)
+	errs := queueCalls(t, s, waiting)
 	release(t, s, g, senders)
 	receiveAll(t, errs, waiting)
 	if n := rdb.Get(context.Background(), "runs:waiting").Val(); n != fmt.Sprint(waiting) {
