@@ -50,16 +50,19 @@ func (c *Contact) UnmarshalBinary(b []byte) error {
 	if len(b) == 0 || b[0] != contactBinary {
 		return errors.New("contact: unknown encoding")
 	}
+	// Both fields are cut from one string: one allocation, not two.
+	all := string(b)
 	var fields [2]string
-	b = b[1:]
+	at := 1
 	for i := range fields {
-		n, size := binary.Uvarint(b)
-		if size <= 0 || n > uint64(len(b)-size) {
+		n, size := binary.Uvarint(b[at:])
+		if size <= 0 || n > uint64(len(b)-at-size) {
 			return errors.New("contact: truncated")
 		}
-		fields[i], b = string(b[size:size+int(n)]), b[size+int(n):]
+		at += size
+		fields[i], at = all[at:at+int(n)], at+int(n)
 	}
-	if len(b) != 0 {
+	if at != len(b) {
 		return errors.New("contact: trailing bytes")
 	}
 	c.Email, c.Name = fields[0], fields[1]

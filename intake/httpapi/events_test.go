@@ -306,7 +306,7 @@ func TestSendGridBounce(t *testing.T) {
 	}
 	// The withdrawal is in the history with the event's own time.
 	events, _ := f.rdb.LRange(context.Background(), keyPersonPfx+person+keyConsents, 0, -1).Result()
-	plain, err := testKeys(t).Open([]byte(strings.TrimPrefix(events[len(events)-1], "- ")), person)
+	plain, err := testKeys(t).Open(strings.TrimPrefix(events[len(events)-1], "- "), person)
 	if err != nil || !strings.Contains(string(plain), `"source":"sendgrid:bounce"`) ||
 		!strings.Contains(string(plain), at.UTC().Format(time.RFC3339)) {
 		t.Fatalf("last consent event = %s, %v", plain, err)
@@ -353,7 +353,7 @@ func TestSendGridUnsubscribe(t *testing.T) {
 			if len(events) < 2 {
 				t.Fatalf("consent history has %d entries, want the opt-in and the withdrawal", len(events))
 			}
-			plain, err := testKeys(t).Open([]byte(strings.TrimPrefix(events[len(events)-1], "- ")), person)
+			plain, err := testKeys(t).Open(strings.TrimPrefix(events[len(events)-1], "- "), person)
 			for _, want := range []string{`"kind":"marketing_withdrawn"`, `"source":"sendgrid:` + name + `"`,
 				`"ip":"198.51.100.7"`, `"user_agent":"test-agent/1.0"`, at.UTC().Format(time.RFC3339)} {
 				if err != nil || !strings.Contains(string(plain), want) {

@@ -19,7 +19,7 @@ func TestContactEncodings(t *testing.T) {
 	ctx := context.Background()
 	oldKeys := rotationKeys(t, oldDataKey)
 	accepted, legacy := rf.people[1], rf.people[0] // people[0] confirmed marketing: a campaign reads them
-	plain, err := oldKeys.Open([]byte(rf.rdb.HGet(ctx, personKey(accepted), "contact").Val()), accepted)
+	plain, err := oldKeys.Open(rf.rdb.HGet(ctx, personKey(accepted), "contact").Val(), accepted)
 	if err != nil || len(plain) == 0 || plain[0] == '{' {
 		t.Fatalf("Accept sealed %q (%v), want the binary form, not JSON", plain, err)
 	}
@@ -56,7 +56,7 @@ func TestContactEncodings(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("after rekey")
-	if plain, err := s.keys.Open([]byte(rf.rdb.HGet(ctx, personKey(legacy), "contact").Val()), legacy); err != nil || string(plain) != string(asJSON) {
+	if plain, err := s.keys.Open(rf.rdb.HGet(ctx, personKey(legacy), "contact").Val(), legacy); err != nil || string(plain) != string(asJSON) {
 		t.Errorf("rekeyed contact opens to %q (%v), want the JSON it was", plain, err)
 	}
 }

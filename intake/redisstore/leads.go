@@ -256,7 +256,7 @@ func (s *Leads) get(ctx context.Context, id string, countRepeats bool) (*intake.
 	if len(h) == 0 {
 		return nil, &intake.Error{Code: intake.ENotFound, Message: "no such lead"}
 	}
-	plain, err := s.keys.Open([]byte(h[sealedRecord]), id)
+	plain, err := s.keys.Open(h[sealedRecord], id)
 	if err != nil {
 		return nil, fmt.Errorf("lead %s: %w", id, err)
 	}

@@ -120,7 +120,7 @@ func (s *People) proposal(ctx context.Context, person, lead string) (*proposed, 
 	if len(h) == 0 || h["person"] != person {
 		return nil, nil
 	}
-	plain, err := s.keys.Open([]byte(h[sealedRecord]), lead)
+	plain, err := s.keys.Open(h[sealedRecord], lead)
 	if err != nil {
 		return nil, fmt.Errorf("lead %s: %w", lead, err)
 	}

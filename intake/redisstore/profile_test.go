@@ -246,7 +246,7 @@ func TestSubscribersChangeWaitsForItsLink(t *testing.T) {
 	events, _ := f.rdb.LRange(ctx, personKey(person)+keyConsents, 0, -1).Result()
 	last := events[len(events)-1]
 	id, sealed, _ := strings.Cut(last, " ")
-	plain, err := testKeys(t).Open([]byte(sealed), person)
+	plain, err := testKeys(t).Open(sealed, person)
 	if id != change.ID || err != nil || !strings.Contains(string(plain), `"profile_confirmed"`) || !strings.Contains(string(plain), "192.0.2.44") {
 		t.Errorf("last consent entry = %s %s, %v; want the change's confirmation with its proof", id, plain, err)
 	}

@@ -253,7 +253,7 @@ func TestPurge(t *testing.T) {
 			events := w.rdb.LRange(ctx, p+keyConsents, 0, -1).Val()
 			if len(events) != 1 || !strings.HasPrefix(events[0], "- ") {
 				t.Errorf("consent history = %.60q, want the opt-in kept without its lead id", events)
-			} else if _, err := testKeys(t).Open([]byte(events[0][2:]), w.consent); err != nil {
+			} else if _, err := testKeys(t).Open(events[0][2:], w.consent); err != nil {
 				t.Errorf("the kept opt-in proof does not open: %v", err)
 			}
 			for _, index := range []string{keyPeople, keyMarketing} {

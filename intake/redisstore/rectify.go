@@ -50,7 +50,7 @@ func (s *Subjects) rawLeads(ctx context.Context, ids []string) ([]rawLead, error
 				rl.lead.Transfers = append(rl.lead.Transfers, tr)
 			}
 		}
-		if plain, err := s.keys.Open([]byte(h[sealedRecord]), id); err == nil {
+		if plain, err := s.keys.Open(h[sealedRecord], id); err == nil {
 			var rec record
 			if json.Unmarshal(plain, &rec) == nil {
 				rl.rec = &rec
@@ -201,7 +201,7 @@ func (s *Subjects) rectifyOnce(ctx context.Context, person, newPerson string, c 
 			if !ok {
 				return nil, errors.New("consent history: malformed entry")
 			}
-			plain, err := s.keys.Open([]byte(sealed), person)
+			plain, err := s.keys.Open(sealed, person)
 			if err != nil {
 				return nil, fmt.Errorf("consent history: %w", err)
 			}

@@ -155,10 +155,10 @@ func (s *Store) rekeyBatch(ctx context.Context, f sealedField, members []string,
 	var writes []rekeyWrite
 	reseal := func(key, where, prefix, sealed, aad string) {
 		c.Seen++
-		if s.keys.SealedUnderCurrent([]byte(sealed)) {
+		if s.keys.SealedUnderCurrent(sealed) {
 			return
 		}
-		plain, err := s.keys.Open([]byte(sealed), aad)
+		plain, err := s.keys.Open(sealed, aad)
 		if err != nil {
 			c.Unreadable++
 			return

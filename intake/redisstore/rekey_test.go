@@ -106,12 +106,12 @@ func (rf rekeyFixture) checkReadable(t *testing.T, keys *seal.Keys) {
 		}
 		for _, e := range rf.rdb.LRange(ctx, personKey(p)+keyConsents, 0, -1).Val() {
 			_, sealed, _ := strings.Cut(e, " ")
-			if _, err := keys.Open([]byte(sealed), p); err != nil {
+			if _, err := keys.Open(sealed, p); err != nil {
 				t.Fatalf("consent event of %s: %v", p, err)
 			}
 		}
 	}
-	if to, err := keys.Open([]byte(rf.rdb.HGet(ctx, "lg:campaign:"+rf.campaign, "test_to").Val()), rf.campaign); err != nil || string(to) != "test.testov@example.com" {
+	if to, err := keys.Open(rf.rdb.HGet(ctx, "lg:campaign:"+rf.campaign, "test_to").Val(), rf.campaign); err != nil || string(to) != "test.testov@example.com" {
 		t.Fatalf("campaign test_to: %v", err)
 	}
 }
@@ -146,7 +146,7 @@ func TestRekey(t *testing.T) {
 	}
 	after := rf.sealedValues(t)
 	for where, v := range after {
-		if v == before[where] || !rotated.SealedUnderCurrent([]byte(v)) {
+		if v == before[where] || !rotated.SealedUnderCurrent(v) {
 			t.Errorf("%s is not re-sealed under the new key", where)
 		}
 	}
@@ -159,7 +159,7 @@ func TestRekey(t *testing.T) {
 	}
 	// The old key can go now.
 	rf.checkReadable(t, rotationKeys(t, newDataKey))
-	if _, err := rotationKeys(t, oldDataKey).Open([]byte(after["lead "+rf.leads[0]]), rf.leads[0]); err == nil {
+	if _, err := rotationKeys(t, oldDataKey).Open(after["lead "+rf.leads[0]], rf.leads[0]); err == nil {
 		t.Error("a rotated lead still opens with the old key alone")
 	}
 

@@ -72,7 +72,7 @@ func (s db) sealContact(c intake.Contact, person string) []byte {
 // (intake.Contact.UnmarshalBinary).
 func (s db) openContact(sealed, person string) (intake.Contact, error) {
 	var c intake.Contact
-	plain, err := s.keys.Open([]byte(sealed), person)
+	plain, err := s.keys.Open(sealed, person)
 	if err != nil {
 		return c, fmt.Errorf("person contact: %w", err)
 	}

@@ -156,7 +156,7 @@ func TestDuplicateMayAddMarketingOptIn(t *testing.T) {
 	if leadID != first.ID {
 		t.Fatalf("consent event names lead %q, want the first lead %s", leadID, first.ID)
 	}
-	if _, err := testKeys(t).Open([]byte(sealed), testKeys(t).Index("email", opt.EmailKey)); err != nil {
+	if _, err := testKeys(t).Open(sealed, testKeys(t).Index("email", opt.EmailKey)); err != nil {
 		t.Fatalf("consent proof does not open: %v", err)
 	}
 	// A confirmed subscriber is never lowered back to pending by a new form.
@@ -528,7 +528,7 @@ func TestMarketingConfirmation(t *testing.T) {
 	if len(events) != 2 || !strings.HasPrefix(events[1], "- ") {
 		t.Fatalf("consent history = %d entries, want the opt-in and its confirmation", len(events))
 	}
-	plain, err := testKeys(t).Open([]byte(strings.TrimPrefix(events[1], "- ")), l.Person)
+	plain, err := testKeys(t).Open(strings.TrimPrefix(events[1], "- "), l.Person)
 	if err != nil || !strings.Contains(string(plain), `"marketing_confirmed"`) || !strings.Contains(string(plain), "192.0.2.44") {
 		t.Fatalf("confirmation proof = %s, %v", plain, err)
 	}

@@ -113,7 +113,7 @@ func (s *Subjects) openConsent(entry, person string) (lead string, ev consentEve
 	if !ok {
 		return "", ev, errors.New("consent history: malformed entry")
 	}
-	plain, err := s.keys.Open([]byte(sealed), person)
+	plain, err := s.keys.Open(sealed, person)
 	if err != nil {
 		return "", ev, fmt.Errorf("consent history: %w", err)
 	}

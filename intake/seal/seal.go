@@ -70,25 +70,33 @@ func keyID(key []byte) [4]byte {
 }
 
 // Seal encrypts plaintext bound to context (a record id, say): a sealed value
-// moved to another record does not open there.
+// moved to another record does not open there. The key id, the nonce and
+// the ciphertext go in one allocation (a campaign seals nothing, but intake
+// seals three values a lead).
 func (k *Keys) Seal(plaintext []byte, context string) []byte {
-	nonce := make([]byte, k.current.NonceSize())
+	head := len(k.id) + k.current.NonceSize()
+	out := make([]byte, head, head+len(plaintext)+k.current.Overhead())
+	copy(out, k.id[:])
+	nonce := out[len(k.id):head]
 	rand.Read(nonce)
-	out := append(k.id[:], nonce...)
 	return k.current.Seal(out, nonce, plaintext, []byte(context))
 }
 
-// Open decrypts a value sealed by Seal with any known key.
-func (k *Keys) Open(sealed []byte, context string) ([]byte, error) {
+// Open decrypts a value sealed by Seal with any known key. It takes the
+// value as Redis answers it, a string, and opens one copy of it in place:
+// a campaign opens a contact a recipient.
+func (k *Keys) Open(sealed string, context string) ([]byte, error) {
 	if len(sealed) < 4+12+16 {
 		return nil, errors.New("sealed value too short")
 	}
-	aead, ok := k.byID[[4]byte(sealed[:4])]
+	aead, ok := k.byID[[4]byte([]byte(sealed[:4]))]
 	if !ok {
 		return nil, errors.New("sealed with an unknown data key (is LEADGATE_OLD_DATA_KEYS missing one?)")
 	}
-	nonce := sealed[4 : 4+aead.NonceSize()]
-	plain, err := aead.Open(nil, nonce, sealed[4+aead.NonceSize():], []byte(context))
+	buf := []byte(sealed)
+	head := 4 + aead.NonceSize()
+	ciphertext := buf[head:]
+	plain, err := aead.Open(ciphertext[:0], buf[4:head], ciphertext, []byte(context))
 	if err != nil {
 		return nil, fmt.Errorf("open sealed value: %w", err)
 	}
@@ -202,6 +210,6 @@ func (k *Keys) UnsubscribePerson(token string) (string, bool) {
 
 // SealedUnderCurrent reports whether a sealed value names the current data
 // key, so rotation can skip it without decrypting.
-func (k *Keys) SealedUnderCurrent(sealed []byte) bool {
-	return len(sealed) >= 4 && [4]byte(sealed[:4]) == k.id
+func (k *Keys) SealedUnderCurrent(sealed string) bool {
+	return len(sealed) >= 4 && sealed[:4] == string(k.id[:])
 }

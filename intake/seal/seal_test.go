@@ -44,14 +44,14 @@ func TestKeysSealOpen(t *testing.T) {
 			if len(tt.plaintext) > 4 && bytes.Contains(sealed, tt.plaintext) {
 				t.Fatalf("sealed value holds the plaintext")
 			}
-			got, err := k.Open(sealed, tt.context)
+			got, err := k.Open(string(sealed), tt.context)
 			if err != nil {
 				t.Fatalf("Open: %v", err)
 			}
 			if !bytes.Equal(got, tt.plaintext) {
 				t.Errorf("Open = %q, want %q", got, tt.plaintext)
 			}
-			if _, err := k.Open(sealed, tt.context+"x"); err == nil {
+			if _, err := k.Open(string(sealed), tt.context+"x"); err == nil {
 				t.Errorf("Open with another context succeeded")
 			}
 		})
@@ -64,11 +64,11 @@ func TestKeysOpenFails(t *testing.T) {
 	t.Parallel()
 	plaintext := []byte("test@example.com")
 	current := mustKeys(t, fakeKey('a'), nil, fakeKey('i'))
-	sealed := current.Seal(plaintext, "lead:1")
+	sealed := string(current.Seal(plaintext, "lead:1"))
 	tests := []struct {
 		name    string
 		keys    *Keys
-		sealed  []byte
+		sealed  string
 		context string
 		wantMsg string
 	}{
@@ -78,10 +78,10 @@ func TestKeysOpenFails(t *testing.T) {
 			sealed: sealed, context: "lead:1", wantMsg: "unknown data key (is LEADGATE_OLD_DATA_KEYS missing one?)"},
 		{name: "the old key was dropped after rotation", keys: mustKeys(t, fakeKey('b'), [][]byte{fakeKey('c')}, fakeKey('i')),
 			sealed: sealed, context: "lead:1", wantMsg: "unknown data key"},
-		{name: "empty", keys: current, sealed: nil, context: "lead:1", wantMsg: "too short"},
+		{name: "empty", keys: current, sealed: "", context: "lead:1", wantMsg: "too short"},
 		{name: "key id and nonce only", keys: current, sealed: sealed[:16], context: "lead:1", wantMsg: "too short"},
 		{name: "tag cut short", keys: current, sealed: sealed[:len(sealed)-1], context: "lead:1", wantMsg: "open sealed value"},
-		{name: "a byte appended", keys: current, sealed: append(bytes.Clone(sealed), 0), context: "lead:1", wantMsg: "open sealed value"},
+		{name: "a byte appended", keys: current, sealed: sealed + "\x00", context: "lead:1", wantMsg: "open sealed value"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -109,7 +109,7 @@ func TestKeysTamper(t *testing.T) {
 	for i := range sealed {
 		tampered := bytes.Clone(sealed)
 		tampered[i] ^= 0x01
-		if got, err := k.Open(tampered, "lead:1"); err == nil {
+		if got, err := k.Open(string(tampered), "lead:1"); err == nil {
 			t.Errorf("byte %d of %d flipped: Open succeeded with %q", i, len(sealed), got)
 		}
 	}
@@ -121,7 +121,7 @@ func TestKeysRotation(t *testing.T) {
 	before := mustKeys(t, oldKey, nil, idx)
 	after := mustKeys(t, newKey, [][]byte{oldKey}, idx)
 
-	sealedBefore := before.Seal([]byte("Test Testov"), "lead:1")
+	sealedBefore := string(before.Seal([]byte("Test Testov"), "lead:1"))
 	got, err := after.Open(sealedBefore, "lead:1")
 	if err != nil {
 		t.Fatalf("a value sealed before rotation does not open after it: %v", err)
@@ -132,7 +132,7 @@ func TestKeysRotation(t *testing.T) {
 
 	// New values use the new key: the deployment that still runs with only
 	// the old key cannot open them.
-	sealedAfter := after.Seal([]byte("Test Testov"), "lead:2")
+	sealedAfter := string(after.Seal([]byte("Test Testov"), "lead:2"))
 	if _, err := before.Open(sealedAfter, "lead:2"); err == nil {
 		t.Errorf("a value sealed after rotation opened with the old key alone")
 	}
