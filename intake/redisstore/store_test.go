@@ -124,6 +124,16 @@ func TestAcceptDuplicates(t *testing.T) {
 	if adm, err := f.store.Leads.Accept(ctx, application(other)); err != nil || adm.Duplicate {
 		t.Fatalf("another entity type = %+v, %v; want a new lead", adm, err)
 	}
+	// A dedupe key naming a lead that is gone (erased) is taken over by the
+	// new lead, and a repeat is then a duplicate of that one.
+	f.rdb.Del(ctx, leadKey(first.ID))
+	fresh := f.accept(t, fakePerson())
+	if fresh.Duplicate || fresh.ID == first.ID {
+		t.Fatalf("repeat of a lead that is gone = %+v, want a new lead", fresh)
+	}
+	if dup := f.accept(t, fakePerson()); !dup.Duplicate || dup.ID != fresh.ID {
+		t.Fatalf("repeat after the takeover = %+v, want a duplicate of %s", dup, fresh.ID)
+	}
 	f.clock.Add(25 * time.Hour)
 	// TTLs run on Redis's clock, not ours: expire the dedupe window by hand.
 	keys, _ := f.rdb.Keys(ctx, keyDedupePfx+"*").Result()

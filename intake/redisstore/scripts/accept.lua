@@ -46,7 +46,11 @@ for i, k in ipairs({KEYS[3], KEYS[4]}) do
     return {'rate', tostring(left)}
   end
 end
-local result = claim(redis.call('GET', KEYS[2]))
+-- The dedupe key is claimed for this lead at once (SET NX: one call where
+-- a GET and a SET were); only when it is taken is it read, and a lead it
+-- names that is gone (erased) leaves it to be overwritten below.
+local fresh = redis.call('SET', KEYS[2], id, 'PX', ttl, 'NX')
+local result = not fresh and claim(redis.call('GET', KEYS[2])) or nil
 local lead = result and result[2]
 local p = redis.call('HMGET', KEYS[8], 'blocked', 'contact', 'n', 'marketing', 'profile')
 local blocked, marketing, profile = p[1] == '1', p[4], p[5]
@@ -78,7 +82,7 @@ if not result then
   redis.call('ZADD', blocked and KEYS[22] or KEYS[7], now, id)
   redis.call('ZADD', KEYS[9], now, id)
   redis.call('ZADD', KEYS[10], now, id)
-  redis.call('SET', KEYS[2], id, 'PX', ttl)
+  if not fresh then redis.call('SET', KEYS[2], id, 'PX', ttl) end
   -- The person's profile (where mail goes, by what name, in which language,
   -- what a campaign segment matches) is their first request's. Anyone who
   -- knows an address can post a request with it, so a later request changes
