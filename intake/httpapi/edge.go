@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/mssola/useragent"
 
 	"github.com/paymtech/leadgate/intake"
@@ -63,17 +64,31 @@ func parseHop(s string) (netip.Addr, error) {
 }
 
 // browserAndOS names the browser and operating system a User-Agent claims.
+// Most posts come from a few browser builds, so the names of the latest
+// uaCacheSize distinct User-Agents are kept: parsing one was 2 % of a
+// request's CPU under load.
 func browserAndOS(ua string) (browser, os string) {
 	if ua == "" {
 		return "", ""
+	}
+	if n, ok := uaNames.Get(ua); ok {
+		return n[0], n[1]
 	}
 	p := useragent.New(ua)
 	name, version := p.Browser()
 	if major, _, _ := strings.Cut(version, "."); major != "" {
 		name += " " + major
 	}
-	return name, p.OS()
+	os = p.OS()
+	uaNames.Add(ua, [2]string{name, os})
+	return name, os
 }
+
+// uaCacheSize bounds browserAndOS's memory: User-Agents are at most 512
+// bytes (application truncates them), so about 1 MiB.
+const uaCacheSize = 2048
+
+var uaNames, _ = lru.New[string, [2]string](uaCacheSize) // an error only for a size below 1
 
 // originPolicy decides which pages may post to us from a browser.
 type originPolicy struct {
