@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
@@ -183,7 +184,9 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, lang, browser, f, err)
 		return
 	}
-	s.log.Info("lead accepted", "lead", adm.ID, "duplicate", adm.Duplicate, "entity_type", sub.EntityType)
+	// LogAttrs: the line of every accepted lead, without boxing its values.
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "lead accepted", slog.String("lead", adm.ID),
+		slog.Bool("duplicate", adm.Duplicate), slog.String("entity_type", sub.EntityType))
 	s.accepted(w, r, lang, browser, f, adm.ID, adm.Duplicate)
 }
 
@@ -324,21 +327,28 @@ func decodeForm(w http.ResponseWriter, r *http.Request) (*form.Form, error) {
 	}
 	f := &form.Form{}
 	if mediaType == "application/json" {
-		if key, err := repeatedKey(body); err != nil {
+		// Decoded first: a body it takes is well-formed, so the walk for
+		// repeated keys needs no syntax check of its own (scanRepeatedKey);
+		// one it refuses is walked for a repeat before the fault, which
+		// is the answer then.
+		if err = json.Unmarshal(body, f); err == nil {
+			if key := scanRepeatedKey(body); key != "" {
+				return nil, repeated(key)
+			}
+			return f, nil
+		}
+		if key, syntaxErr := repeatedKey(body); syntaxErr != nil {
 			return nil, &intake.Error{Code: intake.EBadRequest, Message: "malformed JSON"}
 		} else if key != "" {
 			return nil, repeated(key)
 		}
-		if err := json.Unmarshal(body, f); err != nil {
-			var typeErr *json.UnmarshalTypeError
-			if errors.As(err, &typeErr) && typeErr.Field != "" {
-				name, _, _ := strings.Cut(typeErr.Field, ".")
-				return nil, &intake.Error{Code: intake.EInvalid, Message: "a field has the wrong JSON type",
-					Fields: intake.FieldErrors{name: {Key: "field.invalid"}}}
-			}
-			return nil, &intake.Error{Code: intake.EBadRequest, Message: "malformed JSON"}
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			name, _, _ := strings.Cut(typeErr.Field, ".")
+			return nil, &intake.Error{Code: intake.EInvalid, Message: "a field has the wrong JSON type",
+				Fields: intake.FieldErrors{name: {Key: "field.invalid"}}}
 		}
-		return f, nil
+		return nil, &intake.Error{Code: intake.EBadRequest, Message: "malformed JSON"}
 	}
 	v, err := url.ParseQuery(string(body))
 	if err != nil {
