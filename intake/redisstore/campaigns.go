@@ -349,8 +349,8 @@ func (s *Campaigns) readCandidates(ctx context.Context, c *intake.Campaign, peop
 // ARGV: retry ("1" when the candidates are a chunk of the refused of an
 // earlier attempt, already marked and counted: a mark is cleared for one
 // no longer in the index), the new cursor, the number n of chunk people
-// that follow, the n chunk people (retry only), then person hash and
-// number of each candidate.
+// that follow, the n chunk people (retry only), then the candidates'
+// person hashes, then their numbers in the same order.
 var markScript = script("mark.lua")
 
 // Mark marks those of cands who may be sent to now (markScript) and
@@ -363,7 +363,10 @@ func (s *Campaigns) Mark(ctx context.Context, c *intake.Campaign, cands *intake.
 		args = append(args, p)
 	}
 	for _, r := range cands.Recipients {
-		args = append(args, r.Person, r.Number)
+		args = append(args, r.Person)
+	}
+	for _, r := range cands.Recipients {
+		args = append(args, r.Number)
 	}
 	keys := []string{campaignKey(c.ID), campaignKey(c.ID) + keyCampaignMarks, walkSource(c), campaignKey(c.ID) + keyCampaignInFlight}
 	res, err := markScript.Run(ctx, s.rdb, keys, args...).StringSlice()

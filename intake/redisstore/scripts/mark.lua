@@ -2,24 +2,27 @@ local c, marks, inflight = KEYS[1], KEYS[2], KEYS[4]
 if redis.call('HGET', c, 'state') ~= 'sending' then return {'stopped'} end
 local retry = ARGV[1] == '1'
 local n = tonumber(ARGV[3])
-local people, numbers = {}, {}
-for i = 4 + n, #ARGV, 2 do
-  people[#people + 1] = ARGV[i]
-  numbers[#numbers + 1] = ARGV[i + 1]
-end
+-- The m candidates' people are ARGV[p0 + 1 .. p0 + m], their numbers
+-- ARGV[num0 + 1 .. num0 + m]: read where they are, not copied into tables
+-- of their own. Lua's work a candidate is most of this script's time, so
+-- lists are filled by counters (Lua's # is a search each time).
+local p0 = 3 + n
+local m = (#ARGV - p0) / 2
+local num0 = p0 + m
 -- take[i]: this call decides candidate i's outcome. Anyone else was dealt
 -- with before (already marked by an earlier batch, or no longer waiting on
 -- the retry list) and is neither counted nor sent to again.
 local take, counted, skipped = {}, 0, 0
 if retry then
-  local waiting, chunk, keep = {}, {}, {}
-  for i = 4, 3 + n do chunk[ARGV[i]] = true end
+  local waiting, chunk, keep, k = {}, {}, {}, 0
+  for i = 4, p0 do chunk[ARGV[i]] = true end
   for p in string.gmatch(redis.call('HGET', c, 'retry') or '', '[^,]+') do
-    if chunk[p] then waiting[p] = true else keep[#keep + 1] = p end
+    if chunk[p] then waiting[p] = true else k = k + 1; keep[k] = p end
   end
   redis.call('HSET', c, 'retry', table.concat(keep, ','))
   local read = {}
-  for i, p in ipairs(people) do
+  for i = 1, m do
+    local p = ARGV[p0 + i]
     read[p] = true
     if waiting[p] then take[i] = true end
   end
@@ -29,25 +32,26 @@ if retry then
     if not read[p] then skipped = skipped + 1 end
   end
 end
-local held = {}
-if #people > 0 then held = redis.call('ZMSCORE', KEYS[3], unpack(people)) end
+local held, nheld = {}, 0
+if m > 0 then held = redis.call('ZMSCORE', KEYS[3], unpack(ARGV, p0 + 1, num0)) end
 -- A walk reads and sets the marks in one BITFIELD: SET marks a held person
 -- and answers the bit it replaced (1: an earlier batch marked them), GET
 -- reads the bit of one no longer held.
 if not retry then
   if ARGV[2] ~= '' then redis.call('HSET', c, 'cursor', ARGV[2]) end
-  if #people > 0 then
+  if m > 0 then
     -- Bits as strings: a Lua number is formatted with sprintf each time.
-    local ops = {}
-    for i, num in ipairs(numbers) do
+    local ops, k = {}, 0
+    for i = 1, m do
       if held[i] then
-        ops[#ops + 1] = 'SET'; ops[#ops + 1] = 'u1'; ops[#ops + 1] = num; ops[#ops + 1] = '1'
+        nheld = nheld + 1
+        ops[k + 1] = 'SET'; ops[k + 2] = 'u1'; ops[k + 3] = ARGV[num0 + i]; ops[k + 4] = '1'; k = k + 4
       else
-        ops[#ops + 1] = 'GET'; ops[#ops + 1] = 'u1'; ops[#ops + 1] = num
+        ops[k + 1] = 'GET'; ops[k + 2] = 'u1'; ops[k + 3] = ARGV[num0 + i]; k = k + 3
       end
     end
-    local bits = redis.call('BITFIELD', marks, unpack(ops))
-    for i = 1, #people do
+    local bits = redis.call('BITFIELD', marks, unpack(ops, 1, k))
+    for i = 1, m do
       if bits[i] == 0 then take[i] = true; counted = counted + 1 end
     end
   end
@@ -58,32 +62,37 @@ end
 -- space and the people, comma-separated, in the order they are answered.
 -- The answer is the batch's name in flight and a byte a candidate, '1'
 -- for those marked now.
-local flight, taken = {}, {}
-if #people > 0 then
-  local set, clear = {}, {}
-  for i, p in ipairs(people) do
-    taken[i] = '0'
+local f, people, taken
+if not retry and m > 0 and nheld == m and counted == m then
+  -- The usual walk batch, everyone held and new: all of them, in order.
+  f, people, taken = m, table.concat(ARGV, ',', p0 + 1, num0), string.rep('1', m)
+else
+  local flight, slots, set, clear, s, cl = {}, {}, {}, {}, 0, 0
+  f = 0
+  for i = 1, m do
+    slots[i] = '0'
     if take[i] then
       if held[i] then
         if retry then -- a walk set it above
-          set[#set + 1] = 'SET'; set[#set + 1] = 'u1'; set[#set + 1] = numbers[i]; set[#set + 1] = '1'
+          set[s + 1] = 'SET'; set[s + 2] = 'u1'; set[s + 3] = ARGV[num0 + i]; set[s + 4] = '1'; s = s + 4
         end
-        flight[#flight + 1] = p
-        taken[i] = '1'
+        f = f + 1; flight[f] = ARGV[p0 + i]
+        slots[i] = '1'
       else
         skipped = skipped + 1
         if retry then
-          clear[#clear + 1] = 'SET'; clear[#clear + 1] = 'u1'; clear[#clear + 1] = numbers[i]; clear[#clear + 1] = '0'
+          clear[cl + 1] = 'SET'; clear[cl + 2] = 'u1'; clear[cl + 3] = ARGV[num0 + i]; clear[cl + 4] = '0'; cl = cl + 4
         end
       end
     end
   end
-  if #set > 0 then redis.call('BITFIELD', marks, unpack(set)) end
-  if #clear > 0 then redis.call('BITFIELD', marks, unpack(clear)) end
+  if s > 0 then redis.call('BITFIELD', marks, unpack(set, 1, s)) end
+  if cl > 0 then redis.call('BITFIELD', marks, unpack(clear, 1, cl)) end
+  people, taken = table.concat(flight, ','), table.concat(slots)
 end
 if counted > 0 then redis.call('HINCRBY', c, 'recipients', counted) end
 if skipped > 0 then redis.call('HINCRBY', c, 'skipped', skipped) end
-if #flight == 0 then return {'batch'} end
+if f == 0 then return {'batch'} end
 local batch = tostring(redis.call('HINCRBY', c, 'batches', 1))
-redis.call('HSET', inflight, batch, string.rep('1', #flight) .. ' ' .. table.concat(flight, ','))
-return {'batch', batch, table.concat(taken)}
+redis.call('HSET', inflight, batch, string.rep('1', f) .. ' ' .. people)
+return {'batch', batch, taken}
