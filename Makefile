@@ -78,9 +78,11 @@ bench-worker: deps-redis bin/leadgate bin/loadgen
 # same SendGrid bodies to a local fake, on a private redis-server) once a
 # round, BENCH_ROUNDS rounds, alternating which goes first; each runs a
 # warm-up campaign and then two measured ones. Per-round recipients/s, CPU
-# and load average, medians, the ratio.
+# and load average, medians, the ratio. The benchmark process collects
+# garbage as a leadgate worker does (GOGC=400, cmd/leadgate's gcPercent)
+# unless GOGC is set; both sides run in it.
 bench-fanout: deps-redis bin/loadgen bin/jobs.test
-	bin/loadgen bench-fanout -test bin/jobs.test -rounds $(BENCH_ROUNDS)
+	GOGC=$${GOGC:-400} bin/loadgen bench-fanout -test bin/jobs.test -rounds $(BENCH_ROUNDS)
 
 # bench-purge: BenchmarkPurge (cmd/leadgate/purge_bench_test.go) on one
 # private redis-server, in PURGE_ROUNDS paired rounds of 200,000 expired
