@@ -80,7 +80,9 @@ func browserAndOS(ua string) (browser, os string) {
 		name += " " + major
 	}
 	os = p.OS()
-	uaNames.Add(ua, [2]string{name, os})
+	// A copy: ua may be a slice of a header of up to 32 KiB, which the
+	// cache would keep whole.
+	uaNames.Add(strings.Clone(ua), [2]string{name, os})
 	return name, os
 }
 
