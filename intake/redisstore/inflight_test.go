@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -69,6 +70,58 @@ func TestInFlightIsOneEntryABatch(t *testing.T) {
 	failed := f.rdb.HGetAll(ctx, campaignKey(id)+keyCampaignFails).Val()
 	if want := []string{people[1], people[2], legacy}; !slices.Equal(slices.Sorted(maps.Keys(failed)), want) {
 		t.Errorf("failed %v, want %v", failed, want)
+	}
+}
+
+// TestMarkAnswersBothWays: a walk batch of people all held and new (the
+// script's short way) and one with a person marked before and one no
+// longer held (its loop) give the same kind of answer: a byte a
+// candidate, and one in-flight entry naming the marked in order.
+func TestMarkAnswersBothWays(t *testing.T) {
+	t.Parallel()
+	f := setupStore(t)
+	ctx := context.Background()
+	p := func(c string) string { return strings.Repeat(c, 40) }
+	for _, person := range []string{p("a"), p("b"), p("c"), p("d"), p("e")} {
+		f.rdb.ZAdd(ctx, keyMarketing, redis.Z{Member: person})
+	}
+	c := startedCampaign(t, f)
+	mark := func(cursor string, people ...string) (*intake.Batch, string) {
+		t.Helper()
+		cands := &intake.Candidates{Cursor: cursor}
+		for _, person := range people {
+			cands.Recipients = append(cands.Recipients, intake.Recipient{Person: person, Number: strconv.Itoa(int(person[0] - 'a'))})
+		}
+		b, err := f.store.Campaigns.Mark(ctx, c, cands)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b.Recipients) == 0 {
+			return b, ""
+		}
+		return b, f.rdb.HGet(ctx, campaignKey(c.ID)+keyCampaignInFlight, b.Recipients[0].Batch).Val()
+	}
+	slots := func(b *intake.Batch) (got []string) {
+		for _, r := range b.Recipients {
+			got = append(got, r.Person[:1]+strconv.Itoa(r.Slot))
+		}
+		return got
+	}
+	b, entry := mark(p("b"), p("a"), p("b"))
+	if want := "11 " + p("a") + "," + p("b"); entry != want || !slices.Equal(slots(b), []string{"a0", "b1"}) {
+		t.Errorf("all held and new: entry %q, slots %v; want %q, [a0 b1]", entry, slots(b), want)
+	}
+	f.rdb.ZRem(ctx, keyMarketing, p("d")) // withdrew
+	b, entry = mark(p("e"), p("b"), p("c"), p("d"), p("e"))
+	if want := "11 " + p("c") + "," + p("e"); entry != want || !slices.Equal(slots(b), []string{"c0", "e1"}) {
+		t.Errorf("one marked before, one not held: entry %q, slots %v; want %q, [c0 e1]", entry, slots(b), want)
+	}
+	got, err := f.store.Campaigns.Campaign(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Recipients != 5 || got.Skipped != 1 { // recipients: everyone the walk decided for, the skipped among them
+		t.Errorf("recipients %d, skipped %d; want 5 and 1", got.Recipients, got.Skipped)
 	}
 }
 

@@ -64,7 +64,8 @@ end
 -- for those marked now.
 local f, people, taken
 if not retry and m > 0 and nheld == m and counted == m then
-  -- The usual walk batch, everyone held and new: all of them, in order.
+  -- The usual walk batch, everyone held and new: the answer and the
+  -- entry name all of them, in order, without a loop a candidate.
   f, people, taken = m, table.concat(ARGV, ',', p0 + 1, num0), string.rep('1', m)
 else
   local flight, slots, set, clear, s, cl = {}, {}, {}, {}, 0, 0
