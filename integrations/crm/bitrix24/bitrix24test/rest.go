@@ -76,6 +76,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 		case <-s.closing:
 		}
+		// Still no answer: returning would send net/http's empty 200,
+		// which a caller whose own timeout had just fired could read
+		// before noticing it (TestTimeouts failed so, once in CI).
+		panic(http.ErrAbortHandler)
 	case f.Drop:
 		// net/http closes the connection (resets the stream in HTTP/2)
 		// without sending anything, and logs nothing.
