@@ -271,8 +271,7 @@ func (s *Campaigns) RetryCandidates(ctx context.Context, c *intake.Campaign, peo
 }
 
 // candidateFields are the person fields a campaign reads: contact,
-// language and number, then the segment's. Boxed once here: the HMGETs of
-// a batch share them.
+// language and number, then the segment's.
 var candidateFields = []any{"contact", "lang", "n", "entity_type", "products"}
 
 // readCandidates reads people's contact, language and segment fields in one
@@ -284,28 +283,13 @@ func (s *Campaigns) readCandidates(ctx context.Context, c *intake.Campaign, peop
 	if c.Kind != intake.KindCampaign || c.Segment.EntityType == "" && len(c.Segment.Products) == 0 {
 		fields = fields[:3]
 	}
-	// A thousand HMGETs a batch, so their arguments share one array and
-	// their answers come as strings (StringSliceCmd: a missing field is
-	// ""), not boxed values: 52 → 45 allocations a recipient in all
-	// (BENCHMARKS.md, fan-out).
-	width := 2 + len(fields)
-	args := make([]any, width*len(people))
-	profiles := make([]*redis.StringSliceCmd, len(people))
-	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, person := range people {
-			a := args[i*width : (i+1)*width : (i+1)*width]
-			a[0], a[1] = "hmget", personKey(person)
-			copy(a[2:], fields)
-			profiles[i] = redis.NewStringSliceCmd(ctx, a...)
-			_ = p.Process(ctx, profiles[i])
-		}
-		return nil
-	}); err != nil {
+	profiles, err := s.hashFields(ctx, people, personKey, fields...)
+	if err != nil {
 		return nil, intake.Unavailable("read campaign recipients", err)
 	}
 	cands := &intake.Candidates{Recipients: make([]intake.Recipient, 0, len(people))}
 	for i, person := range people {
-		f := profiles[i].Val()
+		f := profiles[i]
 		sealed, lang, number := f[0], f[1], f[2]
 		var entity, products string
 		if len(f) == 5 {
@@ -581,21 +565,12 @@ func (s *Campaigns) SegmentCount(ctx context.Context, seg intake.Segment) (int64
 			}
 			return n, nil
 		}
-		fields := make([]*redis.SliceCmd, len(people))
-		if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, person := range people {
-				fields[i] = p.HMGet(ctx, personKey(person), "lang", "entity_type", "products", "n")
-			}
-			return nil
-		}); err != nil {
+		profiles, err := s.hashFields(ctx, people, personKey, "lang", "entity_type", "products", "n")
+		if err != nil {
 			return 0, intake.Unavailable("count segment", err)
 		}
-		for _, f := range fields {
-			v := f.Val()
-			lang, _ := v[0].(string)
-			entity, _ := v[1].(string)
-			products, _ := v[2].(string)
-			if number, _ := v[3].(string); number != "" && seg.Matches(lang, entity, splitList(products)) {
+		for _, f := range profiles {
+			if f[3] != "" && seg.Matches(f[0], f[1], splitList(f[2])) {
 				n++
 			}
 		}

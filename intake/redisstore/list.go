@@ -3,8 +3,6 @@ package redisstore
 import (
 	"context"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/paymtech/leadgate/intake"
 	"github.com/paymtech/leadgate/intake/redisstore/walk"
 )
@@ -16,7 +14,7 @@ const listBudget = 2000
 
 // listFields are the clear fields of a lead a filter reads (a lead without
 // a state is gone).
-var listFields = []string{"state", "products", "assign_team", "assign_owner", "utm_source"}
+var listFields = []any{"state", "products", "assign_team", "assign_owner", "utm_source"}
 
 // List returns the leads f selects, newest first (by when they entered
 // f.State; with no state by last change), up to limit, continuing after
@@ -29,21 +27,13 @@ func (s *Leads) List(ctx context.Context, f intake.LeadFilter, cursor string, li
 	}
 	found, err := walk.NewestFirst(ctx, s.rdb, walk.Walk{Index: index, Since: f.Since, Until: f.Until, Cursor: cursor,
 		Limit: limit, Budget: listBudget}, func(ctx context.Context, ids []string) ([]bool, error) {
-		cmds := make([]*redis.SliceCmd, len(ids))
-		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, id := range ids {
-				cmds[i] = p.HMGet(ctx, leadKey(id), listFields...)
-			}
-			return nil
-		})
+		leads, err := s.hashFields(ctx, ids, leadKey, listFields...)
 		if err != nil {
 			return nil, intake.Unavailable("list leads", err)
 		}
 		oks := make([]bool, len(ids))
-		for i, c := range cmds {
-			v := c.Val()
-			str := func(j int) string { s, _ := v[j].(string); return s }
-			oks[i] = v[0] != nil && f.Fits(splitList(str(1)), str(2), str(3), str(4))
+		for i, v := range leads {
+			oks[i] = v[0] != "" && f.Fits(splitList(v[1]), v[2], v[3], v[4])
 		}
 		return oks, nil
 	})

@@ -351,19 +351,13 @@ func (s *People) PeopleByPhone(ctx context.Context, phone string) ([]string, err
 	if err != nil {
 		return nil, intake.Unavailable("look up phone", err)
 	}
-	cmds := make([]*redis.StringCmd, len(ids))
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			cmds[i] = p.HGet(ctx, leadKey(id), "person")
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+	leads, err := s.hashFields(ctx, ids, leadKey, "person")
+	if err != nil {
 		return nil, intake.Unavailable("look up phone", err)
 	}
 	var people []string
-	for _, c := range cmds {
-		if p := c.Val(); p != "" && !slices.Contains(people, p) {
+	for _, v := range leads {
+		if p := v[0]; p != "" && !slices.Contains(people, p) {
 			people = append(people, p)
 		}
 	}

@@ -113,3 +113,31 @@ func splitList(v string) []string {
 	}
 	return strings.Split(v, ",")
 }
+
+// hashFields reads fields of the hash key(id) of each of ids in one
+// pipeline, "" for a field not set. A campaign's batch is a thousand
+// HMGETs, so their arguments share one array and their answers come as
+// strings, not boxed values (52 → 45 allocations a recipient,
+// BENCHMARKS.md, fan-out).
+func (s db) hashFields(ctx context.Context, ids []string, key func(string) string, fields ...any) ([][]string, error) {
+	width := 2 + len(fields)
+	args := make([]any, width*len(ids))
+	cmds := make([]*redis.StringSliceCmd, len(ids))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			a := args[i*width : (i+1)*width : (i+1)*width]
+			a[0], a[1] = "hmget", key(id)
+			copy(a[2:], fields)
+			cmds[i] = redis.NewStringSliceCmd(ctx, a...)
+			_ = p.Process(ctx, cmds[i])
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	out := make([][]string, len(cmds))
+	for i, c := range cmds {
+		out[i] = c.Val()
+	}
+	return out, nil
+}
