@@ -35,6 +35,21 @@ type snapshot struct {
 	RSS        int64 // bytes; 0 when not read
 	Goroutines int64 // 0 when not read
 	CPU        cpu   // used so far by each process
+	Machine    machine
+}
+
+// machine is the time all cores have spent so far, and how much of it idle
+// (idle and iowait of /proc/stat's cpu line), in USER_HZ ticks: the idle
+// share of a run is what its processes left unused of the cores, waiting
+// on each other (BENCHMARKS.md, intake: What limits it).
+type machine struct{ Idle, Total int64 }
+
+// idleShare is the fraction of the cores left idle from m to later.
+func (m machine) idleShare(later machine) float64 {
+	if later.Total <= m.Total {
+		return 0
+	}
+	return float64(later.Idle-m.Idle) / float64(later.Total-m.Total)
 }
 
 // cpu is the processor time used so far by the target, the redis-server and
@@ -43,6 +58,8 @@ type snapshot struct {
 type cpu struct{ Target, Redis, Self time.Duration }
 
 func (c cpu) sub(d cpu) cpu { return cpu{c.Target - d.Target, c.Redis - d.Redis, c.Self - d.Self} }
+
+func (c cpu) total() time.Duration { return c.Target + c.Redis + c.Self }
 
 // result is what a run measured; latencies and errors are of the measured
 // part only.
@@ -271,7 +288,34 @@ func (l *load) snapshot() (snapshot, error) {
 			return s, err
 		}
 	}
+	s.Machine, _ = readMachine() // Linux only: elsewhere no idle share is printed
 	return s, nil
+}
+
+// readMachine reads the cpu line of /proc/stat: user to steal (guest time
+// is counted in user already).
+func readMachine() (machine, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return machine{}, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return machine{}, errors.New("no cpu line in /proc/stat")
+	}
+	var m machine
+	for i, v := range f[1:min(len(f), 9)] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return machine{}, fmt.Errorf("/proc/stat: %w", err)
+		}
+		m.Total += n
+		if i == 3 || i == 4 { // idle, iowait
+			m.Idle += n
+		}
+	}
+	return m, nil
 }
 
 // clockTick is the unit of /proc/<pid>/stat's times: USER_HZ, 100 on Linux

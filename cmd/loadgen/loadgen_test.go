@@ -174,6 +174,36 @@ func TestReadCPU(t *testing.T) {
 	}
 }
 
+// TestMachineIdle: the machine's time moves on while this process works,
+// and the idle share is the idle part of what passed.
+func TestMachineIdle(t *testing.T) {
+	before, err := readMachine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		after, err := readMachine()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after.Total > before.Total {
+			if after.Idle < before.Idle || after.Idle-before.Idle > after.Total-before.Total {
+				t.Fatalf("idle %d → %d of total %d → %d", before.Idle, after.Idle, before.Total, after.Total)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the machine's time stayed at %d ticks over 10 s", before.Total)
+		}
+	}
+	if got := (machine{Idle: 10, Total: 100}).idleShare(machine{Idle: 30, Total: 200}); got != 0.2 {
+		t.Errorf("idle share = %v, want 0.2", got)
+	}
+	if got := (machine{Idle: 10, Total: 100}).idleShare(machine{Idle: 10, Total: 100}); got != 0 {
+		t.Errorf("idle share of no time = %v, want 0", got)
+	}
+}
+
 // TestBareRouter: the routing floor does what it claims, once a lead: the
 // lead to the webhook, its acknowledgement to SendGrid's address, and both
 // recorded on the lead; a lead that is not there is not retried.

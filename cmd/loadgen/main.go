@@ -172,9 +172,10 @@ func benchCmd(ctx context.Context, args []string) error {
 			}
 		}
 	}
-	ratios := make([]float64, len(lgs))
+	ratios, cpuRatios := make([]float64, len(lgs)), make([]float64, len(lgs))
 	for i := range lgs {
 		ratios[i] = lgs[i].rate() / bases[i].rate()
+		cpuRatios[i] = float64(bases[i].cpuPerRequest().total()) / float64(lgs[i].cpuPerRequest().total())
 	}
 	lgm, basem := summarize(lgs), summarize(bases)
 	fmt.Println("medians:")
@@ -182,6 +183,9 @@ func benchCmd(ctx context.Context, args []string) error {
 	basem.print(os.Stdout, "baseline")
 	ratio := median(ratios)
 	fmt.Printf("ratio (median of paired rounds): %.2f of the baseline's requests/s\n", ratio)
+	// What a request costs all three processes together: the rate ratio
+	// falls short of it by the cores a side leaves idle (machine idle).
+	fmt.Printf("by CPU a request (target, redis-server and load tool together): %.2f of the baseline's\n", median(cpuRatios))
 	verdict := func(ok bool) string {
 		if ok {
 			return "holds"
@@ -259,15 +263,18 @@ type summary struct {
 	errors         int
 	errorsBy       map[string]int
 	peakRSS        int64
-	cpu            cpu // per request
+	cpu            cpu     // per request
+	idle           float64 // the machine's idle share; 0 when not read
 }
 
 func summarize(rs []*result) summary {
 	s := summary{errorsBy: map[string]int{}}
 	var rates []float64
 	var p50, p99, p999, target, redis, self []time.Duration
+	var idle []float64
 	for _, r := range rs {
 		rates = append(rates, r.rate())
+		idle = append(idle, r.Warm.Machine.idleShare(r.End.Machine))
 		c := r.cpuPerRequest()
 		target, redis, self = append(target, c.Target), append(redis, c.Redis), append(self, c.Self)
 		p50, p99, p999 = append(p50, r.quantile(.5)), append(p99, r.quantile(.99)), append(p999, r.quantile(.999))
@@ -280,6 +287,7 @@ func summarize(rs []*result) summary {
 	s.rate = median(rates)
 	s.p50, s.p99, s.p999 = median(p50), median(p99), median(p999)
 	s.cpu = cpu{median(target), median(redis), median(self)}
+	s.idle = median(idle)
 	return s
 }
 
@@ -292,6 +300,9 @@ func (s summary) print(w io.Writer, name string) {
 			fmt.Fprintf(w, ", redis-server %3.0f µs", us(s.cpu.Redis))
 		}
 		fmt.Fprintf(w, ", load tool %3.0f µs", us(s.cpu.Self))
+	}
+	if s.idle > 0 {
+		fmt.Fprintf(w, "  machine idle %2.0f %%", 100*s.idle)
 	}
 	fmt.Fprintln(w)
 }
