@@ -72,6 +72,12 @@ type result struct {
 	Warm      snapshot        // after Warmup
 	End       snapshot        // after the load
 	PeakRSS   int64           // the highest RSS sampled during the run
+	// Closed is the target's goroutines once the load's connections are
+	// closed (0 when not read): a connection's goroutine ends with it, so
+	// what is left would outlive its requests. The end snapshot holds one
+	// a connection the client opened, and it opens more when the target
+	// stalls.
+	Closed int64
 }
 
 func (r *result) rate() float64 { return float64(r.Requests) / r.Seconds }
@@ -199,7 +205,29 @@ func (l *load) run(ctx context.Context) (*result, error) {
 	if res.End, err = l.snapshot(); err != nil {
 		return nil, err
 	}
+	if l.Metrics != "" {
+		client.CloseIdleConnections()
+		res.Closed = settledGoroutines(l.Metrics)
+	}
 	return res, nil
+}
+
+// settledGoroutines reads go_goroutines at url until two reads 100 ms
+// apart agree (a closed connection's goroutine ends a moment after it),
+// for 3 s at most; 0 when it cannot be read.
+func settledGoroutines(url string) int64 {
+	last := int64(-1)
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		n, err := readGoroutines(url)
+		if err != nil {
+			return 0
+		}
+		if n == last {
+			break
+		}
+		last = n
+	}
+	return last
 }
 
 // pace sends on due the time each request is due, rate a second from
@@ -386,6 +414,9 @@ func (r *result) printSnapshots(w io.Writer) {
 		snapshot
 	}{{"start", r.Start}, {"warm", r.Warm}, {"end", r.End}} {
 		fmt.Fprintf(w, "  %-5s RSS %s goroutines %d\n", s.when, mib(s.RSS), s.Goroutines)
+	}
+	if r.Closed > 0 {
+		fmt.Fprintf(w, "  goroutines with the load's connections closed: %d\n", r.Closed)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -201,6 +202,25 @@ func TestMachineIdle(t *testing.T) {
 	}
 	if got := (machine{Idle: 10, Total: 100}).idleShare(machine{Idle: 10, Total: 100}); got != 0 {
 		t.Errorf("idle share of no time = %v, want 0", got)
+	}
+}
+
+// TestSettledGoroutines: the count is read until it stops falling, as the
+// goroutines of closed connections end.
+func TestSettledGoroutines(t *testing.T) {
+	t.Parallel()
+	var reads atomic.Int64
+	counts := []int{20, 15, 12, 12, 9}
+	metrics := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := counts[min(int(reads.Add(1))-1, len(counts)-1)]
+		fmt.Fprintf(w, "# TYPE go_goroutines gauge\ngo_goroutines %d\n", n)
+	}))
+	t.Cleanup(metrics.Close)
+	if got := settledGoroutines(metrics.URL); got != 12 {
+		t.Errorf("settled at %d goroutines after %d reads, want 12 after 4", got, reads.Load())
+	}
+	if got := settledGoroutines("http://127.0.0.1:1/metrics"); got != 0 {
+		t.Errorf("an endpoint that does not answer gave %d, want 0", got)
 	}
 }
 
