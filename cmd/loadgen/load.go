@@ -74,9 +74,9 @@ type result struct {
 	PeakRSS   int64           // the highest RSS sampled during the run
 	// Closed is the target's goroutines once the load's connections are
 	// closed (0 when not read): a connection's goroutine ends with it, so
-	// what is left would outlive its requests. The end snapshot holds one
-	// a connection the client opened, and it opens more when the target
-	// stalls.
+	// what is left would outlive its requests. The end snapshot counts
+	// one for every connection the client opened, and it opens more when
+	// the target stalls.
 	Closed int64
 }
 
