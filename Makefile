@@ -97,8 +97,8 @@ bench-purge: deps-redis
 # soak measures leadgate web's capacity at BENCH_CONNS connections, then
 # loads a fresh one at half of it for SOAK_DURATION after a 10 s warm-up;
 # it fails on any error, when RSS at the end exceeds its value after the
-# warm-up by more than 10 %, or when the goroutines with the load's
-# connections closed do (a connection's goroutine goes with it).
+# warm-up by more than 10 %, or when, with the load's connections closed,
+# more than 5 goroutines are left above the count before the load.
 SOAK_DURATION ?= 10m
 soak: deps-redis bin/leadgate bin/loadgen
 	bin/loadgen soak -leadgate bin/leadgate -d $(SOAK_DURATION) -c $(BENCH_CONNS)

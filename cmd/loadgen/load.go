@@ -39,14 +39,15 @@ type snapshot struct {
 }
 
 // machine is the time all cores have spent so far, and how much of it idle
-// (idle and iowait of /proc/stat's cpu line), in USER_HZ ticks: the idle
-// share of a run is what its processes left unused of the cores, waiting
-// on each other (BENCHMARKS.md, intake: What limits it).
+// (idle and iowait of /proc/stat's cpu line), in USER_HZ ticks. The idle
+// share of a run is of the whole machine: time no process used, whoever
+// else runs there (BENCHMARKS.md, intake: What limits it).
 type machine struct{ Idle, Total int64 }
 
-// idleShare is the fraction of the cores left idle from m to later.
+// idleShare is the fraction of the cores left idle from m to later; 0 when
+// either was not read.
 func (m machine) idleShare(later machine) float64 {
-	if later.Total <= m.Total {
+	if m.Total == 0 || later.Total <= m.Total {
 		return 0
 	}
 	return float64(later.Idle-m.Idle) / float64(later.Total-m.Total)
@@ -72,12 +73,6 @@ type result struct {
 	Warm      snapshot        // after Warmup
 	End       snapshot        // after the load
 	PeakRSS   int64           // the highest RSS sampled during the run
-	// Closed is the target's goroutines once the load's connections are
-	// closed (0 when not read): a connection's goroutine ends with it, so
-	// what is left would outlive its requests. The end snapshot counts
-	// one for every connection the client opened, and it opens more when
-	// the target stalls.
-	Closed int64
 }
 
 func (r *result) rate() float64 { return float64(r.Requests) / r.Seconds }
@@ -205,27 +200,23 @@ func (l *load) run(ctx context.Context) (*result, error) {
 	if res.End, err = l.snapshot(); err != nil {
 		return nil, err
 	}
-	if l.Metrics != "" {
-		client.CloseIdleConnections()
-		res.Closed = settledGoroutines(l.Metrics)
-	}
-	return res, nil
+	return res, nil // the deferred CloseIdleConnections closes the load's connections
 }
 
 // settledGoroutines reads go_goroutines at url until two reads 100 ms
-// apart agree (a closed connection's goroutine ends a moment after it),
-// for 3 s at most; 0 when it cannot be read.
+// apart agree, as the goroutines of connections just closed end, and
+// returns that count; after 3 s of reads, the last one. 0 when no read
+// succeeded.
 func settledGoroutines(url string) int64 {
-	last := int64(-1)
+	last := int64(0)
 	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		n, err := readGoroutines(url)
-		if err != nil {
-			return 0
-		}
-		if n == last {
+		if err == nil && n == last {
 			break
 		}
-		last = n
+		if err == nil {
+			last = n
+		}
 	}
 	return last
 }
@@ -320,14 +311,19 @@ func (l *load) snapshot() (snapshot, error) {
 	return s, nil
 }
 
-// readMachine reads the cpu line of /proc/stat: user to steal (guest time
-// is counted in user already).
+// readMachine reads the cpu line of /proc/stat.
 func readMachine() (machine, error) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return machine{}, err
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
+	return parseMachine(line)
+}
+
+// parseMachine reads the cpu line of /proc/stat: user to steal (guest time
+// is counted in user already).
+func parseMachine(line string) (machine, error) {
 	f := strings.Fields(line)
 	if len(f) < 6 || f[0] != "cpu" {
 		return machine{}, errors.New("no cpu line in /proc/stat")
@@ -389,9 +385,13 @@ func readRSS(pid int) (int64, error) {
 	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 }
 
+// metricsClient reads the target's metrics: a hung endpoint must not hang
+// the tool.
+var metricsClient = &http.Client{Timeout: 2 * time.Second}
+
 // readGoroutines reads go_goroutines from a Prometheus text endpoint.
 func readGoroutines(url string) (int64, error) {
-	resp, err := http.Get(url)
+	resp, err := metricsClient.Get(url)
 	if err != nil {
 		return 0, err
 	}
@@ -414,9 +414,6 @@ func (r *result) printSnapshots(w io.Writer) {
 		snapshot
 	}{{"start", r.Start}, {"warm", r.Warm}, {"end", r.End}} {
 		fmt.Fprintf(w, "  %-5s RSS %s goroutines %d\n", s.when, mib(s.RSS), s.Goroutines)
-	}
-	if r.Closed > 0 {
-		fmt.Fprintf(w, "  goroutines with the load's connections closed: %d\n", r.Closed)
 	}
 }
 

@@ -175,49 +175,54 @@ func TestReadCPU(t *testing.T) {
 	}
 }
 
-// TestMachineIdle: the machine's time moves on while this process works,
-// and the idle share is the idle part of what passed.
+// TestMachineIdle: the cpu line of /proc/stat is read as idle and iowait
+// out of user to steal, and the idle share is the idle part of the time
+// that passed.
 func TestMachineIdle(t *testing.T) {
-	before, err := readMachine()
-	if err != nil {
-		t.Fatal(err)
+	m, err := parseMachine("cpu  10 20 30 40 50 60 70 80 90 100")
+	if err != nil || m != (machine{Idle: 40 + 50, Total: 10 + 20 + 30 + 40 + 50 + 60 + 70 + 80}) {
+		t.Errorf("parsed %+v, %v; want idle 90 of 360 (guest time is in user already)", m, err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		after, err := readMachine()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if after.Total > before.Total {
-			if after.Idle < before.Idle || after.Idle-before.Idle > after.Total-before.Total {
-				t.Fatalf("idle %d → %d of total %d → %d", before.Idle, after.Idle, before.Total, after.Total)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the machine's time stayed at %d ticks over 10 s", before.Total)
+	for _, bad := range []string{"", "intr 1 2 3 4 5 6", "cpu 1 2 x 4 5"} {
+		if _, err := parseMachine(bad); err == nil {
+			t.Errorf("parseMachine(%q): no error", bad)
 		}
 	}
-	if got := (machine{Idle: 10, Total: 100}).idleShare(machine{Idle: 30, Total: 200}); got != 0.2 {
-		t.Errorf("idle share = %v, want 0.2", got)
+	if m, err := readMachine(); err != nil || m.Total <= 0 || m.Idle > m.Total {
+		t.Errorf("this machine: %+v, %v", m, err)
 	}
-	if got := (machine{Idle: 10, Total: 100}).idleShare(machine{Idle: 10, Total: 100}); got != 0 {
-		t.Errorf("idle share of no time = %v, want 0", got)
+	for _, c := range []struct {
+		from, to machine
+		want     float64
+	}{
+		{machine{Idle: 10, Total: 100}, machine{Idle: 30, Total: 200}, 0.2},
+		{machine{Idle: 10, Total: 100}, machine{Idle: 10, Total: 100}, 0}, // no time passed
+		{machine{}, machine{Idle: 30, Total: 200}, 0},                     // the start not read: not since boot
+	} {
+		if got := c.from.idleShare(c.to); got != c.want {
+			t.Errorf("idle share %+v → %+v = %v, want %v", c.from, c.to, got, c.want)
+		}
 	}
 }
 
-// TestSettledGoroutines: the count is read until it stops falling, as the
-// goroutines of closed connections end.
+// TestSettledGoroutines: the count is read until two reads agree, as the
+// goroutines of connections just closed end; a failed read in between
+// keeps the last count, and none read gives 0.
 func TestSettledGoroutines(t *testing.T) {
 	t.Parallel()
 	var reads atomic.Int64
-	counts := []int{20, 15, 12, 12, 9}
+	counts := []int{20, 15, -1, 12, 12, 9} // -1: the endpoint fails once
 	metrics := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := counts[min(int(reads.Add(1))-1, len(counts)-1)]
+		if n < 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
 		fmt.Fprintf(w, "# TYPE go_goroutines gauge\ngo_goroutines %d\n", n)
 	}))
 	t.Cleanup(metrics.Close)
-	if got := settledGoroutines(metrics.URL); got != 12 {
-		t.Errorf("settled at %d goroutines after %d reads, want 12 after 4", got, reads.Load())
+	if got, n := settledGoroutines(metrics.URL), reads.Load(); got != 12 || n != 5 {
+		t.Errorf("settled at %d goroutines after %d reads, want 12 after 5", got, n)
 	}
 	if got := settledGoroutines("http://127.0.0.1:1/metrics"); got != 0 {
 		t.Errorf("an endpoint that does not answer gave %d, want 0", got)
