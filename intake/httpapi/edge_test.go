@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"fmt"
+	"strings"
 	"testing"
+	"unsafe"
 )
 
 // TestBrowserAndOSCacheAnswersAsTheParser: a User-Agent gets the same names
@@ -37,4 +39,22 @@ func TestBrowserAndOSCacheAnswersAsTheParser(t *testing.T) {
 	if b, os := browserAndOS(""); b != "" || os != "" {
 		t.Errorf("no User-Agent: %q, %q; want nothing", b, os)
 	}
+}
+
+// TestBrowserAndOSCacheCopiesItsKey: the cache keeps a copy of the
+// User-Agent, not the string it was given, which may be a slice of a
+// header of up to 32 KiB that the cache would then hold whole.
+func TestBrowserAndOSCacheCopiesItsKey(t *testing.T) {
+	header := "Mozilla/5.0 (X11; Linux x86_64; rv:99.0) Gecko/20100101 Firefox/99.0 copy-test" + strings.Repeat(" ", 32<<10)
+	ua := header[:strings.Index(header, " copy-test")+len(" copy-test")]
+	browserAndOS(ua)
+	for _, k := range uaNames.Keys() {
+		if k == ua && unsafe.StringData(k) == unsafe.StringData(ua) {
+			t.Fatal("the cache keeps the caller's string, and with it the whole header")
+		}
+		if k == ua {
+			return
+		}
+	}
+	t.Fatal("the User-Agent is not in the cache")
 }
