@@ -104,7 +104,9 @@ func TestServerConfig(t *testing.T) {
 func TestServerConfigCountsTaskErrors(t *testing.T) {
 	t.Parallel()
 	cfg := jobs.ServerConfig(5*time.Second, slog.New(slog.DiscardHandler))
-	task := asynq.NewTask("test:count-errors", nil) // a type of its own: no other test counts under it
+	// A type of its own, no other test's nor an earlier run's (go test
+	// -count=N runs this again in the same process, on the same counters).
+	task := asynq.NewTask(fmt.Sprintf("test:count-errors:%d", time.Now().UnixNano()), nil)
 	for _, err := range []error{
 		&integrations.Error{System: "webhook", Op: "push", Status: 429, Kind: integrations.RateLimited},
 		fmt.Errorf("route: %w", &integrations.Error{System: "webhook", Op: "push", Status: 429, Kind: integrations.RateLimited}),
