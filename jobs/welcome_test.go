@@ -857,8 +857,8 @@ func (f *welcomeFixture) startWorker(t *testing.T, c jobs.CRM) *optinTasks {
 // MULTI, so at one instant. Read one after the other they can both be
 // empty with work left: the queue read while a routing task's entry sat
 // in the stream, the stream read after the drain had moved that entry
-// into the queue. The keys are asynq's (internal/base), stable across its
-// releases; a task moves between them inside one script.
+// into the queue. The keys are asynq's own (internal/base, as of v0.26);
+// a task moves between them inside one script.
 func (f *welcomeFixture) waitIdle(t *testing.T) {
 	t.Helper()
 	prefix := "asynq:{" + jobs.QueueLeads + "}:"

@@ -49,12 +49,13 @@ func TestBrowserAndOSCacheCopiesItsKey(t *testing.T) {
 	ua := header[:strings.Index(header, " copy-test")+len(" copy-test")]
 	browserAndOS(ua)
 	for _, k := range uaNames.Keys() {
-		if k == ua && unsafe.StringData(k) == unsafe.StringData(ua) {
+		if k != ua {
+			continue
+		}
+		if unsafe.StringData(k) == unsafe.StringData(ua) {
 			t.Fatal("the cache keeps the caller's string, and with it the whole header")
 		}
-		if k == ua {
-			return
-		}
+		return
 	}
 	t.Fatal("the User-Agent is not in the cache")
 }
