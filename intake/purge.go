@@ -21,9 +21,11 @@ type PurgeOptions struct {
 	CampaignRetention time.Duration
 	// DryRun counts what would go and removes nothing.
 	DryRun bool
-	// Batch is how many records one Redis call handles; zero means 25. It
-	// bounds how long Redis serves nobody else: Redis runs one script at a
-	// time, and every intake request waits for the one running.
+	// Batch is how many records one Redis call handles. It bounds how long
+	// Redis serves nobody else: Redis runs one script at a time, and every
+	// intake request waits for the one running. Zero means 10 for a paced
+	// pass, which is not in a hurry, and 25 flat out (Share 1), where fewer
+	// calls a record count for more.
 	Batch int
 	// Share is the most of the time the purge keeps Redis working for it:
 	// after its calls it pauses so that they take at most this share of the

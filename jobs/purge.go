@@ -33,7 +33,7 @@ var ErrPurgeRunning = errors.New("another purge is running")
 const (
 	purgeLockTTL      = 2 * time.Minute
 	purgeLockRenew    = 30 * time.Second
-	defaultPurgeBatch = 25 // as the lead store's: one script stays well under a millisecond
+	defaultPurgeBatch = 25 // tasks a call: one call stays well under a millisecond
 )
 
 // Purger is the retention purge: the lead store's records past retention
@@ -50,7 +50,7 @@ type Purger struct {
 	OptinTTL       time.Duration         // UNCONFIRMED_OPTIN_TTL
 	TaskRetention  time.Duration         // TASK_RETENTION
 	AuditRetention time.Duration         // AUDIT_RETENTION; zero means its default (1095 days)
-	Batch          int                   // records per Redis call; zero means 50
+	Batch          int                   // records per Redis call; zero means the store's default (PurgeOptions.Batch) and 25 tasks
 	Now            func() time.Time
 	Log            *slog.Logger
 }

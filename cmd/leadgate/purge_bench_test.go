@@ -48,13 +48,14 @@ const purgeWindow = 5 * time.Second
 // RDB file; each measurement starts from a restart of the server, which
 // loads that file (quicker than writing them again). Each round:
 //
-//   - flat out: Store.Purge removing them all (Share 1), against the same
-//     keys removed by pipelined UNLINK and ZREM that know every key
-//     beforehand (the floor of any purge), in alternating order;
+//   - flat out: Store.Purge removing them all (Share 1, so batches of 25),
+//     against the same keys removed by pipelined UNLINK and ZREM that know
+//     every key beforehand (the floor of any purge), in alternating order;
 //   - intake: POST /v1/leads latency at a steady 500 requests a second for
 //     5 s, alone and while Store.Purge runs as the clock and `leadgate
-//     purge` run it (default batch and share; it is stopped after the 5 s),
-//     in alternating order, on one load of the leads.
+//     purge` run it (default share and batch: half of Redis, 10 leads a
+//     call; it is stopped after the 5 s), in alternating order, on one
+//     load of the leads.
 //
 // It prints every round, the medians and the medians of the per-round
 // ratios, and Redis's time by command during the paced purges (INFO
