@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // env is what bench and soak run against: one private redis-server and the
@@ -130,6 +133,20 @@ func (e *env) startTarget(name string, cmd *exec.Cmd, addr, metrics string) (*ta
 func (t *target) stop() {
 	t.cmd.Process.Signal(syscall.SIGTERM)
 	t.cmd.Wait()
+}
+
+// flush empties the private redis-server (never a shared one: e started
+// it), so that the next run starts from the same keyspace as every other:
+// an empty one, grown only by its own writes.
+func (e *env) flush(ctx context.Context) error {
+	opts, err := redis.ParseURL(e.redisURL)
+	if err != nil {
+		return err
+	}
+	opts.ReadTimeout = time.Minute // freeing a few million keys
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	return rdb.FlushAll(ctx).Err()
 }
 
 func (e *env) close() {

@@ -266,3 +266,37 @@ func TestBareRouter(t *testing.T) {
 		t.Errorf("routing a missing lead: %v, want SkipRetry", err)
 	}
 }
+
+// TestEnvFlushEmptiesItsOwnRedis: bench empties the redis-server it started
+// before each run, and that one only.
+func TestEnvFlushEmptiesItsOwnRedis(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	other := redistest.Start(t).Client(t)
+	if err := other.Set(ctx, "lg:test:other", "kept", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	e, err := newEnv("bin/leadgate") // named only: nothing is started from it here
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.close)
+	opts, err := redis.ParseURL(e.redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := redis.NewClient(opts)
+	t.Cleanup(func() { own.Close() })
+	if err := own.Set(ctx, "lg:test:run", "1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := own.DBSize(ctx).Val(); n != 0 {
+		t.Errorf("%d keys left in the tool's own Redis after flush, want 0", n)
+	}
+	if v := other.Get(ctx, "lg:test:other").Val(); v != "kept" {
+		t.Errorf("another server's key = %q after flush, want it kept", v)
+	}
+}

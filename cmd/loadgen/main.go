@@ -17,7 +17,8 @@
 //
 // bench starts a private redis-server, `leadgate web` and the baseline (the
 // bare intake: decode, the same validator, one asynq Enqueue) on it, and
-// loads them in alternating rounds: per-round figures, medians, the ratio.
+// loads them in alternating rounds, each run from an emptied Redis (unless
+// -accumulate): per-round figures, medians, the ratio.
 //
 // bench-worker compares leadgate's worker routing leads to an instant
 // webhook receiver (and mailing their acknowledgements to an instant
@@ -125,6 +126,7 @@ func benchCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
 	bin := fs.String("leadgate", "", "the leadgate binary")
 	rounds := fs.Int("rounds", 3, "paired rounds")
+	accumulate := fs.Bool("accumulate", false, "keep every run's keys in Redis (as before 2026-12-07): each run then works on a keyspace all earlier runs, of both sides, grew")
 	l := &load{}
 	loadFlags(fs, l, 10*time.Second)
 	fs.Parse(args)
@@ -154,6 +156,16 @@ func benchCmd(ctx context.Context, args []string) error {
 			slices.Reverse(order)
 		}
 		for _, t := range order {
+			// Each run from an empty Redis, so that neither side works on
+			// the keys of the runs before it: with them kept, leadgate's
+			// Redis cost a request rose with the rounds run before (and
+			// not from the keyspace's size alone: BENCHMARKS.md, Intake),
+			// so the ratio depended on how many rounds were asked.
+			if !*accumulate {
+				if err := e.flush(ctx); err != nil {
+					return fmt.Errorf("flush redis: %w", err)
+				}
+			}
 			r := *l
 			r.URL, r.PID, r.Metrics, r.Redis = t.url, t.pid(), t.metrics, e.redisPID
 			res, err := r.run(ctx)
