@@ -25,7 +25,7 @@ type PurgeOptions struct {
 	// Redis serves nobody else: Redis runs one script at a time, and every
 	// intake request waits for the one running. Zero means 10 for a paced
 	// pass, which is not in a hurry, and 25 flat out (Share 1), where fewer
-	// calls a record count for more.
+	// calls a record count for more; more than 5000 is cut to 5000.
 	Batch int
 	// Share is the most of the time the purge keeps Redis working for it:
 	// after its calls it pauses so that they take at most this share of the
@@ -33,6 +33,31 @@ type PurgeOptions struct {
 	// many records then leaves intake most of Redis (and, where Redis shares
 	// the machine, of the CPU) at the price of taking longer.
 	Share float64
+}
+
+// The pacing a zero PurgeOptions field means, and the bound on Batch.
+const (
+	defaultPurgeShare = 0.5
+	pacedPurgeBatch   = 10   // about 0.2 ms of Redis a call for leads: what an intake request can wait behind
+	flatOutPurgeBatch = 25   // about 0.4-0.6 ms
+	maxPurgeBatch     = 5000 // a larger Batch is cut to this: one script must stay short
+)
+
+// Pacing returns the share of Redis's time and the records a call that a
+// pass with o keeps to: the fields' values, or the defaults they describe.
+func (o PurgeOptions) Pacing() (share float64, batch int) {
+	share = o.Share
+	if share <= 0 || share > 1 {
+		share = defaultPurgeShare
+	}
+	batch = o.Batch
+	if batch <= 0 {
+		batch = pacedPurgeBatch
+		if share == 1 {
+			batch = flatOutPurgeBatch
+		}
+	}
+	return share, min(batch, maxPurgeBatch)
 }
 
 // PurgeReport counts what a retention pass removed (or, in a dry run, would

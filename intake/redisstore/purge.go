@@ -12,10 +12,6 @@ import (
 type Retention struct{ db }
 
 const (
-	flatOutBatch   = 25   // PurgeOptions.Batch when zero and Share is 1: a script of 25 leads holds Redis about 0.4-0.6 ms
-	pacedBatch     = 10   // PurgeOptions.Batch when zero and paced: what an intake request can wait behind, about 0.2 ms
-	maxBatch       = 5000 // a larger Batch is cut to this: one script must stay short
-	defaultShare   = 0.5  // PurgeOptions.Share when zero
 	purgeScanCount = 1000 // SCAN COUNT of the stale-key pass
 	noCutoff       = -1   // a cutoff (ms) no record is older than: that kind is kept
 )
@@ -101,18 +97,7 @@ var purgeCampaignsScript = script("purge_campaigns.lua")
 //
 // It reads no sealed field, so it needs no data key.
 func (s *Retention) Purge(ctx context.Context, o intake.PurgeOptions) (intake.PurgeReport, error) {
-	share := o.Share
-	if share <= 0 || share > 1 {
-		share = defaultShare
-	}
-	batch := o.Batch
-	if batch <= 0 {
-		batch = pacedBatch
-		if share == 1 {
-			batch = flatOutBatch
-		}
-	}
-	batch = min(batch, maxBatch)
+	share, batch := o.Pacing()
 	pacer := pace.New(share)
 	now := s.now()
 	leadCutoff, optinCutoff := int64(noCutoff), int64(noCutoff)
