@@ -386,3 +386,39 @@ func TestPurgeLeadsTakesTheirPeople(t *testing.T) {
 		t.Error("the lead pass removed a person with consent")
 	}
 }
+
+// TestPurgeBatchByPacing: the lead pass asks Redis for as many leads a
+// call as PurgeOptions.Pacing gives — 10 when paced, 25 flat out, Batch
+// when set — read off the server's own log of every call (SLOWLOG at 0 µs).
+func TestPurgeBatchByPacing(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		share float64
+		batch int
+		want  string
+	}{{0, 0, "10"}, {1, 0, "25"}, {1, 3, "3"}} {
+		f := setupStore(t)
+		ctx := context.Background()
+		if err := f.rdb.ConfigSet(ctx, "slowlog-log-slower-than", "0").Err(); err != nil {
+			t.Fatal(err)
+		}
+		o := purgeOptions(c.batch)
+		o.Share = c.share
+		if _, err := f.store.Retention.Purge(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		log, err := f.rdb.SlowLogGet(ctx, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var asked []string // the lead script's ARGV[3] in every call
+		for _, e := range log {
+			if len(e.Args) > 2 && strings.EqualFold(e.Args[0], "evalsha") && e.Args[1] == purgeLeadsScript.Hash() {
+				asked = append(asked, e.Args[len(e.Args)-2])
+			}
+		}
+		if len(asked) == 0 || slices.ContainsFunc(asked, func(a string) bool { return a != c.want }) {
+			t.Errorf("share %v, batch %d: the lead pass asked for %v leads a call, want %s each time", c.share, c.batch, asked, c.want)
+		}
+	}
+}
