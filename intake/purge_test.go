@@ -12,10 +12,10 @@ func TestPurgePacing(t *testing.T) {
 		share float64
 		batch int
 	}{
-		{"zero values: paced at half", PurgeOptions{}, 0.5, 10},
+		{"zero values: paced at half", PurgeOptions{}, 0.5, 4},
 		{"flat out", PurgeOptions{Share: 1}, 1, 25},
-		{"a share of its own", PurgeOptions{Share: 0.25}, 0.25, 10},
-		{"a share above the whole", PurgeOptions{Share: 2}, 0.5, 10},
+		{"a share of its own", PurgeOptions{Share: 0.25}, 0.25, 4},
+		{"a share above the whole", PurgeOptions{Share: 2}, 0.5, 4},
 		{"a batch of its own", PurgeOptions{Batch: 7, Share: 1}, 1, 7},
 		{"a batch beyond the bound", PurgeOptions{Batch: 1_000_000}, 0.5, 5000},
 	} {

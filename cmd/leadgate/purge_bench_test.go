@@ -53,7 +53,7 @@ const purgeWindow = 5 * time.Second
 //     every key beforehand (the floor of any purge), in alternating order;
 //   - intake: POST /v1/leads latency at a steady 500 requests a second for
 //     5 s, alone and while Store.Purge runs as the clock and `leadgate
-//     purge` run it (default share and batch: half of Redis, 10 leads a
+//     purge` run it (default share and batch: half of Redis, 4 leads a
 //     call; it is stopped after the 5 s), in alternating order, on one
 //     load of the leads.
 //

@@ -388,7 +388,7 @@ func TestPurgeLeadsTakesTheirPeople(t *testing.T) {
 }
 
 // TestPurgeBatchByPacing: the lead pass asks Redis for as many leads a
-// call as PurgeOptions.Pacing gives — 10 when paced, 25 flat out, Batch
+// call as PurgeOptions.Pacing gives — 4 when paced, 25 flat out, Batch
 // when set — read off the server's own log of every call (SLOWLOG at 0 µs).
 func TestPurgeBatchByPacing(t *testing.T) {
 	t.Parallel()
@@ -396,7 +396,7 @@ func TestPurgeBatchByPacing(t *testing.T) {
 		share float64
 		batch int
 		want  string
-	}{{0, 0, "10"}, {1, 0, "25"}, {1, 3, "3"}} {
+	}{{0, 0, "4"}, {1, 0, "25"}, {1, 3, "3"}} {
 		f := setupStore(t)
 		ctx := context.Background()
 		if err := f.rdb.ConfigSet(ctx, "slowlog-log-slower-than", "0").Err(); err != nil {
