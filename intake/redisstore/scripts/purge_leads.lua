@@ -1,4 +1,8 @@
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', ARGV[2], ARGV[3])
+-- The entries at or before the cutoff are the set's first n, so the batch is
+-- read by rank: ZRANGEBYSCORE's LIMIT walks the entries it skips one by
+-- one, and a pass skips every entry it keeps.
+local first, n = tonumber(ARGV[2]), redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[1])
+local ids = first < n and redis.call('ZRANGE', KEYS[1], first, math.min(first + ARGV[3], n) - 1) or {}
 if ARGV[4] == '1' or #ids == 0 then return {#ids, 0} end
 local byState, people = {}, {}
 for _, id in ipairs(ids) do

@@ -1,4 +1,6 @@
-local people = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', ARGV[2], ARGV[3])
+-- Read by rank, as purge_leads.lua reads its batch.
+local first, n = tonumber(ARGV[2]), redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[1])
+local people = first < n and redis.call('ZRANGE', KEYS[1], first, math.min(first + ARGV[3], n) - 1) or {}
 if ARGV[4] == '1' then return #people end
 for _, p in ipairs(people) do
   redis.call('ZREM', KEYS[1], p)

@@ -1,5 +1,7 @@
 local leadCutoff, optinCutoff, dry = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[5] == '1'
-local people = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', ARGV[3], ARGV[4])
+-- Read by rank, as purge_leads.lua reads its batch.
+local first, n = tonumber(ARGV[3]), redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[1])
+local people = first < n and redis.call('ZRANGE', KEYS[1], first, math.min(first + ARGV[4], n) - 1) or {}
 local removed, kept = 0, 0
 for _, p in ipairs(people) do
   local pk = 'lg:person:' .. p
