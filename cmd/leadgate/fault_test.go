@@ -437,10 +437,13 @@ func leadState(t *testing.T, base, id string) string {
 
 // TestWebSIGTERMUnderLoad sends SIGTERM to web while clients post through
 // a load balancer — which here is the clients' own check of /readyz every
-// 50 ms, sending nothing new once it answers 503, as a balancer takes a
-// draining backend out. Every request sent gets an HTTP answer (none is
-// reset or cut), the requests already sent after the signal are served
-// during SHUTDOWN_DELAY, and web exits 0 within it and its shutdown grace.
+// 50 ms, sending nothing new once it answered 503 three times running, as
+// a balancer takes a draining backend out at its unhealthy threshold (at
+// one 503, a busy machine's check could take web out before any client
+// sent a request after the signal). Every request sent gets an HTTP
+// answer (none is reset or cut), the requests sent after the signal are
+// served during SHUTDOWN_DELAY, and web exits 0 within it and its
+// shutdown grace.
 func TestWebSIGTERMUnderLoad(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
@@ -456,7 +459,7 @@ func TestWebSIGTERMUnderLoad(t *testing.T) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() { // the balancer's health check
-		for !out.Load() {
+		for failed := 0; !out.Load(); {
 			select {
 			case <-stop:
 				return
@@ -469,8 +472,11 @@ func TestWebSIGTERMUnderLoad(t *testing.T) {
 			}
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusServiceUnavailable {
-				out.Store(true)
+				failed++
+			} else {
+				failed = 0
 			}
+			out.Store(failed == 3)
 		}
 	})
 	c := loadClient()
