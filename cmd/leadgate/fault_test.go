@@ -457,6 +457,7 @@ func TestWebSIGTERMUnderLoad(t *testing.T) {
 	var next atomic.Int64
 	var out, signalled atomic.Bool // the balancer took web out; SIGTERM was sent
 	stop := make(chan struct{})
+	const unhealthyThreshold = 3 // 503s running before the balancer takes web out
 	var wg sync.WaitGroup
 	wg.Go(func() { // the balancer's health check
 		for failed := 0; !out.Load(); {
@@ -476,7 +477,7 @@ func TestWebSIGTERMUnderLoad(t *testing.T) {
 			} else {
 				failed = 0
 			}
-			out.Store(failed == 3)
+			out.Store(failed == unhealthyThreshold)
 		}
 	})
 	c := loadClient()
